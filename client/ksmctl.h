@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ksmctl: what the subcommands share (bus access, errors, output helpers). */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+/* Exit codes, documented in ksmctl --help and ksmctl(1). */
+typedef enum {
+  KSMCTL_EXIT_OK = 0,
+  KSMCTL_EXIT_FAILURE = 1, /* samepaged refused or failed */
+  KSMCTL_EXIT_USAGE = 2,   /* bad command line */
+  KSMCTL_EXIT_DENIED = 3,  /* not authorised (polkit or bus policy) */
+  KSMCTL_EXIT_ABSENT = 4,  /* no system bus, or samepaged not on it */
+} KsmctlExit;
+
+typedef struct {
+  GDBusConnection *bus; /* connected on first use */
+  gboolean json;        /* --json */
+  gboolean interactive; /* stdin is a tty: allow interactive polkit authorisation */
+} Ksmctl;
+
+/* A subcommand: argv holds only its positional arguments (argv[0] is the name). */
+typedef gboolean (*KsmctlCommandFunc) (Ksmctl *ctl, int argc, char **argv, GError **error);
+
+/* ksmctl.c: bus access */
+GDBusConnection *ksmctl_get_bus (Ksmctl *ctl, GError **error);
+GVariant *ksmctl_call (Ksmctl *ctl, const char *path, const char *interface, const char *method,
+                       GVariant *parameters, const char *reply_type, GError **error);
+GVariant *ksmctl_call_setter (Ksmctl *ctl, const char *method, GVariant *parameters,
+                              GError **error);
+GVariant *ksmctl_get_manager_properties (Ksmctl *ctl, GError **error);
+GVariant *ksmctl_get_manager_property (Ksmctl *ctl, const char *name, GError **error);
+
+/* ksmctl.c: reading a{sv} dictionaries whatever integer type the daemon used */
+const char *ksmctl_dict_string (GVariant *dict, const char *key);
+gboolean ksmctl_dict_boolean (GVariant *dict, const char *key);
+gint64 ksmctl_dict_int (GVariant *dict, const char *key);
+gboolean ksmctl_variant_is_integer (GVariant *value);
+gint64 ksmctl_variant_get_int (GVariant *value);
+
+/* ksmctl.c: output */
+char *ksmctl_format_kib (gint64 kib);
+char *ksmctl_format_time_local (gint64 time_us);
+char *ksmctl_format_time_iso8601 (gint64 time_us);
+void ksmctl_json_add_dict_member (JsonBuilder *builder, const char *member, GVariant *dict,
+                                  const char *key);
+void ksmctl_json_add_decision (JsonBuilder *builder, const char *action, const char *reason,
+                               gint64 time_us);
+void ksmctl_print_json (JsonNode *root, gboolean pretty);
+gboolean ksmctl_usage_error (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
+gint64 ksmctl_page_size_kib (void);
+
+/* ksmctl-domains.c: the Domain objects, sorted by name (a(oa{sv})) */
+GVariant *ksmctl_get_domains (Ksmctl *ctl, GError **error);
+GVariant *ksmctl_find_domain (GVariant *domains, const char *name_or_uuid);
+void ksmctl_json_add_domain (JsonBuilder *builder, GVariant *props);
+
+/* The subcommands */
+gboolean ksmctl_cmd_status (Ksmctl *ctl, int argc, char **argv, GError **error);
+gboolean ksmctl_cmd_domains (Ksmctl *ctl, int argc, char **argv, GError **error);
+gboolean ksmctl_cmd_set (Ksmctl *ctl, int argc, char **argv, GError **error);
+gboolean ksmctl_cmd_mode (Ksmctl *ctl, int argc, char **argv, GError **error);
+gboolean ksmctl_cmd_start (Ksmctl *ctl, int argc, char **argv, GError **error);
+gboolean ksmctl_cmd_stop (Ksmctl *ctl, int argc, char **argv, GError **error);
+gboolean ksmctl_cmd_retune (Ksmctl *ctl, int argc, char **argv, GError **error);
+gboolean ksmctl_cmd_merge (Ksmctl *ctl, int argc, char **argv, GError **error);
+gboolean ksmctl_cmd_monitor (Ksmctl *ctl, int argc, char **argv, GError **error);
+
+G_END_DECLS

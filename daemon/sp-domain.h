@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Per-domain facts and the guest-memory input of the policy. The libvirt
+ * watcher produces an SpGuests after each refresh; the tuner only reads it.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+  SP_KSM_MERGEABLE_UNKNOWN = -1,
+  SP_KSM_MERGEABLE_NO = 0,
+  SP_KSM_MERGEABLE_YES = 1,
+} SpKsmMergeable;
+
+typedef struct {
+  char *name;
+  char *uuid;
+  gboolean active;
+  gboolean persistent;
+  guint64 current_kib; /* balloon.current, else info, else XML currentMemory */
+  guint64 maximum_kib;
+  char *memory_source; /* "balloon", "info" or "xml" */
+
+  gboolean mem_merge;        /* persistent config: no <nosharepages/> */
+  gboolean mem_merge_active; /* running config (== mem_merge when inactive) */
+  gboolean pending_restart;  /* running and mem_merge != mem_merge_active */
+  gboolean mergeable;        /* KSM can merge this guest's memory now */
+  char *unmergeable_reason;  /* NULL when mergeable */
+
+  /* from /proc/<pid>/ksm_stat and ksm_merging_pages (0/unknown when absent) */
+  gint64 pid;
+  gboolean ksm_stat_present;
+  gint64 ksm_merging_pages;
+  gint64 ksm_zero_pages;
+  gint64 ksm_process_profit;
+  SpKsmMergeable ksm_mergeable;
+} SpDomainInfo;
+
+SpDomainInfo *sp_domain_info_new (void);
+SpDomainInfo *sp_domain_info_copy (const SpDomainInfo *info);
+void sp_domain_info_free (SpDomainInfo *info);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SpDomainInfo, sp_domain_info_free)
+
+/* Immutable once published; reference counted. */
+typedef struct {
+  GPtrArray *domains;    /* SpDomainInfo*, sorted by name */
+  guint64 committed_kib; /* Σ current_kib of active, mergeable domains */
+  guint n_active;
+  char *uri;           /* libvirt URI in use, NULL when none */
+  gboolean connected;  /* libvirt answers */
+  char *status;        /* human readable: "connected", "reconnecting in 4 s: ..." */
+  gint64 refreshed_us; /* monotonic time of the last successful refresh, 0 never */
+} SpGuests;
+
+SpGuests *sp_guests_new (void);
+SpGuests *sp_guests_ref (SpGuests *guests);
+void sp_guests_unref (SpGuests *guests);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SpGuests, sp_guests_unref)
+
+/* Sorts the domains, then sums committed memory and counts active ones. */
+void sp_guests_finish (SpGuests *guests);
+
+const SpDomainInfo *sp_guests_find (const SpGuests *guests, const char *name_or_uuid);
+
+G_END_DECLS

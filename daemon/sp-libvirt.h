@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * SpLibvirt watches a libvirt connection: it subscribes to domain events,
+ * refreshes the domain list and their memory (one GetAllDomainStats call
+ * per refresh) in a worker thread, reconnects with backoff when the
+ * connection drops, and publishes an immutable SpGuests after each refresh
+ * with "guests-changed". Nothing in here blocks the main loop.
+ */
+#pragma once
+
+#include <glib-object.h>
+#include <libvirt/libvirt.h>
+
+#include "sp-domain.h"
+
+G_BEGIN_DECLS
+
+#define SP_LIBVIRT_DEFAULT_URI "qemu:///system"
+#define SP_LIBVIRT_EMBEDDED_URI "test:///default"
+/* where libvirt's QEMU driver writes <domain>.pid */
+#define SP_LIBVIRT_QEMU_PID_DIR "/run/libvirt/qemu"
+
+/* Events inside this window fold into one refresh. */
+#define SP_LIBVIRT_DEBOUNCE_MS 100
+
+#define SP_TYPE_LIBVIRT (sp_libvirt_get_type ())
+G_DECLARE_FINAL_TYPE (SpLibvirt, sp_libvirt, SP, LIBVIRT, GObject)
+
+/*
+ * uri NULL: qemu:///system when a libvirt daemon answers, else libvirt's
+ * embedded test driver (and qemu:///system is retried in the background).
+ * procfs_root and pid_dir locate QEMU processes and their ksm_stat.
+ */
+SpLibvirt *sp_libvirt_new (const char *uri, const char *procfs_root, const char *pid_dir);
+
+/* Initialises libvirt-glib's event loop (once per process) and connects. */
+void sp_libvirt_start (SpLibvirt *self);
+
+/* Asks for a refresh after the debounce window. */
+void sp_libvirt_queue_refresh (SpLibvirt *self);
+
+SpGuests *sp_libvirt_get_guests (SpLibvirt *self);
+
+/* A new reference to the connection, or NULL while disconnected. Safe to
+ * use from a worker thread. */
+virConnectPtr sp_libvirt_ref_connection (SpLibvirt *self);
+
+/* Counters for tests and benchmarks. */
+guint64 sp_libvirt_get_n_events (SpLibvirt *self);
+guint64 sp_libvirt_get_n_refreshes (SpLibvirt *self);
+
+G_END_DECLS

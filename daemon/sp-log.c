@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#define G_LOG_DOMAIN "samepaged-log"
+
+#include "sp-log.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+static gboolean log_verbose;
+static gboolean log_to_journal;
+
+static const char *
+level_name (GLogLevelFlags level)
+{
+  if (level & G_LOG_LEVEL_ERROR)
+    return "error";
+  if (level & G_LOG_LEVEL_CRITICAL)
+    return "critical";
+  if (level & G_LOG_LEVEL_WARNING)
+    return "warning";
+  if (level & G_LOG_LEVEL_MESSAGE)
+    return "notice";
+  if (level & G_LOG_LEVEL_INFO)
+    return "info";
+  return "debug";
+}
+
+static GLogWriterOutput
+sp_log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+{
+  const char *message = NULL;
+  const char *domain = NULL;
+  g_autoptr (GDateTime) now = NULL;
+  g_autofree char *stamp = NULL;
+
+  if ((level & G_LOG_LEVEL_DEBUG) && !log_verbose)
+    return G_LOG_WRITER_HANDLED;
+
+  if (log_to_journal)
+    {
+      if (g_log_writer_journald (level, fields, n_fields, user_data) == G_LOG_WRITER_HANDLED)
+        return G_LOG_WRITER_HANDLED;
+    }
+
+  for (gsize i = 0; i < n_fields; i++)
+    {
+      if (g_strcmp0 (fields[i].key, "MESSAGE") == 0)
+        message = fields[i].value;
+      else if (g_strcmp0 (fields[i].key, "GLIB_DOMAIN") == 0)
+        domain = fields[i].value;
+    }
+
+  now = g_date_time_new_now_local ();
+  stamp = g_date_time_format (now, "%H:%M:%S.%f");
+  stamp[12] = '\0'; /* milliseconds */
+  fprintf (stderr, "%s %s: %s%s%s\n", stamp, level_name (level), domain ? domain : "",
+           domain ? ": " : "", message ? message : "");
+  fflush (stderr);
+  return G_LOG_WRITER_HANDLED;
+}
+
+void
+sp_log_setup (gboolean verbose)
+{
+  log_verbose = verbose;
+  log_to_journal = g_log_writer_is_journald (fileno (stderr));
+  g_log_set_writer_func (sp_log_writer, NULL, NULL);
+}
+
+gboolean
+sp_log_once_changed (SpLogOnce *slot, const char *message)
+{
+  if (g_strcmp0 (slot->last, message) == 0)
+    return FALSE;
+  g_free (slot->last);
+  slot->last = g_strdup (message);
+  return TRUE;
+}
+
+gboolean
+sp_log_once_reset (SpLogOnce *slot)
+{
+  if (slot->last == NULL)
+    return FALSE;
+  g_clear_pointer (&slot->last, g_free);
+  return TRUE;
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Reader of /proc/meminfo (64-bit KiB throughout: TB-sized hosts). */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "sp-enums.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  guint64 total_kib;
+  guint64 available_kib; /* MemAvailable; estimated when the kernel lacks it */
+  guint64 free_kib;
+  guint64 buffers_kib;
+  guint64 cached_kib;
+  gboolean available_estimated; /* kernel < 3.14: no MemAvailable line */
+} SpMeminfo;
+
+/* Parses the text of /proc/meminfo. MemTotal, MemFree, Buffers and Cached
+ * are required; values must be in kB. */
+gboolean sp_meminfo_parse (const char *contents, SpMeminfo *out, GError **error);
+
+/* Reads <procfs_root>/meminfo. */
+gboolean sp_meminfo_read (const char *procfs_root, SpMeminfo *out, GError **error);
+
+/* Free memory as the policy counts it. */
+guint64 sp_meminfo_free_kib (const SpMeminfo *info, SpFreeSource source);
+
+G_END_DECLS

@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#define G_LOG_DOMAIN "samepaged-policy"
+
+#include "sp-policy.h"
+
+#define KIB_PER_16_GIB (G_GUINT64_CONSTANT (16) * 1024 * 1024)
+#define SP_MIN_SLEEP_MILLISECS 10
+
+char *
+sp_format_kib (guint64 kib)
+{
+  if (kib >= 1024 * 1024)
+    return g_strdup_printf ("%.1f GiB", (double) kib / (1024.0 * 1024.0));
+  if (kib >= 1024)
+    return g_strdup_printf ("%.1f MiB", (double) kib / 1024.0);
+  return g_strdup_printf ("%" G_GUINT64_FORMAT " KiB", kib);
+}
+
+guint64
+sp_policy_threshold_kib (const SpConfig *config, guint64 total_kib)
+{
+  guint64 by_coef = total_kib / 100 * (guint64) config->thres_coef +
+                    total_kib % 100 * (guint64) config->thres_coef / 100;
+
+  return MAX ((guint64) config->thres_const_kib, by_coef);
+}
+
+gint64
+sp_policy_sleep_millisecs (const SpConfig *config, guint64 total_kib)
+{
+  guint64 sleep;
+
+  if (total_kib == 0)
+    return MAX (SP_MIN_SLEEP_MILLISECS, config->sleep_msec);
+  /* sleep_msec is at most 10000, so this cannot overflow */
+  sleep = (guint64) config->sleep_msec * KIB_PER_16_GIB / total_kib;
+  return MAX (SP_MIN_SLEEP_MILLISECS, (gint64) sleep);
+}
+
+void
+sp_decision_clear (SpDecision *decision)
+{
+  g_clear_pointer (&decision->reason, g_free);
+  memset (decision, 0, sizeof (*decision));
+}
+
+void
+sp_decision_copy (SpDecision *dest, const SpDecision *src)
+{
+  *dest = *src;
+  dest->reason = g_strdup (src->reason);
+}
+
+static void
+add_setting (SpDecision *decision, SpKsmField field, gint64 value)
+{
+  g_assert (decision->n_settings < SP_POLICY_MAX_SETTINGS);
+  decision->settings[decision->n_settings].field = field;
+  decision->settings[decision->n_settings].value = value;
+  decision->n_settings++;
+}
+
+static gboolean
+want_advisor (const SpPolicyInput *input)
+{
+  if (!sp_ksm_state_has_advisor (&input->ksm))
+    return FALSE;
+  return input->config->scan_rate != SP_SCAN_RATE_CLASSIC;
+}
+
+/* Where the boost/decay of this tick starts from. */
+static gint64
+base_npages (const SpPolicyInput *input, gboolean use_advisor)
+{
+  /* The advisor steers pages_to_scan itself: keep our own intensity. */
+  if (use_advisor)
+    return input->previous_npages;
+  /* Read back from sysfs, so a change made by another tool is noticed and
+   * the policy continues from the real value. */
+  if (sp_ksm_state_has (&input->ksm, SP_KSM_PAGES_TO_SCAN))
+    return sp_ksm_state_get (&input->ksm, SP_KSM_PAGES_TO_SCAN);
+  return input->previous_npages;
+}
+
+static gint64
+lerp (gint64 from, gint64 to, gint64 num, gint64 den)
+{
+  if (den <= 0)
+    return to;
+  return from + ((to - from) * num + (to > from ? den / 2 : -den / 2)) / den;
+}
+
+/* Fills in the rate of a running KSM and appends the knob settings. */
+static void
+decide_rate (const SpPolicyInput *input, SpDecision *decision, gboolean pressure, GString *reason)
+{
+  const SpConfig *config = input->config;
+  gboolean use_advisor = want_advisor (input);
+  gint64 base = base_npages (input, use_advisor);
+  gint64 delta = pressure ? config->npages_boost : config->npages_decay;
+  gint64 npages = CLAMP (base + delta, config->npages_min, config->npages_max);
+
+  decision->npages = npages;
+  decision->use_advisor = use_advisor;
+
+  if (use_advisor)
+    {
+      gint64 span = config->npages_max - config->npages_min;
+      gint64 pos = npages - config->npages_min;
+
+      decision->advisor_max_cpu =
+          lerp (config->advisor_max_cpu_min, config->advisor_max_cpu_max, pos, span);
+      decision->advisor_target_scan_time =
+          lerp (config->advisor_scan_time_max, config->advisor_scan_time_min, pos, span);
+      g_string_append_printf (reason,
+                              ", %s: advisor max_cpu %" G_GINT64_FORMAT
+                              " %%, target scan time %" G_GINT64_FORMAT " s",
+                              pressure ? "boost" : "decay", decision->advisor_max_cpu,
+                              decision->advisor_target_scan_time);
+      add_setting (decision, SP_KSM_ADVISOR_MODE, SP_KSM_ADVISOR_SCAN_TIME);
+      add_setting (decision, SP_KSM_ADVISOR_MAX_CPU, decision->advisor_max_cpu);
+      add_setting (decision, SP_KSM_ADVISOR_TARGET_SCAN_TIME, decision->advisor_target_scan_time);
+    }
+  else
+    {
+      g_string_append_printf (reason, ", %s to %" G_GINT64_FORMAT " pages",
+                              pressure ? "boost" : "decay", npages);
+      if (config->scan_rate == SP_SCAN_RATE_ADVISOR)
+        g_string_append (reason, " (this kernel has no KSM advisor)");
+      /* pages_to_scan is rejected with EINVAL while the advisor runs */
+      if (sp_ksm_state_has_advisor (&input->ksm))
+        add_setting (decision, SP_KSM_ADVISOR_MODE, SP_KSM_ADVISOR_NONE);
+      add_setting (decision, SP_KSM_PAGES_TO_SCAN, npages);
+    }
+  add_setting (decision, SP_KSM_SLEEP_MILLISECS, decision->sleep_millisecs);
+  add_setting (decision, SP_KSM_RUN, SP_KSM_RUN_MERGE);
+}
+
+void
+sp_policy_decide (const SpPolicyInput *input, SpDecision *decision)
+{
+  const SpConfig *config = input->config;
+  g_autoptr (GString) reason = g_string_new (NULL);
+  g_autofree char *total_s = NULL;
+  g_autofree char *free_s = NULL;
+  g_autofree char *committed_s = NULL;
+  g_autofree char *thres_s = NULL;
+  const char *free_name;
+  guint64 margin_kib;
+  gboolean pressure;
+  gboolean stop;
+
+  memset (decision, 0, sizeof (*decision));
+  decision->total_kib = input->mem.total_kib;
+  decision->free_kib = sp_meminfo_free_kib (&input->mem, config->free_source);
+  decision->committed_kib = input->committed_kib;
+  decision->threshold_kib = sp_policy_threshold_kib (config, input->mem.total_kib);
+  decision->sleep_millisecs = sp_policy_sleep_millisecs (config, input->mem.total_kib);
+  decision->npages = input->previous_npages;
+
+  if (!input->ksm.available)
+    {
+      decision->action = SP_ACTION_NONE;
+      decision->reason = g_strdup ("none: KSM is not available on this kernel");
+      return;
+    }
+  if (input->mem.total_kib == 0)
+    {
+      decision->action = SP_ACTION_NONE;
+      decision->reason = g_strdup ("none: no memory information");
+      return;
+    }
+
+  total_s = sp_format_kib (decision->total_kib);
+  free_s = sp_format_kib (decision->free_kib);
+  committed_s = sp_format_kib (decision->committed_kib);
+  thres_s = sp_format_kib (decision->threshold_kib);
+  free_name = config->free_source == SP_FREE_SOURCE_AVAILABLE ? "available" : "free";
+  pressure = decision->free_kib < decision->threshold_kib;
+
+  switch (config->mode)
+    {
+    case SP_MODE_NEVER:
+      decision->action = SP_ACTION_STOP;
+      decision->reason = g_strdup ("stop: mode is never");
+      add_setting (decision, SP_KSM_RUN, SP_KSM_RUN_STOP);
+      return;
+
+    case SP_MODE_ALWAYS:
+      decision->action = SP_ACTION_RUN;
+      g_string_append_printf (reason, "run: mode is always, %s %s %s threshold %s", free_name,
+                              free_s, pressure ? "<" : ">=", thres_s);
+      decide_rate (input, decision, pressure, reason);
+      decision->reason = g_string_free (g_steal_pointer (&reason), FALSE);
+      return;
+
+    case SP_MODE_AUTO:
+    default:
+      break;
+    }
+
+  /* ksmtuned stops when committed + thres < total and free > thres. Once
+   * KSM runs, samepaged asks for the same with a margin, so a host that
+   * hovers at the threshold does not flap. */
+  margin_kib = input->previous_action == SP_ACTION_RUN
+                   ? decision->threshold_kib / 100 * (guint64) config->hysteresis_pct
+                   : 0;
+  stop = decision->committed_kib + decision->threshold_kib + margin_kib < decision->total_kib &&
+         decision->free_kib > decision->threshold_kib + margin_kib;
+
+  if (stop)
+    {
+      decision->action = SP_ACTION_STOP;
+      decision->reason = g_strdup_printf ("stop: committed %s + threshold %s < total %s and "
+                                          "%s %s > threshold",
+                                          committed_s, thres_s, total_s, free_name, free_s);
+      add_setting (decision, SP_KSM_RUN, SP_KSM_RUN_STOP);
+      return;
+    }
+
+  decision->action = SP_ACTION_RUN;
+  if (pressure)
+    g_string_append_printf (reason, "run: %s %s < threshold %s", free_name, free_s, thres_s);
+  else if (decision->committed_kib + decision->threshold_kib >= decision->total_kib)
+    g_string_append_printf (reason, "run: committed %s + threshold %s >= total %s", committed_s,
+                            thres_s, total_s);
+  else
+    {
+      g_autofree char *margin_s = sp_format_kib (margin_kib);
+      g_string_append_printf (reason,
+                              "run: within the hysteresis band (%s above "
+                              "threshold %s), committed %s, %s %s",
+                              margin_s, thres_s, committed_s, free_name, free_s);
+    }
+  decide_rate (input, decision, pressure, reason);
+  decision->reason = g_string_free (g_steal_pointer (&reason), FALSE);
+}

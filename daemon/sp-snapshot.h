@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * One immutable picture of everything samepaged knows after a decision:
+ * KSM state, host memory, guests, config and the decision. The D-Bus service
+ * and metrics answer from it, never from sysfs or libvirt directly.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "sp-config.h"
+#include "sp-domain.h"
+#include "sp-ksm.h"
+#include "sp-meminfo.h"
+#include "sp-policy.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  guint64 serial; /* increments with every snapshot */
+  gint64 time_us; /* wall-clock time of the decision (g_get_real_time) */
+  SpKsmState ksm; /* after the knobs were written */
+  SpMeminfo mem;
+  SpDecision decision;
+  SpConfig *config;
+  SpGuests *guests;
+  gboolean dry_run;
+} SpSnapshot;
+
+SpSnapshot *sp_snapshot_new (void);
+SpSnapshot *sp_snapshot_ref (SpSnapshot *snapshot);
+void sp_snapshot_unref (SpSnapshot *snapshot);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SpSnapshot, sp_snapshot_unref)
+
+G_END_DECLS

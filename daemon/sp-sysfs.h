@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Small file helpers for sysfs and procfs. Every path samepaged touches is
+ * built from a root ("/sys", "/proc") that tests move with --sysfs-root and
+ * --procfs-root.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/* root + "/" + relative, e.g. ("/sys", "kernel/mm/ksm/run"). */
+char *sp_path_join_root (const char *root, const char *relative);
+
+/*
+ * Reads a whole small file (sysfs attribute, /proc file). Errors are
+ * G_IO_ERROR (G_IO_ERROR_NOT_FOUND for a missing file) with the path in the
+ * message.
+ */
+gboolean sp_file_read_string (const char *path, char **contents, GError **error);
+
+/* Parses one integer with optional surrounding whitespace, nothing else. */
+gboolean sp_parse_u64 (const char *str, guint64 *out);
+gboolean sp_parse_i64 (const char *str, gint64 *out);
+
+/* Reads a file holding one integer (like a sysfs knob). */
+gboolean sp_file_read_u64 (const char *path, guint64 *out, GError **error);
+gboolean sp_file_read_i64 (const char *path, gint64 *out, GError **error);
+
+/*
+ * Writes value to an existing file (no O_CREAT; one
+ * O_TRUNC write(2) like `echo >`). The error carries the errno code name and the path,
+ * e.g. "Cannot write 5000 to /sys/kernel/mm/ksm/pages_to_scan: Invalid
+ * argument (EINVAL)".
+ */
+gboolean sp_file_write_string (const char *path, const char *value, GError **error);
+
+/*
+ * Writes a file atomically (temporary file in the same directory + rename),
+ * for metrics and state files.
+ */
+gboolean sp_file_replace (const char *path, const char *contents, GError **error);
+
+G_END_DECLS

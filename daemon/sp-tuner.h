@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * SpTuner runs the data flow of samepaged:
+ *   inputs (KSM sysfs, /proc/meminfo, guests) → policy → knobs → snapshot
+ * on a periodic tick (the safety net) and on demand (events, D-Bus), and
+ * emits "tuned" with each new snapshot.
+ */
+#pragma once
+
+#include <glib-object.h>
+
+#include "sp-config.h"
+#include "sp-domain.h"
+#include "sp-snapshot.h"
+
+G_BEGIN_DECLS
+
+#define SP_TYPE_TUNER (sp_tuner_get_type ())
+G_DECLARE_FINAL_TYPE (SpTuner, sp_tuner, SP, TUNER, GObject)
+
+SpTuner *sp_tuner_new (const SpConfig *config, const char *sysfs_root, const char *procfs_root,
+                       gboolean dry_run);
+
+/* Runs the first decision now and arms the periodic tick. */
+void sp_tuner_start (SpTuner *self);
+
+/* Replaces the config (already validated), re-arms the tick, retunes. */
+void sp_tuner_set_config (SpTuner *self, const SpConfig *config);
+const SpConfig *sp_tuner_get_config (SpTuner *self);
+
+/* The guest-memory input (from libvirt). Does not retune by itself. */
+void sp_tuner_set_guests (SpTuner *self, SpGuests *guests);
+
+/* Decides and applies now. */
+void sp_tuner_retune (SpTuner *self);
+
+/* One retune after delay_ms; calls while one is pending are folded in. */
+void sp_tuner_queue_retune (SpTuner *self, guint delay_ms);
+
+/* The last snapshot (never NULL after start). */
+SpSnapshot *sp_tuner_get_snapshot (SpTuner *self);
+
+/* Number of decisions made so far. */
+guint64 sp_tuner_get_n_decisions (SpTuner *self);
+
+/* Puts back the knobs samepaged changed (when restore_on_exit is set). */
+gboolean sp_tuner_restore (SpTuner *self, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * g_autoptr() cleanups for the libxml2 types samepaged uses, declared once
+ * for the domain XML reader and editor.
+ */
+#pragma once
+
+#include <glib.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xpath.h>
+
+G_BEGIN_DECLS
+
+/* xmlFree is a function pointer variable, not a function: wrap it. */
+static inline void
+sp_xml_char_free (xmlChar *str)
+{
+  xmlFree (str);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlChar, sp_xml_char_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlDoc, xmlFreeDoc)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlParserCtxt, xmlFreeParserCtxt)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlXPathContext, xmlXPathFreeContext)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlXPathObject, xmlXPathFreeObject)
+
+G_END_DECLS

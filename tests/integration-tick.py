@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The built samepaged against temporary sysfs/procfs trees: it reads the
+trees, decides on every tick, writes only the knobs that change, reloads on
+SIGHUP, and restores the knobs on SIGTERM."""
+import os
+import signal
+import unittest
+
+import sptest
+
+MEMINFO = """MemTotal:       16777216 kB
+MemFree:         {free} kB
+MemAvailable:    {avail} kB
+Buffers:           10240 kB
+Cached:           {cached} kB
+SwapCached:            0 kB
+Active:          1000000 kB
+"""
+
+# 6.18 files and their content at boot
+KSM_FILES = {
+    "run": "0", "pages_to_scan": "100", "sleep_millisecs": "20",
+    "pages_shared": "0", "pages_sharing": "0", "pages_unshared": "0",
+    "pages_volatile": "0", "full_scans": "0", "pages_scanned": "0",
+    "pages_skipped": "0", "general_profit": "0", "ksm_zero_pages": "0",
+    "max_page_sharing": "256", "merge_across_nodes": "1", "use_zero_pages": "0",
+    "smart_scan": "1", "stable_node_chains": "0", "stable_node_dups": "0",
+    "stable_node_chains_prune_millisecs": "2000",
+    "advisor_mode": "[none] scan-time", "advisor_target_scan_time": "200",
+    "advisor_max_cpu": "70", "advisor_min_pages_to_scan": "500",
+    "advisor_max_pages_to_scan": "30000",
+}
+ADVISOR_FILES = [n for n in KSM_FILES if n.startswith("advisor_")]
+
+
+class TickTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = sptest.make_temp_dir("sp-tick-")
+        self.sysfs = os.path.join(self.dir, "sys")
+        self.procfs = os.path.join(self.dir, "proc")
+        self.ksm = os.path.join(self.sysfs, "kernel", "mm", "ksm")
+        os.makedirs(self.ksm)
+        os.makedirs(self.procfs)
+        for name, value in KSM_FILES.items():
+            self.write_knob(name, value)
+        self.set_available(12 * 1024 * 1024)
+        self.config = os.path.join(self.dir, "samepaged.conf")
+        self.write_config("[daemon]\nmonitor_interval=1\n")
+        self.daemon = None
+
+    def tearDown(self):
+        if self.daemon:
+            self.daemon.stop()
+        sptest.remove_tree(self.dir)
+
+    def write_knob(self, name, value):
+        with open(os.path.join(self.ksm, name), "w") as f:
+            f.write(value + "\n")
+
+    def knob(self, name):
+        return sptest.read_knob(self.ksm, name)
+
+    def set_available(self, kib):
+        tmp = os.path.join(self.procfs, "meminfo.tmp")
+        with open(tmp, "w") as f:
+            f.write(MEMINFO.format(free=kib // 2, avail=kib, cached=kib // 2))
+        os.rename(tmp, os.path.join(self.procfs, "meminfo"))
+
+    def write_config(self, text):
+        with open(self.config, "w") as f:
+            f.write(text)
+
+    def start(self, *extra):
+        self.daemon = sptest.Daemon(["--sysfs-root", self.sysfs, "--procfs-root", self.procfs,
+                                     "--config", self.config, "--ksmtuned-config", "", "-v"]
+                                    + list(extra), log_dir=self.dir)
+        return self.daemon
+
+    def test_knobs_follow_meminfo_on_next_tick(self):
+        self.write_config("[daemon]\nmonitor_interval=1\n[tuning]\nscan_rate=classic\n")
+        d = self.start()
+        d.wait_log("stop: committed 0 KiB + threshold 3.2 GiB < total 16.0 GiB")
+        self.assertEqual(self.knob("run"), "0")
+        # memory pressure appears: the next tick starts KSM and boosts
+        self.set_available(1024 * 1024)
+        sptest.wait_for(lambda: self.knob("run") == "1", 5, what="run=1")
+        self.assertEqual(self.knob("pages_to_scan"), "400")
+        self.assertEqual(self.knob("sleep_millisecs"), "10")
+        self.assertEqual(self.knob("advisor_mode"), "none")
+        # stays under pressure: boost again on the following tick
+        sptest.wait_for(lambda: self.knob("pages_to_scan") == "700", 5, what="boost to 700")
+        # pressure goes away: stop
+        self.set_available(12 * 1024 * 1024)
+        sptest.wait_for(lambda: self.knob("run") == "0", 5, what="run=0")
+        # SIGTERM puts back what it found at start
+        self.assertEqual(d.stop(), 0)
+        self.daemon = None
+        self.assertEqual(self.knob("pages_to_scan"), "100")
+        self.assertEqual(self.knob("sleep_millisecs"), "20")
+        self.assertEqual(self.knob("run"), "0")
+
+    def test_advisor_steered_not_pages_to_scan(self):
+        self.set_available(1024 * 1024)
+        d = self.start()
+        sptest.wait_for(lambda: self.knob("run") == "1", 5, what="run=1")
+        self.assertEqual(self.knob("advisor_mode"), "scan-time")
+        self.assertEqual(self.knob("advisor_max_cpu"), "22")
+        self.assertEqual(self.knob("advisor_target_scan_time"), "166")
+        self.assertEqual(self.knob("pages_to_scan"), "100")  # never written
+        self.assertEqual(d.stop(), 0)
+        self.daemon = None
+        self.assertEqual(self.knob("advisor_mode"), "none")
+        self.assertEqual(self.knob("advisor_max_cpu"), "70")
+        self.assertEqual(self.knob("run"), "0")
+
+    def test_old_kernel_without_advisor(self):
+        for name in ADVISOR_FILES + ["smart_scan", "general_profit", "ksm_zero_pages"]:
+            os.unlink(os.path.join(self.ksm, name))
+        self.set_available(1024 * 1024)
+        d = self.start()
+        sptest.wait_for(lambda: self.knob("run") == "1", 5, what="run=1")
+        self.assertEqual(self.knob("pages_to_scan"), "400")
+        for name in ADVISOR_FILES:
+            self.assertFalse(os.path.exists(os.path.join(self.ksm, name)))
+        self.assertNotIn("warning", d.output())
+
+    def test_outside_change_is_noticed(self):
+        self.write_config("[daemon]\nmonitor_interval=1\n[tuning]\nscan_rate=classic\n")
+        self.set_available(1024 * 1024)
+        d = self.start()
+        sptest.wait_for(lambda: self.knob("run") == "1", 5, what="run=1")
+        # another tool lowers pages_to_scan behind samepaged's back
+        self.write_knob("pages_to_scan", "150")
+        d.wait_log("changed outside samepaged (pages_to_scan")
+        # the policy continued from the real value: 150 + 300
+        sptest.wait_for(lambda: self.knob("pages_to_scan") in ("450", "750"), 5,
+                        what="boost from the real value")
+        # logged once, not on every tick
+        sptest.wait_for(lambda: self.knob("pages_to_scan") == "1050", 5, what="next boosts")
+        self.assertEqual(d.output().count("changed outside samepaged"), 1)
+
+    def test_dry_run_writes_nothing(self):
+        self.set_available(1024 * 1024)
+        d = self.start("--dry-run")
+        d.wait_log("dry run: would write run: 0 → 1", count=2)
+        self.assertEqual(self.knob("run"), "0")
+        self.assertEqual(self.knob("advisor_mode"), "none")
+
+    def test_sighup_reload_good_and_bad(self):
+        self.set_available(1024 * 1024)
+        d = self.start()
+        sptest.wait_for(lambda: self.knob("run") == "1", 5, what="run=1")
+        # a bad reload keeps the old config and says why
+        self.write_config("[daemon]\nmonitor_interval=1\nmode=sometimes\n")
+        d.signal(signal.SIGHUP)
+        d.wait_log("Keeping the previous configuration")
+        self.assertIn("sometimes", d.output())
+        self.assertEqual(self.knob("run"), "1")
+        self.assertIsNone(d.proc.poll())
+        # a good reload takes effect at once
+        self.write_config("[daemon]\nmonitor_interval=1\nmode=never\n")
+        d.signal(signal.SIGHUP)
+        sptest.wait_for(lambda: self.knob("run") == "0", 5, what="run=0 after reload")
+        d.wait_log("stop: mode is never")
+
+    def test_bad_config_at_start(self):
+        self.write_config("[tuning]\nnpages_max=99999999\n")
+        d = self.start()
+        self.assertEqual(d.proc.wait(10), 1)
+        out = d.output()
+        self.assertIn("npages_max", out)
+        self.assertIn("99999999", out)
+        self.assertIn("100000", out)
+        self.assertEqual(self.knob("run"), "0")
+
+    def test_ksm_absent_logs_once_and_idles(self):
+        sptest.remove_tree(self.ksm)
+        d = self.start()
+        d.wait_log("KSM is not available: ")
+        # three more ticks: no repeated message, no warnings, still alive
+        import time
+        time.sleep(3.2)
+        self.assertIsNone(d.proc.poll())
+        self.assertEqual(d.output().count("KSM is not available: "), 1)
+        self.assertNotIn("warning", d.output())
+        self.assertEqual(d.stop(), 0)
+        self.daemon = None
+
+    def test_unreadable_meminfo_logged_once(self):
+        os.unlink(os.path.join(self.procfs, "meminfo"))
+        d = self.start()
+        d.wait_log("Cannot read memory information")
+        import time
+        time.sleep(2.2)
+        self.assertEqual(d.output().count("Cannot read memory information"), 1)
+        self.set_available(1024 * 1024)
+        sptest.wait_for(lambda: self.knob("run") == "1", 5, what="recovery")
+        d.wait_log("Memory information readable again")
+
+    def test_ksmtuned_conf_import(self):
+        ksmtuned = os.path.join(self.dir, "ksmtuned.conf")
+        with open(ksmtuned, "w") as f:
+            f.write("KSM_NPAGES_BOOST=1000\nKSM_BOGUS=1\n")
+        self.write_config("[daemon]\nmonitor_interval=1\n[tuning]\nscan_rate=classic\n")
+        self.set_available(1024 * 1024)
+        self.daemon = sptest.Daemon(["--sysfs-root", self.sysfs, "--procfs-root", self.procfs,
+                                     "--config", self.config, "--ksmtuned-config", ksmtuned],
+                                    log_dir=self.dir)
+        sptest.wait_for(lambda: self.knob("run") == "1", 5, what="run=1")
+        self.assertEqual(self.knob("pages_to_scan"), "1100")
+        self.assertIn("ksmtuned.conf:2", self.daemon.output())
+
+
+if __name__ == "__main__":
+    sptest.run_tap()

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""samepaged on this machine's real /sys/kernel/mm/ksm and /proc/meminfo.
+Every knob is saved first and restored at the end, even on failure."""
+import os
+import unittest
+
+import sptest
+
+
+@unittest.skipUnless(os.path.isdir(sptest.REAL_KSM), "no /sys/kernel/mm/ksm on this kernel")
+class RealKsmTest(unittest.TestCase):
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to write /sys/kernel/mm/ksm")
+        self.saved = sptest.save_real_knobs()
+        self.dir = sptest.make_temp_dir("sp-real-")
+        self.config = os.path.join(self.dir, "samepaged.conf")
+        self.daemon = None
+
+    def tearDown(self):
+        if self.daemon:
+            self.daemon.stop()
+        sptest.restore_real_knobs(self.saved)
+        sptest.remove_tree(self.dir)
+
+    def start(self, config):
+        with open(self.config, "w") as f:
+            f.write(config)
+        self.daemon = sptest.Daemon(["--config", self.config, "--ksmtuned-config", "", "-v"],
+                                    log_dir=self.dir)
+        return self.daemon
+
+    def knob(self, name):
+        return sptest.read_knob(sptest.REAL_KSM, name)
+
+    def test_classic_run_and_restore(self):
+        # threshold = 100 % of MemTotal: free is always below it, so KSM runs
+        for name, value in (("run", "0"), ("pages_to_scan", "100"), ("sleep_millisecs", "20")):
+            with open(os.path.join(sptest.REAL_KSM, name), "w") as f:
+                f.write(value)
+        if os.path.exists(os.path.join(sptest.REAL_KSM, "advisor_mode")):
+            with open(os.path.join(sptest.REAL_KSM, "advisor_mode"), "w") as f:
+                f.write("none")
+        d = self.start("[daemon]\nmonitor_interval=1\n[tuning]\nthres_coef=100\n"
+                       "scan_rate=classic\n")
+        sptest.wait_for(lambda: self.knob("run") == "1", 10, what="real run=1")
+        self.assertEqual(self.knob("pages_to_scan"), "400")
+        sptest.wait_for(lambda: self.knob("pages_to_scan") == "700", 5, what="boost on tick")
+        d.wait_log("run: available")
+        self.assertEqual(d.stop(), 0)
+        self.daemon = None
+        self.assertEqual(self.knob("run"), "0")
+        self.assertEqual(self.knob("pages_to_scan"), "100")
+        self.assertEqual(self.knob("sleep_millisecs"), "20")
+
+    @unittest.skipUnless(os.path.exists(os.path.join(sptest.REAL_KSM, "advisor_mode")),
+                         "this kernel has no KSM advisor")
+    def test_advisor_on_real_kernel(self):
+        for name, value in (("run", "0"), ("advisor_mode", "none")):
+            with open(os.path.join(sptest.REAL_KSM, name), "w") as f:
+                f.write(value)
+        d = self.start("[daemon]\nmonitor_interval=1\n[tuning]\nthres_coef=100\n")
+        sptest.wait_for(lambda: self.knob("run") == "1", 10, what="real run=1")
+        self.assertEqual(self.knob("advisor_mode"), "scan-time")
+        self.assertEqual(self.knob("advisor_max_cpu"), "22")
+        self.assertNotIn("EINVAL", d.output())
+        self.assertEqual(d.stop(), 0)
+        self.daemon = None
+        self.assertEqual(self.knob("advisor_mode"), "none")
+        self.assertEqual(self.knob("run"), "0")
+
+
+if __name__ == "__main__":
+    sptest.run_tap()

@@ -1,0 +1,941 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The config module: defaults, samepaged.conf, the ksmtuned.conf import,
+ * D-Bus style setters and the text form. */
+#define G_LOG_DOMAIN "test-config"
+
+#include <glib/gstdio.h>
+
+#include "sp-config.h"
+#include "sp-error.h"
+
+static char *
+data_path (const char *name)
+{
+  return g_test_build_filename (G_TEST_DIST, "data", name, NULL);
+}
+
+static const SpConfigIntKey *
+int_key (const char *name)
+{
+  const SpConfigIntKey *key = sp_config_find_int_key (name);
+
+  g_assert_nonnull (key);
+  return key;
+}
+
+static void
+assert_contains (const char *haystack, const char *needle)
+{
+  if (strstr (haystack, needle) == NULL)
+    g_error ("“%s” does not contain “%s”", haystack, needle);
+}
+
+/* A temporary directory, removed with its files at the end of the test. */
+typedef struct {
+  char *dir;
+} TmpDir;
+
+static void
+tmp_dir_setup (TmpDir *tmp, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  tmp->dir = g_dir_make_tmp ("test-config-XXXXXX", &error);
+  g_assert_no_error (error);
+}
+
+static void
+tmp_dir_teardown (TmpDir *tmp, gconstpointer data)
+{
+  g_autoptr (GDir) dir = g_dir_open (tmp->dir, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (tmp->dir, name, NULL);
+      g_unlink (path);
+    }
+  g_rmdir (tmp->dir);
+  g_free (tmp->dir);
+}
+
+static char *
+tmp_write (TmpDir *tmp, const char *name, const char *contents)
+{
+  g_autoptr (GError) error = NULL;
+  char *path = g_build_filename (tmp->dir, name, NULL);
+
+  g_file_set_contents (path, contents, -1, &error);
+  g_assert_no_error (error);
+  return path;
+}
+
+/* Defaults are ksmtuned's (KSM_*:-N in /usr/sbin/ksmtuned), plus ours. */
+static void
+test_defaults (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  g_autoptr (GError) error = NULL;
+  guint n_ksmtuned = 0;
+
+  g_assert_cmpuint (config->monitor_interval_sec, ==, 60);
+  g_assert_cmpint (config->npages_boost, ==, 300);
+  g_assert_cmpint (config->npages_decay, ==, -50);
+  g_assert_cmpint (config->npages_min, ==, 64);
+  g_assert_cmpint (config->npages_max, ==, 1250);
+  g_assert_cmpint (config->sleep_msec, ==, 10);
+  g_assert_cmpint (config->thres_coef, ==, 20);
+  g_assert_cmpint (config->thres_const_kib, ==, 2048);
+
+  g_assert_cmpint (config->mode, ==, SP_MODE_AUTO);
+  g_assert_cmpint (config->hysteresis_pct, ==, 10);
+  g_assert_cmpint (config->scan_rate, ==, SP_SCAN_RATE_AUTO);
+  g_assert_cmpint (config->free_source, ==, SP_FREE_SOURCE_AVAILABLE);
+  g_assert_true (config->restore_on_exit);
+  g_assert_null (config->connect_uri);
+  g_assert_null (config->metrics_textfile);
+  g_assert_cmpint (config->advisor_max_cpu_min, ==, 10);
+  g_assert_cmpint (config->advisor_max_cpu_max, ==, 70);
+  g_assert_cmpint (config->advisor_scan_time_min, ==, 30);
+  g_assert_cmpint (config->advisor_scan_time_max, ==, 200);
+
+  g_assert_true (sp_config_validate (config, &error));
+  g_assert_no_error (error);
+
+  /* The table: defaults in range, fields that fit, the eight ksmtuned names. */
+  for (const SpConfigIntKey *k = sp_config_int_keys (); k->key != NULL; k++)
+    {
+      g_assert_cmpint (k->min, <=, k->default_value);
+      g_assert_cmpint (k->default_value, <=, k->max);
+      g_assert_cmpint (sp_config_get_int (config, k), ==, k->default_value);
+      g_assert_nonnull (k->unit);
+      g_assert_nonnull (k->description);
+      g_assert_true (k->size == sizeof (gint64) || k->size == sizeof (guint));
+      if (k->size == sizeof (guint))
+        g_assert_true (k->min >= 0 && k->max <= G_MAXUINT);
+      if (k->ksmtuned_name != NULL)
+        n_ksmtuned++;
+      g_assert_true (sp_config_find_int_key (k->key) == k);
+    }
+  g_assert_cmpuint (n_ksmtuned, ==, 8);
+  g_assert_cmpstr (int_key ("thres_const")->ksmtuned_name, ==, "KSM_THRES_CONST");
+  g_assert_cmpstr (int_key ("monitor_interval")->ksmtuned_name, ==, "KSM_MONITOR_INTERVAL");
+  g_assert_null (sp_config_find_int_key ("mode"));
+}
+
+/* copy gives an equal config; a change to any one field makes it unequal. */
+static void
+test_equal_copy (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+
+  config->connect_uri = g_strdup ("qemu:///system");
+  for (const SpConfigIntKey *k = sp_config_int_keys (); k->key != NULL; k++)
+    {
+      g_autoptr (SpConfig) copy = sp_config_copy (config);
+      g_autofree char *value = NULL;
+
+      g_assert_true (sp_config_equal (config, copy));
+      value = g_strdup_printf ("%" G_GINT64_FORMAT,
+                               k->default_value == k->max ? k->min : k->default_value + 1);
+      g_assert_true (sp_config_set_from_string (copy, k->key, value, NULL));
+      g_assert_false (sp_config_equal (config, copy));
+    }
+
+  {
+    g_autoptr (SpConfig) copy = sp_config_copy (config);
+
+    g_assert_true (copy->connect_uri != config->connect_uri);
+    g_free (copy->connect_uri);
+    copy->connect_uri = NULL;
+    g_assert_false (sp_config_equal (config, copy));
+    sp_config_free (g_steal_pointer (&copy));
+
+    copy = sp_config_copy (config);
+    copy->metrics_textfile = g_strdup ("/tmp/x.prom");
+    g_assert_false (sp_config_equal (config, copy));
+    sp_config_free (g_steal_pointer (&copy));
+
+    copy = sp_config_copy (config);
+    copy->restore_on_exit = FALSE;
+    g_assert_false (sp_config_equal (config, copy));
+    sp_config_free (g_steal_pointer (&copy));
+
+    copy = sp_config_copy (config);
+    copy->mode = SP_MODE_NEVER;
+    g_assert_false (sp_config_equal (config, copy));
+    sp_config_free (g_steal_pointer (&copy));
+
+    copy = sp_config_copy (config);
+    copy->scan_rate = SP_SCAN_RATE_CLASSIC;
+    g_assert_false (sp_config_equal (config, copy));
+    sp_config_free (g_steal_pointer (&copy));
+
+    copy = sp_config_copy (config);
+    copy->free_source = SP_FREE_SOURCE_KSMTUNED;
+    g_assert_false (sp_config_equal (config, copy));
+  }
+}
+
+/* samepaged-full.conf sets every key to a value other than its default. */
+static void
+test_load_full (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = data_path ("samepaged-full.conf");
+
+  g_assert_true (sp_config_load_file (config, path, TRUE, &error));
+  g_assert_no_error (error);
+
+  g_assert_cmpint (config->mode, ==, SP_MODE_ALWAYS);
+  g_assert_cmpuint (config->monitor_interval_sec, ==, 15);
+  g_assert_false (config->restore_on_exit);
+  g_assert_cmpstr (config->connect_uri, ==, "qemu+ssh://root@host.example/system");
+  g_assert_cmpstr (config->metrics_textfile, ==, "/var/lib/prometheus/node-exporter/samepage.prom");
+  g_assert_cmpint (config->npages_boost, ==, 1000);
+  g_assert_cmpint (config->npages_decay, ==, -200);
+  g_assert_cmpint (config->npages_min, ==, 100);
+  g_assert_cmpint (config->npages_max, ==, 5000);
+  g_assert_cmpint (config->sleep_msec, ==, 50);
+  g_assert_cmpint (config->thres_coef, ==, 25);
+  g_assert_cmpint (config->thres_const_kib, ==, 1048576);
+  g_assert_cmpint (config->hysteresis_pct, ==, 0);
+  g_assert_cmpint (config->scan_rate, ==, SP_SCAN_RATE_CLASSIC);
+  g_assert_cmpint (config->free_source, ==, SP_FREE_SOURCE_KSMTUNED);
+  g_assert_cmpint (config->advisor_max_cpu_min, ==, 5);
+  g_assert_cmpint (config->advisor_max_cpu_max, ==, 90);
+  g_assert_cmpint (config->advisor_scan_time_min, ==, 60);
+  g_assert_cmpint (config->advisor_scan_time_max, ==, 600);
+
+  /* every integer key of the table differs from its default */
+  for (const SpConfigIntKey *k = sp_config_int_keys (); k->key != NULL; k++)
+    if (sp_config_get_int (config, k) == k->default_value)
+      g_error ("samepaged-full.conf leaves %s at its default", k->key);
+}
+
+/* A file sets only what it names; a missing file is fine unless required. */
+static void
+test_load_partial_and_missing (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  g_autoptr (SpConfig) expected = sp_config_new_default ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = data_path ("samepaged-override.conf");
+  g_autofree char *missing = data_path ("does-not-exist.conf");
+
+  g_assert_true (sp_config_load_file (config, path, TRUE, &error));
+  g_assert_no_error (error);
+  expected->monitor_interval_sec = 15;
+  expected->npages_max = 3000;
+  g_assert_true (sp_config_equal (config, expected));
+
+  g_assert_true (sp_config_load_file (config, missing, FALSE, &error));
+  g_assert_no_error (error);
+  g_assert_true (sp_config_equal (config, expected));
+
+  g_assert_false (sp_config_load_file (config, missing, TRUE, &error));
+  g_assert_error (error, SP_ERROR, SP_ERROR_CONFIG);
+  assert_contains (error->message, missing);
+  g_assert_true (sp_config_equal (config, expected));
+}
+
+typedef struct {
+  const char *file;
+  const char *expect[4]; /* substrings of the message */
+} BadFileCase;
+
+static const BadFileCase bad_files[] = {
+  { "samepaged-out-of-range.conf",
+    { "[tuning] npages_max = 99999999 is out of range (1..100000 pages)" } },
+  { "samepaged-not-integer.conf", { "[tuning] sleep_msec = 'abc' is not an integer" } },
+  { "samepaged-unknown-key.conf",
+    { "[tuning] unknown key 'npages_maxx'", "known: ", "npages_max" } },
+  { "samepaged-wrong-group.conf",
+    { "[daemon] unknown key 'npages_max'", "it belongs in [tuning]" } },
+  { "samepaged-unknown-group.conf", { "unknown group [Tuning]", "[daemon], [tuning]" } },
+  { "samepaged-bad-enum.conf",
+    { "[tuning] scan_rate = 'fast' is not one of auto|advisor|classic" } },
+  { "samepaged-bad-bool.conf",
+    { "[daemon] restore_on_exit = 'yes' is not a boolean (true|false)" } },
+  { "samepaged-min-gt-max.conf",
+    { "npages_min = 2000 is greater than npages_max = 1000", "npages_min must be <= npages_max" } },
+  { "samepaged-advisor-inverted.conf",
+    { "advisor_max_cpu_min = 80 is greater than advisor_max_cpu_max = 50" } },
+  { "samepaged-syntax.conf", { "npages_max 5000" } },
+  { "samepaged-translation.conf", { "[daemon] unknown key 'mode[de]'" } },
+  { "samepaged-bad-uri.conf", { "[daemon] connect = 'not a uri' is not a libvirt URI" } },
+  { "samepaged-relative-path.conf",
+    { "[daemon] metrics_textfile = 'samepage.prom' is not an absolute path" } },
+};
+
+/* Each kind of mistake fails with file, key, value and range in the message,
+ * and leaves the config as it was, including keys the file set before. */
+static void
+test_load_bad (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (bad_files); i++)
+    {
+      const BadFileCase *c = &bad_files[i];
+      g_autoptr (SpConfig) config = sp_config_new_default ();
+      g_autoptr (SpConfig) before = NULL;
+      g_autoptr (GError) error = NULL;
+      g_autofree char *path = data_path (c->file);
+
+      config->connect_uri = g_strdup ("test:///default");
+      before = sp_config_copy (config);
+      g_test_message ("%s", c->file);
+      g_assert_false (sp_config_load_file (config, path, TRUE, &error));
+      g_assert_error (error, SP_ERROR, SP_ERROR_CONFIG);
+      g_test_message ("  %s", error->message);
+      assert_contains (error->message, path);
+      for (guint j = 0; j < G_N_ELEMENTS (c->expect) && c->expect[j] != NULL; j++)
+        assert_contains (error->message, c->expect[j]);
+      /* every bad file sets npages_boost=500 first */
+      g_assert_cmpint (config->npages_boost, ==, 300);
+      g_assert_true (sp_config_equal (config, before));
+    }
+}
+
+/* Every key of the table is checked against its own range: bounds load,
+ * one past them fails naming the key and the range. */
+static void
+test_load_every_range (TmpDir *tmp, gconstpointer data)
+{
+  for (const SpConfigIntKey *k = sp_config_int_keys (); k->key != NULL; k++)
+    {
+      const gint64 good[] = { k->min, k->max };
+      const gint64 bad[] = { k->min - 1, k->max + 1 };
+      g_autofree char *range =
+          g_strdup_printf ("(%" G_GINT64_FORMAT "..%" G_GINT64_FORMAT "%s%s)", k->min, k->max,
+                           g_str_equal (k->unit, "%") ? "" : " ", k->unit);
+
+      for (guint i = 0; i < G_N_ELEMENTS (good); i++)
+        {
+          g_autoptr (SpConfig) config = sp_config_new_default ();
+          g_autoptr (GError) error = NULL;
+          g_autofree char *text =
+              g_strdup_printf ("[%s]\n%s=%" G_GINT64_FORMAT "\n", k->group, k->key, good[i]);
+          g_autofree char *path = tmp_write (tmp, "range.conf", text);
+
+          /* keep the pairs ordered whatever the bound */
+          config->npages_min = 0;
+          config->npages_max = 100000;
+          config->advisor_max_cpu_min = config->advisor_scan_time_min = 1;
+          config->advisor_max_cpu_max = 100;
+          config->advisor_scan_time_max = 86400;
+          g_assert_true (sp_config_load_file (config, path, TRUE, &error));
+          g_assert_no_error (error);
+          g_assert_cmpint (sp_config_get_int (config, k), ==, good[i]);
+        }
+      for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+        {
+          g_autoptr (SpConfig) config = sp_config_new_default ();
+          g_autoptr (GError) error = NULL;
+          g_autofree char *text =
+              g_strdup_printf ("[%s]\n%s=%" G_GINT64_FORMAT "\n", k->group, k->key, bad[i]);
+          g_autofree char *path = tmp_write (tmp, "range.conf", text);
+          g_autofree char *expect = g_strdup_printf (
+              "[%s] %s = %" G_GINT64_FORMAT " is out of range %s", k->group, k->key, bad[i], range);
+
+          g_assert_false (sp_config_load_file (config, path, TRUE, &error));
+          g_assert_error (error, SP_ERROR, SP_ERROR_CONFIG);
+          assert_contains (error->message, expect);
+          g_assert_cmpint (sp_config_get_int (config, k), ==, k->default_value);
+        }
+    }
+}
+
+/* Values too big for 64 bits, empty values, hex and floats are refused. */
+static void
+test_load_int_syntax (TmpDir *tmp, gconstpointer data)
+{
+  const struct {
+    const char *value;
+    const char *expect;
+  } cases[] = {
+    { "99999999999999999999999", "99999999999999999999999 is out of range (1..100000 pages)" },
+    { "", "'' is not an integer" },
+    { "0x100", "'0x100' is not an integer" },
+    { "1e3", "'1e3' is not an integer" },
+    { "12.5", "'12.5' is not an integer" },
+    { "100 pages", "'100 pages' is not an integer" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (SpConfig) config = sp_config_new_default ();
+      g_autoptr (GError) error = NULL;
+      g_autofree char *text = g_strdup_printf ("[tuning]\nnpages_max=%s\n", cases[i].value);
+      g_autofree char *path = tmp_write (tmp, "syntax.conf", text);
+
+      g_assert_false (sp_config_load_file (config, path, TRUE, &error));
+      g_assert_error (error, SP_ERROR, SP_ERROR_CONFIG);
+      assert_contains (error->message, cases[i].expect);
+    }
+
+  /* spaces around the value are fine, as GKeyFile allows them around '=' */
+  {
+    g_autoptr (SpConfig) config = sp_config_new_default ();
+    g_autoptr (GError) error = NULL;
+    g_autofree char *path =
+        tmp_write (tmp, "spaces.conf", "[tuning]\nnpages_max =  2000  \nscan_rate = advisor \n");
+
+    g_assert_true (sp_config_load_file (config, path, TRUE, &error));
+    g_assert_no_error (error);
+    g_assert_cmpint (config->npages_max, ==, 2000);
+    g_assert_cmpint (config->scan_rate, ==, SP_SCAN_RATE_ADVISOR);
+  }
+}
+
+/* Every key, value set and unset, survives to_data and load. */
+static void
+test_round_trip (TmpDir *tmp, gconstpointer data)
+{
+  g_autoptr (SpConfig) full = sp_config_new_default ();
+  g_autoptr (SpConfig) defaults = sp_config_new_default ();
+  g_autofree char *full_path = data_path ("samepaged-full.conf");
+  SpConfig *configs[] = { NULL, NULL };
+
+  g_assert_true (sp_config_load_file (full, full_path, TRUE, NULL));
+  /* characters GKeyFile has to escape */
+  g_free (full->metrics_textfile);
+  full->metrics_textfile = g_strdup ("/var/lib/node exporter/sa\\me\tpage\n.prom");
+  configs[0] = full;
+  configs[1] = defaults;
+
+  for (gsize i = 0; i < G_N_ELEMENTS (configs); i++)
+    {
+      g_autoptr (SpConfig) loaded = sp_config_new_default ();
+      g_autoptr (GError) error = NULL;
+      g_autofree char *text = sp_config_to_data (configs[i]);
+      g_autofree char *path = tmp_write (tmp, "round-trip.conf", text);
+
+      /* on top of a config that differs everywhere */
+      if (configs[i] == defaults)
+        g_assert_true (sp_config_load_file (loaded, full_path, TRUE, NULL));
+      g_assert_true (sp_config_load_file (loaded, path, TRUE, &error));
+      g_assert_no_error (error);
+      if (configs[i] == defaults)
+        {
+          /* unset keys are written commented out: they cannot unset */
+          g_assert_nonnull (loaded->connect_uri);
+          g_clear_pointer (&loaded->connect_uri, g_free);
+          g_clear_pointer (&loaded->metrics_textfile, g_free);
+        }
+      g_assert_true (sp_config_equal (loaded, configs[i]));
+    }
+}
+
+/* data/samepaged.conf, installed as /etc/samepage/samepaged.conf, documents
+ * every key commented out with its default, so loading it changes nothing. */
+static void
+test_default_file (void)
+{
+  g_autoptr (SpConfig) defaults = sp_config_new_default ();
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "..", "data", "samepaged.conf", NULL);
+  g_autofree char *contents = NULL;
+  g_autofree char *generated = sp_config_to_data (defaults);
+  g_auto (GStrv) lines = NULL;
+  g_auto (GStrv) generated_lines = g_strsplit (generated, "\n", -1);
+  guint n_keys = 0;
+
+  g_assert_true (sp_config_load_file (config, path, TRUE, &error));
+  g_assert_no_error (error);
+  g_assert_true (sp_config_equal (config, defaults));
+
+  g_assert_true (g_file_get_contents (path, &contents, NULL, &error));
+  g_assert_no_error (error);
+  lines = g_strsplit (contents, "\n", -1);
+
+  /* each key=default line of to_data() appears as #key=default */
+  for (guint i = 0; generated_lines[i] != NULL; i++)
+    {
+      const char *line = generated_lines[i];
+      const char *setting = line[0] == '#' ? line + 1 : line;
+      g_autofree char *expect = NULL;
+      gboolean unset = g_str_has_suffix (setting, "=");
+      gboolean found = FALSE;
+
+      if (line[0] == '\0' || line[0] == '[' || strchr (setting, '=') == NULL ||
+          g_str_has_prefix (line, "# "))
+        continue;
+      n_keys++;
+      expect = g_strdup_printf ("#%s", setting);
+      for (guint j = 0; lines[j] != NULL && !found; j++)
+        found = unset ? g_str_has_prefix (lines[j], expect) : g_str_equal (lines[j], expect);
+      if (!found)
+        g_error ("%s does not document “%s”", path, expect);
+    }
+  g_assert_cmpuint (n_keys, ==, 19);
+}
+
+typedef struct {
+  const char *key;
+  gint64 value;
+} KeyValue;
+
+/* ksmtuned.conf with every setting, in the forms a shell accepts. */
+static void
+test_ksmtuned_custom (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  g_autoptr (SpConfig) defaults = sp_config_new_default ();
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = data_path ("ksmtuned-custom.conf");
+  const KeyValue expect[] = {
+    { "monitor_interval", 30 }, { "sleep_msec", 20 },   { "npages_boost", 600 },
+    { "npages_decay", -50 }, /* KSM_NPAGES_DECAY= resets to the default */
+    { "npages_min", 128 },      { "npages_max", 2500 }, { "thres_coef", 30 },
+    { "thres_const", 8192 },
+  };
+
+  g_assert_true (sp_config_import_ksmtuned (config, path, warnings, &error));
+  g_assert_no_error (error);
+  for (guint i = 0; i < warnings->len; i++)
+    g_test_message ("unexpected: %s", (const char *) g_ptr_array_index (warnings, i));
+  g_assert_cmpuint (warnings->len, ==, 0);
+  for (gsize i = 0; i < G_N_ELEMENTS (expect); i++)
+    g_assert_cmpint (sp_config_get_int (config, int_key (expect[i].key)), ==, expect[i].value);
+
+  /* the keys ksmtuned does not have keep their values */
+  g_assert_cmpint (config->hysteresis_pct, ==, defaults->hysteresis_pct);
+  g_assert_cmpint (config->mode, ==, defaults->mode);
+  g_assert_cmpint (config->advisor_max_cpu_max, ==, defaults->advisor_max_cpu_max);
+}
+
+/* Debian's stock /etc/ksmtuned.conf (all commented out) changes nothing and
+ * warns about nothing; neither does a missing file. */
+static void
+test_ksmtuned_debian_and_missing (void)
+{
+  const char *names[] = { "ksmtuned-debian.conf", "does-not-exist.conf" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autoptr (SpConfig) config = sp_config_new_default ();
+      g_autoptr (SpConfig) defaults = sp_config_new_default ();
+      g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+      g_autoptr (GError) error = NULL;
+      g_autofree char *path = data_path (names[i]);
+
+      g_assert_true (sp_config_import_ksmtuned (config, path, warnings, &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (warnings->len, ==, 0);
+      g_assert_true (sp_config_equal (config, defaults));
+    }
+}
+
+typedef struct {
+  guint line;
+  const char *expect[3];
+} WarningCase;
+
+/* One warning per bad line, naming FILE:LINE, and the defaults kept. */
+static void
+test_ksmtuned_malformed (void)
+{
+  const WarningCase cases[] = {
+    { 2, { "'KSM_NPAGES_MAX' is not a KEY=value line", "ignored" } },
+    { 3, { "KSM_NPAGES_MAX='$(echo 5000)' is shell syntax", "using default 1250" } },
+    { 4, { "KSM_NPAGES_MIN='`echo 10`' is shell syntax", "using default 64" } },
+    { 5, { "KSM_NPAGES_BOOST='lots' is not an integer; using default 300" } },
+    { 6, { "KSM_NPAGES_DECAY=50 is out of range (-100000..0 pages); using default -50" } },
+    { 7, { "KSM_SLEEP_MSEC=99999999 is out of range (1..10000 ms); using default 10" } },
+    { 8, { "KSM_THRES_COEF='\"20' has an unterminated quote; using default 20" } },
+    { 9, { "KSM_THRES_CONST='2048 extra' has text after the value; using default 2048" } },
+    { 10, { "KSM_MONITOR_INTERVAL='60; reboot' is shell syntax", "using default 60" } },
+    { 11, { "unknown ksmtuned setting KSM_NPAGES_LIMIT; ignored" } },
+    { 12, { "'export KSM_NPAGES_MAX=2000' is not a KEY=value line", "no export" } },
+    { 13, { "'KSM_NPAGES_MAX = 2000' is not a KEY=value line" } },
+    { 14, { "'if [ -f /etc/foo ]; then KSM_NPAGES_MAX=1; fi' is not a KEY=value line" } },
+    { 15, { "KSM_THRES_COEF='\"$COEF\"' is shell syntax", "using default 20" } },
+    { 16,
+      { "KSM_MONITOR_INTERVAL=99999999999999999999999 is out of range (1..86400 s)",
+        "using default 60" } },
+    /* in the shell, # starts a comment only after a blank */
+    { 17, { "KSM_NPAGES_BOOST='\"500\"#no-space' has text after the value", "using default 300" } },
+  };
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  g_autoptr (SpConfig) defaults = sp_config_new_default ();
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = data_path ("ksmtuned-malformed.conf");
+
+  g_assert_true (sp_config_import_ksmtuned (config, path, warnings, &error));
+  g_assert_no_error (error);
+  for (guint i = 0; i < warnings->len; i++)
+    g_test_message ("%s", (const char *) g_ptr_array_index (warnings, i));
+  g_assert_cmpuint (warnings->len, ==, G_N_ELEMENTS (cases));
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      const char *warning = g_ptr_array_index (warnings, i);
+      g_autofree char *prefix = g_strdup_printf ("%s:%u: ", path, cases[i].line);
+
+      g_assert_true (g_str_has_prefix (warning, prefix));
+      for (guint j = 0; j < G_N_ELEMENTS (cases[i].expect) && cases[i].expect[j] != NULL; j++)
+        assert_contains (warning, cases[i].expect[j]);
+    }
+  g_assert_true (sp_config_equal (config, defaults));
+
+  /* no warnings array: same result, nothing to report to */
+  sp_config_free (g_steal_pointer (&config));
+  config = sp_config_new_default ();
+  g_assert_true (sp_config_import_ksmtuned (config, path, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (sp_config_equal (config, defaults));
+}
+
+/* A bad value replaces an earlier good one with the default, as the
+ * warning says; over a non-default config, the warning says "keeping". */
+static void
+test_ksmtuned_bad_after_good (TmpDir *tmp, gconstpointer data)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *path =
+      tmp_write (tmp, "ksmtuned.conf", "KSM_NPAGES_MAX=2000\r\nKSM_NPAGES_MAX=lots\r\n");
+
+  config->npages_max = 1500;
+  g_assert_true (sp_config_import_ksmtuned (config, path, warnings, NULL));
+  g_assert_cmpuint (warnings->len, ==, 1);
+  assert_contains (g_ptr_array_index (warnings, 0), ":2: KSM_NPAGES_MAX='lots' is not an integer; "
+                                                    "keeping 1500");
+  g_assert_cmpint (config->npages_max, ==, 1500);
+}
+
+/* DEBUG and LOGFILE: one warning for both, saying why, values still read. */
+static void
+test_ksmtuned_debug_logfile (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = data_path ("ksmtuned-debug.conf");
+  g_autofree char *prefix = g_strdup_printf ("%s:2: DEBUG: ", path);
+
+  g_assert_true (sp_config_import_ksmtuned (config, path, warnings, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (warnings->len, ==, 1);
+  g_assert_true (g_str_has_prefix (g_ptr_array_index (warnings, 0), prefix));
+  assert_contains (g_ptr_array_index (warnings, 0), "ignores DEBUG and LOGFILE");
+  assert_contains (g_ptr_array_index (warnings, 0), "journal");
+  assert_contains (g_ptr_array_index (warnings, 0), "--verbose");
+  g_assert_cmpint (config->npages_max, ==, 2000);
+}
+
+/* Values in range, but npages_min > npages_max together: both fall back. */
+static void
+test_ksmtuned_inverted (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = data_path ("ksmtuned-inverted.conf");
+  g_autofree char *expect = g_strdup_printf (
+      "%s:3: KSM_NPAGES_MIN=2000 is greater than KSM_NPAGES_MAX=1250; using the defaults 64 and "
+      "1250",
+      path);
+
+  g_assert_true (sp_config_import_ksmtuned (config, path, warnings, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (warnings->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (warnings, 0), ==, expect);
+  g_assert_cmpint (config->npages_min, ==, 64);
+  g_assert_cmpint (config->npages_max, ==, 1250);
+  g_assert_cmpint (config->npages_boost, ==, 500);
+  g_assert_true (sp_config_validate (config, &error));
+}
+
+/* A directory or a binary file is an error, and changes nothing. */
+static void
+test_ksmtuned_not_a_file (TmpDir *tmp, gconstpointer data)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  g_autoptr (SpConfig) defaults = sp_config_new_default ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = g_build_filename (tmp->dir, "binary.conf", NULL);
+
+  g_assert_false (sp_config_import_ksmtuned (config, tmp->dir, NULL, &error));
+  g_assert_error (error, SP_ERROR, SP_ERROR_CONFIG);
+  g_clear_error (&error);
+
+  g_assert_true (g_file_set_contents (path, "KSM_NPAGES_MAX=2000\n\0\n", 22, NULL));
+  g_assert_false (sp_config_import_ksmtuned (config, path, NULL, &error));
+  g_assert_error (error, SP_ERROR, SP_ERROR_CONFIG);
+  assert_contains (error->message, path);
+  g_assert_true (sp_config_equal (config, defaults));
+  g_unlink (path);
+}
+
+/* defaults < ksmtuned.conf < samepaged.conf */
+static void
+test_precedence (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *ksmtuned = data_path ("ksmtuned-custom.conf");
+  g_autofree char *samepaged = data_path ("samepaged-override.conf");
+
+  g_assert_true (sp_config_import_ksmtuned (config, ksmtuned, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (sp_config_load_file (config, samepaged, TRUE, &error));
+  g_assert_no_error (error);
+
+  /* samepaged.conf wins where it has the key */
+  g_assert_cmpuint (config->monitor_interval_sec, ==, 15);
+  g_assert_cmpint (config->npages_max, ==, 3000);
+  /* ksmtuned.conf where samepaged.conf is silent */
+  g_assert_cmpint (config->npages_boost, ==, 600);
+  g_assert_cmpint (config->npages_min, ==, 128);
+  g_assert_cmpint (config->thres_const_kib, ==, 8192);
+  /* the defaults where both are */
+  g_assert_cmpint (config->npages_decay, ==, -50);
+  g_assert_cmpint (config->hysteresis_pct, ==, 10);
+}
+
+static void
+test_set_from_string (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  g_autoptr (SpConfig) before = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (sp_config_set_from_string (config, "npages_max", "4000", &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (config->npages_max, ==, 4000);
+  g_assert_true (sp_config_set_from_string (config, "monitor_interval", "5", &error));
+  g_assert_cmpuint (config->monitor_interval_sec, ==, 5);
+  g_assert_true (sp_config_set_from_string (config, "scan_rate", "classic", &error));
+  g_assert_cmpint (config->scan_rate, ==, SP_SCAN_RATE_CLASSIC);
+  g_assert_true (sp_config_set_from_string (config, "free_source", "ksmtuned", &error));
+  g_assert_cmpint (config->free_source, ==, SP_FREE_SOURCE_KSMTUNED);
+  g_assert_no_error (error);
+
+  before = sp_config_copy (config);
+
+  g_assert_false (sp_config_set_from_string (config, "npages_max", "0", &error));
+  g_assert_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS);
+  g_assert_cmpstr (error->message, ==, "npages_max = 0 is out of range (1..100000 pages)");
+  g_clear_error (&error);
+
+  g_assert_false (sp_config_set_from_string (config, "thres_coef", "lots", &error));
+  g_assert_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS);
+  g_assert_cmpstr (error->message, ==, "thres_coef = 'lots' is not an integer");
+  g_clear_error (&error);
+
+  g_assert_false (sp_config_set_from_string (config, "scan_rate", "fast", &error));
+  g_assert_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS);
+  g_assert_cmpstr (error->message, ==, "scan_rate = 'fast' is not one of auto|advisor|classic");
+  g_clear_error (&error);
+
+  /* [daemon] keys other than monitor_interval are not tuning keys */
+  for (guint i = 0; i < 3; i++)
+    {
+      const char *keys[] = { "mode", "connect", "nonsense" };
+
+      g_assert_false (sp_config_set_from_string (config, keys[i], "never", &error));
+      g_assert_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS);
+      assert_contains (error->message, "Unknown tuning key");
+      assert_contains (error->message, keys[i]);
+      assert_contains (error->message, "npages_boost");
+      g_clear_error (&error);
+    }
+  g_assert_true (sp_config_equal (config, before));
+}
+
+typedef struct {
+  const char *key;
+  GVariant *value; /* floating */
+  gboolean ok;
+  const char *expect; /* the message, or the value read back as text */
+} VariantCase;
+
+static void
+test_set_from_variant (void)
+{
+  VariantCase cases[] = {
+    { "npages_max", g_variant_new_int32 (2000), TRUE, "2000" },
+    { "npages_max", g_variant_new_int64 (3000), TRUE, "3000" },
+    { "npages_max", g_variant_new_uint32 (4000), TRUE, "4000" },
+    { "npages_max", g_variant_new_uint64 (5000), TRUE, "5000" },
+    { "npages_decay", g_variant_new_int32 (-7), TRUE, "-7" },
+    { "monitor_interval", g_variant_new_uint32 (120), TRUE, "120" },
+    { "thres_const", g_variant_new_int64 (G_GINT64_CONSTANT (1) << 40), TRUE, "1099511627776" },
+    { "npages_max", g_variant_new_variant (g_variant_new_int32 (6000)), TRUE, "6000" },
+    { "npages_max", g_variant_new_int32 (0), FALSE,
+      "npages_max = 0 is out of range (1..100000 pages)" },
+    { "npages_decay", g_variant_new_uint32 (1), FALSE,
+      "npages_decay = 1 is out of range (-100000..0 pages)" },
+    { "npages_max", g_variant_new_uint64 (G_MAXUINT64), FALSE,
+      "npages_max = 18446744073709551615 is out of range (1..100000 pages)" },
+    { "monitor_interval", g_variant_new_int64 (G_MININT64), FALSE,
+      "monitor_interval = -9223372036854775808 is out of range (1..86400 s)" },
+    { "thres_const", g_variant_new_int64 ((G_GINT64_CONSTANT (1) << 40) + 1), FALSE,
+      "thres_const = 1099511627777 is out of range (0..1099511627776 KiB)" },
+    { "npages_max", g_variant_new_string ("2000"), FALSE,
+      "npages_max has type 's', expected an integer (int32, int64, uint32 or uint64)" },
+    { "npages_max", g_variant_new_double (2000.0), FALSE,
+      "npages_max has type 'd', expected an integer" },
+    { "npages_max", g_variant_new_boolean (TRUE), FALSE,
+      "npages_max has type 'b', expected an integer" },
+    { "npages_max", g_variant_new_int16 (2000), FALSE,
+      "npages_max has type 'n', expected an integer" },
+    { "scan_rate", g_variant_new_string ("advisor"), TRUE, "advisor" },
+    { "free_source", g_variant_new_string ("ksmtuned"), TRUE, "ksmtuned" },
+    { "scan_rate", g_variant_new_string ("fast"), FALSE,
+      "scan_rate = 'fast' is not one of auto|advisor|classic" },
+    { "scan_rate", g_variant_new_int32 (1), FALSE,
+      "scan_rate has type 'i', expected a string (one of auto|advisor|classic)" },
+    { "mode", g_variant_new_string ("never"), FALSE, "Unknown tuning key 'mode'" },
+    { "restore_on_exit", g_variant_new_boolean (FALSE), FALSE,
+      "Unknown tuning key 'restore_on_exit'" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (SpConfig) config = sp_config_new_default ();
+      g_autoptr (SpConfig) before = sp_config_copy (config);
+      g_autoptr (GVariant) value = g_variant_ref_sink (cases[i].value);
+      g_autoptr (GError) error = NULL;
+      g_autofree char *printed = g_variant_print (value, TRUE);
+      gboolean ok = sp_config_set_from_variant (config, cases[i].key, value, &error);
+
+      g_test_message ("%s = %s: %s", cases[i].key, printed, error ? error->message : "ok");
+      if (cases[i].ok)
+        {
+          g_autoptr (GVariant) dict = g_variant_ref_sink (sp_config_tuning_to_variant (config));
+          g_autoptr (GVariant) got = g_variant_lookup_value (dict, cases[i].key, NULL);
+          g_autofree char *text = g_variant_is_of_type (got, G_VARIANT_TYPE_STRING)
+                                      ? g_variant_dup_string (got, NULL)
+                                      : g_variant_print (got, FALSE);
+
+          g_assert_no_error (error);
+          g_assert_true (ok);
+          g_assert_cmpstr (text, ==, cases[i].expect);
+        }
+      else
+        {
+          g_assert_false (ok);
+          g_assert_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS);
+          assert_contains (error->message, cases[i].expect);
+          g_assert_true (sp_config_equal (config, before));
+        }
+    }
+}
+
+/* a{sv}: the [tuning] keys and monitor_interval, ints as 'x', enums as 's';
+ * fed back through set_from_variant it gives the same config. */
+static void
+test_tuning_to_variant (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  g_autoptr (SpConfig) copy = sp_config_new_default ();
+  g_autofree char *path = data_path ("samepaged-full.conf");
+  g_autoptr (GVariant) dict = NULL;
+  g_autoptr (GVariant) value = NULL;
+  GVariantIter iter;
+  const char *key;
+
+  g_assert_true (sp_config_load_file (config, path, TRUE, NULL));
+  dict = g_variant_ref_sink (sp_config_tuning_to_variant (config));
+  g_assert_cmpstr (g_variant_get_type_string (dict), ==, "a{sv}");
+  g_assert_cmpuint (g_variant_n_children (dict), ==, 15);
+
+  for (const SpConfigIntKey *k = sp_config_int_keys (); k->key != NULL; k++)
+    {
+      g_autoptr (GVariant) v = g_variant_lookup_value (dict, k->key, G_VARIANT_TYPE_INT64);
+
+      g_assert_nonnull (v);
+      g_assert_cmpint (g_variant_get_int64 (v), ==, sp_config_get_int (config, k));
+    }
+  g_assert_true (g_variant_lookup (dict, "scan_rate", "&s", &key));
+  g_assert_cmpstr (key, ==, "classic");
+  g_assert_true (g_variant_lookup (dict, "free_source", "&s", &key));
+  g_assert_cmpstr (key, ==, "ksmtuned");
+  g_assert_false (g_variant_lookup (dict, "mode", "&s", &key));
+  g_assert_false (g_variant_lookup (dict, "restore_on_exit", "b", NULL));
+
+  /* the [daemon] keys are not in the dict: copy them over */
+  copy->mode = config->mode;
+  copy->restore_on_exit = config->restore_on_exit;
+  copy->connect_uri = g_strdup (config->connect_uri);
+  copy->metrics_textfile = g_strdup (config->metrics_textfile);
+  g_variant_iter_init (&iter, dict);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+    {
+      g_autoptr (GError) error = NULL;
+
+      g_assert_true (sp_config_set_from_variant (copy, key, value, &error));
+      g_assert_no_error (error);
+      g_clear_pointer (&value, g_variant_unref);
+    }
+  g_assert_true (sp_config_equal (copy, config));
+}
+
+/* Relations between keys; ranges of fields written directly. */
+static void
+test_validate (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  g_autoptr (GError) error = NULL;
+
+  config->npages_min = config->npages_max;
+  g_assert_true (sp_config_validate (config, &error));
+  g_assert_no_error (error);
+
+  config->npages_min = config->npages_max + 1;
+  g_assert_false (sp_config_validate (config, &error));
+  g_assert_error (error, SP_ERROR, SP_ERROR_CONFIG);
+  assert_contains (error->message, "npages_min = 1251 is greater than npages_max = 1250");
+  g_clear_error (&error);
+  config->npages_min = 64;
+
+  config->advisor_scan_time_min = 300;
+  g_assert_false (sp_config_validate (config, &error));
+  assert_contains (error->message, "advisor_scan_time_min = 300 is greater than "
+                                   "advisor_scan_time_max = 200");
+  g_clear_error (&error);
+  config->advisor_scan_time_min = 30;
+
+  config->monitor_interval_sec = 0;
+  g_assert_false (sp_config_validate (config, &error));
+  assert_contains (error->message, "[daemon] monitor_interval = 0 is out of range (1..86400 s)");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/config/defaults", test_defaults);
+  g_test_add_func ("/config/equal-copy", test_equal_copy);
+  g_test_add_func ("/config/validate", test_validate);
+  g_test_add_func ("/config/load/full", test_load_full);
+  g_test_add_func ("/config/load/partial-and-missing", test_load_partial_and_missing);
+  g_test_add_func ("/config/load/bad", test_load_bad);
+  g_test_add ("/config/load/every-range", TmpDir, NULL, tmp_dir_setup, test_load_every_range,
+              tmp_dir_teardown);
+  g_test_add ("/config/load/int-syntax", TmpDir, NULL, tmp_dir_setup, test_load_int_syntax,
+              tmp_dir_teardown);
+  g_test_add ("/config/round-trip", TmpDir, NULL, tmp_dir_setup, test_round_trip, tmp_dir_teardown);
+  g_test_add_func ("/config/default-file", test_default_file);
+  g_test_add_func ("/config/ksmtuned/custom", test_ksmtuned_custom);
+  g_test_add_func ("/config/ksmtuned/debian-and-missing", test_ksmtuned_debian_and_missing);
+  g_test_add_func ("/config/ksmtuned/malformed", test_ksmtuned_malformed);
+  g_test_add ("/config/ksmtuned/bad-after-good", TmpDir, NULL, tmp_dir_setup,
+              test_ksmtuned_bad_after_good, tmp_dir_teardown);
+  g_test_add_func ("/config/ksmtuned/debug-logfile", test_ksmtuned_debug_logfile);
+  g_test_add_func ("/config/ksmtuned/inverted", test_ksmtuned_inverted);
+  g_test_add ("/config/ksmtuned/not-a-file", TmpDir, NULL, tmp_dir_setup, test_ksmtuned_not_a_file,
+              tmp_dir_teardown);
+  g_test_add_func ("/config/precedence", test_precedence);
+  g_test_add_func ("/config/set-from-string", test_set_from_string);
+  g_test_add_func ("/config/set-from-variant", test_set_from_variant);
+  g_test_add_func ("/config/tuning-to-variant", test_tuning_to_variant);
+
+  return g_test_run ();
+}

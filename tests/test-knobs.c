@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The knob writer: writes only what changes, restores what it changed. */
+#include <glib/gstdio.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "sp-knobs.h"
+#include "sp-sysfs.h"
+
+typedef struct {
+  char *root;
+  char *ksm_dir;
+  GPtrArray *strings; /* what read_knob returned, freed at teardown */
+} Fixture;
+
+static void
+write_knob (Fixture *f, const char *name, const char *value)
+{
+  g_autofree char *path = g_build_filename (f->ksm_dir, name, NULL);
+  g_autoptr (GError) error = NULL;
+
+  g_file_set_contents (path, value, -1, &error);
+  g_assert_no_error (error);
+}
+
+static char *
+read_knob (Fixture *f, const char *name)
+{
+  g_autofree char *path = g_build_filename (f->ksm_dir, name, NULL);
+  g_autoptr (GError) error = NULL;
+  char *contents = NULL;
+
+  g_file_get_contents (path, &contents, NULL, &error);
+  g_assert_no_error (error);
+  g_ptr_array_add (f->strings, contents);
+  return g_strchomp (contents);
+}
+
+/* Sets the mtime to a known old value, to see later whether it was written. */
+static void
+age_knob (Fixture *f, const char *name)
+{
+  g_autofree char *path = g_build_filename (f->ksm_dir, name, NULL);
+  struct timespec times[2] = { { 1000, 0 }, { 1000, 0 } };
+
+  g_assert_cmpint (utimensat (AT_FDCWD, path, times, 0), ==, 0);
+}
+
+static gboolean
+knob_was_written (Fixture *f, const char *name)
+{
+  g_autofree char *path = g_build_filename (f->ksm_dir, name, NULL);
+  struct stat st;
+
+  g_assert_cmpint (stat (path, &st), ==, 0);
+  return st.st_mtim.tv_sec != 1000;
+}
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->strings = g_ptr_array_new_with_free_func (g_free);
+  f->root = g_dir_make_tmp ("sp-knobs-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->ksm_dir = g_build_filename (f->root, "kernel", "mm", "ksm", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (f->ksm_dir, 0755), ==, 0);
+  write_knob (f, "run", "0\n");
+  write_knob (f, "pages_to_scan", "100\n");
+  write_knob (f, "sleep_millisecs", "20\n");
+  write_knob (f, "pages_sharing", "0\n");
+  write_knob (f, "advisor_mode", "[none] scan-time\n");
+  write_knob (f, "advisor_max_cpu", "70\n");
+  write_knob (f, "advisor_target_scan_time", "200\n");
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  const char *names[] = {
+    "run",          "pages_to_scan",   "sleep_millisecs",         "pages_sharing",
+    "advisor_mode", "advisor_max_cpu", "advisor_target_scan_time"
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree char *path = g_build_filename (f->ksm_dir, names[i], NULL);
+      g_unlink (path);
+    }
+  for (int up = 0; up < 3; up++)
+    {
+      char *slash;
+      g_rmdir (f->ksm_dir);
+      slash = strrchr (f->ksm_dir, '/');
+      *slash = '\0';
+    }
+  g_rmdir (f->root);
+  g_free (f->ksm_dir);
+  g_free (f->root);
+  g_ptr_array_unref (f->strings);
+}
+
+static void
+add (SpDecision *d, SpKsmField field, gint64 value)
+{
+  d->settings[d->n_settings].field = field;
+  d->settings[d->n_settings].value = value;
+  d->n_settings++;
+}
+
+static void
+read_state (Fixture *f, SpKsmState *ksm)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (sp_ksm_read (f->root, ksm, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_knobs_write_only_changes (Fixture *f, gconstpointer data)
+{
+  g_autoptr (SpKnobs) knobs = sp_knobs_new (f->root, FALSE);
+  g_autoptr (GError) error = NULL;
+  SpDecision d = { 0 };
+  SpKsmState ksm;
+  guint n = 99;
+
+  add (&d, SP_KSM_ADVISOR_MODE, SP_KSM_ADVISOR_NONE); /* unchanged */
+  add (&d, SP_KSM_PAGES_TO_SCAN, 400);
+  add (&d, SP_KSM_SLEEP_MILLISECS, 20); /* unchanged */
+  add (&d, SP_KSM_RUN, 1);
+  age_knob (f, "advisor_mode");
+  age_knob (f, "pages_to_scan");
+  age_knob (f, "sleep_millisecs");
+  age_knob (f, "run");
+
+  read_state (f, &ksm);
+  g_assert_true (sp_knobs_apply (knobs, &ksm, &d, &n, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, ==, 2);
+  g_assert_false (knob_was_written (f, "advisor_mode"));
+  g_assert_false (knob_was_written (f, "sleep_millisecs"));
+  g_assert_true (knob_was_written (f, "pages_to_scan"));
+  g_assert_true (knob_was_written (f, "run"));
+  g_assert_cmpstr (read_knob (f, "pages_to_scan"), ==, "400");
+  g_assert_cmpstr (read_knob (f, "run"), ==, "1");
+  g_assert_cmpuint (sp_knobs_get_n_changed (knobs), ==, 2);
+
+  /* the same decision again writes nothing */
+  age_knob (f, "pages_to_scan");
+  age_knob (f, "run");
+  read_state (f, &ksm);
+  g_assert_true (sp_knobs_apply (knobs, &ksm, &d, &n, &error));
+  g_assert_cmpuint (n, ==, 0);
+  g_assert_false (knob_was_written (f, "pages_to_scan"));
+  g_assert_false (knob_was_written (f, "run"));
+}
+
+static void
+test_knobs_restore (Fixture *f, gconstpointer data)
+{
+  g_autoptr (SpKnobs) knobs = sp_knobs_new (f->root, FALSE);
+  g_autoptr (GError) error = NULL;
+  SpDecision d = { 0 };
+  SpDecision d2 = { 0 };
+  SpKsmState ksm;
+
+  add (&d, SP_KSM_ADVISOR_MODE, SP_KSM_ADVISOR_SCAN_TIME);
+  add (&d, SP_KSM_ADVISOR_MAX_CPU, 40);
+  add (&d, SP_KSM_RUN, 1);
+  read_state (f, &ksm);
+  g_assert_true (sp_knobs_apply (knobs, &ksm, &d, NULL, &error));
+  g_assert_cmpstr (read_knob (f, "advisor_mode"), ==, "scan-time");
+
+  /* a second decision changes a knob again: the original stays the first one */
+  add (&d2, SP_KSM_ADVISOR_MAX_CPU, 55);
+  add (&d2, SP_KSM_SLEEP_MILLISECS, 10);
+  read_state (f, &ksm);
+  g_assert_true (sp_knobs_apply (knobs, &ksm, &d2, NULL, &error));
+  g_assert_cmpstr (read_knob (f, "advisor_max_cpu"), ==, "55");
+  g_assert_cmpuint (sp_knobs_get_n_changed (knobs), ==, 4);
+
+  g_assert_true (sp_knobs_restore (knobs, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (read_knob (f, "run"), ==, "0");
+  g_assert_cmpstr (read_knob (f, "advisor_max_cpu"), ==, "70");
+  g_assert_cmpstr (read_knob (f, "sleep_millisecs"), ==, "20");
+  g_assert_cmpstr (read_knob (f, "advisor_mode"), ==, "none");
+  g_assert_cmpstr (read_knob (f, "pages_to_scan"), ==, "100");
+  g_assert_cmpuint (sp_knobs_get_n_changed (knobs), ==, 0);
+}
+
+static void
+test_knobs_dry_run (Fixture *f, gconstpointer data)
+{
+  g_autoptr (SpKnobs) knobs = sp_knobs_new (f->root, TRUE);
+  g_autoptr (GError) error = NULL;
+  SpDecision d = { 0 };
+  SpKsmState ksm;
+  guint n = 99;
+
+  add (&d, SP_KSM_PAGES_TO_SCAN, 400);
+  add (&d, SP_KSM_RUN, 1);
+  age_knob (f, "pages_to_scan");
+  age_knob (f, "run");
+  read_state (f, &ksm);
+  g_assert_true (sp_knobs_apply (knobs, &ksm, &d, &n, &error));
+  g_assert_cmpuint (n, ==, 0);
+  g_assert_false (knob_was_written (f, "pages_to_scan"));
+  g_assert_false (knob_was_written (f, "run"));
+  g_assert_cmpstr (read_knob (f, "run"), ==, "0");
+}
+
+static void
+test_knobs_unsupported_skipped (Fixture *f, gconstpointer data)
+{
+  g_autoptr (SpKnobs) knobs = sp_knobs_new (f->root, FALSE);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = g_build_filename (f->ksm_dir, "smart_scan", NULL);
+  SpDecision d = { 0 };
+  SpKsmState ksm;
+  guint n = 99;
+
+  /* smart_scan is not in this tree: not written, not created, no error */
+  add (&d, SP_KSM_SMART_SCAN, 1);
+  add (&d, SP_KSM_RUN, 1);
+  read_state (f, &ksm);
+  g_assert_true (sp_knobs_apply (knobs, &ksm, &d, &n, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, ==, 1);
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_knobs_write_error (Fixture *f, gconstpointer data)
+{
+  g_autoptr (SpKnobs) knobs = sp_knobs_new (f->root, FALSE);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = g_build_filename (f->ksm_dir, "pages_to_scan", NULL);
+  SpDecision d = { 0 };
+  SpKsmState ksm;
+  guint n = 99;
+
+  add (&d, SP_KSM_PAGES_TO_SCAN, 400);
+  add (&d, SP_KSM_RUN, 1);
+  read_state (f, &ksm);
+  /* the knob vanishes between read and write (kernel module gone) */
+  g_assert_cmpint (g_unlink (path), ==, 0);
+  g_assert_false (sp_knobs_apply (knobs, &ksm, &d, &n, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, path));
+  g_assert_cmpuint (n, ==, 0);
+  /* it stopped at the first failure: run was not switched on */
+  g_assert_cmpstr (read_knob (f, "run"), ==, "0");
+  write_knob (f, "pages_to_scan", "100\n");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+  ADD ("/knobs/write-only-changes", test_knobs_write_only_changes);
+  ADD ("/knobs/restore", test_knobs_restore);
+  ADD ("/knobs/dry-run", test_knobs_dry_run);
+  ADD ("/knobs/unsupported-skipped", test_knobs_unsupported_skipped);
+  ADD ("/knobs/write-error", test_knobs_write_error);
+  return g_test_run ();
+}

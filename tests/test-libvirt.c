@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The libvirt watcher on libvirt's test driver (test:///<node.xml>): the
+ * committed sum and its exclusions, event-driven refresh and retune, and the
+ * debounce of event storms.
+ */
+#include <glib/gstdio.h>
+
+#include "sp-libvirt-util.h"
+#include "sp-libvirt.h"
+#include "sp-tuner.h"
+
+#define MIB G_GUINT64_CONSTANT (1024)
+#define GIB (MIB * 1024)
+
+typedef struct {
+  SpLibvirt *libvirt;
+  guint n_changed;
+  SpGuests *last;
+} Watch;
+
+static void
+on_changed (SpLibvirt *libvirt, SpGuests *guests, gpointer user_data)
+{
+  Watch *w = user_data;
+
+  w->n_changed++;
+  g_clear_pointer (&w->last, sp_guests_unref);
+  w->last = sp_guests_ref (guests);
+}
+
+static gboolean
+on_timeout (gpointer user_data)
+{
+  gboolean *expired = user_data;
+  *expired = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Iterates the main loop until the watch saw more than n changes. */
+static void
+wait_changes (Watch *w, guint n)
+{
+  gboolean expired = FALSE;
+  guint id = g_timeout_add_seconds (20, on_timeout, &expired);
+
+  while (w->n_changed <= n && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (expired);
+  g_source_remove (id);
+}
+
+/* Lets pending events and refreshes run for ms milliseconds. */
+static void
+settle (guint ms)
+{
+  gboolean expired = FALSE;
+
+  g_timeout_add (ms, on_timeout, &expired);
+  while (!expired)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static char *
+node_uri (void)
+{
+  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "data", "libvirt", "node.xml", NULL);
+  g_autofree char *abs = g_canonicalize_filename (path, NULL);
+  return g_strdup_printf ("test://%s", abs);
+}
+
+static void
+watch_start (Watch *w)
+{
+  g_autofree char *uri = node_uri ();
+
+  memset (w, 0, sizeof (*w));
+  w->libvirt = sp_libvirt_new (uri, "/proc", NULL);
+  g_signal_connect (w->libvirt, "guests-changed", G_CALLBACK (on_changed), w);
+  sp_libvirt_start (w->libvirt);
+  /* connected, then the first refresh */
+  while (w->last == NULL || w->last->domains->len == 0)
+    wait_changes (w, w->n_changed);
+  g_assert_true (w->last->connected);
+}
+
+static void
+watch_stop (Watch *w)
+{
+  g_clear_pointer (&w->last, sp_guests_unref);
+  g_clear_object (&w->libvirt);
+}
+
+static const SpDomainInfo *
+find (Watch *w, const char *name)
+{
+  const SpDomainInfo *d = sp_guests_find (w->last, name);
+  g_assert_nonnull (d);
+  return d;
+}
+
+static void
+test_libvirt_committed_and_exclusions (void)
+{
+  Watch w;
+  const SpDomainInfo *d;
+
+  watch_start (&w);
+  g_assert_cmpuint (w.last->domains->len, ==, 6);
+  g_assert_cmpuint (w.last->n_active, ==, 5);
+  /* plain 512 MiB + small 256 MiB; noshare, huge and shared are excluded */
+  g_assert_cmpuint (w.last->committed_kib, ==, 768 * MIB);
+
+  d = find (&w, "plain");
+  g_assert_true (d->active);
+  g_assert_true (d->persistent);
+  g_assert_true (d->mergeable);
+  g_assert_null (d->unmergeable_reason);
+  g_assert_cmpuint (d->current_kib, ==, 512 * MIB);
+  g_assert_cmpuint (d->maximum_kib, ==, 1 * GIB);
+  /* the test driver has no balloon stats: virDomainGetInfo is the source */
+  g_assert_cmpstr (d->memory_source, ==, "info");
+  g_assert_cmpstr (d->uuid, ==, "11111111-1111-4111-8111-111111111111");
+  g_assert_true (d->mem_merge);
+  g_assert_true (d->mem_merge_active);
+  g_assert_false (d->pending_restart);
+
+  d = find (&w, "noshare");
+  g_assert_false (d->mergeable);
+  g_assert_cmpstr (d->unmergeable_reason, ==, "nosharepages");
+  g_assert_false (d->mem_merge);
+  g_assert_false (d->mem_merge_active);
+
+  d = find (&w, "huge");
+  g_assert_false (d->mergeable);
+  g_assert_cmpstr (d->unmergeable_reason, ==, "hugepages");
+
+  d = find (&w, "shared");
+  g_assert_false (d->mergeable);
+  g_assert_cmpstr (d->unmergeable_reason, ==, "memfd memory backing");
+
+  d = find (&w, "off");
+  g_assert_false (d->active);
+  g_assert_true (d->mergeable);
+  g_assert_cmpuint (d->current_kib, ==, 2 * GIB);
+  g_assert_cmpstr (d->memory_source, ==, "xml");
+
+  /* by UUID too */
+  g_assert_true (sp_guests_find (w.last, "66666666-6666-4666-8666-666666666666") == d);
+  watch_stop (&w);
+}
+
+static void
+test_libvirt_events_refresh (void)
+{
+  g_autoptr (virConnect) conn = NULL;
+  g_autoptr (virDomain) dom = NULL;
+  Watch w;
+  guint n;
+
+  watch_start (&w);
+  conn = sp_libvirt_ref_connection (w.libvirt);
+  g_assert_nonnull (conn);
+  dom = virDomainLookupByName (conn, "off");
+  g_assert_nonnull (dom);
+
+  n = w.n_changed;
+  g_assert_cmpint (virDomainCreate (dom), ==, 0);
+  wait_changes (&w, n);
+  g_assert_true (find (&w, "off")->active);
+  g_assert_cmpuint (w.last->committed_kib, ==, 768 * MIB + 2 * GIB);
+  g_assert_cmpuint (sp_libvirt_get_n_events (w.libvirt), >=, 1);
+
+  n = w.n_changed;
+  g_assert_cmpint (virDomainDestroy (dom), ==, 0);
+  wait_changes (&w, n);
+  g_assert_false (find (&w, "off")->active);
+  g_assert_cmpuint (w.last->committed_kib, ==, 768 * MIB);
+
+  /* undefine: the domain disappears from the list */
+  n = w.n_changed;
+  g_assert_cmpint (virDomainUndefine (dom), ==, 0);
+  wait_changes (&w, n);
+  g_assert_null (sp_guests_find (w.last, "off"));
+  watch_stop (&w);
+}
+
+static void
+test_libvirt_debounce (void)
+{
+  g_autoptr (virConnect) conn = NULL;
+  g_autoptr (virDomain) dom = NULL;
+  Watch w;
+  guint64 events_before, refreshes_before, events, refreshes;
+
+  watch_start (&w);
+  settle (300);
+  conn = sp_libvirt_ref_connection (w.libvirt);
+  dom = virDomainLookupByName (conn, "plain");
+  events_before = sp_libvirt_get_n_events (w.libvirt);
+  refreshes_before = sp_libvirt_get_n_refreshes (w.libvirt);
+
+  /* a storm: 50 suspend/resume pairs, 100 lifecycle events */
+  for (int i = 0; i < 50; i++)
+    {
+      g_assert_cmpint (virDomainSuspend (dom), ==, 0);
+      g_assert_cmpint (virDomainResume (dom), ==, 0);
+    }
+  settle (1000);
+
+  events = sp_libvirt_get_n_events (w.libvirt) - events_before;
+  refreshes = sp_libvirt_get_n_refreshes (w.libvirt) - refreshes_before;
+  g_test_message ("%" G_GUINT64_FORMAT " events gave %" G_GUINT64_FORMAT " refreshes", events,
+                  refreshes);
+  g_assert_cmpuint (events, ==, 100);
+  g_assert_cmpuint (refreshes, >=, 1);
+  g_assert_cmpuint (refreshes, <=, 3);
+  g_assert_true (find (&w, "plain")->active);
+  watch_stop (&w);
+}
+
+/* An event retunes at once: with a 600 s tick, the knobs follow a guest. */
+static void
+test_libvirt_event_retunes (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  g_autoptr (SpTuner) tuner = NULL;
+  g_autoptr (virConnect) conn = NULL;
+  g_autoptr (virDomain) dom = NULL;
+  g_autofree char *root = g_dir_make_tmp ("sp-libvirt-XXXXXX", &error);
+  g_autofree char *ksm = g_build_filename (root, "sys", "kernel", "mm", "ksm", NULL);
+  g_autofree char *proc = g_build_filename (root, "proc", NULL);
+  g_autofree char *sys = g_build_filename (root, "sys", NULL);
+  g_autofree char *meminfo = g_build_filename (proc, "meminfo", NULL);
+  const char *knobs[] = { "run", "pages_to_scan", "sleep_millisecs" };
+  const char *values[] = { "0\n", "100\n", "20\n" };
+  g_autofree char *run_path = g_build_filename (ksm, "run", NULL);
+  g_autofree char *run = NULL;
+  guint64 decisions;
+  Watch w;
+
+  g_assert_no_error (error);
+  g_assert_cmpint (g_mkdir_with_parents (ksm, 0755), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (proc, 0755), ==, 0);
+  for (gsize i = 0; i < G_N_ELEMENTS (knobs); i++)
+    {
+      g_autofree char *p = g_build_filename (ksm, knobs[i], NULL);
+      g_assert_true (g_file_set_contents (p, values[i], -1, NULL));
+    }
+  /* 8 GiB host, 6 GiB available: threshold 1.6 GiB. Committed 768 MiB
+   * stops KSM; with "off" (2 GiB) and more the sum crosses total - thres. */
+  g_assert_true (g_file_set_contents (meminfo,
+                                      "MemTotal: 8388608 kB\nMemFree: 3145728 kB\n"
+                                      "MemAvailable: 6291456 kB\nBuffers: 0 kB\n"
+                                      "Cached: 3145728 kB\n",
+                                      -1, NULL));
+
+  config->monitor_interval_sec = 600;
+  config->scan_rate = SP_SCAN_RATE_CLASSIC;
+  tuner = sp_tuner_new (config, sys, proc, FALSE);
+  watch_start (&w);
+  sp_tuner_set_guests (tuner, w.last);
+  sp_tuner_start (tuner);
+  g_assert_cmpint (sp_tuner_get_snapshot (tuner)->decision.action, ==, SP_ACTION_STOP);
+
+  /* the daemon's wiring: each refresh hands the guests over and retunes */
+  g_signal_connect_swapped (w.libvirt, "guests-changed", G_CALLBACK (sp_tuner_set_guests), tuner);
+  g_signal_connect_swapped (w.libvirt, "guests-changed", G_CALLBACK (sp_tuner_retune), tuner);
+
+  conn = sp_libvirt_ref_connection (w.libvirt);
+  /* grow "off" to 6 GiB in its config, then start it */
+  dom = virDomainLookupByName (conn, "off");
+  g_assert_cmpint (virDomainSetMaxMemory (dom, 6 * GIB), ==, 0);
+  g_assert_cmpint (virDomainSetMemoryFlags (dom, 6 * GIB, VIR_DOMAIN_AFFECT_CONFIG), ==, 0);
+  decisions = sp_tuner_get_n_decisions (tuner);
+  g_assert_cmpint (virDomainCreate (dom), ==, 0);
+  while (sp_tuner_get_snapshot (tuner)->guests->committed_kib != 768 * MIB + 6 * GIB)
+    wait_changes (&w, w.n_changed);
+  g_assert_cmpuint (sp_tuner_get_n_decisions (tuner), >, decisions);
+  g_assert_cmpint (sp_tuner_get_snapshot (tuner)->decision.action, ==, SP_ACTION_RUN);
+  g_assert_true (g_file_get_contents (run_path, &run, NULL, NULL));
+  g_assert_cmpstr (run, ==, "1");
+
+  g_assert_true (sp_tuner_restore (tuner, NULL));
+  g_clear_object (&tuner);
+  watch_stop (&w);
+  for (gsize i = 0; i < G_N_ELEMENTS (knobs); i++)
+    {
+      g_autofree char *p = g_build_filename (ksm, knobs[i], NULL);
+      g_unlink (p);
+    }
+  g_unlink (meminfo);
+  g_rmdir (ksm);
+  g_autofree char *mm = g_path_get_dirname (ksm);
+  g_autofree char *kernel = g_path_get_dirname (mm);
+  g_rmdir (mm);
+  g_rmdir (kernel);
+  g_rmdir (sys);
+  g_rmdir (proc);
+  g_rmdir (root);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/libvirt/committed-and-exclusions", test_libvirt_committed_and_exclusions);
+  g_test_add_func ("/libvirt/events-refresh", test_libvirt_events_refresh);
+  g_test_add_func ("/libvirt/debounce", test_libvirt_debounce);
+  g_test_add_func ("/libvirt/event-retunes", test_libvirt_event_retunes);
+  return g_test_run ();
+}

@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The tuning policy, driven by tables: stop, boost, decay, clamp,
+ * hysteresis, free source, modes, advisor. */
+#include "sp-policy.h"
+
+#define GIB (G_GUINT64_CONSTANT (1024) * 1024)
+#define MIB G_GUINT64_CONSTANT (1024)
+
+static void
+set_field (SpKsmState *ksm, SpKsmField field, gint64 value)
+{
+  ksm->present |= G_GUINT64_CONSTANT (1) << field;
+  ksm->values[field] = value;
+}
+
+/* A kernel without the advisor (before 6.8). */
+static void
+ksm_classic (SpKsmState *ksm, gint64 pages_to_scan)
+{
+  memset (ksm, 0, sizeof (*ksm));
+  ksm->available = TRUE;
+  set_field (ksm, SP_KSM_RUN, 0);
+  set_field (ksm, SP_KSM_PAGES_TO_SCAN, pages_to_scan);
+  set_field (ksm, SP_KSM_SLEEP_MILLISECS, 20);
+}
+
+static void
+ksm_with_advisor (SpKsmState *ksm, gint64 pages_to_scan)
+{
+  ksm_classic (ksm, pages_to_scan);
+  set_field (ksm, SP_KSM_ADVISOR_MODE, SP_KSM_ADVISOR_NONE);
+  set_field (ksm, SP_KSM_ADVISOR_MAX_CPU, 70);
+  set_field (ksm, SP_KSM_ADVISOR_TARGET_SCAN_TIME, 200);
+}
+
+static void
+mem_set (SpMeminfo *mem, guint64 total_kib, guint64 available_kib)
+{
+  memset (mem, 0, sizeof (*mem));
+  mem->total_kib = total_kib;
+  mem->available_kib = available_kib;
+  mem->free_kib = available_kib / 2;
+  mem->buffers_kib = 0;
+  mem->cached_kib = available_kib / 2;
+}
+
+static gboolean
+find_setting (const SpDecision *d, SpKsmField field, gint64 *value)
+{
+  for (guint i = 0; i < d->n_settings; i++)
+    {
+      if (d->settings[i].field == field)
+        {
+          if (value)
+            *value = d->settings[i].value;
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+static gint64
+setting (const SpDecision *d, SpKsmField field)
+{
+  gint64 v = -1;
+  g_assert_true (find_setting (d, field, &v));
+  return v;
+}
+
+typedef struct {
+  const char *name;
+  guint64 total_kib;
+  guint64 available_kib;
+  guint64 committed_kib;
+  gint64 pages_to_scan;
+  SpAction previous;
+  SpAction expect_action;
+  gint64 expect_npages; /* -1: no pages_to_scan setting expected */
+  const char *expect_reason;
+} PolicyCase;
+
+/* 16 GiB host: threshold 20 % = 3355443 KiB (3.2 GiB), sleep 10 ms. */
+static const PolicyCase classic_cases[] = {
+  { "idle host stops", 16 * GIB, 10 * GIB, 4 * GIB, 100, SP_ACTION_NONE, SP_ACTION_STOP, -1,
+    "stop: committed 4.0 GiB + threshold 3.2 GiB < total 16.0 GiB" },
+  { "committed near total runs, free low boosts", 16 * GIB, 2 * GIB, 14 * GIB, 100, SP_ACTION_NONE,
+    SP_ACTION_RUN, 400, "boost to 400 pages" },
+  { "free low alone runs (boost)", 16 * GIB, 1 * GIB, 1 * GIB, 500, SP_ACTION_STOP, SP_ACTION_RUN,
+    800, "available 1.0 GiB < threshold 3.2 GiB" },
+  { "committed high, free above threshold decays", 16 * GIB, 5 * GIB, 14 * GIB, 1000, SP_ACTION_RUN,
+    SP_ACTION_RUN, 950, "decay to 950 pages" },
+  { "boost clamps at max", 16 * GIB, 1 * GIB, 15 * GIB, 1200, SP_ACTION_RUN, SP_ACTION_RUN, 1250,
+    "boost to 1250 pages" },
+  { "decay clamps at min", 16 * GIB, 5 * GIB, 15 * GIB, 100, SP_ACTION_RUN, SP_ACTION_RUN, 64,
+    "decay to 64 pages" },
+  { "outside value is the base (noticed)", 16 * GIB, 5 * GIB, 15 * GIB, 700, SP_ACTION_RUN,
+    SP_ACTION_RUN, 650, "decay to 650 pages" },
+  /* committed + thres is 100 MiB below total: ksmtuned would stop ... */
+  { "hysteresis: stopped host stays stopped", 16 * GIB, 8 * GIB, 16 * GIB - 3355443 - 100 * MIB,
+    500, SP_ACTION_STOP, SP_ACTION_STOP, -1, "stop:" },
+  /* ... but a running KSM keeps running inside the 10 % band (335 MiB). */
+  { "hysteresis: running host keeps running", 16 * GIB, 8 * GIB, 16 * GIB - 3355443 - 100 * MIB,
+    500, SP_ACTION_RUN, SP_ACTION_RUN, 450, "within the hysteresis band" },
+  { "hysteresis: free just above threshold keeps running", 16 * GIB, 3355443 + 100 * MIB, 2 * GIB,
+    500, SP_ACTION_RUN, SP_ACTION_RUN, 450, "hysteresis" },
+  { "beyond the band it stops", 16 * GIB, 8 * GIB, 16 * GIB - 3355443 - 400 * MIB, 500,
+    SP_ACTION_RUN, SP_ACTION_STOP, -1, "stop:" },
+};
+
+static void
+run_case (const PolicyCase *c)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  SpPolicyInput in = { 0 };
+  SpDecision d = { 0 };
+
+  g_test_message ("case: %s", c->name);
+  config->scan_rate = SP_SCAN_RATE_CLASSIC;
+  in.config = config;
+  mem_set (&in.mem, c->total_kib, c->available_kib);
+  in.committed_kib = c->committed_kib;
+  ksm_classic (&in.ksm, c->pages_to_scan);
+  in.previous_action = c->previous;
+  in.previous_npages = c->pages_to_scan;
+
+  sp_policy_decide (&in, &d);
+  g_assert_cmpstr (sp_action_to_string (d.action), ==, sp_action_to_string (c->expect_action));
+  g_assert_cmpuint (d.threshold_kib, ==, 3355443);
+  g_assert_cmpint (d.sleep_millisecs, ==, 10);
+  if (strstr (d.reason, c->expect_reason) == NULL)
+    g_error ("%s: reason '%s' lacks '%s'", c->name, d.reason, c->expect_reason);
+
+  if (c->expect_action == SP_ACTION_STOP)
+    {
+      g_assert_cmpuint (d.n_settings, ==, 1);
+      g_assert_cmpint (setting (&d, SP_KSM_RUN), ==, SP_KSM_RUN_STOP);
+    }
+  else
+    {
+      g_assert_cmpint (d.npages, ==, c->expect_npages);
+      g_assert_cmpint (setting (&d, SP_KSM_PAGES_TO_SCAN), ==, c->expect_npages);
+      g_assert_cmpint (setting (&d, SP_KSM_SLEEP_MILLISECS), ==, 10);
+      g_assert_cmpint (setting (&d, SP_KSM_RUN), ==, SP_KSM_RUN_MERGE);
+      /* run=1 comes last, after the rate is set */
+      g_assert_cmpint (d.settings[d.n_settings - 1].field, ==, SP_KSM_RUN);
+      g_assert_false (find_setting (&d, SP_KSM_ADVISOR_MODE, NULL));
+    }
+  sp_decision_clear (&d);
+}
+
+static void
+test_policy_table (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (classic_cases); i++)
+    run_case (&classic_cases[i]);
+}
+
+static void
+test_policy_hysteresis_off (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  SpPolicyInput in = { 0 };
+  SpDecision d = { 0 };
+
+  config->hysteresis_pct = 0;
+  config->scan_rate = SP_SCAN_RATE_CLASSIC;
+  in.config = config;
+  mem_set (&in.mem, 16 * GIB, 8 * GIB);
+  in.committed_kib = 16 * GIB - 3355443 - 100 * MIB;
+  ksm_classic (&in.ksm, 500);
+  in.previous_action = SP_ACTION_RUN;
+  sp_policy_decide (&in, &d);
+  /* plain ksmtuned semantics: stop */
+  g_assert_cmpint (d.action, ==, SP_ACTION_STOP);
+  sp_decision_clear (&d);
+}
+
+static void
+test_policy_formulas (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+
+  /* thres_const wins on a small host */
+  g_assert_cmpuint (sp_policy_threshold_kib (config, 8000), ==, 2048);
+  g_assert_cmpuint (sp_policy_threshold_kib (config, 16 * GIB), ==, 3355443);
+  /* 4 TiB host: 64-bit, no overflow */
+  g_assert_cmpuint (sp_policy_threshold_kib (config, 4096 * GIB), ==, 4096 * GIB / 5);
+  config->thres_coef = 100;
+  g_assert_cmpuint (sp_policy_threshold_kib (config, G_MAXUINT64 / 2), ==, G_MAXUINT64 / 2);
+  config->thres_coef = 20;
+
+  /* sleep = max(10, sleep_msec * 16 GiB / total) */
+  g_assert_cmpint (sp_policy_sleep_millisecs (config, 16 * GIB), ==, 10);
+  g_assert_cmpint (sp_policy_sleep_millisecs (config, 4 * GIB), ==, 40);
+  g_assert_cmpint (sp_policy_sleep_millisecs (config, 2 * GIB), ==, 80);
+  g_assert_cmpint (sp_policy_sleep_millisecs (config, 4096 * GIB), ==, 10);
+  config->sleep_msec = 100;
+  g_assert_cmpint (sp_policy_sleep_millisecs (config, 32 * GIB), ==, 50);
+}
+
+static void
+test_policy_small_host_sleep (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  SpPolicyInput in = { 0 };
+  SpDecision d = { 0 };
+
+  config->scan_rate = SP_SCAN_RATE_CLASSIC;
+  in.config = config;
+  mem_set (&in.mem, 4 * GIB, 100 * MIB);
+  ksm_classic (&in.ksm, 100);
+  in.committed_kib = 3 * GIB;
+  sp_policy_decide (&in, &d);
+  g_assert_cmpint (d.action, ==, SP_ACTION_RUN);
+  g_assert_cmpint (setting (&d, SP_KSM_SLEEP_MILLISECS), ==, 40);
+  sp_decision_clear (&d);
+}
+
+static void
+test_policy_free_source (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  SpPolicyInput in = { 0 };
+  SpDecision d = { 0 };
+
+  config->scan_rate = SP_SCAN_RATE_CLASSIC;
+  in.config = config;
+  /* MemAvailable is low, but MemFree + Buffers + Cached is high */
+  in.mem.total_kib = 16 * GIB;
+  in.mem.available_kib = 1 * GIB;
+  in.mem.free_kib = 4 * GIB;
+  in.mem.buffers_kib = 2 * GIB;
+  in.mem.cached_kib = 4 * GIB;
+  in.committed_kib = 2 * GIB;
+  ksm_classic (&in.ksm, 100);
+
+  sp_policy_decide (&in, &d);
+  g_assert_cmpint (d.action, ==, SP_ACTION_RUN);
+  g_assert_cmpuint (d.free_kib, ==, 1 * GIB);
+  sp_decision_clear (&d);
+
+  config->free_source = SP_FREE_SOURCE_KSMTUNED;
+  sp_policy_decide (&in, &d);
+  g_assert_cmpint (d.action, ==, SP_ACTION_STOP);
+  g_assert_cmpuint (d.free_kib, ==, 10 * GIB);
+  g_assert_nonnull (strstr (d.reason, "free 10.0 GiB"));
+  sp_decision_clear (&d);
+}
+
+static void
+test_policy_modes (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  SpPolicyInput in = { 0 };
+  SpDecision d = { 0 };
+
+  config->scan_rate = SP_SCAN_RATE_CLASSIC;
+  in.config = config;
+  ksm_classic (&in.ksm, 100);
+
+  /* never: stop even under heavy pressure */
+  config->mode = SP_MODE_NEVER;
+  mem_set (&in.mem, 16 * GIB, 100 * MIB);
+  in.committed_kib = 15 * GIB;
+  sp_policy_decide (&in, &d);
+  g_assert_cmpint (d.action, ==, SP_ACTION_STOP);
+  g_assert_cmpint (setting (&d, SP_KSM_RUN), ==, 0);
+  g_assert_nonnull (strstr (d.reason, "mode is never"));
+  sp_decision_clear (&d);
+
+  /* always: run on an idle host, with the decayed rate */
+  config->mode = SP_MODE_ALWAYS;
+  mem_set (&in.mem, 16 * GIB, 12 * GIB);
+  in.committed_kib = 0;
+  sp_policy_decide (&in, &d);
+  g_assert_cmpint (d.action, ==, SP_ACTION_RUN);
+  g_assert_cmpint (setting (&d, SP_KSM_RUN), ==, 1);
+  g_assert_cmpint (setting (&d, SP_KSM_PAGES_TO_SCAN), ==, 64);
+  g_assert_nonnull (strstr (d.reason, "mode is always"));
+  sp_decision_clear (&d);
+}
+
+static void
+test_policy_advisor (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  SpPolicyInput in = { 0 };
+  SpDecision d = { 0 };
+
+  in.config = config; /* scan_rate=auto */
+  mem_set (&in.mem, 16 * GIB, 1 * GIB);
+  in.committed_kib = 15 * GIB;
+  ksm_with_advisor (&in.ksm, 5000); /* pages_to_scan steered by the kernel */
+  in.previous_action = SP_ACTION_NONE;
+  in.previous_npages = 0;
+
+  /* boost from 0 → 300: a quarter of the way from min 64 to max 1250 */
+  sp_policy_decide (&in, &d);
+  g_assert_cmpint (d.action, ==, SP_ACTION_RUN);
+  g_assert_true (d.use_advisor);
+  g_assert_cmpint (d.npages, ==, 300);
+  g_assert_cmpint (setting (&d, SP_KSM_ADVISOR_MODE), ==, SP_KSM_ADVISOR_SCAN_TIME);
+  /* 10 + (70 - 10) * 236 / 1186 = 21.9 → 22; 200 - 170 * 236 / 1186 = 166.2 → 166 */
+  g_assert_cmpint (setting (&d, SP_KSM_ADVISOR_MAX_CPU), ==, 22);
+  g_assert_cmpint (setting (&d, SP_KSM_ADVISOR_TARGET_SCAN_TIME), ==, 166);
+  /* never pages_to_scan: the kernel answers EINVAL under the advisor */
+  g_assert_false (find_setting (&d, SP_KSM_PAGES_TO_SCAN, NULL));
+  g_assert_cmpint (d.settings[d.n_settings - 1].field, ==, SP_KSM_RUN);
+  g_assert_cmpint (d.settings[0].field, ==, SP_KSM_ADVISOR_MODE);
+  g_assert_nonnull (strstr (d.reason, "advisor max_cpu 22 %"));
+  sp_decision_clear (&d);
+
+  /* full pressure for long: clamps at the max end of both ranges */
+  in.previous_action = SP_ACTION_RUN;
+  in.previous_npages = 1250;
+  sp_policy_decide (&in, &d);
+  g_assert_cmpint (setting (&d, SP_KSM_ADVISOR_MAX_CPU), ==, 70);
+  g_assert_cmpint (setting (&d, SP_KSM_ADVISOR_TARGET_SCAN_TIME), ==, 30);
+  sp_decision_clear (&d);
+
+  /* classic on an advisor kernel: advisor off first, then pages_to_scan */
+  config->scan_rate = SP_SCAN_RATE_CLASSIC;
+  sp_policy_decide (&in, &d);
+  g_assert_false (d.use_advisor);
+  g_assert_cmpint (d.settings[0].field, ==, SP_KSM_ADVISOR_MODE);
+  g_assert_cmpint (d.settings[0].value, ==, SP_KSM_ADVISOR_NONE);
+  g_assert_cmpint (setting (&d, SP_KSM_PAGES_TO_SCAN), ==, 1250);
+  sp_decision_clear (&d);
+
+  /* advisor asked for on a kernel without it: classic, and the reason says */
+  config->scan_rate = SP_SCAN_RATE_ADVISOR;
+  ksm_classic (&in.ksm, 100);
+  sp_policy_decide (&in, &d);
+  g_assert_false (d.use_advisor);
+  g_assert_false (find_setting (&d, SP_KSM_ADVISOR_MODE, NULL));
+  g_assert_cmpint (setting (&d, SP_KSM_PAGES_TO_SCAN), ==, 400);
+  g_assert_nonnull (strstr (d.reason, "no KSM advisor"));
+  sp_decision_clear (&d);
+}
+
+static void
+test_policy_unavailable (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  SpPolicyInput in = { 0 };
+  SpDecision d = { 0 };
+
+  in.config = config;
+  mem_set (&in.mem, 16 * GIB, 100 * MIB);
+  in.committed_kib = 15 * GIB;
+  sp_policy_decide (&in, &d); /* ksm.available = FALSE */
+  g_assert_cmpint (d.action, ==, SP_ACTION_NONE);
+  g_assert_cmpuint (d.n_settings, ==, 0);
+  g_assert_nonnull (strstr (d.reason, "not available"));
+  sp_decision_clear (&d);
+}
+
+static void
+test_policy_format (void)
+{
+  g_autofree char *a = sp_format_kib (512);
+  g_autofree char *b = sp_format_kib (512 * MIB);
+  g_autofree char *c = sp_format_kib (3 * GIB + 102 * MIB);
+  g_autofree char *t = sp_format_kib (4096 * GIB);
+
+  g_assert_cmpstr (a, ==, "512 KiB");
+  g_assert_cmpstr (b, ==, "512.0 MiB");
+  g_assert_cmpstr (c, ==, "3.1 GiB");
+  g_assert_cmpstr (t, ==, "4096.0 GiB");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/policy/table", test_policy_table);
+  g_test_add_func ("/policy/hysteresis-off", test_policy_hysteresis_off);
+  g_test_add_func ("/policy/formulas", test_policy_formulas);
+  g_test_add_func ("/policy/small-host-sleep", test_policy_small_host_sleep);
+  g_test_add_func ("/policy/free-source", test_policy_free_source);
+  g_test_add_func ("/policy/modes", test_policy_modes);
+  g_test_add_func ("/policy/advisor", test_policy_advisor);
+  g_test_add_func ("/policy/unavailable", test_policy_unavailable);
+  g_test_add_func ("/policy/format", test_policy_format);
+  return g_test_run ();
+}

@@ -1,0 +1,646 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Per-process KSM facts and finding a domain's QEMU: ksm_stat of several
+ * kernel generations, a fake procfs tree, and the real /proc. */
+#define G_LOG_DOMAIN "test-procfs"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sp-procfs.h"
+
+#ifndef PR_SET_MEMORY_MERGE
+#define PR_SET_MEMORY_MERGE 67
+#endif
+
+#define UUID_ALPHA "3f7c2a9e-5b1d-4c8e-9f0a-1d2e3f4a5b6c"
+#define UUID_BETA "0b6d1f3e-2a4c-4e58-8f7a-9c0d1e2f3a4b"
+#define UUID_BETA_UPPER "0B6D1F3E-2A4C-4E58-8F7A-9C0D1E2F3A4B"
+#define UUID_NOBODY "deadbeef-0000-4000-8000-000000000000"
+
+static char *
+load_fixture (const char *name, gsize *len)
+{
+  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "data", "ksm_stat", name, NULL);
+  g_autoptr (GError) error = NULL;
+  char *contents = NULL;
+
+  g_file_get_contents (path, &contents, len, &error);
+  g_assert_no_error (error);
+  return contents;
+}
+
+typedef struct {
+  const char *file;
+  gint64 rmap_items;
+  gint64 zero_pages;
+  gint64 merging_pages;
+  gint64 process_profit;
+  SpKsmMergeable merge_any;
+  SpKsmMergeable mergeable;
+} StatCase;
+
+#define U SP_KSM_MERGEABLE_UNKNOWN
+#define YES SP_KSM_MERGEABLE_YES
+#define NO SP_KSM_MERGEABLE_NO
+
+static const StatCase stat_cases[] = {
+  /* 6.1: rmap_items only */
+  { "ksm_stat-6.1.txt", 4096, -1, -1, -1, U, U },
+  /* 6.4: + merging_pages, process_profit (negative: scanned, nothing merged) */
+  { "ksm_stat-6.4.txt", 8192, -1, 0, -524288, U, U },
+  /* 6.6: + zero_pages */
+  { "ksm_stat-6.6.txt", 262144, 1024, 51200, 192937984, U, U },
+  /* 6.14: + "ksm_merge_any: no", "ksm_mergeable: yes" (a QEMU guest) */
+  { "ksm_stat-6.14-qemu.txt", 65536, 12, 30000, 118734848, NO, YES },
+  /* this machine's kernel (6.18), `cat /proc/self/ksm_stat` */
+  { "ksm_stat-6.18-self.txt", 0, 0, 0, 0, NO, NO },
+  /* a future kernel: "key:\tvalue", unknown keys, one not even numeric */
+  { "ksm_stat-future.txt", 100, 0, 50, -3200, YES, YES },
+};
+
+static void
+assert_stat (const SpKsmProcStat *stat, const StatCase *c)
+{
+  g_assert_true (stat->present);
+  g_assert_cmpint (stat->rmap_items, ==, c->rmap_items);
+  g_assert_cmpint (stat->zero_pages, ==, c->zero_pages);
+  g_assert_cmpint (stat->merging_pages, ==, c->merging_pages);
+  g_assert_cmpint (stat->process_profit, ==, c->process_profit);
+  g_assert_cmpint (stat->merge_any, ==, c->merge_any);
+  g_assert_cmpint (stat->mergeable, ==, c->mergeable);
+}
+
+static void
+test_stat_fixture (gconstpointer data)
+{
+  const StatCase *c = data;
+  g_autofree char *contents = load_fixture (c->file, NULL);
+  g_autoptr (GError) error = NULL;
+  SpKsmProcStat stat;
+
+  memset (&stat, 0xaa, sizeof (stat));
+  g_assert_true (sp_ksm_proc_stat_parse (contents, &stat, &error));
+  g_assert_no_error (error);
+  assert_stat (&stat, c);
+}
+
+/* Edges of the line format. */
+static void
+test_stat_lines (void)
+{
+  g_autoptr (GError) error = NULL;
+  SpKsmProcStat stat;
+
+  /* a process without memory (zombie, kernel thread): empty file */
+  g_assert_true (sp_ksm_proc_stat_parse ("", &stat, &error));
+  g_assert_no_error (error);
+  g_assert_false (stat.present);
+  g_assert_cmpint (stat.rmap_items, ==, -1);
+  g_assert_cmpint (stat.merging_pages, ==, -1);
+  g_assert_cmpint (stat.mergeable, ==, SP_KSM_MERGEABLE_UNKNOWN);
+
+  /* only unknown keys and blank lines */
+  g_assert_true (sp_ksm_proc_stat_parse ("\n\nksm_new_thing 5\nother: x\n", &stat, &error));
+  g_assert_no_error (error);
+  g_assert_false (stat.present);
+
+  /* spaces around, " : ", CRLF, no final newline */
+  g_assert_true (sp_ksm_proc_stat_parse ("  ksm_rmap_items   17  \r\nksm_merging_pages : 3\r\n"
+                                         "ksm_mergeable:yes",
+                                         &stat, &error));
+  g_assert_no_error (error);
+  g_assert_true (stat.present);
+  g_assert_cmpint (stat.rmap_items, ==, 17);
+  g_assert_cmpint (stat.merging_pages, ==, 3);
+  g_assert_cmpint (stat.mergeable, ==, SP_KSM_MERGEABLE_YES);
+  g_assert_cmpint (stat.merge_any, ==, SP_KSM_MERGEABLE_UNKNOWN);
+
+  /* a key is the whole first word: prefixes of known keys are other keys */
+  g_assert_true (sp_ksm_proc_stat_parse ("ksm_rmap_items_total 5\nksm_rmap 6\n", &stat, &error));
+  g_assert_no_error (error);
+  g_assert_false (stat.present);
+  g_assert_cmpint (stat.rmap_items, ==, -1);
+}
+
+static void
+test_stat_bad (void)
+{
+  const struct {
+    const char *text;
+    const char *message_part;
+  } cases[] = {
+    { "ksm_rmap_items -5\n", "ksm_rmap_items value “-5”" },
+    { "ksm_rmap_items 1\nksm_merging_pages 12x\n", "ksm_merging_pages value “12x”" },
+    { "ksm_zero_pages 99999999999999999999\n", "ksm_zero_pages" },
+    { "ksm_process_profit\n", "ksm_process_profit value “”" },
+    { "ksm_process_profit 1.5\n", "expected an integer" },
+    { "ksm_mergeable: maybe\n", "ksm_mergeable value “maybe”" },
+    { "ksm_merge_any: 1\n", "expected “yes” or “no”" },
+    { "ksm_rmap_items 1\nksm_rmap_items 2\n", "ksm_rmap_items appears twice" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      SpKsmProcStat stat;
+      SpKsmProcStat before;
+
+      g_test_message ("%s", cases[i].text);
+      memset (&stat, 0xaa, sizeof (stat));
+      memset (&before, 0xaa, sizeof (before));
+      g_assert_false (sp_ksm_proc_stat_parse (cases[i].text, &stat, &error));
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+      g_test_message ("error: %s", error->message);
+      g_assert_nonnull (strstr (error->message, cases[i].message_part));
+      /* the output is left alone on error */
+      g_assert_cmpmem (&stat, sizeof (stat), &before, sizeof (before));
+    }
+}
+
+static void
+test_cmdline_has_uuid (void)
+{
+  const struct {
+    const char *cmdline;
+    gsize len;
+    gboolean found;
+  } cases[] = {
+#define C(s) s, sizeof (s) - 1
+    { C ("/usr/bin/qemu-system-x86_64\0-name\0guest=alpha\0-uuid\0" UUID_ALPHA "\0-m\0256\0"),
+      TRUE },
+    /* the last element without its NUL */
+    { C ("qemu\0-uuid\0" UUID_ALPHA), TRUE },
+    { C ("qemu\0--uuid\0" UUID_ALPHA "\0"), TRUE },
+    { C ("qemu\0-uuid\0" "3F7C2A9E-5B1D-4C8E-9F0A-1D2E3F4A5B6C\0"), TRUE },
+    { C (""), FALSE },
+    { C ("\0\0\0"), FALSE },
+    { C ("qemu\0-uuid\0"), FALSE },
+    { C ("qemu\0-uuid"), FALSE },
+    { C ("qemu\0" UUID_ALPHA "\0-uuid\0"), FALSE },
+    /* one element holding both: what strstr would match */
+    { C ("/bin/sh\0-c\0echo -uuid " UUID_ALPHA "\0"), FALSE },
+    { C ("qemu\0-uuid=" UUID_ALPHA "\0"), FALSE },
+    { C ("qemu\0x-uuid\0" UUID_ALPHA "\0"), FALSE },
+    { C ("qemu\0-uuidx\0" UUID_ALPHA "\0"), FALSE },
+    { C ("qemu\0-UUID\0" UUID_ALPHA "\0"), FALSE },
+    { C ("qemu\0-uuid\0" UUID_ALPHA "-extra\0"), FALSE },
+    { C ("qemu\0-uuid\0" "x" UUID_ALPHA "\0"), FALSE },
+    { C ("qemu\0-uuid\0\0" UUID_ALPHA "\0"), FALSE },
+    /* a truncated uuid at the end of the buffer */
+    { C ("qemu\0-uuid\0" "3f7c2a9e-5b1d"), FALSE },
+#undef C
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_test_message ("case %" G_GSIZE_FORMAT, i);
+      g_assert_cmpint (sp_proc_cmdline_has_uuid (cases[i].cmdline, cases[i].len, UUID_ALPHA), ==,
+                       cases[i].found);
+    }
+  g_assert_false (sp_proc_cmdline_has_uuid (NULL, 0, UUID_ALPHA));
+}
+
+/* A fake procfs and libvirt run directory in a temporary directory. */
+typedef struct {
+  char *root;
+  char *proc;
+  char *run;
+} Tree;
+
+static void
+write_file (const char *dir, const char *relative, const char *contents, gssize len)
+{
+  g_autofree char *path = g_build_filename (dir, relative, NULL);
+  g_autofree char *parent = g_path_get_dirname (path);
+  g_autoptr (GError) error = NULL;
+
+  g_assert_cmpint (g_mkdir_with_parents (parent, 0755), ==, 0);
+  g_file_set_contents (path, contents, len, &error);
+  g_assert_no_error (error);
+}
+
+static void
+make_dir (const char *dir, const char *relative)
+{
+  g_autofree char *path = g_build_filename (dir, relative, NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
+}
+
+static void
+copy_fixture (const char *dir, const char *relative, const char *fixture)
+{
+  gsize len;
+  g_autofree char *contents = load_fixture (fixture, &len);
+
+  write_file (dir, relative, contents, (gssize) len);
+}
+
+#define CMDLINE(t, pid, s) write_file ((t)->proc, pid "/cmdline", s, sizeof (s) - 1)
+
+static void
+tree_setup (Tree *tree, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  tree->root = g_dir_make_tmp ("samepage-procfs-XXXXXX", &error);
+  g_assert_no_error (error);
+  tree->proc = g_build_filename (tree->root, "proc", NULL);
+  tree->run = g_build_filename (tree->root, "run", NULL);
+  make_dir (tree->root, "proc");
+  make_dir (tree->root, "run");
+
+  /* not processes */
+  write_file (tree->proc, "meminfo", "MemTotal: 1 kB\n", -1);
+  CMDLINE (tree, "self", "qemu\0-uuid\0" UUID_NOBODY "\0");
+  CMDLINE (tree, "12a", "qemu\0-uuid\0" UUID_NOBODY "\0");
+  CMDLINE (tree, "-12", "qemu\0-uuid\0" UUID_NOBODY "\0");
+
+  /* alpha: QEMU 2000 (libvirt's pid file), and a stale 100 with its uuid */
+  CMDLINE (tree, "2000", "/usr/bin/qemu-system-x86_64\0-name\0guest=alpha,debug-threads=on\0"
+                         "-S\0-uuid\0" UUID_ALPHA "\0-m\0size=262144k\0");
+  CMDLINE (tree, "100", "/usr/bin/qemu-system-x86_64\0-name\0guest=alpha\0-uuid\0" UUID_ALPHA
+                        "\0-incoming\0defer\0");
+  write_file (tree->run, "alpha.pid", "2000\n", -1);
+
+  /* beta: QEMU 101, uuid in upper case, no pid file */
+  CMDLINE (tree, "101", "/usr/bin/qemu-system-x86_64\0-uuid\0" UUID_BETA_UPPER "\0");
+
+  /* decoys a substring search would take for beta's or nobody's QEMU */
+  CMDLINE (tree, "50", "/bin/sh\0-c\0qemu -uuid " UUID_BETA " -m 1G\0");
+  CMDLINE (tree, "51", "/usr/bin/virsh\0-uuid\0");
+  CMDLINE (tree, "52", "grep\0-e\0-uuid " UUID_NOBODY "\0");
+  /* kernel thread / zombie: empty command line */
+  CMDLINE (tree, "2", "");
+  /* unreadable: cmdline is a directory; a vanished pid without cmdline */
+  make_dir (tree->proc, "53/cmdline");
+  make_dir (tree->proc, "54");
+
+  /* pid files that are wrong: another domain's QEMU, garbage, gone */
+  write_file (tree->run, "beta.pid", "100\n", -1);
+  write_file (tree->run, "gamma.pid", "not a pid\n", -1);
+  write_file (tree->run, "delta.pid", "4242\n", -1);
+  write_file (tree->run, "epsilon.pid", "-2000\n", -1);
+  /* outside the pid directory: never followed */
+  write_file (tree->root, "evil.pid", "2000\n", -1);
+}
+
+static void
+rm_rf (const char *path)
+{
+  GDir *dir = g_dir_open (path, 0, NULL);
+
+  if (dir != NULL)
+    {
+      const char *name;
+
+      while ((name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *child = g_build_filename (path, name, NULL);
+
+          rm_rf (child);
+        }
+      g_dir_close (dir);
+      g_assert_cmpint (g_rmdir (path), ==, 0);
+      return;
+    }
+  g_assert_cmpint (g_unlink (path), ==, 0);
+}
+
+static void
+tree_teardown (Tree *tree, gconstpointer data)
+{
+  rm_rf (tree->root);
+  g_free (tree->root);
+  g_free (tree->proc);
+  g_free (tree->run);
+}
+
+/* libvirt's pid file, checked against the command line, comes first. */
+static void
+test_find_pidfile (Tree *tree, gconstpointer data)
+{
+  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "alpha", UUID_ALPHA), ==, 2000);
+  /* the uuid compares case-insensitively with the command line */
+  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "alpha",
+                                     "3F7C2A9E-5B1D-4C8E-9F0A-1D2E3F4A5B6C"),
+                   ==, 2000);
+  /* without the pid file the scan finds both; the lowest pid wins */
+  g_assert_cmpint (sp_qemu_find_pid (tree->proc, NULL, "alpha", UUID_ALPHA), ==, 100);
+  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, NULL, UUID_ALPHA), ==, 100);
+}
+
+/* No pid file: the scan of command lines. */
+static void
+test_find_scan (Tree *tree, gconstpointer data)
+{
+  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "no-pidfile", UUID_BETA), ==, 101);
+  g_assert_cmpint (sp_qemu_find_pid (tree->proc, NULL, "beta", UUID_BETA), ==, 101);
+  g_assert_cmpint (sp_qemu_find_pid (tree->proc, NULL, NULL, UUID_BETA_UPPER), ==, 101);
+  /* a pid directory that does not exist */
+  g_assert_cmpint (sp_qemu_find_pid (tree->proc, "/nonexistent/run", "beta", UUID_BETA), ==, 101);
+}
+
+/* A pid file naming another process, or no process: the scan decides. */
+static void
+test_find_wrong_pidfile (Tree *tree, gconstpointer data)
+{
+  /* beta.pid names alpha's stale QEMU 100 */
+  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "beta", UUID_BETA), ==, 101);
+  /* garbage, a gone pid, a negative pid */
+  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "gamma", UUID_BETA), ==, 101);
+  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "delta", UUID_ALPHA), ==, 100);
+  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "epsilon", UUID_ALPHA), ==, 100);
+  /* a name that would leave the pid directory is not used as a path */
+  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "../evil", UUID_ALPHA), ==, 100);
+  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "..", UUID_ALPHA), ==, 100);
+  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "", UUID_ALPHA), ==, 100);
+}
+
+static void
+test_find_none (Tree *tree, gconstpointer data)
+{
+  /* only decoys and non-process entries mention it */
+  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "nobody", UUID_NOBODY), ==, 0);
+  g_assert_cmpint (sp_qemu_find_pid (tree->proc, NULL, NULL, UUID_NOBODY), ==, 0);
+  /* alpha's pid file, but the uuid of nobody */
+  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "alpha", UUID_NOBODY), ==, 0);
+  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "alpha", ""), ==, 0);
+  /* no procfs at all */
+  g_assert_cmpint (sp_qemu_find_pid ("/nonexistent/proc", tree->run, "alpha", UUID_ALPHA), ==,
+                   0);
+}
+
+static void
+read_stat (const char *proc, gint64 pid, SpKsmProcStat *stat)
+{
+  g_autoptr (GError) error = NULL;
+
+  memset (stat, 0xaa, sizeof (*stat));
+  g_assert_true (sp_ksm_proc_stat_read (proc, pid, stat, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_read_tree (Tree *tree, gconstpointer data)
+{
+  SpKsmProcStat stat;
+
+  /* 6.14: ksm_stat has everything; a ksm_merging_pages file is not read */
+  copy_fixture (tree->proc, "300/ksm_stat", "ksm_stat-6.14-qemu.txt");
+  write_file (tree->proc, "300/ksm_merging_pages", "555\n", -1);
+  read_stat (tree->proc, 300, &stat);
+  assert_stat (&stat, &stat_cases[3]);
+
+  /* 6.1-6.3: merging pages from its own file */
+  copy_fixture (tree->proc, "301/ksm_stat", "ksm_stat-6.1.txt");
+  write_file (tree->proc, "301/ksm_merging_pages", "777\n", -1);
+  read_stat (tree->proc, 301, &stat);
+  g_assert_true (stat.present);
+  g_assert_cmpint (stat.rmap_items, ==, 4096);
+  g_assert_cmpint (stat.merging_pages, ==, 777);
+  g_assert_cmpint (stat.zero_pages, ==, -1);
+  g_assert_cmpint (stat.mergeable, ==, SP_KSM_MERGEABLE_UNKNOWN);
+
+  /* 5.19-6.0: only ksm_merging_pages */
+  write_file (tree->proc, "302/ksm_merging_pages", "12\n", -1);
+  read_stat (tree->proc, 302, &stat);
+  g_assert_true (stat.present);
+  g_assert_cmpint (stat.merging_pages, ==, 12);
+  g_assert_cmpint (stat.rmap_items, ==, -1);
+  g_assert_cmpint (stat.process_profit, ==, -1);
+
+  /* before 5.19: neither file, a process all the same */
+  make_dir (tree->proc, "303");
+  read_stat (tree->proc, 303, &stat);
+  g_assert_false (stat.present);
+  g_assert_cmpint (stat.merging_pages, ==, -1);
+  g_assert_cmpint (stat.mergeable, ==, SP_KSM_MERGEABLE_UNKNOWN);
+
+  /* a zombie: both files empty */
+  write_file (tree->proc, "304/ksm_stat", "", 0);
+  write_file (tree->proc, "304/ksm_merging_pages", "", 0);
+  read_stat (tree->proc, 304, &stat);
+  g_assert_false (stat.present);
+  g_assert_cmpint (stat.merging_pages, ==, -1);
+}
+
+static void
+test_read_errors (Tree *tree, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  SpKsmProcStat stat;
+  SpKsmProcStat before;
+
+  memset (&before, 0xaa, sizeof (before));
+
+  /* a vanished process */
+  memset (&stat, 0xaa, sizeof (stat));
+  g_assert_false (sp_ksm_proc_stat_read (tree->proc, 9999, &stat, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "9999"));
+  g_assert_cmpmem (&stat, sizeof (stat), &before, sizeof (before));
+  g_clear_error (&error);
+
+  /* a bad value names the file and the key */
+  write_file (tree->proc, "310/ksm_stat", "ksm_rmap_items 1\nksm_mergeable: perhaps\n", -1);
+  g_assert_false (sp_ksm_proc_stat_read (tree->proc, 310, &stat, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_test_message ("error: %s", error->message);
+  g_assert_nonnull (strstr (error->message, "310/ksm_stat"));
+  g_assert_nonnull (strstr (error->message, "ksm_mergeable"));
+  g_assert_cmpmem (&stat, sizeof (stat), &before, sizeof (before));
+  g_clear_error (&error);
+
+  write_file (tree->proc, "311/ksm_merging_pages", "-3\n", -1);
+  g_assert_false (sp_ksm_proc_stat_read (tree->proc, 311, &stat, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "311/ksm_merging_pages"));
+  g_clear_error (&error);
+
+  /* a read error of a live process is not "gone" */
+  make_dir (tree->proc, "312/ksm_stat");
+  g_assert_false (sp_ksm_proc_stat_read (tree->proc, 312, &stat, &error));
+  g_assert_nonnull (error);
+  g_assert_false (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND));
+  g_test_message ("error: %s", error->message);
+  g_assert_cmpmem (&stat, sizeof (stat), &before, sizeof (before));
+}
+
+/* The real /proc/self/ksm_stat of this (unmergeable) test process. */
+static void
+test_read_self (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *merging = NULL;
+  SpKsmProcStat stat;
+  gint64 pid = getpid ();
+  gint64 merging_file;
+
+  if (!g_file_test ("/proc/self/ksm_stat", G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("this kernel has no /proc/PID/ksm_stat (before 6.1)");
+      return;
+    }
+  read_stat ("/proc", pid, &stat);
+  g_assert_true (stat.present);
+  g_assert_cmpint (stat.rmap_items, ==, 0);
+  g_assert_cmpint (stat.merging_pages, ==, 0);
+  g_assert_cmpint (stat.process_profit, ==, 0);
+  g_assert_cmpint (stat.mergeable, ==, SP_KSM_MERGEABLE_NO);
+  g_assert_cmpint (stat.merge_any, ==, SP_KSM_MERGEABLE_NO);
+
+  /* agrees with the single-value file */
+  g_file_get_contents ("/proc/self/ksm_merging_pages", &merging, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_ascii_string_to_signed (g_strstrip (merging), 10, 0, G_MAXINT64,
+                                           &merging_file, NULL));
+  g_assert_cmpint (stat.merging_pages, ==, merging_file);
+}
+
+/* A child that opts in with prctl(PR_SET_MEMORY_MERGE): "yes" from the
+ * real kernel. */
+static void
+test_read_merge_any_child (void)
+{
+  g_autoptr (GError) error = NULL;
+  SpKsmProcStat stat;
+  int to_parent[2];
+  int to_child[2];
+  char result = 0;
+  int status;
+  pid_t pid;
+
+  if (!g_file_test ("/proc/self/ksm_stat", G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("this kernel has no /proc/PID/ksm_stat (before 6.1)");
+      return;
+    }
+  g_assert_cmpint (pipe (to_parent), ==, 0);
+  g_assert_cmpint (pipe (to_child), ==, 0);
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      char byte = prctl (PR_SET_MEMORY_MERGE, 1, 0, 0, 0) == 0 ? 'y' : (char) errno;
+
+      close (to_parent[0]);
+      close (to_child[1]);
+      if (write (to_parent[1], &byte, 1) != 1)
+        _exit (1);
+      /* until the parent has looked */
+      while (read (to_child[0], &byte, 1) < 0 && errno == EINTR)
+        ;
+      _exit (0);
+    }
+  close (to_parent[1]);
+  close (to_child[0]);
+  g_assert_cmpint (read (to_parent[0], &result, 1), ==, 1);
+  close (to_parent[0]);
+
+  if (result == 'y')
+    {
+      read_stat ("/proc", pid, &stat);
+      g_assert_true (stat.present);
+      g_assert_cmpint (stat.merge_any, ==, SP_KSM_MERGEABLE_YES);
+      g_assert_cmpint (stat.mergeable, ==, SP_KSM_MERGEABLE_YES);
+    }
+  close (to_child[1]);
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+
+  /* reaped: gone */
+  g_assert_false (sp_ksm_proc_stat_read ("/proc", pid, &stat, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+
+  if (result != 'y')
+    {
+      g_autofree char *why =
+        g_strdup_printf ("prctl(PR_SET_MEMORY_MERGE) failed: %s", g_strerror (result));
+
+      g_test_skip (why);
+    }
+}
+
+/* The scan and the pid file on the real /proc, with a child whose command
+ * line carries "-uuid" <uuid> like QEMU's. */
+static void
+test_find_real (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocess) child = NULL;
+  g_autofree char *uuid = g_uuid_string_random ();
+  g_autofree char *upper = g_ascii_strup (uuid, -1);
+  g_autofree char *run = NULL;
+  g_autofree char *pidfile = NULL;
+  g_autofree char *pid_text = NULL;
+  gint64 pid;
+
+  child = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE, &error, "/bin/sh", "-c", "read x || :",
+                            "-uuid", uuid, NULL);
+  g_assert_no_error (error);
+  pid = g_ascii_strtoll (g_subprocess_get_identifier (child), NULL, 10);
+  g_assert_cmpint (pid, >, 0);
+
+  g_assert_cmpint (sp_qemu_find_pid ("/proc", NULL, NULL, uuid), ==, pid);
+  g_assert_cmpint (sp_qemu_find_pid ("/proc", NULL, NULL, upper), ==, pid);
+
+  run = g_dir_make_tmp ("samepage-run-XXXXXX", &error);
+  g_assert_no_error (error);
+  pidfile = g_build_filename (run, "guest.pid", NULL);
+  pid_text = g_strdup_printf ("%" G_GINT64_FORMAT "\n", pid);
+  g_file_set_contents (pidfile, pid_text, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (sp_qemu_find_pid ("/proc", run, "guest", uuid), ==, pid);
+  /* the pid file of this test process: not the guest, so the scan */
+  g_free (pid_text);
+  pid_text = g_strdup_printf ("%d\n", (int) getpid ());
+  g_file_set_contents (pidfile, pid_text, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (sp_qemu_find_pid ("/proc", run, "guest", uuid), ==, pid);
+  g_assert_cmpint (g_unlink (pidfile), ==, 0);
+  g_assert_cmpint (g_rmdir (run), ==, 0);
+
+  /* ends the child's read */
+  g_assert_true (g_output_stream_close (g_subprocess_get_stdin_pipe (child), NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_wait_check (child, NULL, &error));
+  g_assert_no_error (error);
+
+  g_assert_cmpint (sp_qemu_find_pid ("/proc", NULL, NULL, uuid), ==, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (stat_cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/procfs/ksm-stat/%s", stat_cases[i].file);
+
+      g_test_add_data_func (path, &stat_cases[i], test_stat_fixture);
+    }
+  g_test_add_func ("/procfs/ksm-stat/lines", test_stat_lines);
+  g_test_add_func ("/procfs/ksm-stat/bad", test_stat_bad);
+  g_test_add_func ("/procfs/cmdline-has-uuid", test_cmdline_has_uuid);
+  g_test_add ("/procfs/find-pid/pidfile", Tree, NULL, tree_setup, test_find_pidfile,
+              tree_teardown);
+  g_test_add ("/procfs/find-pid/scan", Tree, NULL, tree_setup, test_find_scan, tree_teardown);
+  g_test_add ("/procfs/find-pid/wrong-pidfile", Tree, NULL, tree_setup, test_find_wrong_pidfile,
+              tree_teardown);
+  g_test_add ("/procfs/find-pid/none", Tree, NULL, tree_setup, test_find_none, tree_teardown);
+  g_test_add_func ("/procfs/find-pid/real", test_find_real);
+  g_test_add ("/procfs/read/tree", Tree, NULL, tree_setup, test_read_tree, tree_teardown);
+  g_test_add ("/procfs/read/errors", Tree, NULL, tree_setup, test_read_errors, tree_teardown);
+  g_test_add_func ("/procfs/read/self", test_read_self);
+  g_test_add_func ("/procfs/read/merge-any-child", test_read_merge_any_child);
+
+  return g_test_run ();
+}
