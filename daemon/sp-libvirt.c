@@ -17,6 +17,8 @@
 #define KEEPALIVE_INTERVAL_S 5
 #define KEEPALIVE_COUNT 3
 
+typedef struct _SpLink SpLink;
+
 struct _SpLibvirt {
   GObject parent_instance;
 
@@ -25,11 +27,10 @@ struct _SpLibvirt {
   char *pid_dir;
 
   GMutex lock;        /* guards conn for sp_libvirt_ref_connection() */
-  virConnectPtr conn; /* NULL while disconnected */
-  char *uri;          /* the URI of conn, or of the last attempt */
+  virConnectPtr conn; /* == link->conn; NULL while disconnected */
+  SpLink *link;
+  char *uri; /* the URI of conn, or of the last attempt */
   gboolean embedded_fallback;
-  GArray *callback_ids;
-  gboolean close_registered;
 
   gboolean connecting;
   guint reconnect_id;
@@ -56,6 +57,39 @@ enum {
 static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (SpLibvirt, sp_libvirt, G_TYPE_OBJECT)
+
+/*
+ * One open connection with its event registrations. Opening, registering,
+ * deregistering and closing are RPCs, so they all run in worker threads; the
+ * callbacks run on the main loop and reach the watcher through link->owner,
+ * which only the main thread sets and clears.
+ */
+struct _SpLink {
+  SpLibvirt *owner; /* NULL once the watcher dropped this link */
+  virConnectPtr conn;
+  GArray *callback_ids;
+  gboolean close_registered;
+};
+
+static SpLink *
+sp_link_ref (SpLink *link)
+{
+  return g_atomic_rc_box_acquire (link);
+}
+
+static void
+sp_link_clear (SpLink *link)
+{
+  if (link->conn != NULL)
+    virConnectClose (link->conn);
+  g_array_unref (link->callback_ids);
+}
+
+static void
+sp_link_unref (gpointer link)
+{
+  g_atomic_rc_box_release_full (link, (GDestroyNotify) sp_link_clear);
+}
 
 static void connect_async (SpLibvirt *self, const char *uri, gboolean system_probe);
 static void disconnect (SpLibvirt *self);
@@ -424,8 +458,12 @@ sp_libvirt_queue_refresh (SpLibvirt *self)
 /* ---- events (main thread) --------------------------------------------- */
 
 static void
-domain_event (SpLibvirt *self, virDomainPtr dom, const char *what)
+domain_event (SpLink *link, virDomainPtr dom, const char *what)
 {
+  SpLibvirt *self = link->owner;
+
+  if (self == NULL)
+    return;
   self->n_events++;
   g_debug ("libvirt event: domain %s %s", virDomainGetName (dom), what);
   sp_libvirt_queue_refresh (self);
@@ -519,14 +557,15 @@ static const struct {
 static void
 on_connection_closed (virConnectPtr conn, int reason, void *opaque)
 {
-  SpLibvirt *self = SP_LIBVIRT (opaque);
+  SpLink *link = opaque;
+  SpLibvirt *self = link->owner;
   static const char *const reasons[] = { "error", "end of file", "keepalive timeout",
                                          "client closed" };
   const char *why =
       reason >= 0 && reason < (int) G_N_ELEMENTS (reasons) ? reasons[reason] : "unknown reason";
   g_autofree char *status = NULL;
 
-  if (conn != self->conn)
+  if (self == NULL)
     return;
   g_warning ("Lost the libvirt connection to %s (%s); tuning goes on from /proc/meminfo "
              "with the last known domains while reconnecting",
@@ -540,47 +579,66 @@ on_connection_closed (virConnectPtr conn, int reason, void *opaque)
   connect_async (self, self->uri, FALSE);
 }
 
+/* Worker thread: subscribes to every domain event this libvirt has. */
 static void
-register_callbacks (SpLibvirt *self)
+sp_link_register (SpLink *link, const char *uri)
 {
   for (gsize i = 0; i < G_N_ELEMENTS (domain_events); i++)
     {
-      int id = virConnectDomainEventRegisterAny (self->conn, NULL, domain_events[i].id,
-                                                 domain_events[i].callback, self, NULL);
+      int id = virConnectDomainEventRegisterAny (link->conn, NULL, domain_events[i].id,
+                                                 domain_events[i].callback, sp_link_ref (link),
+                                                 sp_link_unref);
       if (id < 0)
         {
-          g_debug ("libvirt at %s has no %s events: %s", self->uri, domain_events[i].name,
+          g_debug ("libvirt at %s has no %s events: %s", uri, domain_events[i].name,
                    virGetLastErrorMessage ());
+          sp_link_unref (link);
           continue;
         }
-      g_array_append_val (self->callback_ids, id);
+      g_array_append_val (link->callback_ids, id);
     }
-  if (virConnectRegisterCloseCallback (self->conn, on_connection_closed, self, NULL) == 0)
-    self->close_registered = TRUE;
+  if (virConnectRegisterCloseCallback (link->conn, on_connection_closed, sp_link_ref (link),
+                                       sp_link_unref) == 0)
+    link->close_registered = TRUE;
+  else
+    sp_link_unref (link);
   /* Remote connections only; local drivers answer "not supported". */
-  if (virConnectSetKeepAlive (self->conn, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT) < 0)
-    g_debug ("No keepalive on %s: %s", self->uri, virGetLastErrorMessage ());
+  if (virConnectSetKeepAlive (link->conn, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT) < 0)
+    g_debug ("No keepalive on %s: %s", uri, virGetLastErrorMessage ());
 }
 
-/* Drops the connection: callbacks first, then the handle. */
+/* Worker thread: callbacks off, then the connection closes with the link. */
+static void
+close_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  SpLink *link = task_data;
+
+  for (guint i = 0; i < link->callback_ids->len; i++)
+    virConnectDomainEventDeregisterAny (link->conn, g_array_index (link->callback_ids, int, i));
+  g_array_set_size (link->callback_ids, 0);
+  if (link->close_registered)
+    virConnectUnregisterCloseCallback (link->conn, on_connection_closed);
+  link->close_registered = FALSE;
+  g_task_return_boolean (task, TRUE);
+}
+
+/* Drops the connection at once; the RPCs that close it run in a worker. */
 static void
 disconnect (SpLibvirt *self)
 {
-  virConnectPtr conn;
+  g_autoptr (GTask) task = NULL;
+  SpLink *link = g_steal_pointer (&self->link);
 
-  if (self->conn == NULL)
+  if (link == NULL)
     return;
-  for (guint i = 0; i < self->callback_ids->len; i++)
-    virConnectDomainEventDeregisterAny (self->conn, g_array_index (self->callback_ids, int, i));
-  g_array_set_size (self->callback_ids, 0);
-  if (self->close_registered)
-    virConnectUnregisterCloseCallback (self->conn, on_connection_closed);
-  self->close_registered = FALSE;
-
+  link->owner = NULL;
   g_mutex_lock (&self->lock);
-  conn = g_steal_pointer (&self->conn);
+  self->conn = NULL;
   g_mutex_unlock (&self->lock);
-  virConnectClose (conn);
+
+  task = g_task_new (NULL, NULL, NULL, NULL);
+  g_task_set_task_data (task, link, sp_link_unref);
+  g_task_run_in_thread (task, close_thread);
 }
 
 /* ---- connecting (worker thread + main thread) -------------------------- */
@@ -601,6 +659,17 @@ connect_job_free (ConnectJob *job)
   g_free (job);
 }
 
+static SpLink *
+sp_link_new (virConnectPtr conn, const char *uri)
+{
+  SpLink *link = g_atomic_rc_box_new0 (SpLink);
+
+  link->conn = conn;
+  link->callback_ids = g_array_new (FALSE, FALSE, sizeof (int));
+  sp_link_register (link, uri);
+  return link;
+}
+
 static void
 connect_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
@@ -612,7 +681,7 @@ connect_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
   if (conn != NULL)
     {
       job->opened_uri = g_strdup (uri);
-      g_task_return_pointer (task, conn, (GDestroyNotify) sp_virt_connect_close);
+      g_task_return_pointer (task, sp_link_new (conn, uri), sp_link_unref);
       return;
     }
   sp_libvirt_set_error (&error, "Cannot connect to %s", uri);
@@ -634,7 +703,7 @@ connect_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
       return;
     }
   job->opened_uri = g_strdup (SP_LIBVIRT_EMBEDDED_URI);
-  g_task_return_pointer (task, conn, (GDestroyNotify) sp_virt_connect_close);
+  g_task_return_pointer (task, sp_link_new (conn, SP_LIBVIRT_EMBEDDED_URI), sp_link_unref);
 }
 
 static gboolean
@@ -658,16 +727,17 @@ on_system_retry (gpointer user_data)
 }
 
 static void
-adopt_connection (SpLibvirt *self, virConnectPtr conn, const char *uri)
+adopt_link (SpLibvirt *self, SpLink *link, const char *uri)
 {
   disconnect (self);
+  link->owner = self;
+  self->link = link;
   g_mutex_lock (&self->lock);
-  self->conn = conn;
+  self->conn = link->conn;
   g_mutex_unlock (&self->lock);
   g_free (self->uri);
   self->uri = g_strdup (uri);
   self->backoff_ms = BACKOFF_MIN_MS;
-  register_callbacks (self);
   sp_libvirt_queue_refresh (self);
 }
 
@@ -678,16 +748,15 @@ connect_done (GObject *source, GAsyncResult *result, gpointer user_data)
   GTask *task = G_TASK (result);
   ConnectJob *job = g_task_get_task_data (task);
   g_autoptr (GError) error = NULL;
-  virConnectPtr conn = g_task_propagate_pointer (task, &error);
+  SpLink *link = g_task_propagate_pointer (task, &error);
   g_autofree char *status = NULL;
 
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
-  self->connecting = FALSE;
 
   if (job->system_probe)
     {
-      if (conn == NULL)
+      if (link == NULL)
         {
           g_debug ("%s", error->message);
           self->system_retry_id = g_timeout_add_seconds (SYSTEM_RETRY_S, on_system_retry, self);
@@ -697,12 +766,13 @@ connect_done (GObject *source, GAsyncResult *result, gpointer user_data)
                  SP_LIBVIRT_DEFAULT_URI);
       self->embedded_fallback = FALSE;
       set_status (self, "connected");
-      adopt_connection (self, conn, job->opened_uri);
+      adopt_link (self, link, job->opened_uri);
       publish_state (self);
       return;
     }
 
-  if (conn == NULL)
+  self->connecting = FALSE;
+  if (link == NULL)
     {
       status =
           g_strdup_printf ("reconnecting in %.1f s: %s", self->backoff_ms / 1000.0, error->message);
@@ -734,7 +804,7 @@ connect_done (GObject *source, GAsyncResult *result, gpointer user_data)
       status = g_strdup ("connected");
     }
   set_status (self, status);
-  adopt_connection (self, conn, job->opened_uri);
+  adopt_link (self, link, job->opened_uri);
 }
 
 static void
@@ -784,7 +854,6 @@ sp_libvirt_finalize (GObject *object)
   g_free (self->pid_dir);
   g_free (self->uri);
   g_free (self->status);
-  g_array_unref (self->callback_ids);
   g_clear_pointer (&self->guests, sp_guests_unref);
   g_clear_object (&self->cancellable);
   g_mutex_clear (&self->lock);
@@ -814,7 +883,6 @@ static void
 sp_libvirt_init (SpLibvirt *self)
 {
   g_mutex_init (&self->lock);
-  self->callback_ids = g_array_new (FALSE, FALSE, sizeof (int));
   self->guests = sp_guests_new ();
   self->cancellable = g_cancellable_new ();
   self->backoff_ms = BACKOFF_MIN_MS;
