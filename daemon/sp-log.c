@@ -33,21 +33,27 @@ sp_log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gp
   g_autoptr (GDateTime) now = NULL;
   g_autofree char *stamp = NULL;
 
-  if ((level & G_LOG_LEVEL_DEBUG) && !log_verbose)
-    return G_LOG_WRITER_HANDLED;
-
-  if (log_to_journal)
-    {
-      if (g_log_writer_journald (level, fields, n_fields, user_data) == G_LOG_WRITER_HANDLED)
-        return G_LOG_WRITER_HANDLED;
-    }
-
   for (gsize i = 0; i < n_fields; i++)
     {
       if (g_strcmp0 (fields[i].key, "MESSAGE") == 0)
         message = fields[i].value;
       else if (g_strcmp0 (fields[i].key, "GLIB_DOMAIN") == 0)
         domain = fields[i].value;
+    }
+
+  /* --verbose shows samepaged's own debug messages; the libraries' (the
+   * libvirt-glib event loop is chatty) only with G_MESSAGES_DEBUG. */
+  if (level & G_LOG_LEVEL_DEBUG)
+    {
+      gboolean ours = domain != NULL && g_str_has_prefix (domain, "samepaged");
+      if (!(log_verbose && ours) && g_log_writer_default_would_drop (level, domain))
+        return G_LOG_WRITER_HANDLED;
+    }
+
+  if (log_to_journal)
+    {
+      if (g_log_writer_journald (level, fields, n_fields, user_data) == G_LOG_WRITER_HANDLED)
+        return G_LOG_WRITER_HANDLED;
     }
 
   now = g_date_time_new_now_local ();
