@@ -53,10 +53,11 @@ void ksmctl_print_json (JsonNode *root, gboolean pretty);
 gboolean ksmctl_usage_error (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
 gint64 ksmctl_page_size_kib (void);
 
-/* ksmctl-domains.c: the Domain objects, sorted by name (a(oa{sv})) */
-GVariant *ksmctl_get_domains (Ksmctl *ctl, GError **error);
-GVariant *ksmctl_find_domain (GVariant *domains, const char *name_or_uuid);
-void ksmctl_json_add_domain (JsonBuilder *builder, GVariant *props);
+/* ksmctl-domains.c: the Domain objects as (oa{sv}) variants (path, properties), sorted by
+ * name; find by name or UUID */
+GPtrArray *ksmctl_get_domains (Ksmctl *ctl, GError **error);
+GVariant *ksmctl_find_domain (GPtrArray *domains, const char *name_or_uuid);
+void ksmctl_json_add_domain (JsonBuilder *builder, GVariant *domain);
 
 /* The subcommands */
 gboolean ksmctl_cmd_status (Ksmctl *ctl, int argc, char **argv, GError **error);

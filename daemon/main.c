@@ -27,6 +27,16 @@ on_terminate (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* The daemon cannot go on (lost its bus name). */
+static void
+on_quit (SpDaemon *daemon, int exit_code, gpointer user_data)
+{
+  SpMain *m = user_data;
+
+  m->exit_code = exit_code;
+  g_main_loop_quit (m->loop);
+}
+
 static gboolean
 on_hangup (gpointer user_data)
 {
@@ -62,6 +72,8 @@ main (int argc, char **argv)
       "Where procfs is mounted (default /proc)", "DIR" },
     { "connect", 0, 0, G_OPTION_ARG_STRING, &options.connect_uri,
       "libvirt URI (default: the config's connect key, else qemu:///system)", "URI" },
+    { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &options.state_dir,
+      "Where runtime changes are kept (default " SP_DEFAULT_STATE_DIR ")", "DIR" },
     { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &options.dry_run,
       "Decide and log, but write nothing to sysfs", NULL },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &options.verbose, "Log debug messages", NULL },
@@ -103,6 +115,7 @@ main (int argc, char **argv)
   g_unix_signal_add (SIGTERM, on_terminate, &m);
   g_unix_signal_add (SIGINT, on_terminate, &m);
   g_unix_signal_add (SIGHUP, on_hangup, &m);
+  g_signal_connect (daemon, "quit", G_CALLBACK (on_quit), &m);
 
   if (!sp_daemon_start (daemon, &error))
     {
@@ -120,5 +133,6 @@ main (int argc, char **argv)
   g_free (options.sysfs_root);
   g_free (options.procfs_root);
   g_free (options.connect_uri);
+  g_free (options.state_dir);
   return m.exit_code;
 }

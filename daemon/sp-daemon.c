@@ -5,9 +5,40 @@
 
 #include "sp-daemon.h"
 
+#include <errno.h>
+
 #include "sp-config.h"
+#include "sp-dbus-service.h"
+#include "sp-error.h"
 #include "sp-libvirt.h"
+#include "sp-names.h"
+#include "sp-sysfs.h"
 #include "sp-tuner.h"
+
+/*
+ * Runtime overrides. What the D-Bus setters change (SetTuning and SetMode:
+ * ksmctl set, mode, start, stop) is written atomically to
+ * <state-dir>/overrides.conf (default /var/lib/samepage, --state-dir moves
+ * it) before it takes effect, so it survives a restart. The file is a
+ * GKeyFile with the groups and keys of samepaged.conf, holding only the keys
+ * changed at run time, and it is loaded over samepaged.conf at start and on
+ * SIGHUP:
+ *
+ *   defaults < ksmtuned.conf < samepaged.conf < overrides.conf < command line
+ *
+ * A bad overrides file is logged and ignored (samepaged.conf applies alone);
+ * the next accepted setter replaces it. To drop every runtime change, delete
+ * the file and send SIGHUP.
+ */
+#define OVERRIDES_HEADER                                                        \
+  " samepaged runtime overrides: changes made over D-Bus (ksmctl set, mode,\n" \
+  " start, stop). samepaged loads them over samepaged.conf at start and on\n"  \
+  " SIGHUP, and rewrites this file after each change. Delete it and send\n"    \
+  " SIGHUP to samepaged to go back to samepaged.conf alone."
+
+/* The group of a key SetTuning takes: monitor_interval is in [daemon]. */
+#define GROUP_DAEMON "daemon"
+#define GROUP_TUNING "tuning"
 
 struct _SpDaemon {
   GObject parent_instance;
@@ -15,36 +46,82 @@ struct _SpDaemon {
   SpDaemonOptions options;
   SpTuner *tuner;
   SpLibvirt *libvirt;
+  GKeyFile *overrides; /* what overrides.conf holds */
+  gboolean tuning;     /* the tuner and the libvirt watcher run */
+
+  GCancellable *cancellable;
+  GDBusConnection *bus;
+  SpDbusService *service;
+  guint name_id;
+  gboolean name_owned;
 };
 
+enum {
+  SIGNAL_QUIT,
+  N_SIGNALS,
+};
+static guint signals[N_SIGNALS];
+
 G_DEFINE_TYPE (SpDaemon, sp_daemon, G_TYPE_OBJECT)
+
+static void
+sp_daemon_dispose (GObject *object)
+{
+  SpDaemon *self = SP_DAEMON (object);
+
+  g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->name_id, g_bus_unown_name);
+  if (self->service != NULL)
+    sp_dbus_service_unexport (self->service);
+  g_clear_object (&self->service);
+  g_clear_object (&self->bus);
+  if (self->libvirt != NULL)
+    g_signal_handlers_disconnect_by_data (self->libvirt, self);
+  g_clear_object (&self->libvirt);
+  g_clear_object (&self->tuner);
+  G_OBJECT_CLASS (sp_daemon_parent_class)->dispose (object);
+}
 
 static void
 sp_daemon_finalize (GObject *object)
 {
   SpDaemon *self = SP_DAEMON (object);
 
-  if (self->libvirt != NULL)
-    g_signal_handlers_disconnect_by_data (self->libvirt, self);
-  g_clear_object (&self->libvirt);
-  g_clear_object (&self->tuner);
+  g_clear_object (&self->cancellable);
+  g_clear_pointer (&self->overrides, g_key_file_unref);
   g_free (self->options.config_path);
   g_free (self->options.ksmtuned_path);
   g_free (self->options.sysfs_root);
   g_free (self->options.procfs_root);
   g_free (self->options.connect_uri);
+  g_free (self->options.state_dir);
   G_OBJECT_CLASS (sp_daemon_parent_class)->finalize (object);
 }
 
 static void
 sp_daemon_class_init (SpDaemonClass *klass)
 {
-  G_OBJECT_CLASS (klass)->finalize = sp_daemon_finalize;
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = sp_daemon_dispose;
+  object_class->finalize = sp_daemon_finalize;
+
+  /**
+   * SpDaemon::quit:
+   * @exit_code: what samepaged should exit with
+   *
+   * samepaged cannot go on (it lost its bus name): the main loop should
+   * stop, and samepaged exit with exit_code after sp_daemon_stop().
+   */
+  signals[SIGNAL_QUIT] = g_signal_new ("quit", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                       NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT);
 }
 
 static void
 sp_daemon_init (SpDaemon *self)
 {
+  self->cancellable = g_cancellable_new ();
+  self->overrides = g_key_file_new ();
 }
 
 SpDaemon *
@@ -57,14 +134,22 @@ sp_daemon_new (const SpDaemonOptions *options)
   self->options.sysfs_root = g_strdup (options->sysfs_root ? options->sysfs_root : "/sys");
   self->options.procfs_root = g_strdup (options->procfs_root ? options->procfs_root : "/proc");
   self->options.connect_uri = g_strdup (options->connect_uri);
+  self->options.state_dir = g_strdup (options->state_dir ? options->state_dir
+                                                         : SP_DEFAULT_STATE_DIR);
   self->options.dry_run = options->dry_run;
   self->options.verbose = options->verbose;
   return self;
 }
 
-/* defaults < /etc/ksmtuned.conf < samepaged.conf < command line */
+static char *
+overrides_path (SpDaemon *self)
+{
+  return g_build_filename (self->options.state_dir, SP_OVERRIDES_FILE, NULL);
+}
+
+/* defaults < /etc/ksmtuned.conf < samepaged.conf: errors are the caller's */
 static SpConfig *
-load_config (SpDaemon *self, GError **error)
+load_base_config (SpDaemon *self, GError **error)
 {
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
@@ -82,17 +167,82 @@ load_config (SpDaemon *self, GError **error)
     }
   if (!sp_config_load_file (config, path, self->options.config_path != NULL, error))
     return NULL;
-  if (self->options.connect_uri != NULL)
-    {
-      g_free (config->connect_uri);
-      config->connect_uri = g_strdup (self->options.connect_uri);
-    }
   if (!sp_config_validate (config, error))
     {
       g_prefix_error (error, "%s: ", path);
       return NULL;
     }
   return g_steal_pointer (&config);
+}
+
+/* "mode, thres_coef" */
+static char *
+list_keys (GKeyFile *keyfile)
+{
+  g_autoptr (GString) str = g_string_new (NULL);
+  g_auto (GStrv) groups = g_key_file_get_groups (keyfile, NULL);
+
+  for (guint g = 0; groups[g] != NULL; g++)
+    {
+      g_auto (GStrv) keys = g_key_file_get_keys (keyfile, groups[g], NULL, NULL);
+
+      for (guint k = 0; keys != NULL && keys[k] != NULL; k++)
+        g_string_append_printf (str, "%s%s", str->len > 0 ? ", " : "", keys[k]);
+    }
+  return g_string_free (g_steal_pointer (&str), FALSE);
+}
+
+/* base + overrides.conf; a bad overrides file is logged and ignored. */
+static SpConfig *
+apply_overrides (SpDaemon *self, const SpConfig *base, GKeyFile **keyfile_out)
+{
+  g_autofree char *path = overrides_path (self);
+  g_autoptr (GKeyFile) keyfile = g_key_file_new ();
+  g_autoptr (SpConfig) config = sp_config_copy (base);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *keys = NULL;
+
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      *keyfile_out = g_steal_pointer (&keyfile);
+      return g_steal_pointer (&config);
+    }
+  if (!g_key_file_load_from_file (keyfile, path, G_KEY_FILE_KEEP_COMMENTS, &error))
+    g_prefix_error (&error, "%s: ", path);
+  else if (sp_config_load_file (config, path, TRUE, &error) &&
+           !sp_config_validate (config, &error))
+    g_prefix_error (&error, "%s: ", path);
+  if (error != NULL)
+    {
+      g_warning ("Ignoring the runtime overrides (samepaged.conf applies without them): %s",
+                 error->message);
+      *keyfile_out = g_key_file_new ();
+      return sp_config_copy (base);
+    }
+
+  keys = list_keys (keyfile);
+  if (*keys != '\0')
+    g_message ("Runtime overrides from %s: %s", path, keys);
+  *keyfile_out = g_steal_pointer (&keyfile);
+  return g_steal_pointer (&config);
+}
+
+/* defaults < ksmtuned.conf < samepaged.conf < overrides.conf < command line */
+static SpConfig *
+load_config (SpDaemon *self, GKeyFile **overrides_out, GError **error)
+{
+  g_autoptr (SpConfig) base = load_base_config (self, error);
+  SpConfig *config;
+
+  if (base == NULL)
+    return NULL;
+  config = apply_overrides (self, base, overrides_out);
+  if (self->options.connect_uri != NULL)
+    {
+      g_free (config->connect_uri);
+      config->connect_uri = g_strdup (self->options.connect_uri);
+    }
+  return config;
 }
 
 /* libvirt refreshed its domains (after events, debounced): decide now. */
@@ -105,16 +255,99 @@ on_guests_changed (SpLibvirt *libvirt, SpGuests *guests, gpointer user_data)
   sp_tuner_retune (self->tuner);
 }
 
+static void
+start_tuning (SpDaemon *self)
+{
+  if (self->tuning)
+    return;
+  self->tuning = TRUE;
+  sp_tuner_start (self->tuner);
+  sp_libvirt_start (self->libvirt);
+}
+
+static void
+quit (SpDaemon *self, int exit_code)
+{
+  g_signal_emit (self, signals[SIGNAL_QUIT], 0, exit_code);
+}
+
+static void
+on_name_acquired (GDBusConnection *connection, const char *name, gpointer user_data)
+{
+  SpDaemon *self = SP_DAEMON (user_data);
+
+  self->name_owned = TRUE;
+  g_message ("D-Bus API on the system bus as %s", name);
+  start_tuning (self);
+}
+
+/* Another samepaged would fight over the same knobs: never run without the
+ * name once the bus answered. */
+static void
+on_name_lost (GDBusConnection *connection, const char *name, gpointer user_data)
+{
+  SpDaemon *self = SP_DAEMON (user_data);
+
+  if (!self->name_owned)
+    g_warning ("Cannot own %s on the system bus: another samepaged is running, or the bus "
+               "policy (org.samepage1.conf in dbus-1/system.d) does not let this user own it; "
+               "stopping",
+               name);
+  else if (connection == NULL || g_dbus_connection_is_closed (connection))
+    g_warning ("Lost %s: the system bus connection closed; stopping", name);
+  else
+    g_warning ("Lost %s on the system bus; stopping", name);
+  self->name_owned = FALSE;
+  quit (self, 1);
+}
+
+static void
+on_bus_ready (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GDBusConnection) bus = g_bus_get_finish (result, &error);
+  SpDaemon *self;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  self = SP_DAEMON (user_data);
+
+  /* KSM tuning does not need the bus: without one, tune (like ksmtuned) */
+  if (bus == NULL)
+    {
+      g_message ("No system bus: D-Bus API unavailable, tuning without it (%s)", error->message);
+      start_tuning (self);
+      return;
+    }
+
+  /* a closed connection ends with "name lost", not with SIGTERM */
+  g_dbus_connection_set_exit_on_close (bus, FALSE);
+  self->bus = g_steal_pointer (&bus);
+  self->service = sp_dbus_service_new (self, &error);
+  if (self->service == NULL || !sp_dbus_service_export (self->service, self->bus, &error))
+    {
+      g_warning ("Cannot export the D-Bus API: %s", error->message);
+      quit (self, 1);
+      return;
+    }
+  self->name_id = g_bus_own_name_on_connection (self->bus, SP_DBUS_NAME,
+                                                G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
+                                                on_name_acquired, on_name_lost, self, NULL);
+}
+
 gboolean
 sp_daemon_start (SpDaemon *self, GError **error)
 {
   g_autoptr (SpConfig) config = NULL;
+  g_autoptr (GKeyFile) overrides = NULL;
 
   g_return_val_if_fail (SP_IS_DAEMON (self), FALSE);
 
-  config = load_config (self, error);
+  config = load_config (self, &overrides, error);
   if (config == NULL)
     return FALSE;
+  g_key_file_unref (self->overrides);
+  self->overrides = g_steal_pointer (&overrides);
 
   g_message ("samepaged %s starting: mode %s, tick every %u s, KSM at %s/kernel/mm/ksm%s",
              PACKAGE_VERSION, sp_mode_to_string (config->mode), config->monitor_interval_sec,
@@ -122,12 +355,12 @@ sp_daemon_start (SpDaemon *self, GError **error)
 
   self->tuner = sp_tuner_new (config, self->options.sysfs_root, self->options.procfs_root,
                               self->options.dry_run);
-  sp_tuner_start (self->tuner);
-
   self->libvirt = sp_libvirt_new (config->connect_uri, self->options.procfs_root,
                                   SP_LIBVIRT_QEMU_PID_DIR);
   g_signal_connect (self->libvirt, "guests-changed", G_CALLBACK (on_guests_changed), self);
-  sp_libvirt_start (self->libvirt);
+
+  /* tuning starts once the bus name is ours (or there is no bus) */
+  g_bus_get (G_BUS_TYPE_SYSTEM, self->cancellable, on_bus_ready, self);
   return TRUE;
 }
 
@@ -149,15 +382,18 @@ gboolean
 sp_daemon_reload (SpDaemon *self, GError **error)
 {
   g_autoptr (SpConfig) config = NULL;
+  g_autoptr (GKeyFile) overrides = NULL;
 
   g_return_val_if_fail (SP_IS_DAEMON (self), FALSE);
 
-  config = load_config (self, error);
+  config = load_config (self, &overrides, error);
   if (config == NULL)
     {
       g_prefix_error (error, "Keeping the previous configuration: ");
       return FALSE;
     }
+  g_key_file_unref (self->overrides);
+  self->overrides = g_steal_pointer (&overrides);
   if (sp_config_equal (config, sp_tuner_get_config (self->tuner)))
     {
       g_message ("Configuration reloaded: unchanged");
@@ -169,6 +405,151 @@ sp_daemon_reload (SpDaemon *self, GError **error)
              sp_mode_to_string (config->mode), config->monitor_interval_sec);
   sp_tuner_set_config (self->tuner, config);
   return TRUE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Runtime changes */
+
+static GKeyFile *
+keyfile_copy (GKeyFile *keyfile)
+{
+  g_autoptr (GKeyFile) copy = g_key_file_new ();
+  g_autofree char *data = g_key_file_to_data (keyfile, NULL, NULL);
+
+  /* parsing what GKeyFile itself wrote cannot fail */
+  if (!g_key_file_load_from_data (copy, data, (gsize) -1, G_KEY_FILE_KEEP_COMMENTS, NULL))
+    g_warn_if_reached ();
+  return g_steal_pointer (&copy);
+}
+
+static gboolean
+save_overrides (SpDaemon *self, GKeyFile *keyfile, GError **error)
+{
+  g_autofree char *path = overrides_path (self);
+  g_autofree char *data = NULL;
+
+  g_key_file_set_comment (keyfile, NULL, NULL, OVERRIDES_HEADER, NULL);
+  data = g_key_file_to_data (keyfile, NULL, NULL);
+  if (g_mkdir_with_parents (self->options.state_dir, 0755) < 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   "Cannot save the change: cannot create %s: %s", self->options.state_dir,
+                   g_strerror (saved_errno));
+      return FALSE;
+    }
+  if (!sp_file_replace (path, data, error))
+    {
+      g_prefix_error (error, "Cannot save the change: ");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Saved first: a change that could not be kept is not made. */
+static gboolean
+commit (SpDaemon *self, GKeyFile *overrides, const SpConfig *config, GError **error)
+{
+  if (!save_overrides (self, overrides, error))
+    return FALSE;
+  g_key_file_unref (self->overrides);
+  self->overrides = g_key_file_ref (overrides);
+  sp_tuner_set_config (self->tuner, config);
+  return TRUE;
+}
+
+/* The config in effect with settings applied, checked as a whole. */
+static SpConfig *
+config_with_tuning (SpDaemon *self, GVariant *settings, GError **error)
+{
+  g_autoptr (SpConfig) config = NULL;
+  g_autoptr (GError) local_error = NULL;
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+
+  g_return_val_if_fail (g_variant_is_of_type (settings, G_VARIANT_TYPE_VARDICT), NULL);
+
+  config = sp_config_copy (sp_tuner_get_config (self->tuner));
+  g_variant_iter_init (&iter, settings);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+    {
+      g_autoptr (GVariant) owned = value;
+
+      if (!sp_config_set_from_variant (config, key, owned, error))
+        return NULL;
+    }
+  if (!sp_config_validate (config, &local_error))
+    {
+      /* keys that contradict each other: still the caller's arguments */
+      g_set_error_literal (error, SP_ERROR, SP_ERROR_INVALID_ARGS, local_error->message);
+      return NULL;
+    }
+  return g_steal_pointer (&config);
+}
+
+gboolean
+sp_daemon_check_tuning (SpDaemon *self, GVariant *settings, GError **error)
+{
+  g_autoptr (SpConfig) config = NULL;
+
+  g_return_val_if_fail (SP_IS_DAEMON (self), FALSE);
+  g_return_val_if_fail (settings != NULL, FALSE);
+
+  config = config_with_tuning (self, settings, error);
+  return config != NULL;
+}
+
+gboolean
+sp_daemon_set_tuning (SpDaemon *self, GVariant *settings, GError **error)
+{
+  g_autoptr (SpConfig) config = NULL;
+  g_autoptr (GKeyFile) overrides = NULL;
+  g_autoptr (GVariant) values = NULL;
+  GVariantIter iter;
+  const char *key;
+
+  g_return_val_if_fail (SP_IS_DAEMON (self), FALSE);
+  g_return_val_if_fail (settings != NULL, FALSE);
+
+  config = config_with_tuning (self, settings, error);
+  if (config == NULL)
+    return FALSE;
+  if (g_variant_n_children (settings) == 0)
+    return TRUE;
+
+  /* each key in its config file form, as the new config has it */
+  overrides = keyfile_copy (self->overrides);
+  values = g_variant_ref_sink (sp_config_tuning_to_variant (config));
+  g_variant_iter_init (&iter, settings);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, NULL))
+    {
+      const SpConfigIntKey *int_key = sp_config_find_int_key (key);
+      const char *group = int_key != NULL ? int_key->group : GROUP_TUNING;
+      g_autoptr (GVariant) value = g_variant_lookup_value (values, key, NULL);
+
+      if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
+        g_key_file_set_int64 (overrides, group, key, g_variant_get_int64 (value));
+      else
+        g_key_file_set_string (overrides, group, key, g_variant_get_string (value, NULL));
+    }
+  return commit (self, overrides, config, error);
+}
+
+gboolean
+sp_daemon_set_mode (SpDaemon *self, SpMode mode, GError **error)
+{
+  g_autoptr (SpConfig) config = NULL;
+  g_autoptr (GKeyFile) overrides = NULL;
+
+  g_return_val_if_fail (SP_IS_DAEMON (self), FALSE);
+
+  config = sp_config_copy (sp_tuner_get_config (self->tuner));
+  config->mode = mode;
+  overrides = keyfile_copy (self->overrides);
+  g_key_file_set_string (overrides, GROUP_DAEMON, "mode", sp_mode_to_string (mode));
+  return commit (self, overrides, config, error);
 }
 
 void

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * SpDaemon ties the parts of samepaged together: config (load, SIGHUP
- * reload), the tuner, and (later) the libvirt watcher and the D-Bus service.
+ * reload, runtime overrides), the tuner, the libvirt watcher and the D-Bus
+ * service with its bus name.
  */
 #pragma once
 
@@ -12,12 +13,17 @@
 
 G_BEGIN_DECLS
 
+/* Where samepaged keeps state across restarts (the runtime overrides). */
+#define SP_DEFAULT_STATE_DIR "/var/lib/samepage"
+#define SP_OVERRIDES_FILE    "overrides.conf"
+
 typedef struct {
   char *config_path;     /* NULL: the default path, optional */
   char *ksmtuned_path;   /* NULL: the default path; "" disables the import */
   char *sysfs_root;
   char *procfs_root;
   char *connect_uri;     /* overrides the config key */
+  char *state_dir;       /* NULL: SP_DEFAULT_STATE_DIR */
   gboolean dry_run;
   gboolean verbose;
 } SpDaemonOptions;
@@ -27,11 +33,27 @@ G_DECLARE_FINAL_TYPE (SpDaemon, sp_daemon, SP, DAEMON, GObject)
 
 SpDaemon *sp_daemon_new (const SpDaemonOptions *options);
 
-/* Loads the config (errors name key, value and range) and starts tuning. */
+/*
+ * Loads the config (errors name key, value and range), then connects to the
+ * system bus and owns org.samepage1; tuning starts once the name is owned,
+ * or at once when there is no system bus (the D-Bus API is then
+ * unavailable). Losing the name later emits "quit" with exit code 1.
+ */
 gboolean sp_daemon_start (SpDaemon *self, GError **error);
 
 /* SIGHUP: reloads the config; a bad config keeps the old one (FALSE). */
 gboolean sp_daemon_reload (SpDaemon *self, GError **error);
+
+/*
+ * Runtime changes (the D-Bus setters). The whole change is checked first:
+ * one unknown key, wrong type, value out of range or broken relation
+ * (npages_min > npages_max) rejects it with SP_ERROR_INVALID_ARGS and nothing
+ * changes. It is then saved to <state-dir>/overrides.conf, and only then
+ * applied (a retune follows). check_tuning only checks.
+ */
+gboolean sp_daemon_check_tuning (SpDaemon *self, GVariant *settings, GError **error);
+gboolean sp_daemon_set_tuning (SpDaemon *self, GVariant *settings, GError **error);
+gboolean sp_daemon_set_mode (SpDaemon *self, SpMode mode, GError **error);
 
 SpTuner *sp_daemon_get_tuner (SpDaemon *self);
 SpLibvirt *sp_daemon_get_libvirt (SpDaemon *self);

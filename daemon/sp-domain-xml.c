@@ -20,9 +20,9 @@
  * (a cell's memAccess='private' overrides the default, as in libvirt's QEMU
  * command line).
  */
-#define SHARED_ACCESS_XPATH                                                                   \
-  "/domain/cpu/numa/cell[@memAccess='shared'] or "                                          \
-  "(/domain/memoryBacking/access[@mode='shared'] and "                                      \
+#define SHARED_ACCESS_XPATH                            \
+  "/domain/cpu/numa/cell[@memAccess='shared'] or "     \
+  "(/domain/memoryBacking/access[@mode='shared'] and " \
   "(not(/domain/cpu/numa/cell) or /domain/cpu/numa/cell[not(@memAccess)]))"
 
 void
@@ -49,8 +49,8 @@ unit_scale (const char *unit, guint64 *scale)
       *scale = 1024;
       return TRUE;
     }
-  if (g_ascii_strcasecmp (unit, "b") == 0 || g_ascii_strcasecmp (unit, "byte") == 0
-      || g_ascii_strcasecmp (unit, "bytes") == 0)
+  if (g_ascii_strcasecmp (unit, "b") == 0 || g_ascii_strcasecmp (unit, "byte") == 0 ||
+      g_ascii_strcasecmp (unit, "bytes") == 0)
     {
       *scale = 1;
       return TRUE;
@@ -109,8 +109,7 @@ sp_domain_xml_memory_to_kib (const char *value, const char *unit, guint64 *kib, 
     {
       g_autofree char *escaped = g_strescape (unit, NULL);
 
-      g_set_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS, "Unknown memory unit “%.64s”",
-                   escaped);
+      g_set_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS, "Unknown memory unit “%.64s”", escaped);
       return FALSE;
     }
   if (!sp_parse_u64 (value, &number))
@@ -154,8 +153,7 @@ xpath_eval (xmlXPathContext *ctxt, const char *expr, GError **error)
   xmlXPathObject *obj = xmlXPathEvalExpression ((const xmlChar *) expr, ctxt);
 
   if (obj == NULL)
-    g_set_error (error, SP_ERROR, SP_ERROR_FAILED, "Cannot evaluate XPath %s on domain XML",
-                 expr);
+    g_set_error (error, SP_ERROR, SP_ERROR_FAILED, "Cannot evaluate XPath %s on domain XML", expr);
   return obj;
 }
 
@@ -320,8 +318,7 @@ read_document (const char *xml, GError **error)
   if (!xmlStrEqual (root->name, (const xmlChar *) "domain"))
     {
       g_set_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS,
-                   "Not a libvirt domain XML: the root element is <%s>",
-                   (const char *) root->name);
+                   "Not a libvirt domain XML: the root element is <%s>", (const char *) root->name);
       return NULL;
     }
   return g_steal_pointer (&doc);

@@ -16,8 +16,8 @@ typedef struct {
   guint64 current_memory_kib; /* <currentMemory>, else <memory> */
   gboolean nosharepages;      /* <memoryBacking><nosharepages/> */
   gboolean hugepages;         /* <memoryBacking><hugepages> */
-  gboolean shared_access;     /* <memoryBacking><access mode='shared'/> or a NUMA cell memAccess='shared' */
-  char *source_type;          /* <memoryBacking><source type='memfd|file|anonymous'/>, NULL if none */
+  gboolean shared_access;     /* <memoryBacking><access mode='shared'/>, NUMA memAccess='shared' */
+  char *source_type;          /* <memoryBacking><source type=.../>: memfd, file... or NULL */
   gboolean launch_security;   /* <launchSecurity> (SEV, TDX...: encrypted memory) */
 } SpDomainXmlFacts;
 

@@ -367,6 +367,32 @@ refresh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
 
 static void start_refresh (SpLibvirt *self);
 
+static const char *
+ksm_mergeable_string (SpKsmMergeable mergeable)
+{
+  switch (mergeable)
+    {
+    case SP_KSM_MERGEABLE_YES:
+      return "yes";
+    case SP_KSM_MERGEABLE_NO:
+      return "no";
+    case SP_KSM_MERGEABLE_UNKNOWN:
+    default:
+      return "unknown";
+    }
+}
+
+/* One line per domain at debug level: what the refresh found. */
+static void
+log_domain (const SpDomainInfo *d)
+{
+  g_debug ("Domain %s: %s, %" G_GUINT64_FORMAT " KiB from %s, %s, QEMU pid %" G_GINT64_FORMAT
+           ", ksm_mergeable %s, merging pages %" G_GINT64_FORMAT,
+           d->name, d->active ? "active" : "inactive", d->current_kib, d->memory_source,
+           d->mergeable ? "mergeable" : d->unmergeable_reason, d->pid,
+           ksm_mergeable_string (d->ksm_mergeable), d->ksm_merging_pages);
+}
+
 static void
 refresh_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -393,6 +419,8 @@ refresh_done (GObject *source, GAsyncResult *result, gpointer user_data)
       guests->status = g_strdup (self->status);
       g_debug ("Refreshed %u domain(s), %u active, committed %" G_GUINT64_FORMAT " KiB",
                guests->domains->len, guests->n_active, guests->committed_kib);
+      for (guint i = 0; i < guests->domains->len; i++)
+        log_domain (g_ptr_array_index (guests->domains, i));
       publish (self, guests);
     }
 

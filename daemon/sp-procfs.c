@@ -319,14 +319,15 @@ sp_proc_cmdline_has_uuid (const char *cmdline, gsize len, const char *uuid)
       const char *nul = memchr (arg, '\0', end - arg);
       gsize arg_len = nul != NULL ? (gsize) (nul - arg) : (gsize) (end - arg);
 
-      if (previous != NULL && arg_len == strlen (uuid)
-          && g_ascii_strncasecmp (arg, uuid, arg_len) == 0)
+      if (previous != NULL && arg_len == strlen (uuid) &&
+          g_ascii_strncasecmp (arg, uuid, arg_len) == 0)
         return TRUE;
       /* QEMU accepts its options with one or two dashes */
-      if ((arg_len == 5 && memcmp (arg, "-uuid", 5) == 0)
-          || (arg_len == 6 && memcmp (arg, "--uuid", 6) == 0))
+      if ((arg_len == 5 && memcmp (arg, "-uuid", 5) == 0) ||
+          (arg_len == 6 && memcmp (arg, "--uuid", 6) == 0))
         previous = arg;
       else
+        previous = NULL;
       arg += arg_len + 1;
     }
   return FALSE;
@@ -390,8 +391,8 @@ read_pidfile (const char *pid_dir, const char *name)
   g_autoptr (GError) error = NULL;
   gint64 pid;
 
-  if (name[0] == '\0' || strchr (name, '/') != NULL || strcmp (name, ".") == 0
-      || strcmp (name, "..") == 0)
+  if (name[0] == '\0' || strchr (name, '/') != NULL || strcmp (name, ".") == 0 ||
+      strcmp (name, "..") == 0)
     return 0;
   file_name = g_strconcat (name, ".pid", NULL);
   path = sp_path_join_root (pid_dir, file_name);
@@ -458,8 +459,7 @@ scan_for_uuid (const char *procfs_root, const char *uuid)
 }
 
 gint64
-sp_qemu_find_pid (const char *procfs_root, const char *pid_dir, const char *name,
-                  const char *uuid)
+sp_qemu_find_pid (const char *procfs_root, const char *pid_dir, const char *name, const char *uuid)
 {
   g_return_val_if_fail (procfs_root != NULL, 0);
   g_return_val_if_fail (uuid != NULL, 0);

@@ -12,13 +12,13 @@
 G_BEGIN_DECLS
 
 typedef struct {
-  gboolean present;            /* ksm_stat or ksm_merging_pages could be read */
-  gint64 rmap_items;           /* -1 when the kernel does not report it */
+  gboolean present;  /* ksm_stat or ksm_merging_pages could be read */
+  gint64 rmap_items; /* -1 when the kernel does not report it */
   gint64 merging_pages;
   gint64 zero_pages;
   gint64 process_profit;
-  SpKsmMergeable mergeable;    /* ksm_mergeable: yes/no; UNKNOWN before 6.14 */
-  SpKsmMergeable merge_any;    /* ksm_merge_any: yes/no (prctl) */
+  SpKsmMergeable mergeable; /* ksm_mergeable: yes/no; UNKNOWN before 6.14 */
+  SpKsmMergeable merge_any; /* ksm_merge_any: yes/no (prctl) */
 } SpKsmProcStat;
 
 /*

@@ -80,18 +80,26 @@ def restore_real_knobs(saved):
 
 
 class Daemon:
-    """A samepaged process with its log captured to a file."""
+    """A samepaged process with its log captured to a file.
 
-    def __init__(self, args, env=None, log_dir=None):
+    Without DBUS_SYSTEM_BUS_ADDRESS in env, samepaged gets the address of a
+    socket that does not exist: it tunes without a D-Bus API and never
+    touches a system bus the machine may have (see SystemBus for one).
+    prefix runs samepaged through another command (setpriv ...)."""
+
+    def __init__(self, args, env=None, log_dir=None, prefix=None):
         self.log_path = os.path.join(log_dir or tempfile.gettempdir(),
                                      "samepaged-%d.log" % time.monotonic_ns())
         self.log = open(self.log_path, "w+")
         full_env = dict(os.environ)
         full_env.pop("NOTIFY_SOCKET", None)
+        full_env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=" + os.path.join(
+            os.path.dirname(self.log_path), "no-system-bus")
         if env:
             full_env.update(env)
-        self.proc = subprocess.Popen([SAMEPAGED] + args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=full_env)
+        self.proc = subprocess.Popen((prefix or []) + [SAMEPAGED] + args, stdout=self.log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env=full_env)
         self.pid = self.proc.pid
 
     def output(self):
@@ -119,6 +127,139 @@ class Daemon:
     def __del__(self):
         if getattr(self, "proc", None) and self.proc.poll() is None:
             os.kill(self.pid, signal.SIGKILL)
+
+
+# Runs a command as nobody, with no supplementary groups.
+AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+POLKITD = "/usr/lib/polkit-1/polkitd"
+POLKIT_ACTIONS_DIR = "/usr/share/polkit-1/actions"
+
+# The policy of Debian's /usr/share/dbus-1/system.conf (default deny), the
+# policies installed in /usr/share/dbus-1/system.d (polkitd's among them)
+# and samepage's own data/org.samepage1.conf.
+SYSTEM_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Properties"/>
+  </policy>
+  <includedir>/usr/share/dbus-1/system.d</includedir>
+  <include>{samepage_policy}</include>
+</busconfig>
+"""
+
+
+class SystemBus:
+    """A private dbus-daemon set up like the system bus, in directory (made
+    reachable by every user: polkitd and nobody connect to it). Clients and
+    samepaged reach it through env()."""
+
+    def __init__(self, directory):
+        os.chmod(directory, 0o755)
+        self.config = os.path.join(directory, "system-bus.conf")
+        with open(self.config, "w") as f:
+            f.write(SYSTEM_BUS_CONFIG.format(
+                socket=os.path.join(directory, "system_bus_socket"),
+                samepage_policy=os.path.join(SOURCE_ROOT, "data", "org.samepage1.conf")))
+        self.proc = subprocess.Popen(["dbus-daemon", "--config-file=" + self.config, "--nofork",
+                                      "--print-address=1"], stdout=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL)
+        self.pid = self.proc.pid
+        self.address = self.proc.stdout.readline().decode().strip()
+        if not self.address:
+            self.stop()
+            raise RuntimeError("dbus-daemon --config-file=%s did not start" % self.config)
+
+    def env(self):
+        return {"DBUS_SYSTEM_BUS_ADDRESS": self.address}
+
+    def wait_for_name(self, name, timeout=15):
+        subprocess.run(["gdbus", "wait", "--address", self.address, "--timeout",
+                        str(int(timeout)), name], check=True, stdin=subprocess.DEVNULL)
+
+    def stop(self):
+        return stop_process(self.proc)
+
+
+class Polkitd:
+    """The real polkitd on bus, logging to a file in log_dir."""
+
+    def __init__(self, bus, log_dir):
+        self.log = open(os.path.join(log_dir, "polkitd.log"), "w")
+        env = dict(os.environ)
+        env.update(bus.env())
+        self.proc = subprocess.Popen([POLKITD, "--no-debug"], stdout=self.log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        self.pid = self.proc.pid
+        try:
+            bus.wait_for_name("org.freedesktop.PolicyKit1")
+        except subprocess.CalledProcessError:
+            self.stop()
+            raise
+
+    def stop(self):
+        code = stop_process(self.proc)
+        self.log.close()
+        return code
+
+
+class PlacedFile:
+    """Puts a copy of source at target for a test (a polkit action file in
+    /usr/share/polkit-1/actions) and restore() puts back what was there:
+    the file is removed only if the test created it."""
+
+    def __init__(self, source, target):
+        self.target = target
+        with open(source, "rb") as f:
+            content = f.read()
+        self.saved = None
+        if os.path.exists(target):
+            with open(target, "rb") as f:
+                self.saved = f.read()
+        self.placed = self.saved != content
+        if self.placed:
+            with open(target, "wb") as f:
+                f.write(content)
+
+    def restore(self):
+        if not self.placed:
+            return
+        if self.saved is None:
+            os.unlink(self.target)
+        else:
+            with open(self.target, "wb") as f:
+                f.write(self.saved)
+        self.placed = False
+
+
+def stop_process(proc, timeout=10.0):
+    """SIGTERM (then SIGKILL) to one process we started, by its PID."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode
 
 
 class TapResult(unittest.TestResult):

@@ -30,34 +30,34 @@ static const FixtureCase fixture_cases[] = {
   { "q35-plain.xml", "web01", "3f7c2a9e-5b1d-4c8e-9f0a-1d2e3f4a5b6c", 4 * GIB_KIB, 2 * GIB_KIB,
     FALSE, FALSE, FALSE, NULL, FALSE, NULL },
   /* MiB units on both sizes */
-  { "pc-currentmemory-mib.xml", "legacy-pc", "0b6d1f3e-2a4c-4e58-8f7a-9c0d1e2f3a4b",
-    2048 * 1024, 1536 * 1024, FALSE, FALSE, FALSE, NULL, FALSE, NULL },
+  { "pc-currentmemory-mib.xml", "legacy-pc", "0b6d1f3e-2a4c-4e58-8f7a-9c0d1e2f3a4b", 2048 * 1024,
+    1536 * 1024, FALSE, FALSE, FALSE, NULL, FALSE, NULL },
   { "nosharepages.xml", "db-primary", "a1b2c3d4-e5f6-4711-8899-aabbccddeeff", 16 * GIB_KIB,
     16 * GIB_KIB, TRUE, FALSE, FALSE, NULL, FALSE, "nosharepages" },
   /* 1 GiB pages on a NUMA guest, sizes in GiB */
-  { "hugepages.xml", "nfv-router", "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9", 8 * GIB_KIB,
-    8 * GIB_KIB, FALSE, TRUE, FALSE, NULL, FALSE, "hugepages" },
+  { "hugepages.xml", "nfv-router", "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9", 8 * GIB_KIB, 8 * GIB_KIB,
+    FALSE, TRUE, FALSE, NULL, FALSE, "hugepages" },
   /* virtiofs: memfd wins over the shared access it comes with */
   { "memfd-shared.xml", "virtiofs-guest", "7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a", 4 * GIB_KIB,
     4 * GIB_KIB, FALSE, FALSE, TRUE, "memfd", FALSE, "memfd memory backing" },
   /* file source with private access; no <currentMemory>: it is <memory> */
-  { "file-source.xml", "pmem-test", "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f", GIB_KIB, GIB_KIB,
-    FALSE, FALSE, FALSE, "file", FALSE, "file memory backing" },
+  { "file-source.xml", "pmem-test", "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f", GIB_KIB, GIB_KIB, FALSE,
+    FALSE, FALSE, "file", FALSE, "file memory backing" },
   /* one NUMA cell with memAccess='shared' is enough */
   { "numa-shared-cell.xml", "numa-vhost", "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d", 3 * GIB_KIB,
     3 * GIB_KIB, FALSE, FALSE, TRUE, NULL, FALSE, "shared memory access" },
   /* <access mode='shared'/> overridden by every cell: nothing is shared */
-  { "numa-private-cells.xml", "numa-private", "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
-    4 * GIB_KIB, 4 * GIB_KIB, FALSE, FALSE, FALSE, NULL, FALSE, NULL },
+  { "numa-private-cells.xml", "numa-private", "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e", 4 * GIB_KIB,
+    4 * GIB_KIB, FALSE, FALSE, FALSE, NULL, FALSE, NULL },
   /* no <memory>: the sum of the cells, MiB and default KiB */
-  { "numa-no-memory.xml", "numa-sized", "6c5d4e3f-2a1b-4c0d-9e8f-7a6b5c4d3e2f",
-    512 * 1024 + 262144, 512 * 1024 + 262144, FALSE, FALSE, FALSE, NULL, FALSE, NULL },
+  { "numa-no-memory.xml", "numa-sized", "6c5d4e3f-2a1b-4c0d-9e8f-7a6b5c4d3e2f", 512 * 1024 + 262144,
+    512 * 1024 + 262144, FALSE, FALSE, FALSE, NULL, FALSE, NULL },
   /* AMD SEV; <locked/> alone does not prevent merging */
   { "sev.xml", "confidential", "4d3c2b1a-0f9e-4d8c-b7a6-5f4e3d2c1b0a", 8 * GIB_KIB, 8 * GIB_KIB,
     FALSE, FALSE, FALSE, NULL, TRUE, "launch security (encrypted memory)" },
   /* OpenStack and application metadata with look-alike elements */
-  { "metadata-foreign.xml", "tenant-42", "8f7e6d5c-4b3a-4291-8a7b-6c5d4e3f2a1b", GIB_KIB,
-    786432, FALSE, FALSE, FALSE, NULL, FALSE, NULL },
+  { "metadata-foreign.xml", "tenant-42", "8f7e6d5c-4b3a-4291-8a7b-6c5d4e3f2a1b", GIB_KIB, 786432,
+    FALSE, FALSE, FALSE, NULL, FALSE, NULL },
   /* qemu:commandline namespace on the root; anonymous private memory */
   { "qemu-commandline.xml", "tcg-custom", "c0ffee00-1234-4abc-8def-0123456789ab", 262144, 262144,
     FALSE, FALSE, FALSE, "anonymous", FALSE, NULL },
@@ -176,8 +176,8 @@ test_minimal (void)
   g_auto (SpDomainXmlFacts) facts = { 0 };
   g_autoptr (GError) error = NULL;
 
-  g_assert_true (sp_domain_xml_parse ("<domain type='qemu'><name>x</name></domain>", &facts,
-                                      &error));
+  g_assert_true (
+      sp_domain_xml_parse ("<domain type='qemu'><name>x</name></domain>", &facts, &error));
   g_assert_no_error (error);
   g_assert_cmpstr (facts.name, ==, "x");
   g_assert_null (facts.uuid);
@@ -201,14 +201,14 @@ test_memory_units (void)
     { "2048", "b", 2 },
     { "2048", "bytes", 2 },
     { "2048", "byte", 2 },
-    { "1", "bytes", 1 },    /* rounded up to whole KiB */
+    { "1", "bytes", 1 }, /* rounded up to whole KiB */
     { "1025", "B", 2 },
     { "1024", "KB", 1000 }, /* 1024000 bytes */
     { "1000", "kb", 977 },  /* 1000000 bytes = 976.56 KiB */
     { "7", "k", 7 },
     { "7", "KiB", 7 },
     { "7", "kib", 7 },
-    { "3", "MB", 2930 },    /* 3000000 bytes = 2929.69 KiB */
+    { "3", "MB", 2930 }, /* 3000000 bytes = 2929.69 KiB */
     { "3", "M", 3072 },
     { "3", "MiB", 3072 },
     { "3", "GB", 2929688 }, /* 3e9 bytes = 2929687.5 KiB */
@@ -302,7 +302,8 @@ test_bad_documents (void)
     { "<domain type='kvm'>&undefined;</domain>", "not well-formed" },
     { "<network><name>default</name></network>", "root element is <network>" },
     { "<?xml version='1.0'?><!-- x --><pool type='dir'/>", "root element is <pool>" },
-    { "<d:domain xmlns:d='urn:example'><memory>1</memory></d:domain>", "root element is <domain> in namespace urn:example" },
+    { "<d:domain xmlns:d='urn:example'><memory>1</memory></d:domain>",
+      "root element is <domain> in namespace urn:example" },
     { "<domain xmlns='urn:example'><memory>1</memory></domain>",
       "root element is <domain> in namespace urn:example" },
     /* entity amplification is refused with any DOCTYPE */

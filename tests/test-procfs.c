@@ -5,10 +5,8 @@
 
 #include <errno.h>
 #include <glib/gstdio.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "sp-procfs.h"
@@ -176,7 +174,9 @@ test_cmdline_has_uuid (void)
     /* the last element without its NUL */
     { C ("qemu\0-uuid\0" UUID_ALPHA), TRUE },
     { C ("qemu\0--uuid\0" UUID_ALPHA "\0"), TRUE },
-    { C ("qemu\0-uuid\0" "3F7C2A9E-5B1D-4C8E-9F0A-1D2E3F4A5B6C\0"), TRUE },
+    { C ("qemu\0-uuid\0"
+         "3F7C2A9E-5B1D-4C8E-9F0A-1D2E3F4A5B6C\0"),
+      TRUE },
     { C (""), FALSE },
     { C ("\0\0\0"), FALSE },
     { C ("qemu\0-uuid\0"), FALSE },
@@ -189,10 +189,14 @@ test_cmdline_has_uuid (void)
     { C ("qemu\0-uuidx\0" UUID_ALPHA "\0"), FALSE },
     { C ("qemu\0-UUID\0" UUID_ALPHA "\0"), FALSE },
     { C ("qemu\0-uuid\0" UUID_ALPHA "-extra\0"), FALSE },
-    { C ("qemu\0-uuid\0" "x" UUID_ALPHA "\0"), FALSE },
+    { C ("qemu\0-uuid\0"
+         "x" UUID_ALPHA "\0"),
+      FALSE },
     { C ("qemu\0-uuid\0\0" UUID_ALPHA "\0"), FALSE },
     /* a truncated uuid at the end of the buffer */
-    { C ("qemu\0-uuid\0" "3f7c2a9e-5b1d"), FALSE },
+    { C ("qemu\0-uuid\0"
+         "3f7c2a9e-5b1d"),
+      FALSE },
 #undef C
   };
 
@@ -261,11 +265,16 @@ tree_setup (Tree *tree, gconstpointer data)
   CMDLINE (tree, "12a", "qemu\0-uuid\0" UUID_NOBODY "\0");
   CMDLINE (tree, "-12", "qemu\0-uuid\0" UUID_NOBODY "\0");
 
-  /* alpha: QEMU 2000 (libvirt's pid file), and a stale 100 with its uuid */
-  CMDLINE (tree, "2000", "/usr/bin/qemu-system-x86_64\0-name\0guest=alpha,debug-threads=on\0"
-                         "-S\0-uuid\0" UUID_ALPHA "\0-m\0size=262144k\0");
-  CMDLINE (tree, "100", "/usr/bin/qemu-system-x86_64\0-name\0guest=alpha\0-uuid\0" UUID_ALPHA
-                        "\0-incoming\0defer\0");
+  /* alpha: QEMU 2000 (libvirt's pid file), and stale 3000 and 100 with its
+   * uuid; created so that the lowest is neither first nor last in readdir
+   * order (creation or reverse creation order on tmpfs) */
+  CMDLINE (tree, "3000", "/usr/bin/qemu-system-x86_64\0-uuid\0" UUID_ALPHA "\0");
+  CMDLINE (tree, "100",
+           "/usr/bin/qemu-system-x86_64\0-name\0guest=alpha\0-uuid\0" UUID_ALPHA
+           "\0-incoming\0defer\0");
+  CMDLINE (tree, "2000",
+           "/usr/bin/qemu-system-x86_64\0-name\0guest=alpha,debug-threads=on\0"
+           "-S\0-uuid\0" UUID_ALPHA "\0-m\0size=262144k\0");
   write_file (tree->run, "alpha.pid", "2000\n", -1);
 
   /* beta: QEMU 101, uuid in upper case, no pid file */
@@ -327,9 +336,9 @@ test_find_pidfile (Tree *tree, gconstpointer data)
 {
   g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "alpha", UUID_ALPHA), ==, 2000);
   /* the uuid compares case-insensitively with the command line */
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "alpha",
-                                     "3F7C2A9E-5B1D-4C8E-9F0A-1D2E3F4A5B6C"),
-                   ==, 2000);
+  g_assert_cmpint (
+      sp_qemu_find_pid (tree->proc, tree->run, "alpha", "3F7C2A9E-5B1D-4C8E-9F0A-1D2E3F4A5B6C"), ==,
+      2000);
   /* without the pid file the scan finds both; the lowest pid wins */
   g_assert_cmpint (sp_qemu_find_pid (tree->proc, NULL, "alpha", UUID_ALPHA), ==, 100);
   g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, NULL, UUID_ALPHA), ==, 100);
@@ -372,8 +381,7 @@ test_find_none (Tree *tree, gconstpointer data)
   g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "alpha", UUID_NOBODY), ==, 0);
   g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "alpha", ""), ==, 0);
   /* no procfs at all */
-  g_assert_cmpint (sp_qemu_find_pid ("/nonexistent/proc", tree->run, "alpha", UUID_ALPHA), ==,
-                   0);
+  g_assert_cmpint (sp_qemu_find_pid ("/nonexistent/proc", tree->run, "alpha", UUID_ALPHA), ==, 0);
 }
 
 static void
@@ -498,71 +506,74 @@ test_read_self (void)
   /* agrees with the single-value file */
   g_file_get_contents ("/proc/self/ksm_merging_pages", &merging, NULL, &error);
   g_assert_no_error (error);
-  g_assert_true (g_ascii_string_to_signed (g_strstrip (merging), 10, 0, G_MAXINT64,
-                                           &merging_file, NULL));
+  g_assert_true (
+      g_ascii_string_to_signed (g_strstrip (merging), 10, 0, G_MAXINT64, &merging_file, NULL));
   g_assert_cmpint (stat.merging_pages, ==, merging_file);
 }
 
-/* A child that opts in with prctl(PR_SET_MEMORY_MERGE): "yes" from the
- * real kernel. */
+/* Runs in the child between fork and exec: async-signal-safe calls only. */
+static void
+merge_any_child_setup (gpointer user_data)
+{
+  int fd = GPOINTER_TO_INT (user_data);
+  char result = prctl (PR_SET_MEMORY_MERGE, 1, 0, 0, 0) == 0 ? 0 : (char) errno;
+
+  if (write (fd, &result, 1) != 1)
+    _exit (1);
+}
+
+/* A child opted in with prctl(PR_SET_MEMORY_MERGE) (kept across exec since
+ * 6.7): "yes" from the real kernel. */
 static void
 test_read_merge_any_child (void)
 {
   g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autoptr (GSubprocess) child = NULL;
   SpKsmProcStat stat;
-  int to_parent[2];
-  int to_child[2];
-  char result = 0;
-  int status;
-  pid_t pid;
+  int fds[2];
+  char result = -1;
+  gint64 pid;
 
-  if (!g_file_test ("/proc/self/ksm_stat", G_FILE_TEST_EXISTS))
+  read_stat ("/proc", getpid (), &stat);
+  if (stat.merge_any == SP_KSM_MERGEABLE_UNKNOWN)
     {
-      g_test_skip ("this kernel has no /proc/PID/ksm_stat (before 6.1)");
+      g_test_skip ("this kernel has no ksm_merge_any in ksm_stat (before 6.14)");
       return;
     }
-  g_assert_cmpint (pipe (to_parent), ==, 0);
-  g_assert_cmpint (pipe (to_child), ==, 0);
-  pid = fork ();
-  g_assert_cmpint (pid, >=, 0);
-  if (pid == 0)
-    {
-      char byte = prctl (PR_SET_MEMORY_MERGE, 1, 0, 0, 0) == 0 ? 'y' : (char) errno;
 
-      close (to_parent[0]);
-      close (to_child[1]);
-      if (write (to_parent[1], &byte, 1) != 1)
-        _exit (1);
-      /* until the parent has looked */
-      while (read (to_child[0], &byte, 1) < 0 && errno == EINTR)
-        ;
-      _exit (0);
-    }
-  close (to_parent[1]);
-  close (to_child[0]);
-  g_assert_cmpint (read (to_parent[0], &result, 1), ==, 1);
-  close (to_parent[0]);
+  g_assert_cmpint (pipe (fds), ==, 0);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE);
+  g_subprocess_launcher_set_child_setup (launcher, merge_any_child_setup, GINT_TO_POINTER (fds[1]),
+                                         NULL);
+  child = g_subprocess_launcher_spawn (launcher, &error, "cat", NULL);
+  g_assert_no_error (error);
+  close (fds[1]);
+  g_assert_cmpint (read (fds[0], &result, 1), ==, 1);
+  close (fds[0]);
+  pid = g_ascii_strtoll (g_subprocess_get_identifier (child), NULL, 10);
 
-  if (result == 'y')
+  if (result == 0)
     {
       read_stat ("/proc", pid, &stat);
       g_assert_true (stat.present);
       g_assert_cmpint (stat.merge_any, ==, SP_KSM_MERGEABLE_YES);
       g_assert_cmpint (stat.mergeable, ==, SP_KSM_MERGEABLE_YES);
     }
-  close (to_child[1]);
-  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
-  g_assert_true (WIFEXITED (status));
-  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+
+  g_assert_true (g_output_stream_close (g_subprocess_get_stdin_pipe (child), NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_wait_check (child, NULL, &error));
+  g_assert_no_error (error);
 
   /* reaped: gone */
   g_assert_false (sp_ksm_proc_stat_read ("/proc", pid, &stat, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
 
-  if (result != 'y')
+  if (result != 0)
     {
       g_autofree char *why =
-        g_strdup_printf ("prctl(PR_SET_MEMORY_MERGE) failed: %s", g_strerror (result));
+          g_strdup_printf ("prctl(PR_SET_MEMORY_MERGE) failed: %s", g_strerror (result));
 
       g_test_skip (why);
     }
@@ -582,8 +593,8 @@ test_find_real (void)
   g_autofree char *pid_text = NULL;
   gint64 pid;
 
-  child = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE, &error, "/bin/sh", "-c", "read x || :",
-                            "-uuid", uuid, NULL);
+  child = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE, &error, "/bin/sh", "-c",
+                            "read x || :", "-uuid", uuid, NULL);
   g_assert_no_error (error);
   pid = g_ascii_strtoll (g_subprocess_get_identifier (child), NULL, 10);
   g_assert_cmpint (pid, >, 0);
@@ -630,8 +641,7 @@ main (int argc, char **argv)
   g_test_add_func ("/procfs/ksm-stat/lines", test_stat_lines);
   g_test_add_func ("/procfs/ksm-stat/bad", test_stat_bad);
   g_test_add_func ("/procfs/cmdline-has-uuid", test_cmdline_has_uuid);
-  g_test_add ("/procfs/find-pid/pidfile", Tree, NULL, tree_setup, test_find_pidfile,
-              tree_teardown);
+  g_test_add ("/procfs/find-pid/pidfile", Tree, NULL, tree_setup, test_find_pidfile, tree_teardown);
   g_test_add ("/procfs/find-pid/scan", Tree, NULL, tree_setup, test_find_scan, tree_teardown);
   g_test_add ("/procfs/find-pid/wrong-pidfile", Tree, NULL, tree_setup, test_find_wrong_pidfile,
               tree_teardown);

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ksmctl domains: the org.samepage1.Domain objects, from GetManagedObjects. */
+#define G_LOG_DOMAIN "ksmctl"
+
+#include <string.h>
+
+#include "ksmctl.h"
+#include "sp-names.h"
+
+static int
+compare_domains (gconstpointer a, gconstpointer b)
+{
+  GVariant *da = *(GVariant *const *) a;
+  GVariant *db = *(GVariant *const *) b;
+  g_autoptr (GVariant) pa = g_variant_get_child_value (da, 1);
+  g_autoptr (GVariant) pb = g_variant_get_child_value (db, 1);
+  int cmp = g_strcmp0 (ksmctl_dict_string (pa, "Name"), ksmctl_dict_string (pb, "Name"));
+
+  if (cmp != 0)
+    return cmp;
+  return g_strcmp0 (ksmctl_dict_string (pa, "Uuid"), ksmctl_dict_string (pb, "Uuid"));
+}
+
+/* Every object of samepaged with org.samepage1.Domain, as (oa{sv}), sorted by name. */
+GPtrArray *
+ksmctl_get_domains (Ksmctl *ctl, GError **error)
+{
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GVariant) objects = NULL;
+  g_autoptr (GPtrArray) domains = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+  GVariantIter iter;
+  const char *path;
+  GVariant *interfaces;
+
+  reply = ksmctl_call (ctl, SP_DBUS_PATH, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects",
+                       NULL, "(a{oa{sa{sv}}})", error);
+  if (reply == NULL)
+    return NULL;
+  objects = g_variant_get_child_value (reply, 0);
+  g_variant_iter_init (&iter, objects);
+  while (g_variant_iter_loop (&iter, "{&o@a{sa{sv}}}", &path, &interfaces))
+    {
+      g_autoptr (GVariant) props =
+          g_variant_lookup_value (interfaces, SP_DBUS_INTERFACE_DOMAIN, G_VARIANT_TYPE_VARDICT);
+
+      if (props != NULL)
+        g_ptr_array_add (domains, g_variant_ref_sink (g_variant_new ("(o@a{sv})", path, props)));
+    }
+  g_ptr_array_sort (domains, compare_domains);
+  return g_steal_pointer (&domains);
+}
+
+/* The domain (oa{sv}) with this name or UUID, NULL if none. */
+GVariant *
+ksmctl_find_domain (GPtrArray *domains, const char *name_or_uuid)
+{
+  for (guint i = 0; i < domains->len; i++)
+    {
+      g_autoptr (GVariant) props = g_variant_get_child_value (domains->pdata[i], 1);
+      const char *uuid = ksmctl_dict_string (props, "Uuid");
+
+      if (g_strcmp0 (ksmctl_dict_string (props, "Name"), name_or_uuid) == 0 ||
+          (uuid != NULL && g_ascii_strcasecmp (uuid, name_or_uuid) == 0))
+        return g_variant_ref (domains->pdata[i]);
+    }
+  return NULL;
+}
+
+typedef struct {
+  const char *member;
+  const char *property;
+} DomainField;
+
+static const DomainField domain_fields[] = {
+  { "name", "Name" },
+  { "uuid", "Uuid" },
+  { "active", "Active" },
+  { "persistent", "Persistent" },
+  { "mem_merge", "MemMerge" },
+  { "mem_merge_active", "MemMergeActive" },
+  { "pending_restart", "PendingRestart" },
+  { "current_kib", "CurrentKiB" },
+  { "maximum_kib", "MaximumKiB" },
+  { "memory_source", "MemorySource" },
+  { "mergeable", "Mergeable" },
+  { "merging_pages", "MergingPages" },
+  { "zero_pages", "ZeroPages" },
+  { "process_profit", "ProcessProfit" },
+  { "pid", "Pid" },
+  { "ksm_mergeable", "KsmMergeable" },
+};
+
+/* One domain as a JSON object; unmergeable_reason is null when KSM can merge it. */
+void
+ksmctl_json_add_domain (JsonBuilder *builder, GVariant *domain)
+{
+  g_autoptr (GVariant) props = g_variant_get_child_value (domain, 1);
+  const char *path = NULL;
+  const char *reason = ksmctl_dict_string (props, "UnmergeableReason");
+
+  g_variant_get_child (domain, 0, "&o", &path);
+  json_builder_begin_object (builder);
+  for (gsize i = 0; i < G_N_ELEMENTS (domain_fields); i++)
+    ksmctl_json_add_dict_member (builder, domain_fields[i].member, props,
+                                 domain_fields[i].property);
+  json_builder_set_member_name (builder, "unmergeable_reason");
+  if (ksmctl_dict_boolean (props, "Mergeable") || reason == NULL || *reason == '\0')
+    json_builder_add_null_value (builder);
+  else
+    json_builder_add_string_value (builder, reason);
+  json_builder_set_member_name (builder, "path");
+  json_builder_add_string_value (builder, path);
+  json_builder_end_object (builder);
+}
+
+static void
+print_json (GPtrArray *domains)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+  g_autoptr (JsonNode) root = NULL;
+
+  json_builder_begin_array (builder);
+  for (guint i = 0; i < domains->len; i++)
+    ksmctl_json_add_domain (builder, domains->pdata[i]);
+  json_builder_end_array (builder);
+  root = json_builder_get_root (builder);
+  ksmctl_print_json (root, TRUE);
+}
+
+enum { COL_NAME, COL_STATE, COL_MEMORY, COL_MERGE, COL_MERGED, COL_NOTE, N_COLUMNS };
+
+static const char *const headers[N_COLUMNS + 1] = { "NAME",   "STATE", "MEMORY", "MERGE",
+                                                    "MERGED", "NOTE",  NULL };
+
+static char *
+domain_note (GVariant *props)
+{
+  g_autoptr (GPtrArray) notes = g_ptr_array_new_with_free_func (g_free);
+  const char *reason = ksmctl_dict_string (props, "UnmergeableReason");
+
+  if (!ksmctl_dict_boolean (props, "Mergeable"))
+    g_ptr_array_add (notes, g_strdup_printf ("not mergeable: %s",
+                                             reason != NULL && *reason ? reason : "unknown"));
+  if (ksmctl_dict_boolean (props, "PendingRestart"))
+    g_ptr_array_add (notes,
+                     g_strdup_printf ("merge %s from the next cold start",
+                                      ksmctl_dict_boolean (props, "MemMerge") ? "on" : "off"));
+  if (!ksmctl_dict_boolean (props, "Persistent"))
+    g_ptr_array_add (notes, g_strdup ("transient"));
+  g_ptr_array_add (notes, NULL);
+  return g_strjoinv ("; ", (char **) notes->pdata);
+}
+
+static char **
+domain_row (GVariant *domain)
+{
+  g_autoptr (GVariant) props = g_variant_get_child_value (domain, 1);
+  char **row = g_new0 (char *, N_COLUMNS + 1);
+  gboolean active = ksmctl_dict_boolean (props, "Active");
+
+  row[COL_NAME] = g_strdup (ksmctl_dict_string (props, "Name") ?: "?");
+  row[COL_STATE] = g_strdup (active ? "running" : "shut off");
+  row[COL_MEMORY] = ksmctl_format_kib (ksmctl_dict_int (props, "CurrentKiB"));
+  row[COL_MERGE] = g_strdup (ksmctl_dict_boolean (props, "MemMergeActive") ? "on" : "off");
+  if (active)
+    row[COL_MERGED] =
+        ksmctl_format_kib (ksmctl_dict_int (props, "MergingPages") * ksmctl_page_size_kib ());
+  else
+    row[COL_MERGED] = g_strdup ("-");
+  row[COL_NOTE] = domain_note (props);
+  return row;
+}
+
+static void
+print_padded (GString *line, const char *cell, gsize width, gboolean last)
+{
+  g_string_append (line, cell);
+  if (last)
+    return;
+  for (gsize n = g_utf8_strlen (cell, -1); n < width + 2; n++)
+    g_string_append_c (line, ' ');
+}
+
+/* MERGE is what the running guest does (MemMergeActive); a pending change is a note. */
+static void
+print_table (GPtrArray *domains)
+{
+  g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+  gsize widths[N_COLUMNS];
+
+  if (domains->len == 0)
+    {
+      g_print ("No domains.\n");
+      return;
+    }
+  for (int c = 0; c < N_COLUMNS; c++)
+    widths[c] = strlen (headers[c]);
+  g_ptr_array_add (rows, g_strdupv ((char **) headers));
+  for (guint i = 0; i < domains->len; i++)
+    {
+      char **row = domain_row (domains->pdata[i]);
+
+      for (int c = 0; c < N_COLUMNS; c++)
+        widths[c] = MAX (widths[c], (gsize) g_utf8_strlen (row[c], -1));
+      g_ptr_array_add (rows, row);
+    }
+  for (guint r = 0; r < rows->len; r++)
+    {
+      char **row = rows->pdata[r];
+      g_autoptr (GString) line = g_string_new (NULL);
+
+      for (int c = 0; c < N_COLUMNS; c++)
+        print_padded (line, row[c], widths[c], c == N_COLUMNS - 1);
+      while (line->len > 0 && line->str[line->len - 1] == ' ')
+        g_string_truncate (line, line->len - 1);
+      g_print ("%s\n", line->str);
+    }
+}
+
+gboolean
+ksmctl_cmd_domains (Ksmctl *ctl, int argc, char **argv, GError **error)
+{
+  g_autoptr (GPtrArray) domains = ksmctl_get_domains (ctl, error);
+
+  if (domains == NULL)
+    return FALSE;
+  if (ctl->json)
+    print_json (domains);
+  else
+    print_table (domains);
+  return TRUE;
+}

@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ksmctl status: KSM, host memory, libvirt and the last decision, from one GetAll. */
+#define G_LOG_DOMAIN "ksmctl"
+
+#include "ksmctl.h"
+
+typedef struct {
+  const char *member;   /* JSON member */
+  const char *property; /* org.samepage1.Manager property */
+} JsonField;
+
+static const JsonField top_fields[] = {
+  { "version", "Version" }, { "api_version", "ApiVersion" },
+  { "mode", "Mode" },       { "dry_run", "DryRun" },
+  { NULL, NULL },
+};
+
+static const JsonField ksm_fields[] = {
+  { "available", "KsmAvailable" },
+  { "run", "Run" },
+  { "pages_to_scan", "PagesToScan" },
+  { "sleep_millisecs", "SleepMillisecs" },
+  { "pages_shared", "PagesShared" },
+  { "pages_sharing", "PagesSharing" },
+  { "general_profit", "GeneralProfit" },
+  { "saved_kib", "SavedKiB" },
+  { "advisor_mode", "AdvisorMode" },
+  { "files", "KsmFiles" },
+  { NULL, NULL },
+};
+
+static const JsonField memory_fields[] = {
+  { "total_kib", "MemTotalKiB" },      { "available_kib", "MemAvailableKiB" },
+  { "free_kib", "FreeKiB" },           { "committed_kib", "CommittedKiB" },
+  { "threshold_kib", "ThresholdKiB" }, { NULL, NULL },
+};
+
+static const JsonField libvirt_fields[] = {
+  { "uri", "LibvirtUri" },
+  { "connected", "LibvirtConnected" },
+  { "status", "LibvirtStatus" },
+  { "domains_active", "DomainsActive" },
+  { NULL, NULL },
+};
+
+static void
+add_fields (JsonBuilder *builder, GVariant *props, const JsonField *fields)
+{
+  for (const JsonField *f = fields; f->member != NULL; f++)
+    ksmctl_json_add_dict_member (builder, f->member, props, f->property);
+}
+
+static void
+add_section (JsonBuilder *builder, const char *name, GVariant *props, const JsonField *fields)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_begin_object (builder);
+  add_fields (builder, props, fields);
+  json_builder_end_object (builder);
+}
+
+static JsonNode *
+status_to_json (GVariant *props)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  add_fields (builder, props, top_fields);
+  add_section (builder, "ksm", props, ksm_fields);
+  add_section (builder, "memory", props, memory_fields);
+  add_section (builder, "libvirt", props, libvirt_fields);
+  json_builder_set_member_name (builder, "decision");
+  ksmctl_json_add_decision (builder, ksmctl_dict_string (props, "LastAction"),
+                            ksmctl_dict_string (props, "LastReason"),
+                            ksmctl_dict_int (props, "LastDecisionTime"));
+  ksmctl_json_add_dict_member (builder, "tuning", props, "Tuning");
+  json_builder_end_object (builder);
+  return json_builder_get_root (builder);
+}
+
+static void print_line (const char *label, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+static void
+print_line (const char *label, const char *format, ...)
+{
+  g_autofree char *text = NULL;
+  g_autofree char *prefixed = g_strconcat (label, ":", NULL);
+  va_list args;
+
+  va_start (args, format);
+  text = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_print ("%-11s %s\n", prefixed, text);
+}
+
+static const char *
+or_unknown (const char *str)
+{
+  return str != NULL && *str != '\0' ? str : "unknown";
+}
+
+static void
+print_ksm (GVariant *props)
+{
+  gint64 run = ksmctl_dict_int (props, "Run");
+  const char *advisor = ksmctl_dict_string (props, "AdvisorMode");
+  g_autofree char *saved = ksmctl_format_kib (ksmctl_dict_int (props, "SavedKiB"));
+  g_autofree char *profit = ksmctl_format_kib (ksmctl_dict_int (props, "GeneralProfit") / 1024);
+  const char *state;
+
+  if (!ksmctl_dict_boolean (props, "KsmAvailable"))
+    {
+      print_line ("KSM", "not available (this kernel has no /sys/kernel/mm/ksm)");
+      return;
+    }
+  switch (run)
+    {
+    case 0:
+      state = "off (stopped)";
+      break;
+    case 1:
+      state = "on (merging)";
+      break;
+    case 2:
+      state = "off (unmerging every merged page)";
+      break;
+    default:
+      state = "unknown run value";
+      break;
+    }
+  print_line ("KSM", "%s, run=%" G_GINT64_FORMAT, state, run);
+  if (g_strcmp0 (advisor, "scan-time") == 0)
+    print_line ("Scan rate",
+                "steered by the kernel's KSM advisor (%" G_GINT64_FORMAT
+                " pages to scan, every %" G_GINT64_FORMAT " ms)",
+                ksmctl_dict_int (props, "PagesToScan"), ksmctl_dict_int (props, "SleepMillisecs"));
+  else
+    print_line ("Scan rate", "%" G_GINT64_FORMAT " pages every %" G_GINT64_FORMAT " ms",
+                ksmctl_dict_int (props, "PagesToScan"), ksmctl_dict_int (props, "SleepMillisecs"));
+  print_line ("Saved", "%s (%" G_GINT64_FORMAT " pages sharing %" G_GINT64_FORMAT " shared pages)",
+              saved, ksmctl_dict_int (props, "PagesSharing"),
+              ksmctl_dict_int (props, "PagesShared"));
+  print_line ("Profit", "%s (saved minus KSM's metadata)", profit);
+}
+
+static void
+print_memory (GVariant *props)
+{
+  g_autofree char *total = ksmctl_format_kib (ksmctl_dict_int (props, "MemTotalKiB"));
+  g_autofree char *available = ksmctl_format_kib (ksmctl_dict_int (props, "MemAvailableKiB"));
+  g_autofree char *free_mem = ksmctl_format_kib (ksmctl_dict_int (props, "FreeKiB"));
+  g_autofree char *committed = ksmctl_format_kib (ksmctl_dict_int (props, "CommittedKiB"));
+  g_autofree char *threshold = ksmctl_format_kib (ksmctl_dict_int (props, "ThresholdKiB"));
+
+  print_line ("Memory", "%s total, %s available, %s free as the policy counts it", total, available,
+              free_mem);
+  print_line ("Committed", "%s (running guests KSM can merge)", committed);
+  print_line ("Threshold", "%s (KSM runs while free memory is below it)", threshold);
+}
+
+static void
+print_libvirt (GVariant *props)
+{
+  const char *uri = ksmctl_dict_string (props, "LibvirtUri");
+  const char *status = ksmctl_dict_string (props, "LibvirtStatus");
+  gint64 active = ksmctl_dict_int (props, "DomainsActive");
+
+  if (ksmctl_dict_boolean (props, "LibvirtConnected"))
+    print_line ("libvirt", "%s, connected, %" G_GINT64_FORMAT " %s running", or_unknown (uri),
+                active, active == 1 ? "domain" : "domains");
+  else
+    print_line ("libvirt", "%s, not connected (%s)",
+                uri != NULL && *uri != '\0' ? uri : "no connection yet", or_unknown (status));
+}
+
+static void
+print_decision (GVariant *props)
+{
+  const char *action = ksmctl_dict_string (props, "LastAction");
+  const char *reason = ksmctl_dict_string (props, "LastReason");
+  g_autofree char *when = ksmctl_format_time_local (ksmctl_dict_int (props, "LastDecisionTime"));
+
+  if (when == NULL)
+    {
+      print_line ("Decision", "none yet");
+      return;
+    }
+  print_line ("Decision", "%s at %s", or_unknown (action), when);
+  print_line ("Why", "%s", or_unknown (reason));
+}
+
+static void
+status_print (GVariant *props)
+{
+  print_line ("Version", "samepaged %s", or_unknown (ksmctl_dict_string (props, "Version")));
+  print_line ("Mode", "%s", or_unknown (ksmctl_dict_string (props, "Mode")));
+  if (ksmctl_dict_boolean (props, "DryRun"))
+    print_line ("Dry run", "yes: samepaged decides but writes nothing");
+  print_ksm (props);
+  print_memory (props);
+  print_libvirt (props);
+  print_decision (props);
+}
+
+gboolean
+ksmctl_cmd_status (Ksmctl *ctl, int argc, char **argv, GError **error)
+{
+  g_autoptr (GVariant) props = ksmctl_get_manager_properties (ctl, error);
+
+  if (props == NULL)
+    return FALSE;
+  if (ctl->json)
+    {
+      g_autoptr (JsonNode) root = status_to_json (props);
+
+      ksmctl_print_json (root, TRUE);
+    }
+  else
+    {
+      status_print (props);
+    }
+  return TRUE;
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * SpAuthority decides whether the caller of a D-Bus method may do what it
+ * asks. Default deny: only a positive polkit answer allows, with one
+ * exception: when no polkit authority is reachable (polkit_authority_get
+ * fails, or org.freedesktop.PolicyKit1 has no owner and cannot be
+ * activated), callers with uid 0 are allowed and everybody else is denied;
+ * that is logged once.
+ *
+ * Asynchronous (a GTask): a polkit check can wait for a password.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+#define SP_TYPE_AUTHORITY (sp_authority_get_type ())
+G_DECLARE_FINAL_TYPE (SpAuthority, sp_authority, SP, AUTHORITY, GObject)
+
+SpAuthority *sp_authority_new (void);
+
+/*
+ * Checks whether the sender of invocation may perform action_id (a polkit
+ * action such as "org.samepage1.configure"). polkit may ask the user for a
+ * password only if the message carries ALLOW_INTERACTIVE_AUTHORIZATION.
+ */
+void sp_authority_check_async (SpAuthority *self, GDBusMethodInvocation *invocation,
+                               const char *action_id, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data);
+
+/*
+ * TRUE when allowed; *uid is the caller's uid (G_MAXUINT32 when it could not
+ * be found). Denied: SP_ERROR_ACCESS_DENIED, "Not authorized: <action> (why)".
+ */
+gboolean sp_authority_check_finish (SpAuthority *self, GAsyncResult *result, guint32 *uid,
+                                    GError **error);
+
+G_END_DECLS
