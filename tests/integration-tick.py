@@ -211,6 +211,18 @@ class TickTest(unittest.TestCase):
         self.assertEqual(self.knob("pages_to_scan"), "1100")
         self.assertIn("ksmtuned.conf:2", self.daemon.output())
 
+    def test_embedded_default_without_libvirt_daemon(self):
+        # no --connect, no connect key: qemu:///system does not answer here
+        # (no libvirtd runs at the system socket), so samepaged uses the
+        # embedded test driver and says so
+        if os.path.exists("/var/run/libvirt/libvirt-sock"):
+            self.skipTest("a libvirt daemon answers at qemu:///system on this machine")
+        d = self.start()
+        d.wait_log("using libvirt's embedded test driver test:///default")
+        # its one running domain ("test", 2 GiB) is committed memory
+        d.wait_log("Refreshed 1 domain(s), 1 active, committed 2097152 KiB")
+        d.wait_log("stop: committed 2.0 GiB + threshold")
+
 
 if __name__ == "__main__":
     sptest.run_tap()
