@@ -80,8 +80,8 @@ deny (GTask *task, const char *why)
   g_autofree char *caller = describe_caller (check);
 
   g_message ("Denied %s to %s: %s (%s)",
-             g_dbus_method_invocation_get_method_name (check->invocation), caller,
-             check->action_id, why);
+             g_dbus_method_invocation_get_method_name (check->invocation), caller, check->action_id,
+             why);
   g_task_return_new_error (task, SP_ERROR, SP_ERROR_ACCESS_DENIED, "Not authorized: %s (%s)",
                            check->action_id, why);
 }

@@ -30,7 +30,7 @@
  * the next accepted setter replaces it. To drop every runtime change, delete
  * the file and send SIGHUP.
  */
-#define OVERRIDES_HEADER                                                        \
+#define OVERRIDES_HEADER                                                       \
   " samepaged runtime overrides: changes made over D-Bus (ksmctl set, mode,\n" \
   " start, stop). samepaged loads them over samepaged.conf at start and on\n"  \
   " SIGHUP, and rewrites this file after each change. Delete it and send\n"    \
@@ -134,8 +134,8 @@ sp_daemon_new (const SpDaemonOptions *options)
   self->options.sysfs_root = g_strdup (options->sysfs_root ? options->sysfs_root : "/sys");
   self->options.procfs_root = g_strdup (options->procfs_root ? options->procfs_root : "/proc");
   self->options.connect_uri = g_strdup (options->connect_uri);
-  self->options.state_dir = g_strdup (options->state_dir ? options->state_dir
-                                                         : SP_DEFAULT_STATE_DIR);
+  self->options.state_dir =
+      g_strdup (options->state_dir ? options->state_dir : SP_DEFAULT_STATE_DIR);
   self->options.dry_run = options->dry_run;
   self->options.verbose = options->verbose;
   return self;
@@ -153,10 +153,9 @@ load_base_config (SpDaemon *self, GError **error)
 {
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
-  const char *ksmtuned = self->options.ksmtuned_path ? self->options.ksmtuned_path
-                                                     : SP_KSMTUNED_CONFIG;
-  const char *path = self->options.config_path ? self->options.config_path
-                                               : SP_DEFAULT_CONFIG;
+  const char *ksmtuned =
+      self->options.ksmtuned_path ? self->options.ksmtuned_path : SP_KSMTUNED_CONFIG;
+  const char *path = self->options.config_path ? self->options.config_path : SP_DEFAULT_CONFIG;
 
   if (*ksmtuned != '\0')
     {
@@ -209,8 +208,7 @@ apply_overrides (SpDaemon *self, const SpConfig *base, GKeyFile **keyfile_out)
     }
   if (!g_key_file_load_from_file (keyfile, path, G_KEY_FILE_KEEP_COMMENTS, &error))
     g_prefix_error (&error, "%s: ", path);
-  else if (sp_config_load_file (config, path, TRUE, &error) &&
-           !sp_config_validate (config, &error))
+  else if (sp_config_load_file (config, path, TRUE, &error) && !sp_config_validate (config, &error))
     g_prefix_error (&error, "%s: ", path);
   if (error != NULL)
     {
@@ -330,9 +328,9 @@ on_bus_ready (GObject *source, GAsyncResult *result, gpointer user_data)
       quit (self, 1);
       return;
     }
-  self->name_id = g_bus_own_name_on_connection (self->bus, SP_DBUS_NAME,
-                                                G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
-                                                on_name_acquired, on_name_lost, self, NULL);
+  self->name_id =
+      g_bus_own_name_on_connection (self->bus, SP_DBUS_NAME, G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
+                                    on_name_acquired, on_name_lost, self, NULL);
 }
 
 gboolean
@@ -351,12 +349,13 @@ sp_daemon_start (SpDaemon *self, GError **error)
 
   g_message ("samepaged %s starting: mode %s, tick every %u s, KSM at %s/kernel/mm/ksm%s",
              PACKAGE_VERSION, sp_mode_to_string (config->mode), config->monitor_interval_sec,
-             self->options.sysfs_root, self->options.dry_run ? " (dry run: nothing is written)" : "");
+             self->options.sysfs_root,
+             self->options.dry_run ? " (dry run: nothing is written)" : "");
 
   self->tuner = sp_tuner_new (config, self->options.sysfs_root, self->options.procfs_root,
                               self->options.dry_run);
-  self->libvirt = sp_libvirt_new (config->connect_uri, self->options.procfs_root,
-                                  SP_LIBVIRT_QEMU_PID_DIR);
+  self->libvirt =
+      sp_libvirt_new (config->connect_uri, self->options.procfs_root, SP_LIBVIRT_QEMU_PID_DIR);
   g_signal_connect (self->libvirt, "guests-changed", G_CALLBACK (on_guests_changed), self);
 
   /* tuning starts once the bus name is ours (or there is no bus) */
@@ -401,8 +400,8 @@ sp_daemon_reload (SpDaemon *self, GError **error)
     }
   if (g_strcmp0 (config->connect_uri, sp_tuner_get_config (self->tuner)->connect_uri) != 0)
     g_message ("The libvirt URI changed; it takes effect when samepaged restarts");
-  g_message ("Configuration reloaded: mode %s, tick every %u s",
-             sp_mode_to_string (config->mode), config->monitor_interval_sec);
+  g_message ("Configuration reloaded: mode %s, tick every %u s", sp_mode_to_string (config->mode),
+             config->monitor_interval_sec);
   sp_tuner_set_config (self->tuner, config);
   return TRUE;
 }

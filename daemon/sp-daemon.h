@@ -15,15 +15,15 @@ G_BEGIN_DECLS
 
 /* Where samepaged keeps state across restarts (the runtime overrides). */
 #define SP_DEFAULT_STATE_DIR "/var/lib/samepage"
-#define SP_OVERRIDES_FILE    "overrides.conf"
+#define SP_OVERRIDES_FILE "overrides.conf"
 
 typedef struct {
-  char *config_path;     /* NULL: the default path, optional */
-  char *ksmtuned_path;   /* NULL: the default path; "" disables the import */
+  char *config_path;   /* NULL: the default path, optional */
+  char *ksmtuned_path; /* NULL: the default path; "" disables the import */
   char *sysfs_root;
   char *procfs_root;
-  char *connect_uri;     /* overrides the config key */
-  char *state_dir;       /* NULL: SP_DEFAULT_STATE_DIR */
+  char *connect_uri; /* overrides the config key */
+  char *state_dir;   /* NULL: SP_DEFAULT_STATE_DIR */
   gboolean dry_run;
   gboolean verbose;
 } SpDaemonOptions;

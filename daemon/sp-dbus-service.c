@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "sp-authority.h"
+#include "sp-dbus-interface.h"
 #include "sp-error.h"
 #include "sp-names.h"
 #include "sp-resources.h"
@@ -18,34 +19,6 @@
 /* How much of a caller's string an error message quotes. */
 #define SP_QUOTE_MAX 64
 
-/* The one place an error leaves over D-Bus: SP_ERROR as it is (its D-Bus
- * name is registered), anything else as org.samepage1.Error.Failed saying
- * which method failed. Takes over invocation. */
-static void
-return_error (GDBusMethodInvocation *invocation, const GError *error)
-{
-  const char *method = g_dbus_method_invocation_get_method_name (invocation);
-  g_autoptr (GError) mapped = NULL;
-
-  if (error->domain != SP_ERROR)
-    {
-      g_autofree char *message = g_strdup (error->message);
-
-      if (g_dbus_error_is_remote_error (error))
-        {
-          g_autoptr (GError) copy = g_error_copy (error);
-          g_dbus_error_strip_remote_error (copy);
-          g_free (message);
-          message = g_strdup (copy->message);
-        }
-      mapped = g_error_new (SP_ERROR, SP_ERROR_FAILED, "%s failed: %s", method, message);
-      error = mapped;
-    }
-  g_info ("%s from %s failed: %s", method, g_dbus_method_invocation_get_sender (invocation),
-          error->message);
-  g_dbus_method_invocation_return_gerror (invocation, error);
-}
-
 /* A caller's string for a message: escaped and shortened. */
 static char *
 quote (const char *str)
@@ -55,239 +28,6 @@ quote (const char *str)
   if (strlen (escaped) > SP_QUOTE_MAX)
     return g_strdup_printf ("'%.*s...'", SP_QUOTE_MAX, escaped);
   return g_strdup_printf ("'%s'", escaped);
-}
-
-/* ------------------------------------------------------------------------ */
-
-/*
- * SpDbusInterface: one exported interface with a hand-written vtable (a
- * GDBusInterfaceSkeleton, so the object manager can export it too). It keeps
- * the current value of every property, which the getters answer from, and
- * the names that changed since the last PropertiesChanged.
- */
-#define SP_TYPE_DBUS_INTERFACE (sp_dbus_interface_get_type ())
-G_DECLARE_FINAL_TYPE (SpDbusInterface, sp_dbus_interface, SP, DBUS_INTERFACE,
-                      GDBusInterfaceSkeleton)
-
-struct _SpDbusInterface {
-  GDBusInterfaceSkeleton parent_instance;
-
-  GDBusInterfaceInfo *info;
-  GHashTable *values;  /* property name → GVariant */
-  GHashTable *changed; /* property names waiting for PropertiesChanged */
-  guint emit_id;
-
-  GDBusInterfaceMethodCallFunc method_call; /* NULL: the interface has no methods */
-  gpointer method_data;
-};
-
-G_DEFINE_TYPE (SpDbusInterface, sp_dbus_interface, G_TYPE_DBUS_INTERFACE_SKELETON)
-
-static void
-sp_dbus_interface_handle_method_call (GDBusConnection *connection, const char *sender,
-                                      const char *object_path, const char *interface_name,
-                                      const char *method_name, GVariant *parameters,
-                                      GDBusMethodInvocation *invocation, gpointer user_data)
-{
-  SpDbusInterface *self = SP_DBUS_INTERFACE (user_data);
-  g_autoptr (GError) error = NULL;
-
-  /* GDBus only lets through methods of the introspection data */
-  if (self->method_call == NULL)
-    {
-      error = g_error_new (SP_ERROR, SP_ERROR_NOT_SUPPORTED, "%s has no method %s", interface_name,
-                           method_name);
-      return_error (invocation, error);
-      return;
-    }
-  self->method_call (connection, sender, object_path, interface_name, method_name, parameters,
-                     invocation, self->method_data);
-}
-
-static GVariant *
-sp_dbus_interface_handle_get_property (GDBusConnection *connection, const char *sender,
-                                       const char *object_path, const char *interface_name,
-                                       const char *property_name, GError **error,
-                                       gpointer user_data)
-{
-  SpDbusInterface *self = SP_DBUS_INTERFACE (user_data);
-  GVariant *value = g_hash_table_lookup (self->values, property_name);
-
-  if (value == NULL)
-    {
-      g_set_error (error, SP_ERROR, SP_ERROR_FAILED, "%s has no value for %s yet", interface_name,
-                   property_name);
-      return NULL;
-    }
-  return g_variant_ref (value);
-}
-
-static const GDBusInterfaceVTable sp_dbus_interface_vtable = {
-  .method_call = sp_dbus_interface_handle_method_call,
-  .get_property = sp_dbus_interface_handle_get_property,
-};
-
-static GDBusInterfaceInfo *
-sp_dbus_interface_get_info (GDBusInterfaceSkeleton *skeleton)
-{
-  return SP_DBUS_INTERFACE (skeleton)->info;
-}
-
-static GDBusInterfaceVTable *
-sp_dbus_interface_get_vtable (GDBusInterfaceSkeleton *skeleton)
-{
-  return (GDBusInterfaceVTable *) &sp_dbus_interface_vtable;
-}
-
-/* Every property, in the order of the introspection data. */
-static GVariant *
-sp_dbus_interface_get_properties (GDBusInterfaceSkeleton *skeleton)
-{
-  SpDbusInterface *self = SP_DBUS_INTERFACE (skeleton);
-  GVariantBuilder builder;
-
-  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
-  for (GDBusPropertyInfo **p = self->info->properties; p != NULL && *p != NULL; p++)
-    {
-      GVariant *value = g_hash_table_lookup (self->values, (*p)->name);
-
-      if (value != NULL)
-        g_variant_builder_add (&builder, "{sv}", (*p)->name, value);
-    }
-  return g_variant_builder_end (&builder);
-}
-
-/* One PropertiesChanged with every property that changed. */
-static void
-sp_dbus_interface_flush (GDBusInterfaceSkeleton *skeleton)
-{
-  SpDbusInterface *self = SP_DBUS_INTERFACE (skeleton);
-  const char *const invalidated[] = { NULL };
-  g_autoptr (GVariant) signal = NULL;
-  GVariantBuilder changed;
-  GList *connections;
-  const char *path;
-
-  g_clear_handle_id (&self->emit_id, g_source_remove);
-  if (g_hash_table_size (self->changed) == 0)
-    return;
-
-  g_variant_builder_init (&changed, G_VARIANT_TYPE_VARDICT);
-  for (GDBusPropertyInfo **p = self->info->properties; p != NULL && *p != NULL; p++)
-    if (g_hash_table_contains (self->changed, (*p)->name))
-      g_variant_builder_add (&changed, "{sv}", (*p)->name,
-                             g_hash_table_lookup (self->values, (*p)->name));
-  g_hash_table_remove_all (self->changed);
-  signal = g_variant_ref_sink (
-    g_variant_new ("(sa{sv}^as)", self->info->name, &changed, invalidated));
-
-  path = g_dbus_interface_skeleton_get_object_path (skeleton);
-  connections = g_dbus_interface_skeleton_get_connections (skeleton);
-  for (GList *l = connections; l != NULL; l = l->next)
-    {
-      g_autoptr (GError) error = NULL;
-
-      if (!g_dbus_connection_emit_signal (l->data, NULL, path, "org.freedesktop.DBus.Properties",
-                                          "PropertiesChanged", signal, &error))
-        g_debug ("Cannot emit PropertiesChanged on %s: %s", path, error->message);
-    }
-  g_list_free_full (connections, g_object_unref);
-}
-
-static gboolean
-on_emit_idle (gpointer user_data)
-{
-  SpDbusInterface *self = SP_DBUS_INTERFACE (user_data);
-
-  self->emit_id = 0;
-  sp_dbus_interface_flush (G_DBUS_INTERFACE_SKELETON (self));
-  return G_SOURCE_REMOVE;
-}
-
-static void
-sp_dbus_interface_dispose (GObject *object)
-{
-  SpDbusInterface *self = SP_DBUS_INTERFACE (object);
-
-  g_clear_handle_id (&self->emit_id, g_source_remove);
-  G_OBJECT_CLASS (sp_dbus_interface_parent_class)->dispose (object);
-}
-
-static void
-sp_dbus_interface_finalize (GObject *object)
-{
-  SpDbusInterface *self = SP_DBUS_INTERFACE (object);
-
-  g_dbus_interface_info_unref (self->info);
-  g_hash_table_unref (self->values);
-  g_hash_table_unref (self->changed);
-  G_OBJECT_CLASS (sp_dbus_interface_parent_class)->finalize (object);
-}
-
-static void
-sp_dbus_interface_class_init (SpDbusInterfaceClass *klass)
-{
-  GObjectClass *object_class = G_OBJECT_CLASS (klass);
-  GDBusInterfaceSkeletonClass *skeleton_class = G_DBUS_INTERFACE_SKELETON_CLASS (klass);
-
-  object_class->dispose = sp_dbus_interface_dispose;
-  object_class->finalize = sp_dbus_interface_finalize;
-  skeleton_class->get_info = sp_dbus_interface_get_info;
-  skeleton_class->get_vtable = sp_dbus_interface_get_vtable;
-  skeleton_class->get_properties = sp_dbus_interface_get_properties;
-  skeleton_class->flush = sp_dbus_interface_flush;
-}
-
-static void
-sp_dbus_interface_init (SpDbusInterface *self)
-{
-  self->values = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                        (GDestroyNotify) g_variant_unref);
-  self->changed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-}
-
-static SpDbusInterface *
-sp_dbus_interface_new (GDBusInterfaceInfo *info, GDBusInterfaceMethodCallFunc method_call,
-                       gpointer method_data)
-{
-  SpDbusInterface *self = g_object_new (SP_TYPE_DBUS_INTERFACE, NULL);
-
-  self->info = g_dbus_interface_info_ref (info);
-  self->method_call = method_call;
-  self->method_data = method_data;
-  return self;
-}
-
-/* Takes the current values (a floating a{sv}); those that changed go out
- * in one PropertiesChanged when the main loop is next idle. */
-static void
-sp_dbus_interface_update (SpDbusInterface *self, GVariant *properties)
-{
-  g_autoptr (GVariant) values = g_variant_ref_sink (properties);
-  GVariantIter iter;
-  const char *name;
-  GVariant *value;
-
-  g_variant_iter_init (&iter, values);
-  while (g_variant_iter_next (&iter, "{&sv}", &name, &value))
-    {
-      GVariant *old = g_hash_table_lookup (self->values, name);
-
-      if (old != NULL && g_variant_equal (old, value))
-        {
-          g_variant_unref (value);
-          continue;
-        }
-      if (old != NULL)
-        g_hash_table_add (self->changed, g_strdup (name));
-      g_hash_table_replace (self->values, g_strdup (name), value);
-    }
-
-  if (g_hash_table_size (self->changed) > 0 && self->emit_id == 0)
-    {
-      self->emit_id = g_idle_add (on_emit_idle, self);
-      g_source_set_name_by_id (self->emit_id, "[samepaged] PropertiesChanged");
-    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -359,8 +99,8 @@ manager_properties (const SpSnapshot *snapshot, const SpConfig *config)
   add (&b, "Mode", g_variant_new_string (sp_mode_to_string (config->mode)));
   add (&b, "DryRun", g_variant_new_boolean (snapshot->dry_run));
   add (&b, "KsmAvailable", g_variant_new_boolean (ksm->available));
-  add (&b, "Run", g_variant_new_uint32 ((guint32) CLAMP (sp_ksm_state_get (ksm, SP_KSM_RUN), 0,
-                                                         G_MAXUINT32)));
+  add (&b, "Run",
+       g_variant_new_uint32 ((guint32) CLAMP (sp_ksm_state_get (ksm, SP_KSM_RUN), 0, G_MAXUINT32)));
   add (&b, "PagesToScan", new_unsigned (sp_ksm_state_get (ksm, SP_KSM_PAGES_TO_SCAN)));
   add (&b, "SleepMillisecs", new_unsigned (sp_ksm_state_get (ksm, SP_KSM_SLEEP_MILLISECS)));
   add (&b, "PagesShared", new_unsigned (sp_ksm_state_get (ksm, SP_KSM_PAGES_SHARED)));
@@ -469,9 +209,8 @@ check_properties (GDBusInterfaceInfo *info, GVariant *properties, GError **error
 static void
 update_manager (SpDbusService *self)
 {
-  sp_dbus_interface_update (self->manager,
-                            manager_properties (sp_tuner_get_snapshot (self->tuner),
-                                                sp_tuner_get_config (self->tuner)));
+  sp_dbus_interface_update (self->manager, manager_properties (sp_tuner_get_snapshot (self->tuner),
+                                                               sp_tuner_get_config (self->tuner)));
 }
 
 /* /org/samepage1/domain/<uuid with '-' as '_'>; NULL when the UUID cannot
@@ -515,8 +254,8 @@ sync_domains (SpDbusService *self, SpGuests *guests)
           g_autoptr (GDBusObjectSkeleton) object = g_dbus_object_skeleton_new (object_path);
 
           iface = sp_dbus_interface_new (
-            g_dbus_node_info_lookup_interface (self->introspection, SP_DBUS_INTERFACE_DOMAIN),
-            NULL, NULL);
+              g_dbus_node_info_lookup_interface (self->introspection, SP_DBUS_INTERFACE_DOMAIN),
+              NULL, NULL);
           sp_dbus_interface_update (iface, domain_properties (domain));
           g_dbus_object_skeleton_add_interface (object, G_DBUS_INTERFACE_SKELETON (iface));
           g_dbus_object_manager_server_export (self->object_manager, object);
@@ -549,11 +288,11 @@ emit_tuned (SpDbusService *self, const SpSnapshot *snapshot)
   if (self->connection == NULL)
     return;
   if (!g_dbus_connection_emit_signal (
-        self->connection, NULL, SP_DBUS_PATH, SP_DBUS_INTERFACE_MANAGER, "Tuned",
-        g_variant_new ("(sst)", sp_action_to_string (decision->action),
-                       decision->reason ? decision->reason : "",
-                       (guint64) MAX (snapshot->time_us, 0)),
-        &error))
+          self->connection, NULL, SP_DBUS_PATH, SP_DBUS_INTERFACE_MANAGER, "Tuned",
+          g_variant_new ("(sst)", sp_action_to_string (decision->action),
+                         decision->reason ? decision->reason : "",
+                         (guint64) MAX (snapshot->time_us, 0)),
+          &error))
     g_debug ("Cannot emit Tuned: %s", error->message);
 }
 
@@ -577,15 +316,16 @@ typedef struct {
   const char *action_id;
   /* Rejects bad arguments before anybody is asked for a password; NULL: none. */
   gboolean (*check) (SpDbusService *self, GVariant *parameters, GError **error);
-  /* Does it, completing task with TRUE or an error, now or later. */
-  void (*run) (SpDbusService *self, GVariant *parameters, GTask *task);
+  /* Does it, completing task with TRUE or an error, now or later. caller:
+   * "uid 0 (:1.42)". */
+  void (*run) (SpDbusService *self, GVariant *parameters, const char *caller, GTask *task);
 } SpMethod;
 
 typedef struct {
   SpDbusService *self;
   GDBusMethodInvocation *invocation; /* until answered */
   const SpMethod *method;
-  guint32 uid;
+  char *caller; /* once authorized */
 } MethodCall;
 
 static void
@@ -594,13 +334,14 @@ method_call_free (MethodCall *call)
   /* every path answers before freeing */
   g_warn_if_fail (call->invocation == NULL);
   g_object_unref (call->self);
+  g_free (call->caller);
   g_free (call);
 }
 
 static void
 method_call_fail (MethodCall *call, const GError *error)
 {
-  return_error (g_steal_pointer (&call->invocation), error);
+  sp_dbus_return_error (g_steal_pointer (&call->invocation), error);
   method_call_free (call);
 }
 
@@ -622,7 +363,7 @@ check_set_tuning (SpDbusService *self, GVariant *parameters, GError **error)
 }
 
 static void
-run_set_tuning (SpDbusService *self, GVariant *parameters, GTask *task)
+run_set_tuning (SpDbusService *self, GVariant *parameters, const char *caller, GTask *task)
 {
   g_autoptr (GVariant) settings = g_variant_get_child_value (parameters, 0);
   GError *error = NULL;
@@ -654,7 +395,7 @@ check_set_mode (SpDbusService *self, GVariant *parameters, GError **error)
 }
 
 static void
-run_set_mode (SpDbusService *self, GVariant *parameters, GTask *task)
+run_set_mode (SpDbusService *self, GVariant *parameters, const char *caller, GTask *task)
 {
   GError *error = NULL;
   SpMode mode = SP_MODE_AUTO;
@@ -666,7 +407,7 @@ run_set_mode (SpDbusService *self, GVariant *parameters, GTask *task)
 }
 
 static void
-run_retune (SpDbusService *self, GVariant *parameters, GTask *task)
+run_retune (SpDbusService *self, GVariant *parameters, const char *caller, GTask *task)
 {
   guint64 n_decisions = sp_tuner_get_n_decisions (self->tuner);
 
@@ -716,7 +457,7 @@ check_set_mem_merge (SpDbusService *self, GVariant *parameters, GError **error)
 }
 
 static void
-run_set_mem_merge (SpDbusService *self, GVariant *parameters, GTask *task)
+run_set_mem_merge (SpDbusService *self, GVariant *parameters, const char *caller, GTask *task)
 {
   GError *error = NULL;
   const SpDomainInfo *domain;
@@ -739,7 +480,7 @@ run_set_mem_merge (SpDbusService *self, GVariant *parameters, GTask *task)
       return;
     }
   g_variant_get (parameters, "(&sb)", &name, &enabled);
-  self->mem_merge_func (domain, enabled, task, self->mem_merge_data);
+  self->mem_merge_func (domain, enabled, caller, task, self->mem_merge_data);
 }
 
 static const SpMethod manager_methods[] = {
@@ -763,8 +504,7 @@ on_method_done (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   arguments = g_variant_print (g_dbus_method_invocation_get_parameters (invocation), FALSE);
-  g_message ("%s%s by uid %u (%s): done", call->method->name, arguments, call->uid,
-             g_dbus_method_invocation_get_sender (invocation));
+  g_message ("%s%s by %s: done", call->method->name, arguments, call->caller);
 
   /* the config in effect shows at once, even if no decision followed */
   update_manager (call->self);
@@ -778,23 +518,25 @@ on_authorized (GObject *source, GAsyncResult *result, gpointer user_data)
   MethodCall *call = user_data;
   g_autoptr (GError) error = NULL;
   g_autoptr (GTask) task = NULL;
+  guint32 uid;
 
-  if (!sp_authority_check_finish (SP_AUTHORITY (source), result, &call->uid, &error))
+  if (!sp_authority_check_finish (SP_AUTHORITY (source), result, &uid, &error))
     {
       method_call_fail (call, error);
       return;
     }
+  call->caller =
+      g_strdup_printf ("uid %u (%s)", uid, g_dbus_method_invocation_get_sender (call->invocation));
   task = g_task_new (call->self, NULL, on_method_done, call);
   g_task_set_source_tag (task, on_authorized);
   call->method->run (call->self, g_dbus_method_invocation_get_parameters (call->invocation),
-                     task);
+                     call->caller, task);
 }
 
 static void
 handle_manager_method (GDBusConnection *connection, const char *sender, const char *object_path,
-                       const char *interface_name, const char *method_name,
-                       GVariant *parameters, GDBusMethodInvocation *invocation,
-                       gpointer user_data)
+                       const char *interface_name, const char *method_name, GVariant *parameters,
+                       GDBusMethodInvocation *invocation, gpointer user_data)
 {
   SpDbusService *self = SP_DBUS_SERVICE (user_data);
   const SpMethod *method = NULL;
@@ -806,14 +548,14 @@ handle_manager_method (GDBusConnection *connection, const char *sender, const ch
       method = &manager_methods[i];
   if (method == NULL)
     {
-      error = g_error_new (SP_ERROR, SP_ERROR_NOT_SUPPORTED, "%s has no method %s",
-                           interface_name, method_name);
-      return_error (invocation, error);
+      error = g_error_new (SP_ERROR, SP_ERROR_NOT_SUPPORTED, "%s has no method %s", interface_name,
+                           method_name);
+      sp_dbus_return_error (invocation, error);
       return;
     }
   if (method->check != NULL && !method->check (self, parameters, &error))
     {
-      return_error (invocation, error);
+      sp_dbus_return_error (invocation, error);
       return;
     }
 
@@ -903,8 +645,7 @@ sp_dbus_service_new (SpDaemon *daemon, GError **error)
   self->introspection = load_introspection (error);
   if (self->introspection == NULL)
     return NULL;
-  manager_info = g_dbus_node_info_lookup_interface (self->introspection,
-                                                    SP_DBUS_INTERFACE_MANAGER);
+  manager_info = g_dbus_node_info_lookup_interface (self->introspection, SP_DBUS_INTERFACE_MANAGER);
   domain_info = g_dbus_node_info_lookup_interface (self->introspection, SP_DBUS_INTERFACE_DOMAIN);
   if (manager_info == NULL || domain_info == NULL)
     {
@@ -920,8 +661,7 @@ sp_dbus_service_new (SpDaemon *daemon, GError **error)
   self->tuner = g_object_ref (sp_daemon_get_tuner (daemon));
   snapshot = sp_tuner_get_snapshot (self->tuner);
   if (!check_properties (manager_info,
-                         manager_properties (snapshot, sp_tuner_get_config (self->tuner)),
-                         error) ||
+                         manager_properties (snapshot, sp_tuner_get_config (self->tuner)), error) ||
       !check_properties (domain_info, domain_properties (sample_domain), error))
     return NULL;
 

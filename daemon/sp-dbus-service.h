@@ -25,13 +25,15 @@ G_BEGIN_DECLS
 
 /*
  * What SetMemMerge calls once the arguments are checked and the caller is
- * authorized: make KSM merge (enabled) or never merge the memory of domain.
- * It completes task, now or later, with g_task_return_boolean (task, TRUE)
- * or an SP_ERROR (keep a reference to complete it later). domain is valid
- * during the call only.
+ * authorized: make KSM merge (enabled) or never merge the memory of domain
+ * (found in the last snapshot by the name or UUID the caller gave). caller
+ * says who asked, for the log: "uid 0 (:1.42)". It completes task, now or
+ * later, with g_task_return_boolean (task, TRUE) or an SP_ERROR (keep a
+ * reference to complete it later). domain and caller are valid during the
+ * call only.
  */
-typedef void (*SpMemMergeFunc) (const SpDomainInfo *domain, gboolean enabled, GTask *task,
-                                gpointer user_data);
+typedef void (*SpMemMergeFunc) (const SpDomainInfo *domain, gboolean enabled, const char *caller,
+                                GTask *task, gpointer user_data);
 
 #define SP_TYPE_DBUS_SERVICE (sp_dbus_service_get_type ())
 G_DECLARE_FINAL_TYPE (SpDbusService, sp_dbus_service, SP, DBUS_SERVICE, GObject)
@@ -43,8 +45,7 @@ G_DECLARE_FINAL_TYPE (SpDbusService, sp_dbus_service, SP, DBUS_SERVICE, GObject)
 SpDbusService *sp_dbus_service_new (SpDaemon *daemon, GError **error);
 
 /* Registers the objects on connection (before the bus name is owned). */
-gboolean sp_dbus_service_export (SpDbusService *self, GDBusConnection *connection,
-                                 GError **error);
+gboolean sp_dbus_service_export (SpDbusService *self, GDBusConnection *connection, GError **error);
 void sp_dbus_service_unexport (SpDbusService *self);
 
 /* Until one is set, SetMemMerge answers org.samepage1.Error.NotSupported. */

@@ -69,6 +69,7 @@ struct _SpLink {
   virConnectPtr conn;
   GArray *callback_ids;
   gboolean close_registered;
+  gint close_ref_released; /* atomic: the close callback's freecb ran */
 };
 
 static SpLink *
@@ -89,6 +90,16 @@ static void
 sp_link_unref (gpointer link)
 {
   g_atomic_rc_box_release_full (link, (GDestroyNotify) sp_link_clear);
+}
+
+/* The freecb of the close callback's reference. */
+static void
+sp_link_close_ref_free (gpointer data)
+{
+  SpLink *link = data;
+
+  g_atomic_int_set (&link->close_ref_released, TRUE);
+  sp_link_unref (link);
 }
 
 static void connect_async (SpLibvirt *self, const char *uri, gboolean system_probe);
@@ -626,7 +637,7 @@ sp_link_register (SpLink *link, const char *uri)
       g_array_append_val (link->callback_ids, id);
     }
   if (virConnectRegisterCloseCallback (link->conn, on_connection_closed, sp_link_ref (link),
-                                       sp_link_unref) == 0)
+                                       sp_link_close_ref_free) == 0)
     link->close_registered = TRUE;
   else
     sp_link_unref (link);
@@ -645,7 +656,15 @@ close_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *ca
     virConnectDomainEventDeregisterAny (link->conn, g_array_index (link->callback_ids, int, i));
   g_array_set_size (link->callback_ids, 0);
   if (link->close_registered)
-    virConnectUnregisterCloseCallback (link->conn, on_connection_closed);
+    {
+      virConnectUnregisterCloseCallback (link->conn, on_connection_closed);
+      /* The remote driver has run the freecb by now (here, or after the
+       * close callback fired); local drivers (test:///, qemu:///embed)
+       * accept the callback without keeping it and never run it: the
+       * reference is ours to drop, or the link and its connection leak. */
+      if (!g_atomic_int_get (&link->close_ref_released))
+        sp_link_close_ref_free (link);
+    }
   link->close_registered = FALSE;
   g_task_return_boolean (task, TRUE);
 }

@@ -306,11 +306,17 @@ sp_ksm_proc_stat_read (const char *procfs_root, gint64 pid, SpKsmProcStat *stat,
 gboolean
 sp_proc_cmdline_has_uuid (const char *cmdline, gsize len, const char *uuid)
 {
-  const char *end = cmdline + len;
+  const char *end;
   const char *previous = NULL;
 
   g_return_val_if_fail (cmdline != NULL || len == 0, FALSE);
   g_return_val_if_fail (uuid != NULL, FALSE);
+
+  /* an empty command line (a kernel thread) may come as NULL: NULL + 0 is
+   * undefined behaviour */
+  if (len == 0)
+    return FALSE;
+  end = cmdline + len;
 
   /* argv elements end with a NUL; the last one may lack it (a process can
    * rewrite its command line), so never read past len */
@@ -328,7 +334,8 @@ sp_proc_cmdline_has_uuid (const char *cmdline, gsize len, const char *uuid)
         previous = arg;
       else
         previous = NULL;
-      arg += arg_len + 1;
+      /* not one past end: a pointer beyond that is undefined too */
+      arg = nul != NULL ? nul + 1 : end;
     }
   return FALSE;
 }

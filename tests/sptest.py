@@ -179,9 +179,10 @@ class SystemBus:
             f.write(SYSTEM_BUS_CONFIG.format(
                 socket=os.path.join(directory, "system_bus_socket"),
                 samepage_policy=os.path.join(SOURCE_ROOT, "data", "org.samepage1.conf")))
+        self.log = open(os.path.join(directory, "dbus-daemon.log"), "w")
         self.proc = subprocess.Popen(["dbus-daemon", "--config-file=" + self.config, "--nofork",
                                       "--print-address=1"], stdout=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL)
+                                     stderr=self.log, stdin=subprocess.DEVNULL)
         self.pid = self.proc.pid
         self.address = self.proc.stdout.readline().decode().strip()
         if not self.address:
@@ -196,7 +197,10 @@ class SystemBus:
                         str(int(timeout)), name], check=True, stdin=subprocess.DEVNULL)
 
     def stop(self):
-        return stop_process(self.proc)
+        code = stop_process(self.proc)
+        self.proc.stdout.close()
+        self.log.close()
+        return code
 
 
 class Polkitd:

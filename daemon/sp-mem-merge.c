@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#define G_LOG_DOMAIN "samepaged-mem-merge"
+
+#include "sp-mem-merge.h"
+
+#include "sp-domain-editor.h"
+#include "sp-domain-xml.h"
+#include "sp-error.h"
+#include "sp-libvirt-util.h"
+
+/* what libvirt's `virsh edit` reads: the persistent config, with secrets
+ * (defining it without them would drop passwords and keys) */
+#define CONFIG_XML_FLAGS (VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE)
+
+/* how UNKNOWN_DOMAIN reads for a domain found, then undefined by someone */
+#define GONE " any more (it was undefined meanwhile)"
+
+G_LOCK_DEFINE_STATIC (test_hook);
+static SpMemMergeTestHook test_hook;
+static gpointer test_hook_data;
+
+typedef struct {
+  virConnectPtr conn;
+  char *domain; /* as asked: a name or a UUID */
+  gboolean enabled;
+  char *caller;
+  char *name; /* the domain's name, once found */
+} MergeJob;
+
+static void
+merge_job_free (MergeJob *job)
+{
+  if (job->conn != NULL)
+    virConnectClose (job->conn);
+  g_free (job->domain);
+  g_free (job->caller);
+  g_free (job->name);
+  g_free (job);
+}
+
+void
+sp_mem_merge_set_test_hook (SpMemMergeTestHook hook, gpointer user_data)
+{
+  G_LOCK (test_hook);
+  test_hook = hook;
+  test_hook_data = user_data;
+  G_UNLOCK (test_hook);
+}
+
+static void
+run_test_hook (virConnectPtr conn, virDomainPtr dom, guint attempt)
+{
+  SpMemMergeTestHook hook;
+  gpointer data;
+
+  G_LOCK (test_hook);
+  hook = test_hook;
+  data = test_hook_data;
+  G_UNLOCK (test_hook);
+  if (hook != NULL)
+    hook (conn, dom, attempt, data);
+}
+
+static const char *
+on_off (gboolean merging)
+{
+  return merging ? "on" : "off";
+}
+
+/* ---- worker thread ---------------------------------------------------- */
+
+/*
+ * Call right after the libvirt call that failed: nearly every libvirt API,
+ * virDomainGetName() included, resets the thread's last error on entry, so
+ * the domain's name must come from elsewhere (MergeJob.name).
+ */
+static void
+set_domain_error (GError **error, const char *domain, const char *doing, const char *gone)
+{
+  if (virGetLastErrorCode () == VIR_ERR_NO_DOMAIN)
+    g_set_error (error, SP_ERROR, SP_ERROR_UNKNOWN_DOMAIN, "No domain “%s”%s", domain, gone);
+  else
+    sp_libvirt_set_error (error, "Cannot %s domain “%s”", doing, domain);
+}
+
+/* By UUID when it is one, else (or when no domain has that UUID) by name. */
+static virDomainPtr
+lookup_domain (virConnectPtr conn, const char *domain, GError **error)
+{
+  virDomainPtr dom;
+
+  if (g_uuid_string_is_valid (domain))
+    {
+      dom = virDomainLookupByUUIDString (conn, domain);
+      if (dom != NULL)
+        return dom;
+      if (virGetLastErrorCode () != VIR_ERR_NO_DOMAIN)
+        {
+          sp_libvirt_set_error (error, "Cannot look up domain “%s”", domain);
+          return NULL;
+        }
+    }
+  dom = virDomainLookupByName (conn, domain);
+  if (dom == NULL)
+    set_domain_error (error, domain, "look up", " (by name or UUID)");
+  return dom;
+}
+
+static gboolean
+check_persistent (MergeJob *job, virDomainPtr dom, GError **error)
+{
+  int persistent = virDomainIsPersistent (dom);
+
+  if (persistent < 0)
+    {
+      set_domain_error (error, job->name, "query", GONE);
+      return FALSE;
+    }
+  if (persistent == 0)
+    {
+      g_set_error (error, SP_ERROR, SP_ERROR_TRANSIENT,
+                   "Domain %s is transient: it has no persistent configuration to edit, and the "
+                   "memory merging of its running QEMU cannot change (define it to make it "
+                   "persistent, then try again)",
+                   job->name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static char *
+read_xml (MergeJob *job, virDomainPtr dom, unsigned int flags, GError **error)
+{
+  char *xml = virDomainGetXMLDesc (dom, flags);
+
+  if (xml == NULL)
+    set_domain_error (error, job->name, "read the XML of", GONE);
+  return xml;
+}
+
+static gboolean
+parse_facts (MergeJob *job, const char *xml, SpDomainXmlFacts *facts, GError **error)
+{
+  if (!sp_domain_xml_parse (xml, facts, error))
+    {
+      g_prefix_error (error, "Domain %s: ", job->name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/*
+ * Why KSM can never merge this guest whatever <nosharepages/> says, or NULL.
+ * Toggling such a guest is refused both ways: "on" would promise merging
+ * that cannot happen, "off" would pretend to take away something the guest
+ * never had.
+ */
+static const char *
+never_mergeable_reason (const SpDomainXmlFacts *facts)
+{
+  SpDomainXmlFacts probe = *facts; /* shallow: only read */
+
+  probe.nosharepages = FALSE;
+  return sp_domain_xml_unmergeable_reason (&probe);
+}
+
+static gboolean
+define_xml (MergeJob *job, const char *xml, GError **error)
+{
+  g_autoptr (virDomain) defined = NULL;
+
+  /* VALIDATE: libvirt checks the result against its RNG schema */
+  defined = virDomainDefineXMLFlags (job->conn, xml, VIR_DOMAIN_DEFINE_VALIDATE);
+  if (defined == NULL)
+    {
+      sp_libvirt_set_error (error, "Cannot define domain %s", job->name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/*
+ * Read, edit, compare, define. libvirt has no compare-and-swap for domain
+ * definitions (virDomainDefineXML() replaces the config unconditionally: no
+ * generation counter, no "define only if it is still this"), so just before
+ * defining, the config is read again and compared with the one edited; when
+ * another client changed it, everything starts over from the new config
+ * (their change is kept), at most SP_MEM_MERGE_MAX_RETRIES times. What
+ * remains is the window between that last read and the define RPC: a change
+ * landing there (within milliseconds) is overwritten. Only libvirt could
+ * close it.
+ */
+static gboolean
+set_nosharepages (MergeJob *job, virDomainPtr dom, GCancellable *cancellable,
+                  SpMemMergeResult *result, GError **error)
+{
+  const char *name = job->name;
+  gboolean nosharepages = !job->enabled;
+  g_autofree char *xml = read_xml (job, dom, CONFIG_XML_FLAGS, error);
+
+  if (xml == NULL)
+    return FALSE;
+
+  for (guint attempt = 0;; attempt++)
+    {
+      g_auto (SpDomainXmlFacts) facts = { 0 };
+      g_autofree char *new_xml = NULL;
+      g_autofree char *current = NULL;
+      const char *reason;
+
+      if (!parse_facts (job, xml, &facts, error))
+        return FALSE;
+      reason = never_mergeable_reason (&facts);
+      if (reason != NULL)
+        {
+          g_set_error (error, SP_ERROR, SP_ERROR_UNMERGEABLE,
+                       "Merging can never happen for domain %s: %s", name, reason);
+          return FALSE;
+        }
+      if (!sp_domain_editor_set_nosharepages (xml, nosharepages, &new_xml, error))
+        {
+          g_prefix_error (error, "Cannot edit the XML of domain %s: ", name);
+          return FALSE;
+        }
+      if (new_xml == NULL)
+        {
+          g_debug ("Memory merging of domain %s is already %s: nothing to define", name,
+                   on_off (job->enabled));
+          result->changed = FALSE;
+          return TRUE;
+        }
+
+      run_test_hook (job->conn, dom, attempt);
+
+      /* compare: still the config we edited, and still persistent? */
+      current = read_xml (job, dom, CONFIG_XML_FLAGS, error);
+      if (current == NULL || !check_persistent (job, dom, error))
+        return FALSE;
+      if (g_strcmp0 (current, xml) != 0)
+        {
+          if (attempt >= SP_MEM_MERGE_MAX_RETRIES)
+            {
+              g_set_error (error, SP_ERROR, SP_ERROR_CONFLICT,
+                           "Domain %s was redefined by another client during each of %u "
+                           "attempts to change its memory merging; nothing was overwritten, "
+                           "try again",
+                           name, attempt + 1);
+              return FALSE;
+            }
+          g_debug ("Domain %s was redefined while its memory merging was being changed: "
+                   "starting over from its new config",
+                   name);
+          g_free (xml);
+          xml = g_steal_pointer (&current);
+          continue;
+        }
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      if (!define_xml (job, new_xml, error))
+        return FALSE;
+      g_message ("Memory merging of domain %s (persistent config): %s → %s, asked by %s", name,
+                 on_off (!facts.nosharepages), on_off (job->enabled),
+                 job->caller != NULL ? job->caller : "an unknown caller");
+      result->changed = TRUE;
+      return TRUE;
+    }
+}
+
+/* Whether it runs, and then whether with the other setting. */
+static gboolean
+read_running_state (MergeJob *job, virDomainPtr dom, SpMemMergeResult *result, GError **error)
+{
+  g_auto (SpDomainXmlFacts) live = { 0 };
+  g_autofree char *xml = NULL;
+  int active = virDomainIsActive (dom);
+
+  if (active < 0)
+    {
+      set_domain_error (error, job->name, "query", GONE);
+      return FALSE;
+    }
+  result->active = active == 1;
+  result->pending_restart = FALSE;
+  if (!result->active)
+    return TRUE;
+  xml = read_xml (job, dom, 0, error);
+  if (xml == NULL || !parse_facts (job, xml, &live, error))
+    return FALSE;
+  result->pending_restart = live.nosharepages != !job->enabled;
+  if (result->changed && result->pending_restart)
+    g_message ("Domain %s runs with memory merging %s until its next cold start (a guest reboot "
+               "is not enough)",
+               job->name, on_off (!live.nosharepages));
+  return TRUE;
+}
+
+static void
+set_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  MergeJob *job = task_data;
+  g_autoptr (virDomain) dom = NULL;
+  g_autoptr (GError) error = NULL;
+  SpMemMergeResult result = { 0 };
+
+  dom = lookup_domain (job->conn, job->domain, &error);
+  if (dom == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  job->name = g_strdup (virDomainGetName (dom));
+  if (!check_persistent (job, dom, &error) ||
+      !set_nosharepages (job, dom, cancellable, &result, &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  /* the change is made: a failure to read the running state is only logged */
+  if (!read_running_state (job, dom, &result, &error))
+    g_warning ("Memory merging of domain %s: %s", job->name, error->message);
+  g_task_return_pointer (task, g_memdup2 (&result, sizeof (result)), g_free);
+}
+
+/* ---- calling thread ---------------------------------------------------- */
+
+static void
+set_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr (GTask) task = G_TASK (user_data);
+  g_autoptr (GError) error = NULL;
+  SpMemMergeResult *result = g_task_propagate_pointer (G_TASK (res), &error);
+
+  if (result == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  /* committed-memory accounting follows the new config at once (the
+   * DEFINED event would trigger this too, when libvirt delivers it) */
+  if (result->changed)
+    sp_libvirt_queue_refresh (SP_LIBVIRT (source));
+  g_task_return_pointer (task, result, g_free);
+}
+
+void
+sp_mem_merge_set_async (SpLibvirt *libvirt, const char *domain, gboolean enabled,
+                        const char *caller, GCancellable *cancellable, GAsyncReadyCallback callback,
+                        gpointer user_data)
+{
+  g_autoptr (GTask) task = NULL;
+  g_autoptr (GTask) worker = NULL;
+  virConnectPtr conn;
+  MergeJob *job;
+
+  g_return_if_fail (SP_IS_LIBVIRT (libvirt));
+  g_return_if_fail (domain != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (libvirt, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sp_mem_merge_set_async);
+  /* once defined, the change is reported even if cancelled meanwhile */
+  g_task_set_check_cancellable (task, FALSE);
+
+  if (domain[0] == '\0')
+    {
+      g_task_return_new_error (task, SP_ERROR, SP_ERROR_INVALID_ARGS, "No domain given");
+      return;
+    }
+  conn = sp_libvirt_ref_connection (libvirt);
+  if (conn == NULL)
+    {
+      g_task_return_new_error (task, SP_ERROR, SP_ERROR_NOT_CONNECTED,
+                               "Not connected to libvirt: cannot change domain %s", domain);
+      return;
+    }
+
+  job = g_new0 (MergeJob, 1);
+  job->conn = conn;
+  job->domain = g_strdup (domain);
+  job->enabled = enabled;
+  job->caller = g_strdup (caller);
+
+  worker = g_task_new (libvirt, cancellable, set_done, g_steal_pointer (&task));
+  g_task_set_source_tag (worker, sp_mem_merge_set_async);
+  g_task_set_check_cancellable (worker, FALSE);
+  g_task_set_task_data (worker, job, (GDestroyNotify) merge_job_free);
+  g_task_run_in_thread (worker, set_thread);
+}
+
+gboolean
+sp_mem_merge_set_finish (GAsyncResult *res, SpMemMergeResult *result, GError **error)
+{
+  g_autofree SpMemMergeResult *r = NULL;
+
+  g_return_val_if_fail (G_IS_TASK (res), FALSE);
+  g_return_val_if_fail (g_async_result_is_tagged (res, sp_mem_merge_set_async), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  r = g_task_propagate_pointer (G_TASK (res), error);
+  if (r == NULL)
+    return FALSE;
+  if (result != NULL)
+    *result = *r;
+  return TRUE;
+}

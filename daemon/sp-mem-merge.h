@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Turns KSM merging of one guest on or off by editing its persistent domain
+ * XML (<memoryBacking><nosharepages/>, QEMU's -machine mem-merge=off): read
+ * with secure info, edited with the domain editor, compared again and
+ * defined back, in a worker thread.
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include <libvirt/libvirt.h>
+
+#include "sp-libvirt.h"
+
+G_BEGIN_DECLS
+
+/* How often a read-edit-define starts over when another client redefined
+ * the domain in between, before SP_ERROR_CONFLICT. */
+#define SP_MEM_MERGE_MAX_RETRIES 3
+
+typedef struct {
+  gboolean changed;         /* the persistent config was redefined (FALSE: it had the value) */
+  gboolean active;          /* the domain is running */
+  gboolean pending_restart; /* running with the other setting until its next cold start */
+} SpMemMergeResult;
+
+/*
+ * Sets memory merging of domain (a name or a UUID; a UUID that names no
+ * domain is tried as a name, like virsh) in its persistent config: enabled
+ * FALSE adds <nosharepages/>, TRUE removes it. caller names who asked, for
+ * the log ("uid 0 (:1.42)"). A running guest keeps its setting until QEMU
+ * restarts (a cold start: a guest reboot is not enough): pending_restart.
+ *
+ * Errors (SP_ERROR):
+ *  - NOT_CONNECTED: the watcher has no libvirt connection.
+ *  - INVALID_ARGS: domain is empty; the domain XML does not parse.
+ *  - UNKNOWN_DOMAIN: no domain by that UUID or name (or it was undefined
+ *    while being edited).
+ *  - TRANSIENT: the domain has no persistent config to edit, and the running
+ *    QEMU's setting cannot change.
+ *  - UNMERGEABLE: KSM can never merge this guest (hugepages, launch
+ *    security, memfd or file memory backing, shared memory access): for on
+ *    and off alike, since either would claim control over nothing. The
+ *    message says which reason.
+ *  - CONFLICT: another client redefined the domain between our read and our
+ *    define more than SP_MEM_MERGE_MAX_RETRIES times; nothing was written.
+ *  - LIBVIRT: libvirt refused (its message follows).
+ * On every error the domain is left as it was.
+ *
+ * Setting the value the config already has redefines nothing (changed
+ * FALSE). After a change, the watcher is asked to refresh (on the thread
+ * that called this, before callback runs) so the committed-memory
+ * accounting follows.
+ */
+void sp_mem_merge_set_async (SpLibvirt *libvirt, const char *domain, gboolean enabled,
+                             const char *caller, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data);
+
+/* result may be NULL. */
+gboolean sp_mem_merge_set_finish (GAsyncResult *res, SpMemMergeResult *result, GError **error);
+
+/*
+ * Tests only: called in the worker thread on each attempt after the XML is
+ * read and edited and before it is compared again and defined (attempt
+ * counts from 0), so a test can redefine the domain in that window. NULL
+ * removes it.
+ */
+typedef void (*SpMemMergeTestHook) (virConnectPtr conn, virDomainPtr dom, guint attempt,
+                                    gpointer user_data);
+void sp_mem_merge_set_test_hook (SpMemMergeTestHook hook, gpointer user_data);
+
+G_END_DECLS
