@@ -11,6 +11,7 @@
 #include "sp-dbus-service.h"
 #include "sp-error.h"
 #include "sp-libvirt.h"
+#include "sp-mem-merge.h"
 #include "sp-names.h"
 #include "sp-sysfs.h"
 #include "sp-tuner.h"
@@ -48,6 +49,8 @@ struct _SpDaemon {
   SpLibvirt *libvirt;
   GKeyFile *overrides; /* what overrides.conf holds */
   gboolean tuning;     /* the tuner and the libvirt watcher run */
+  gboolean tuner_started;
+  guint first_guests_id; /* waiting for the first domain list */
 
   GCancellable *cancellable;
   GDBusConnection *bus;
@@ -70,6 +73,7 @@ sp_daemon_dispose (GObject *object)
   SpDaemon *self = SP_DAEMON (object);
 
   g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->first_guests_id, g_source_remove);
   g_clear_handle_id (&self->name_id, g_bus_unown_name);
   if (self->service != NULL)
     sp_dbus_service_unexport (self->service);
@@ -244,22 +248,50 @@ load_config (SpDaemon *self, GKeyFile **overrides_out, GError **error)
 }
 
 /* libvirt refreshed its domains (after events, debounced): decide now. */
+#define FIRST_GUESTS_TIMEOUT_S 5
+
+static void
+start_tuner (SpDaemon *self)
+{
+  g_clear_handle_id (&self->first_guests_id, g_source_remove);
+  self->tuner_started = TRUE;
+  sp_tuner_start (self->tuner);
+}
+
 static void
 on_guests_changed (SpLibvirt *libvirt, SpGuests *guests, gpointer user_data)
 {
   SpDaemon *self = SP_DAEMON (user_data);
 
   sp_tuner_set_guests (self->tuner, guests);
-  sp_tuner_retune (self->tuner);
+  if (!self->tuner_started)
+    start_tuner (self);
+  else
+    sp_tuner_retune (self->tuner);
 }
 
+static gboolean
+on_first_guests_timeout (gpointer user_data)
+{
+  SpDaemon *self = SP_DAEMON (user_data);
+
+  self->first_guests_id = 0;
+  g_message ("No domain list from libvirt after %d s; tuning from /proc/meminfo meanwhile",
+             FIRST_GUESTS_TIMEOUT_S);
+  start_tuner (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* The first decision waits for the first domain list (or a timeout), so it
+ * does not count 0 guest memory on a busy host for a moment. */
 static void
 start_tuning (SpDaemon *self)
 {
   if (self->tuning)
     return;
   self->tuning = TRUE;
-  sp_tuner_start (self->tuner);
+  self->first_guests_id =
+      g_timeout_add_seconds (FIRST_GUESTS_TIMEOUT_S, on_first_guests_timeout, self);
   sp_libvirt_start (self->libvirt);
 }
 
@@ -299,6 +331,84 @@ on_name_lost (GDBusConnection *connection, const char *name, gpointer user_data)
   quit (self, 1);
 }
 
+/* ---- SetMemMerge ---------------------------------------------------------
+ * The reply waits for the refresh the edit triggers, so a client that reads
+ * the Domain object right after the call sees MemMerge/PendingRestart. */
+
+#define MEM_MERGE_REFRESH_TIMEOUT_S 5
+
+typedef struct {
+  GTask *task;        /* the D-Bus call's task */
+  SpLibvirt *libvirt; /* whose refresh is awaited */
+  gulong handler_id;
+  guint timeout_id;
+} MemMergeCall;
+
+static void
+mem_merge_call_reply (MemMergeCall *call, GError *error)
+{
+  if (call->handler_id != 0)
+    g_signal_handler_disconnect (call->libvirt, call->handler_id);
+  g_clear_handle_id (&call->timeout_id, g_source_remove);
+  if (error != NULL)
+    g_task_return_error (call->task, error);
+  else
+    g_task_return_boolean (call->task, TRUE);
+  g_object_unref (call->task);
+  g_object_unref (call->libvirt);
+  g_free (call);
+}
+
+static void
+on_mem_merge_refreshed (SpLibvirt *libvirt, SpGuests *guests, gpointer user_data)
+{
+  mem_merge_call_reply (user_data, NULL);
+}
+
+static gboolean
+on_mem_merge_refresh_timeout (gpointer user_data)
+{
+  MemMergeCall *call = user_data;
+
+  call->timeout_id = 0;
+  g_debug ("No domain refresh within %d s after SetMemMerge; replying anyway",
+           MEM_MERGE_REFRESH_TIMEOUT_S);
+  mem_merge_call_reply (call, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+mem_merge_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  MemMergeCall *call = user_data;
+  GError *error = NULL;
+  SpMemMergeResult outcome = { 0 };
+
+  if (!sp_mem_merge_set_finish (result, &outcome, &error) || !outcome.changed)
+    {
+      mem_merge_call_reply (call, error);
+      return;
+    }
+  /* sp_mem_merge queued a refresh before this callback: wait for it */
+  call->handler_id =
+      g_signal_connect (call->libvirt, "guests-changed", G_CALLBACK (on_mem_merge_refreshed), call);
+  call->timeout_id =
+      g_timeout_add_seconds (MEM_MERGE_REFRESH_TIMEOUT_S, on_mem_merge_refresh_timeout, call);
+}
+
+/* SpMemMergeFunc of the D-Bus service: the caller is authorized. */
+static void
+set_mem_merge (const SpDomainInfo *domain, gboolean enabled, const char *caller, GTask *task,
+               gpointer user_data)
+{
+  SpDaemon *self = SP_DAEMON (user_data);
+  MemMergeCall *call = g_new0 (MemMergeCall, 1);
+
+  call->task = g_object_ref (task);
+  call->libvirt = g_object_ref (self->libvirt);
+  sp_mem_merge_set_async (self->libvirt, domain->uuid, enabled, caller, NULL, mem_merge_done, call);
+}
+
 static void
 on_bus_ready (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -328,6 +438,7 @@ on_bus_ready (GObject *source, GAsyncResult *result, gpointer user_data)
       quit (self, 1);
       return;
     }
+  sp_dbus_service_set_mem_merge_func (self->service, set_mem_merge, self, NULL);
   self->name_id =
       g_bus_own_name_on_connection (self->bus, SP_DBUS_NAME, G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
                                     on_name_acquired, on_name_lost, self, NULL);

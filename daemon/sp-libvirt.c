@@ -213,16 +213,18 @@ collect_balloon_stats (virConnectPtr conn, GError **error)
 static gboolean
 domain_facts (virDomainPtr dom, unsigned int flags, SpDomainXmlFacts *facts, GError **error)
 {
+  /* the name first: virDomainGetName() resets libvirt's last error */
+  const char *name = virDomainGetName (dom);
   g_autofree char *xml = virDomainGetXMLDesc (dom, flags);
 
   if (xml == NULL)
     {
-      sp_libvirt_set_error (error, "Cannot get the XML of domain %s", virDomainGetName (dom));
+      sp_libvirt_set_error (error, "Cannot get the XML of domain %s", name);
       return FALSE;
     }
   if (!sp_domain_xml_parse (xml, facts, error))
     {
-      g_prefix_error (error, "Domain %s: ", virDomainGetName (dom));
+      g_prefix_error (error, "Domain %s: ", name);
       return FALSE;
     }
   return TRUE;
@@ -259,15 +261,17 @@ domain_info (const RefreshJob *job, virDomainPtr dom, GHashTable *balloon, GErro
   char uuid[VIR_UUID_STRING_BUFLEN];
   const BalloonStats *b;
   const char *reason;
+  /* the name first: virDomainGetName() resets libvirt's last error */
+  const char *name = virDomainGetName (dom);
   int active = virDomainIsActive (dom);
   int persistent = virDomainIsPersistent (dom);
 
   if (active < 0 || persistent < 0 || virDomainGetUUIDString (dom, uuid) < 0)
     {
-      sp_libvirt_set_error (error, "Cannot query domain %s", virDomainGetName (dom));
+      sp_libvirt_set_error (error, "Cannot query domain %s", name);
       return NULL;
     }
-  info->name = g_strdup (virDomainGetName (dom));
+  info->name = g_strdup (name);
   info->uuid = g_strdup (uuid);
   info->active = active == 1;
   info->persistent = persistent == 1;

@@ -515,12 +515,29 @@ class ApiTest(DBusTestCase):
         self.assertFalse([s for s in self.client.signals if s[2] == "Tuned"])
         self.assertEqual(self.daemon.stop(), 0)
 
-    def test_set_mem_merge_not_supported_yet(self):
+    def test_set_mem_merge(self):
+        path = domain_path(NODE_DOMAINS["plain"][0])
+        domain = lambda name: self.client.get(name, interface=DOMAIN, path=path)
+        # off on a running guest: the persistent config changes, the running
+        # one cannot; the reply comes after the refresh, so the object says so
+        self.client.call("SetMemMerge", "(sb)", ("plain", False))
+        self.assertEqual(domain("MemMerge"), False)
+        self.assertEqual(domain("MemMergeActive"), True)
+        self.assertEqual(domain("PendingRestart"), True)
+        # still merged until QEMU restarts: committed memory keeps counting it
+        self.assertEqual(self.client.get("CommittedKiB"), NODE_COMMITTED_KIB)
+        self.daemon.wait_log("plain")
+        # on again, by UUID: nothing pending
+        self.client.call("SetMemMerge", "(sb)", (NODE_DOMAINS["plain"][0], True))
+        self.assertEqual(domain("MemMerge"), True)
+        self.assertEqual(domain("PendingRestart"), False)
+        # the value it already has: a no-op, no error
+        self.client.call("SetMemMerge", "(sb)", ("off", True))
+        # merging can never happen with hugepages: refused, nothing changes
         before = self.state()
-        for domain in ("plain", NODE_DOMAINS["plain"][0]):
-            message = self.assert_dbus_error(ERROR + "NotSupported", "SetMemMerge", "(sb)",
-                                             (domain, False))
-            self.assertIn("not supported", message)
+        message = self.assert_dbus_error(ERROR + "Unmergeable", "SetMemMerge", "(sb)",
+                                         ("huge", False))
+        self.assertIn("hugepages", message)
         self.assertEqual(self.state(), before)
 
     def test_runtime_changes_survive_a_restart(self):

@@ -31,6 +31,8 @@ KSM_FILES = {
     "advisor_max_cpu": "70", "advisor_min_pages_to_scan": "500",
     "advisor_max_pages_to_scan": "30000",
 }
+EMPTY_NODE = "test://" + os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                      "data", "libvirt", "empty.xml")
 ADVISOR_FILES = [n for n in KSM_FILES if n.startswith("advisor_")]
 
 
@@ -71,10 +73,12 @@ class TickTest(unittest.TestCase):
         with open(self.config, "w") as f:
             f.write(text)
 
-    def start(self, *extra):
+    def start(self, *extra, connect=EMPTY_NODE):
+        # a libvirt node without domains keeps committed memory at 0
+        args = ["--connect", connect] if connect else []
         self.daemon = sptest.Daemon(["--sysfs-root", self.sysfs, "--procfs-root", self.procfs,
                                      "--config", self.config, "--ksmtuned-config", "", "-v"]
-                                    + list(extra), log_dir=self.dir)
+                                    + args + list(extra), log_dir=self.dir)
         return self.daemon
 
     def test_knobs_follow_meminfo_on_next_tick(self):
@@ -205,7 +209,8 @@ class TickTest(unittest.TestCase):
         self.write_config("[daemon]\nmonitor_interval=1\n[tuning]\nscan_rate=classic\n")
         self.set_available(1024 * 1024)
         self.daemon = sptest.Daemon(["--sysfs-root", self.sysfs, "--procfs-root", self.procfs,
-                                     "--config", self.config, "--ksmtuned-config", ksmtuned],
+                                     "--config", self.config, "--ksmtuned-config", ksmtuned,
+                                     "--connect", EMPTY_NODE],
                                     log_dir=self.dir)
         sptest.wait_for(lambda: self.knob("run") == "1", 5, what="run=1")
         self.assertEqual(self.knob("pages_to_scan"), "1100")
@@ -217,7 +222,7 @@ class TickTest(unittest.TestCase):
         # embedded test driver and says so
         if os.path.exists("/var/run/libvirt/libvirt-sock"):
             self.skipTest("a libvirt daemon answers at qemu:///system on this machine")
-        d = self.start()
+        d = self.start(connect=None)
         d.wait_log("using libvirt's embedded test driver test:///default")
         # its one running domain ("test", 2 GiB) is committed memory
         d.wait_log("Refreshed 1 domain(s), 1 active, committed 2097152 KiB")
