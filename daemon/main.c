@@ -71,6 +71,8 @@ main (int argc, char **argv)
       "Where procfs is mounted (default /proc)", "DIR" },
     { "connect", 0, 0, G_OPTION_ARG_STRING, &options.connect_uri,
       "libvirt URI (default: the config's connect key, else qemu:///system)", "URI" },
+    { "metrics-textfile", 0, 0, G_OPTION_ARG_FILENAME, &options.metrics_textfile,
+      "Write Prometheus metrics to FILE after each decision", "FILE" },
     { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &options.state_dir,
       "Where runtime changes are kept (default " SP_DEFAULT_STATE_DIR ")", "DIR" },
     { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &options.dry_run,
@@ -132,6 +134,7 @@ main (int argc, char **argv)
   g_free (options.sysfs_root);
   g_free (options.procfs_root);
   g_free (options.connect_uri);
+  g_free (options.metrics_textfile);
   g_free (options.state_dir);
   return m.exit_code;
 }

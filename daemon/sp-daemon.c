@@ -11,7 +11,10 @@
 #include "sp-dbus-service.h"
 #include "sp-error.h"
 #include "sp-libvirt.h"
+#include "sp-log.h"
 #include "sp-mem-merge.h"
+#include "sp-metrics.h"
+#include "sp-notify.h"
 #include "sp-names.h"
 #include "sp-sysfs.h"
 #include "sp-tuner.h"
@@ -51,6 +54,7 @@ struct _SpDaemon {
   gboolean tuning;     /* the tuner and the libvirt watcher run */
   gboolean tuner_started;
   guint first_guests_id; /* waiting for the first domain list */
+  SpLogOnce metrics_problem;
 
   GCancellable *cancellable;
   GDBusConnection *bus;
@@ -98,7 +102,9 @@ sp_daemon_finalize (GObject *object)
   g_free (self->options.sysfs_root);
   g_free (self->options.procfs_root);
   g_free (self->options.connect_uri);
+  g_free (self->options.metrics_textfile);
   g_free (self->options.state_dir);
+  sp_log_once_reset (&self->metrics_problem);
   G_OBJECT_CLASS (sp_daemon_parent_class)->finalize (object);
 }
 
@@ -138,6 +144,7 @@ sp_daemon_new (const SpDaemonOptions *options)
   self->options.sysfs_root = g_strdup (options->sysfs_root ? options->sysfs_root : "/sys");
   self->options.procfs_root = g_strdup (options->procfs_root ? options->procfs_root : "/proc");
   self->options.connect_uri = g_strdup (options->connect_uri);
+  self->options.metrics_textfile = g_strdup (options->metrics_textfile);
   self->options.state_dir =
       g_strdup (options->state_dir ? options->state_dir : SP_DEFAULT_STATE_DIR);
   self->options.dry_run = options->dry_run;
@@ -244,7 +251,37 @@ load_config (SpDaemon *self, GKeyFile **overrides_out, GError **error)
       g_free (config->connect_uri);
       config->connect_uri = g_strdup (self->options.connect_uri);
     }
+  if (self->options.metrics_textfile != NULL)
+    {
+      g_free (config->metrics_textfile);
+      config->metrics_textfile = g_strdup (self->options.metrics_textfile);
+    }
   return config;
+}
+
+/* After each decision: the metrics textfile and systemd's STATUS line. */
+static void
+on_tuned (SpTuner *tuner, SpSnapshot *snapshot, gpointer user_data)
+{
+  SpDaemon *self = SP_DAEMON (user_data);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *status = NULL;
+
+  if (snapshot->config->metrics_textfile != NULL)
+    {
+      if (!sp_metrics_write (snapshot, snapshot->config->metrics_textfile, &error))
+        {
+          if (sp_log_once_changed (&self->metrics_problem, error->message))
+            g_warning ("%s", error->message);
+          g_clear_error (&error);
+        }
+      else if (sp_log_once_reset (&self->metrics_problem))
+        g_message ("Metrics written to %s again", snapshot->config->metrics_textfile);
+    }
+  status =
+      g_strdup_printf ("STATUS=%s", snapshot->decision.reason ? snapshot->decision.reason : "");
+  if (!sp_notify (status, &error))
+    g_debug ("sd_notify: %s", error->message);
 }
 
 /* libvirt refreshed its domains (after events, debounced): decide now. */
@@ -253,9 +290,13 @@ load_config (SpDaemon *self, GKeyFile **overrides_out, GError **error)
 static void
 start_tuner (SpDaemon *self)
 {
+  g_autoptr (GError) error = NULL;
+
   g_clear_handle_id (&self->first_guests_id, g_source_remove);
   self->tuner_started = TRUE;
   sp_tuner_start (self->tuner);
+  if (!sp_notify ("READY=1", &error))
+    g_debug ("sd_notify: %s", error->message);
 }
 
 static void
@@ -468,6 +509,7 @@ sp_daemon_start (SpDaemon *self, GError **error)
   self->libvirt =
       sp_libvirt_new (config->connect_uri, self->options.procfs_root, SP_LIBVIRT_QEMU_PID_DIR);
   g_signal_connect (self->libvirt, "guests-changed", G_CALLBACK (on_guests_changed), self);
+  g_signal_connect (self->tuner, "tuned", G_CALLBACK (on_tuned), self);
 
   /* tuning starts once the bus name is ours (or there is no bus) */
   g_bus_get (G_BUS_TYPE_SYSTEM, self->cancellable, on_bus_ready, self);

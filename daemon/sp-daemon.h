@@ -22,8 +22,9 @@ typedef struct {
   char *ksmtuned_path; /* NULL: the default path; "" disables the import */
   char *sysfs_root;
   char *procfs_root;
-  char *connect_uri; /* overrides the config key */
-  char *state_dir;   /* NULL: SP_DEFAULT_STATE_DIR */
+  char *connect_uri;      /* overrides the config key */
+  char *metrics_textfile; /* overrides the config key */
+  char *state_dir;        /* NULL: SP_DEFAULT_STATE_DIR */
   gboolean dry_run;
   gboolean verbose;
 } SpDaemonOptions;

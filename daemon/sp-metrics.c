@@ -60,13 +60,14 @@ typedef struct {
   const char *name;
   const char *type;
   const char *help;
+  double scale; /* to the metric's base unit; 0 means 1 */
 } KsmMetric;
 
 static const KsmMetric ksm_metrics[] = {
   { SP_KSM_RUN, "samepage_ksm_run", "gauge", "KSM run knob: 0 stopped, 1 merging, 2 unmerging." },
   { SP_KSM_PAGES_TO_SCAN, "samepage_ksm_pages_to_scan", "gauge", "Pages ksmd scans per wake-up." },
-  { SP_KSM_SLEEP_MILLISECS, "samepage_ksm_sleep_milliseconds", "gauge",
-    "Pause of ksmd between scans." },
+  { SP_KSM_SLEEP_MILLISECS, "samepage_ksm_sleep_seconds", "gauge",
+    "Pause of ksmd between scans (sleep_millisecs).", 0.001 },
   { SP_KSM_PAGES_SHARED, "samepage_ksm_pages_shared", "gauge", "Shared pages in use." },
   { SP_KSM_PAGES_SHARING, "samepage_ksm_pages_sharing", "gauge",
     "Sites sharing KSM pages (pages saved)." },
@@ -102,8 +103,9 @@ sp_metrics_format (const SpSnapshot *snapshot)
     {
       if (!sp_ksm_state_has (ksm, ksm_metrics[i].field))
         continue;
+      double scale = ksm_metrics[i].scale != 0 ? ksm_metrics[i].scale : 1;
       metric (out, ksm_metrics[i].name, ksm_metrics[i].type, ksm_metrics[i].help,
-              (double) sp_ksm_state_get (ksm, ksm_metrics[i].field));
+              (double) sp_ksm_state_get (ksm, ksm_metrics[i].field) * scale);
     }
   if (sp_ksm_state_has (ksm, SP_KSM_GENERAL_PROFIT))
     metric (out, "samepage_ksm_general_profit_bytes", "gauge",

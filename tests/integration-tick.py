@@ -5,6 +5,7 @@ trees, decides on every tick, writes only the knobs that change, reloads on
 SIGHUP, and restores the knobs on SIGTERM."""
 import os
 import signal
+import subprocess
 import unittest
 
 import sptest
@@ -215,6 +216,36 @@ class TickTest(unittest.TestCase):
         sptest.wait_for(lambda: self.knob("run") == "1", 5, what="run=1")
         self.assertEqual(self.knob("pages_to_scan"), "1100")
         self.assertIn("ksmtuned.conf:2", self.daemon.output())
+
+    def test_metrics_textfile_and_notify(self):
+        import shutil
+        import socket
+        metrics = os.path.join(self.dir, "samepage.prom")
+        notify_path = os.path.join(self.dir, "notify")
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(notify_path)
+        notify.settimeout(10)
+        self.addCleanup(notify.close)
+        self.set_available(1024 * 1024)
+        self.daemon = sptest.Daemon(["--sysfs-root", self.sysfs, "--procfs-root", self.procfs,
+                                     "--config", self.config, "--ksmtuned-config", "",
+                                     "--connect", EMPTY_NODE, "--metrics-textfile", metrics],
+                                    env={"NOTIFY_SOCKET": notify_path}, log_dir=self.dir)
+        # systemd hears READY=1 and the reason of each decision
+        messages = set()
+        while not ({"READY=1"} <= messages and any(m.startswith("STATUS=run:") for m in messages)):
+            messages.add(notify.recv(4096).decode())
+        sptest.wait_for(lambda: os.path.exists(metrics), 5, what="metrics file")
+        with open(metrics) as f:
+            text = f.read()
+        self.assertIn('samepage_decision{action="run"} 1\n', text)
+        self.assertIn("samepage_ksm_run 1\n", text)
+        self.assertIn("samepage_memory_total_bytes 17179869184\n", text)
+        promtool = shutil.which("promtool")
+        if promtool:
+            check = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
+                                   capture_output=True)
+            self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
 
     def test_embedded_default_without_libvirt_daemon(self):
         # no --connect, no connect key: qemu:///system does not answer here
