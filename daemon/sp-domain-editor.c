@@ -19,79 +19,6 @@ static const char *const memory_backing_predecessors[] = {
   "maxMemory", "memory", "currentMemory", "blkiotune", "memtune",
 };
 
-static void
-xml_init_once (void)
-{
-  static gsize initialized = 0;
-
-  /* xmlInitParser() is not reentrant: once, before any parse. In samepaged
-   * the domain XML reader has always initialised libxml2 first (the editor
-   * runs after sp_domain_xml_parse()), which makes this a no-op there. */
-  if (g_once_init_enter (&initialized))
-    {
-      xmlInitParser ();
-      g_once_init_leave (&initialized, 1);
-    }
-}
-
-/* The same rules as the domain XML reader: no network, no DTD, no entity
- * substitution, nothing on stderr; but blanks, comments and CDATA kept. */
-static xmlDoc *
-read_document (const char *xml, GError **error)
-{
-  g_autoptr (xmlParserCtxt) pctxt = NULL;
-  g_autoptr (xmlDoc) doc = NULL;
-  xmlNode *root;
-  gsize len = strlen (xml);
-
-  if (len > G_MAXINT)
-    {
-      g_set_error_literal (error, SP_ERROR, SP_ERROR_INVALID_ARGS, "Domain XML is too large");
-      return NULL;
-    }
-  pctxt = xmlNewParserCtxt ();
-  if (pctxt == NULL)
-    {
-      g_set_error_literal (error, SP_ERROR, SP_ERROR_FAILED, "Cannot create an XML parser");
-      return NULL;
-    }
-  doc = xmlCtxtReadMemory (pctxt, xml, (int) len, "domain.xml", NULL,
-                           XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-  if (doc == NULL)
-    {
-      xmlError *xerr = xmlCtxtGetLastError (pctxt);
-      g_autofree char *message = NULL;
-
-      message = g_strdup (xerr != NULL && xerr->message != NULL ? xerr->message : "parse error");
-      g_set_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS,
-                   "Domain XML is not well-formed (line %d): %s", xerr != NULL ? xerr->line : 0,
-                   g_strchomp (message));
-      return NULL;
-    }
-  if (doc->intSubset != NULL || doc->extSubset != NULL)
-    {
-      g_set_error_literal (error, SP_ERROR, SP_ERROR_INVALID_ARGS,
-                           "Not a libvirt domain XML: it has a DOCTYPE");
-      return NULL;
-    }
-  root = xmlDocGetRootElement (doc);
-  if (root == NULL)
-    {
-      g_set_error_literal (error, SP_ERROR, SP_ERROR_INVALID_ARGS,
-                           "Not a libvirt domain XML: no root element");
-      return NULL;
-    }
-  if (root->ns != NULL || !xmlStrEqual (root->name, (const xmlChar *) "domain"))
-    {
-      g_set_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS,
-                   "Not a libvirt domain XML: the root element is <%s>%s%s",
-                   (const char *) root->name, root->ns != NULL ? " in namespace " : "",
-                   root->ns != NULL && root->ns->href != NULL ? (const char *) root->ns->href : "");
-      return NULL;
-    }
-  return g_steal_pointer (&doc);
-}
-
 /* ---- whitespace --------------------------------------------------------- */
 
 static gboolean
@@ -364,8 +291,7 @@ sp_domain_editor_set_nosharepages (const char *xml, gboolean nosharepages, char 
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   *new_xml = NULL;
-  xml_init_once ();
-  doc = read_document (xml, error);
+  doc = sp_xml_read_domain (xml, error);
   if (doc == NULL)
     return FALSE;
   ctxt = xmlXPathNewContext (doc);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * g_autoptr() cleanups for the libxml2 types samepaged uses, declared once
- * for the domain XML reader and editor.
+ * for the domain XML reader and editor, and the parser they share.
  */
 #pragma once
 
@@ -24,5 +24,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlDoc, xmlFreeDoc)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlParserCtxt, xmlFreeParserCtxt)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlXPathContext, xmlXPathFreeContext)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlXPathObject, xmlXPathFreeObject)
+
+/*
+ * Parses a libvirt domain XML the one way samepaged does: no network, no DTD
+ * loading, no entity substitution, nothing on stderr; blanks, comments and
+ * CDATA kept (the editor writes the document back). Refuses a DOCTYPE and a
+ * root other than <domain> without namespace (SP_ERROR_INVALID_ARGS).
+ */
+xmlDoc *sp_xml_read_domain (const char *xml, GError **error);
 
 G_END_DECLS
