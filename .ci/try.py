@@ -104,7 +104,7 @@ def main():
         config = os.path.join(state, "demo.conf")
         with open(config, "w") as f:
             f.write("[daemon]\nmonitor_interval=3\n[tuning]\nthres_coef=0\nthres_const=%d\n"
-                    "scan_rate=classic\nnpages_boost=1000\nnpages_max=5000\n" % thres)
+                    "hysteresis=1\nscan_rate=classic\nnpages_boost=1000\nnpages_max=5000\n" % thres)
         args += ["--connect", lv.uri, "--config", config, "--ksmtuned-config", ""]
     print("samepage: samepaged runs in the foreground; Ctrl-C stops it.", file=sys.stderr)
     proc = subprocess.Popen([samepaged] + args + sys.argv[2:], env=env)
