@@ -12,7 +12,10 @@
 #include "sp-procfs.h"
 
 #define BACKOFF_MIN_MS 500
-#define BACKOFF_MAX_MS 30000
+/* Reconnecting is a failed connect(2) on a local socket while libvirtd is
+ * down: cheap. A 2 s cap gets samepaged back within 2 s of libvirtd
+ * answering again, however long it was away. */
+#define BACKOFF_MAX_MS 2000
 #define SYSTEM_RETRY_S 30
 #define KEEPALIVE_INTERVAL_S 5
 #define KEEPALIVE_COUNT 3
@@ -613,7 +616,12 @@ on_connection_closed (virConnectPtr conn, int reason, void *opaque)
   g_warning ("Lost the libvirt connection to %s (%s); tuning goes on from /proc/meminfo "
              "with the last known domains while reconnecting",
              self->uri, why);
-  status = g_strdup_printf ("disconnected: %s", why);
+  /* a hung libvirtd (stopped, deadlocked) answers no keepalive: say so */
+  if (reason == VIR_CONNECT_CLOSE_REASON_KEEPALIVE)
+    status = g_strdup_printf ("unresponsive: no answer to keepalive for %d s, disconnected",
+                              KEEPALIVE_INTERVAL_S * (KEEPALIVE_COUNT + 1));
+  else
+    status = g_strdup_printf ("disconnected: %s", why);
   set_status (self, status);
   disconnect (self);
   publish_state (self);
