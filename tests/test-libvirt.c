@@ -87,6 +87,8 @@ watch_start (Watch *w)
 static void
 watch_stop (Watch *w)
 {
+  /* a refresh still running must not publish into this (stack) Watch */
+  g_signal_handlers_disconnect_by_data (w->libvirt, w);
   g_clear_pointer (&w->last, sp_guests_unref);
   g_clear_object (&w->libvirt);
 }
