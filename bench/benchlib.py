@@ -1,0 +1,125 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Shared helpers of the bench/ scripts (not part of the test run).
+
+They reuse tests/sptest.py and tests/sptestbed.py. The build directory is
+$BUILD (default /tmp/build-bench); set it up with
+    meson setup /tmp/build-bench && meson compile -C /tmp/build-bench
+"""
+import datetime
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(SOURCE, "tests"))
+BUILD = os.environ.get("BUILD", "/tmp/build-bench")
+os.environ.setdefault("SAMEPAGED", os.path.join(BUILD, "daemon", "samepaged"))
+os.environ.setdefault("KSMCTL", os.path.join(BUILD, "client", "ksmctl"))
+
+import sptest  # noqa: E402
+
+SAMEPAGED = os.environ["SAMEPAGED"]
+KSMCTL = os.environ["KSMCTL"]
+
+# a 6.x kernel's KSM directory at boot (as tests/system-libvirt.py)
+KSM_FILES = {
+    "run": "0", "pages_to_scan": "100", "sleep_millisecs": "20",
+    "pages_shared": "0", "pages_sharing": "0", "pages_unshared": "0",
+    "pages_volatile": "0", "full_scans": "0", "pages_scanned": "0",
+    "pages_skipped": "0", "general_profit": "0", "ksm_zero_pages": "0",
+    "max_page_sharing": "256", "merge_across_nodes": "1", "use_zero_pages": "0",
+    "smart_scan": "1", "stable_node_chains": "0", "stable_node_dups": "0",
+    "stable_node_chains_prune_millisecs": "2000",
+    "advisor_mode": "[none] scan-time", "advisor_target_scan_time": "200",
+    "advisor_max_cpu": "70", "advisor_min_pages_to_scan": "500",
+    "advisor_max_pages_to_scan": "30000",
+}
+
+LOG_LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d\d\d) (\w+): ([\w-]+): (.*)$", re.M)
+REFRESHED = re.compile(r"Refreshed (\d+) domain\(s\), (\d+) active, committed (\d+) KiB")
+DEBOUNCE_MS = 100  # SP_LIBVIRT_DEBOUNCE_MS
+
+
+def make_sysfs(directory):
+    ksm = os.path.join(directory, "sys", "kernel", "mm", "ksm")
+    os.makedirs(ksm)
+    for name, value in KSM_FILES.items():
+        with open(os.path.join(ksm, name), "w") as f:
+            f.write(value + "\n")
+    return ksm
+
+
+def log_lines(text):
+    """[(ms since midnight, level, domain, message)] of samepaged's log."""
+    out = []
+    for m in LOG_LINE.finditer(text):
+        h, mi, s, ms = (int(x) for x in m.groups()[:4])
+        out.append((((h * 60 + mi) * 60 + s) * 1000 + ms, m.group(5), m.group(6), m.group(7)))
+    return out
+
+
+def is_decision(line):
+    """A tuner's decision line (logged at debug or notice on every decision)."""
+    return line[2] == "samepaged-tuner" and line[3].split(":")[0] in ("run", "stop", "none")
+
+
+def proc_status(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def proc_cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def threads(pid):
+    return len(os.listdir("/proc/%d/task" % pid))
+
+
+def timed(argv, env=None, runs=50):
+    """Wall-clock seconds of argv, runs times; raises on failure."""
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        r = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        times.append(time.perf_counter() - t)
+        if r.returncode != 0:
+            raise RuntimeError("%s failed: %s" % (" ".join(argv), r.stderr.decode()))
+    return times
+
+
+def pct(values, p):
+    v = sorted(values)
+    if not v:
+        return float("nan")
+    k = min(len(v) - 1, max(0, int(round(p / 100.0 * len(v) + 0.5)) - 1))
+    return v[k]
+
+
+def med(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def table(header, rows):
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda r: "| " + " | ".join(str(x).ljust(w) for x, w in zip(r, widths)) + " |"
+    out = [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [line(r) for r in rows]
+    return "\n".join(out)
+
+
+def banner(argv):
+    return ("%s, %s, kernel %s, %d CPUs\nreproduce: cd %s && BUILD=%s python3 %s"
+            % (datetime.date.today().isoformat(), os.uname().nodename, os.uname().release,
+               os.cpu_count(), SOURCE, BUILD, " ".join(os.path.relpath(a, SOURCE)
+                                                      if i == 0 else a
+                                                      for i, a in enumerate(argv))))

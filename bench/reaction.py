@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""samepaged on a real (private) libvirtd with TCG guests (issue 8).
+
+samepaged runs like tests/system-libvirt.py: a temporary --sysfs-root KSM
+tree (the real /sys/kernel/mm/ksm is never written), a fixed /proc/meminfo
+bound in its private mount namespace (MemTotal 300 MiB: no guest -> KSM
+stops, one 256 MiB guest -> KSM runs, threshold 20 %), /proc/<pid> real.
+
+- reaction: `virsh start g1`, then poll the tree's `run` knob every 1 ms
+  until it reads 1; time from virsh start returning (and from its call);
+  then `virsh destroy g1` and wait for run=0. REPS repetitions.
+- committed memory: with all guests running, samepaged's last "Refreshed"
+  line vs the truth, the sum of balloon.current of the running guests
+  (`virsh domstats --balloon`; all guests are mergeable here).
+- idle cost over IDLE seconds with all guests running: CPU seconds
+  (/proc/PID/stat utime+stime), VmHWM, threads, refreshes/decisions logged,
+  and processes forked (strace -f -p PID -e trace=process: clone without
+  CLONE_THREAD, fork, vfork, execve).
+
+Usage: python3 bench/reaction.py [--reps 20] [--idle 120] [--guests 3]
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+
+import benchlib as bl
+from benchlib import sptest
+import sptestbed
+
+CONFIG = """[daemon]
+monitor_interval=60
+[tuning]
+thres_coef=20
+thres_const=0
+"""
+
+MEMINFO = """MemTotal:       {total} kB
+MemFree:        {avail} kB
+MemAvailable:   {avail} kB
+Buffers:           1024 kB
+Cached:           10240 kB
+SwapCached:           0 kB
+Active:           20480 kB
+"""
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--idle", type=int, default=120)
+    ap.add_argument("--guests", type=int, default=3)
+    args = ap.parse_args()
+
+    assets = sptestbed.ensure_guest_assets()
+    lv = sptestbed.PrivateLibvirtd(assets)
+    directory = sptest.make_temp_dir("sp-reaction-")
+    daemon = None
+    strace = None
+    try:
+        lv.start_daemon()
+        names = ["g%d" % (i + 1) for i in range(args.guests)]
+        for name in names:
+            lv.define_guest(name, memory_mib=256, fill_mib=16)
+        ksm = bl.make_sysfs(directory)
+        meminfo = os.path.join(directory, "meminfo")
+        total = 300 * 1024
+        with open(meminfo, "w") as f:
+            f.write(MEMINFO.format(total=total, avail=total * 9 // 10))
+        config = os.path.join(directory, "samepaged.conf")
+        with open(config, "w") as f:
+            f.write(CONFIG)
+        state = os.path.join(directory, "state")
+        os.makedirs(state)
+        daemon = sptestbed.NamespacedDaemon(
+            ["--sysfs-root", os.path.join(directory, "sys"), "--config", config,
+             "--ksmtuned-config", "", "--state-dir", state, "--connect", lv.uri, "-v"],
+            [(meminfo, "/proc/meminfo"), (lv.pid_dir(), "/run/libvirt")], log_dir=directory)
+        daemon.wait_log("Refreshed %d domain(s), 0 active"
+                        % len(names), timeout=30)
+        knob = lambda: sptest.read_knob(ksm, "run")
+        sptest.wait_for(lambda: knob() == "0", 10, 0.01, "run=0 at start")
+
+        # -- reaction --
+        from_return, from_call = [], []
+        for rep in range(args.reps):
+            t_call = time.perf_counter()
+            lv.virsh("start", "g1")
+            t_ret = time.perf_counter()
+            while knob() != "1":
+                if time.perf_counter() - t_ret > 10:
+                    raise AssertionError("run=1 not within 10 s:\n" + daemon.output()[-3000:])
+                time.sleep(0.001)
+            t_knob = time.perf_counter()
+            from_return.append(t_knob - t_ret)
+            from_call.append(t_knob - t_call)
+            lv.virsh("destroy", "g1")
+            sptest.wait_for(lambda: knob() == "0", 10, 0.005, "run=0 after destroy")
+            time.sleep(0.2)
+        print("# reaction median %.0f ms" % (bl.med(from_return) * 1000), file=sys.stderr)
+
+        # -- committed vs truth, all guests running --
+        for name in names:
+            lv.start(name)
+        for name in names:
+            lv.wait_ready(name)
+        time.sleep(3)
+        stats = lv.virsh("domstats", "--balloon", "--list-running")
+        truth = sum(int(x) for x in re.findall(r"balloon\.current=(\d+)", stats))
+        reported = [m for m in bl.REFRESHED.finditer(daemon.output())][-1]
+        reported_kib = int(reported.group(3))
+        reported_active = int(reported.group(2))
+
+        # -- idle cost --
+        time.sleep(2)
+        strace_out = os.path.join(directory, "strace.out")
+        strace = subprocess.Popen(["strace", "-f", "-qq", "-e", "trace=process", "-o",
+                                   strace_out, "-p", str(daemon.pid)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1)
+        offset = len(daemon.output())
+        cpu0 = bl.proc_cpu_s(daemon.pid)
+        t0 = time.monotonic()
+        time.sleep(args.idle)
+        cpu1 = bl.proc_cpu_s(daemon.pid)
+        window = time.monotonic() - t0
+        sptest.stop_process(strace)
+        strace = None
+        with open(strace_out) as f:
+            trace = f.read()
+        forks = len(re.findall(r"\b(fork|vfork)\(", trace))
+        clones = re.findall(r"\bclone3?\((.*)", trace)
+        forks += sum(1 for c in clones if "CLONE_THREAD" not in c)
+        execs = len(re.findall(r"\bexecve\(", trace))
+        thread_clones = sum(1 for c in clones if "CLONE_THREAD" in c)
+        idle_log = bl.log_lines(daemon.output()[offset:])
+        idle_refreshes = sum(1 for l in idle_log if bl.REFRESHED.match(l[3]))
+        idle_decisions = sum(1 for l in idle_log if bl.is_decision(l))
+        cpu = cpu1 - cpu0
+        hwm = bl.proc_status(daemon.pid, "VmHWM")
+        rss = bl.proc_status(daemon.pid, "VmRSS")
+        threads = bl.threads(daemon.pid)
+    finally:
+        if strace is not None:
+            sptest.stop_process(strace)
+        if daemon is not None:
+            daemon.stop()
+        lv.stop()
+        if not os.environ.get("SP_BENCH_KEEP"):
+            sptest.remove_tree(directory)
+
+    print(bl.banner(sys.argv))
+    print()
+    ms = lambda xs: "%.0f / %.0f / %.0f" % (bl.med(xs) * 1000, bl.pct(xs, 99) * 1000,
+                                            max(xs) * 1000)
+    print(bl.table(["samepaged, private libvirtd, %d TCG guests" % args.guests, "value"], [
+        ["reaction: virsh start returned -> run=1, med / p99 / max (ms), %d reps" % args.reps,
+         ms(from_return)],
+        ["reaction: virsh start called -> run=1, med / p99 / max (ms)", ms(from_call)],
+        ["committed reported (KiB, %d active)" % reported_active, reported_kib],
+        ["truth: sum balloon.current of running guests (KiB)", truth],
+        ["idle window (s), all guests running, tick 60 s", "%.0f" % window],
+        ["CPU seconds in window (% of one core)", "%.3f (%.4f %%)" % (cpu, 100 * cpu / window)],
+        ["refreshes / decisions in window", "%d / %d" % (idle_refreshes, idle_decisions)],
+        ["processes forked / execve in window (strace)", "%d / %d" % (forks, execs)],
+        ["threads created in window / threads now", "%d / %d" % (thread_clones, threads)],
+        ["VmRSS / VmHWM (KiB)", "%d / %d" % (rss, hwm)],
+    ]))
+
+
+if __name__ == "__main__":
+    main()
