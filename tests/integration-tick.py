@@ -20,18 +20,7 @@ Active:          1000000 kB
 """
 
 # 6.18 files and their content at boot
-KSM_FILES = {
-    "run": "0", "pages_to_scan": "100", "sleep_millisecs": "20",
-    "pages_shared": "0", "pages_sharing": "0", "pages_unshared": "0",
-    "pages_volatile": "0", "full_scans": "0", "pages_scanned": "0",
-    "pages_skipped": "0", "general_profit": "0", "ksm_zero_pages": "0",
-    "max_page_sharing": "256", "merge_across_nodes": "1", "use_zero_pages": "0",
-    "smart_scan": "1", "stable_node_chains": "0", "stable_node_dups": "0",
-    "stable_node_chains_prune_millisecs": "2000",
-    "advisor_mode": "[none] scan-time", "advisor_target_scan_time": "200",
-    "advisor_max_cpu": "70", "advisor_min_pages_to_scan": "500",
-    "advisor_max_pages_to_scan": "30000",
-}
+KSM_FILES = sptest.KSM_BOOT_FILES
 EMPTY_NODE = "test://" + os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                       "data", "libvirt", "empty.xml")
 ADVISOR_FILES = [n for n in KSM_FILES if n.startswith("advisor_")]

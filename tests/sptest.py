@@ -20,6 +20,31 @@ SOURCE_ROOT = os.environ.get("SP_SOURCE_ROOT",
                              os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REAL_KSM = "/sys/kernel/mm/ksm"
 
+# The KSM files of a 6.18 kernel (what tests/data/sysfs-6.18 mirrors), for
+# temporary sysfs trees: as at boot, and with distinct counter values for
+# tests that compare what samepaged reports with the files.
+KSM_BOOT_FILES = {
+    "run": "0", "pages_to_scan": "100", "sleep_millisecs": "20", "pages_shared": "0",
+    "pages_sharing": "0", "pages_unshared": "0", "pages_volatile": "0", "full_scans": "0",
+    "pages_scanned": "0", "pages_skipped": "0", "general_profit": "0", "ksm_zero_pages": "0",
+    "max_page_sharing": "256", "merge_across_nodes": "1", "use_zero_pages": "0",
+    "smart_scan": "1", "stable_node_chains": "0", "stable_node_dups": "0",
+    "stable_node_chains_prune_millisecs": "2000", "advisor_mode": "[none] scan-time",
+    "advisor_target_scan_time": "200", "advisor_max_cpu": "70",
+    "advisor_min_pages_to_scan": "500", "advisor_max_pages_to_scan": "30000",
+}
+KSM_SAMPLE_FILES = {
+    "run": "0", "pages_to_scan": "100", "sleep_millisecs": "20", "pages_shared": "50",
+    "pages_sharing": "300", "pages_unshared": "7", "pages_volatile": "3", "full_scans": "2",
+    "pages_scanned": "9000", "pages_skipped": "11", "general_profit": "123456",
+    "ksm_zero_pages": "5", "max_page_sharing": "256", "merge_across_nodes": "1",
+    "use_zero_pages": "0", "smart_scan": "1", "stable_node_chains": "0",
+    "stable_node_dups": "0", "stable_node_chains_prune_millisecs": "2000",
+    "advisor_mode": "[none] scan-time", "advisor_target_scan_time": "200",
+    "advisor_max_cpu": "70", "advisor_min_pages_to_scan": "500",
+    "advisor_max_pages_to_scan": "30000",
+}
+
 # Every knob a tuner may write, in an order that restores cleanly (advisor
 # off before pages_to_scan, run last).
 KSM_KNOBS = ["advisor_mode", "advisor_max_cpu", "advisor_target_scan_time",

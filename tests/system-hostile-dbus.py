@@ -64,18 +64,7 @@ MemAvailable:    12582912 kB
 Buffers:           10240 kB
 Cached:          6291456 kB
 """
-KSM_FILES = {
-    "run": "0", "pages_to_scan": "100", "sleep_millisecs": "20",
-    "pages_shared": "50", "pages_sharing": "300", "pages_unshared": "7",
-    "pages_volatile": "3", "full_scans": "2", "pages_scanned": "9000",
-    "pages_skipped": "11", "general_profit": "123456", "ksm_zero_pages": "5",
-    "max_page_sharing": "256", "merge_across_nodes": "1", "use_zero_pages": "0",
-    "smart_scan": "1", "stable_node_chains": "0", "stable_node_dups": "0",
-    "stable_node_chains_prune_millisecs": "2000",
-    "advisor_mode": "[none] scan-time", "advisor_target_scan_time": "200",
-    "advisor_max_cpu": "70", "advisor_min_pages_to_scan": "500",
-    "advisor_max_pages_to_scan": "30000",
-}
+KSM_FILES = sptest.KSM_SAMPLE_FILES
 DOMAINS = {"plain": "11111111-1111-4111-8111-111111111111",
            "small": "22222222-2222-4222-8222-222222222222",
            "noshare": "33333333-3333-4333-8333-333333333333",

@@ -34,18 +34,7 @@ Active:           20480 kB
 """
 
 # a 6.x kernel's KSM directory at boot, advisor included
-KSM_FILES = {
-    "run": "0", "pages_to_scan": "100", "sleep_millisecs": "20",
-    "pages_shared": "0", "pages_sharing": "0", "pages_unshared": "0",
-    "pages_volatile": "0", "full_scans": "0", "pages_scanned": "0",
-    "pages_skipped": "0", "general_profit": "0", "ksm_zero_pages": "0",
-    "max_page_sharing": "256", "merge_across_nodes": "1", "use_zero_pages": "0",
-    "smart_scan": "1", "stable_node_chains": "0", "stable_node_dups": "0",
-    "stable_node_chains_prune_millisecs": "2000",
-    "advisor_mode": "[none] scan-time", "advisor_target_scan_time": "200",
-    "advisor_max_cpu": "70", "advisor_min_pages_to_scan": "500",
-    "advisor_max_pages_to_scan": "30000",
-}
+KSM_FILES = sptest.KSM_BOOT_FILES
 
 CONFIG = """[daemon]
 monitor_interval=600
