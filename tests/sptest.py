@@ -94,7 +94,16 @@ def restore_real_knobs(saved):
             f.write("2")
     except OSError:
         pass
-    for name in KSM_KNOBS:
+    # the advisor off while pages_to_scan is written (EINVAL under it); its
+    # saved mode comes back with the others, after pages_to_scan
+    if "advisor_mode" in saved:
+        try:
+            with open(os.path.join(REAL_KSM, "advisor_mode"), "w") as f:
+                f.write("none")
+        except OSError:
+            pass
+    last = ["advisor_mode", "run"]
+    for name in [k for k in KSM_KNOBS if k not in last] + last:
         if name not in saved:
             continue
         try:

@@ -36,12 +36,13 @@ class RealKsmTest(unittest.TestCase):
 
     def test_classic_run_and_restore(self):
         # threshold = 100 % of MemTotal: free is always below it, so KSM runs
-        for name, value in (("run", "0"), ("pages_to_scan", "100"), ("sleep_millisecs", "20")):
-            with open(os.path.join(sptest.REAL_KSM, name), "w") as f:
-                f.write(value)
+        # the advisor off first: under it the kernel refuses pages_to_scan
         if os.path.exists(os.path.join(sptest.REAL_KSM, "advisor_mode")):
             with open(os.path.join(sptest.REAL_KSM, "advisor_mode"), "w") as f:
                 f.write("none")
+        for name, value in (("run", "0"), ("pages_to_scan", "100"), ("sleep_millisecs", "20")):
+            with open(os.path.join(sptest.REAL_KSM, name), "w") as f:
+                f.write(value)
         d = self.start("[daemon]\nmonitor_interval=1\n[tuning]\nthres_coef=100\n"
                        "scan_rate=classic\n")
         sptest.wait_for(lambda: self.knob("run") == "1", 10, what="real run=1")
