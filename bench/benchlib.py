@@ -32,6 +32,8 @@ LOG_LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d\d\d) (\w+): ([\w-]+): (.*)$",
 REFRESHED = re.compile(r"Refreshed (\d+) domain\(s\), (\d+) active, committed (\d+) KiB")
 DEBOUNCE_MS = 100  # SP_LIBVIRT_DEBOUNCE_MS
 
+MEMINFO = sptest.FIXED_MEMINFO
+
 
 def make_sysfs(directory):
     ksm = os.path.join(directory, "sys", "kernel", "mm", "ksm")

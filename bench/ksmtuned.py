@@ -36,14 +36,7 @@ import sptestbed
 
 TOTAL_B_KIB = 240 * 1024
 
-MEMINFO = """MemTotal:       {total} kB
-MemFree:        {avail} kB
-MemAvailable:   {avail} kB
-Buffers:           1024 kB
-Cached:           10240 kB
-SwapCached:           0 kB
-Active:           20480 kB
-"""
+MEMINFO = bl.MEMINFO
 
 
 def fetch_ksmtuned(directory):

@@ -38,14 +38,7 @@ thres_coef=20
 thres_const=0
 """
 
-MEMINFO = """MemTotal:       {total} kB
-MemFree:        {avail} kB
-MemAvailable:   {avail} kB
-Buffers:           1024 kB
-Cached:           10240 kB
-SwapCached:           0 kB
-Active:           20480 kB
-"""
+MEMINFO = bl.MEMINFO
 
 
 def main():
@@ -142,6 +135,8 @@ def main():
         cpu = cpu1 - cpu0
         hwm = bl.proc_status(daemon.pid, "VmHWM")
         rss = bl.proc_status(daemon.pid, "VmRSS")
+        anon = bl.proc_status(daemon.pid, "RssAnon")
+        rss_file = bl.proc_status(daemon.pid, "RssFile")
         threads = bl.threads(daemon.pid)
     finally:
         if strace is not None:
@@ -168,6 +163,7 @@ def main():
         ["processes forked / execve in window (strace)", "%d / %d" % (forks, execs)],
         ["threads created in window / threads now", "%d / %d" % (thread_clones, threads)],
         ["VmRSS / VmHWM (KiB)", "%d / %d" % (rss, hwm)],
+        ["of which RssAnon / RssFile (KiB)", "%d / %d" % (anon, rss_file)],
     ]))
 
 

@@ -294,12 +294,9 @@ sp_domain_editor_set_nosharepages (const char *xml, gboolean nosharepages, char 
   doc = sp_xml_read_domain (xml, error);
   if (doc == NULL)
     return FALSE;
-  ctxt = xmlXPathNewContext (doc);
+  ctxt = sp_xml_xpath_context (doc, error);
   if (ctxt == NULL)
-    {
-      g_set_error_literal (error, SP_ERROR, SP_ERROR_FAILED, "Cannot create an XPath context");
-      return FALSE;
-    }
+    return FALSE;
   backings = select_nodes (ctxt, "/domain/memoryBacking", error);
   if (backings == NULL)
     return FALSE;

@@ -260,12 +260,9 @@ sp_domain_xml_parse (const char *xml, SpDomainXmlFacts *facts, GError **error)
   doc = sp_xml_read_domain (xml, error);
   if (doc == NULL)
     return FALSE;
-  ctxt = xmlXPathNewContext (doc);
+  ctxt = sp_xml_xpath_context (doc, error);
   if (ctxt == NULL)
-    {
-      g_set_error_literal (error, SP_ERROR, SP_ERROR_FAILED, "Cannot create an XPath context");
-      return FALSE;
-    }
+    return FALSE;
 
   if (!xpath_string (ctxt, "/domain/name[1]", &result.name, error))
     return FALSE;

@@ -44,10 +44,15 @@ struct _SpLibvirt {
   guint refresh_id;
   gboolean refresh_running;
   gboolean refresh_again;
+  /* What the next refresh queries: every domain when full_refresh, else the
+   * domains events named (UUIDs) and any domain the last list lacked. */
+  gboolean full_refresh;
+  GHashTable *dirty;
   SpGuests *guests;
 
   guint64 n_events;
   guint64 n_refreshes;
+  guint64 n_queried; /* domains queried by the last refresh */
   GCancellable *cancellable;
   SpLogOnce connect_problem;
   SpLogOnce refresh_problem;
@@ -150,6 +155,11 @@ typedef struct {
   char *procfs_root;
   char *pid_dir;
   gboolean qemu; /* look for QEMU processes and their ksm_stat */
+  /* incremental: the last published domains, kept unless dirty (NULL: full) */
+  SpGuests *previous;
+  GHashTable *dirty;
+  guint n_queried;    /* out */
+  GPtrArray *queried; /* out: SpDomainInfo* (borrowed from the result) */
 } RefreshJob;
 
 static void
@@ -160,6 +170,9 @@ refresh_job_free (RefreshJob *job)
   g_free (job->uri);
   g_free (job->procfs_root);
   g_free (job->pid_dir);
+  g_clear_pointer (&job->previous, sp_guests_unref);
+  g_clear_pointer (&job->dirty, g_hash_table_unref);
+  g_clear_pointer (&job->queried, g_ptr_array_unref);
   g_free (job);
 }
 
@@ -171,15 +184,29 @@ typedef struct {
   guint64 maximum_kib;
 } BalloonStats;
 
+/* Balloon stats by UUID: of every active domain (doms NULL), else of doms
+ * (NULL-terminated; a refresh uses them for active domains only). */
 static GHashTable *
-collect_balloon_stats (virConnectPtr conn, GError **error)
+collect_balloon_stats (virConnectPtr conn, virDomainPtr *doms, GError **error)
 {
   g_autoptr (GHashTable) table = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   virDomainStatsRecordPtr *records = NULL;
+  const unsigned int stats = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_BALLOON;
   int n;
 
-  n = virConnectGetAllDomainStats (conn, VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_BALLOON,
-                                   &records, VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE);
+  if (doms == NULL)
+    n = virConnectGetAllDomainStats (conn, stats, &records,
+                                     VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE);
+  else if (doms[0] == NULL)
+    return g_steal_pointer (&table);
+  else
+    {
+      n = virDomainListGetStats (doms, stats, &records, 0);
+      /* one of doms went away meanwhile: all active ones, as a full refresh */
+      if (n < 0)
+        n = virConnectGetAllDomainStats (conn, stats, &records,
+                                         VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE);
+    }
   if (n < 0)
     {
       sp_libvirt_set_error (error, "Cannot get domain stats");
@@ -289,7 +316,7 @@ domain_info (const RefreshJob *job, virDomainPtr dom, GHashTable *balloon, GErro
   info->pending_restart = info->active && info->mem_merge != info->mem_merge_active;
 
   /* memory: balloon.current, else virDomainGetInfo, else the XML */
-  b = g_hash_table_lookup (balloon, uuid);
+  b = info->active ? g_hash_table_lookup (balloon, uuid) : NULL;
   info->maximum_kib = live.memory_kib;
   if (b != NULL && b->has_current)
     {
@@ -328,22 +355,35 @@ domain_info (const RefreshJob *job, virDomainPtr dom, GHashTable *balloon, GErro
   return g_steal_pointer (&info);
 }
 
+/* The UUID of dom, or NULL when libvirt cannot say (the domain is queried). */
+static const char *
+domain_uuid (virDomainPtr dom, char buf[VIR_UUID_STRING_BUFLEN])
+{
+  return virDomainGetUUIDString (dom, buf) == 0 ? buf : NULL;
+}
+
+/*
+ * A full refresh queries every domain: 3 to 5 RPCs and 1 or 2 XML parses
+ * each, linear in the number of domains. An incremental one (job->previous
+ * set) lists the domains (one RPC), keeps the previous facts of every domain
+ * no event named since, and queries only the named and the new ones. Events
+ * name every change samepaged reads (lifecycle, define, balloon, devices,
+ * metadata), so the kept facts are current; what events cannot cover, a
+ * reconnection or a failed refresh, asks for a full one.
+ */
 static void
 refresh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   RefreshJob *job = task_data;
   g_autoptr (SpGuests) guests = sp_guests_new ();
   g_autoptr (GHashTable) balloon = NULL;
+  g_autoptr (GHashTable) previous = NULL;
   g_autoptr (GError) error = NULL;
+  g_autofree virDomainPtr *query = NULL;
   virDomainPtr *doms = NULL;
+  guint n_query = 0;
   int n;
 
-  balloon = collect_balloon_stats (job->conn, &error);
-  if (balloon == NULL)
-    {
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
   n = virConnectListAllDomains (job->conn, &doms, 0);
   if (n < 0)
     {
@@ -351,25 +391,52 @@ refresh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
+  query = g_new0 (virDomainPtr, n + 1);
+  if (job->previous != NULL)
+    {
+      previous = g_hash_table_new (g_str_hash, g_str_equal);
+      for (guint i = 0; i < job->previous->domains->len; i++)
+        {
+          SpDomainInfo *d = g_ptr_array_index (job->previous->domains, i);
+          g_hash_table_insert (previous, d->uuid, d);
+        }
+    }
   for (int i = 0; i < n; i++)
     {
-      g_autoptr (virDomain) dom = doms[i];
-      g_autoptr (GError) local_error = NULL;
-      SpDomainInfo *info;
+      char buf[VIR_UUID_STRING_BUFLEN];
+      const char *uuid = domain_uuid (doms[i], buf);
+      const SpDomainInfo *kept = NULL;
 
-      if (error != NULL)
-        continue; /* free the rest */
-      info = domain_info (job, dom, balloon, &local_error);
+      if (previous != NULL && uuid != NULL && !g_hash_table_contains (job->dirty, uuid))
+        kept = g_hash_table_lookup (previous, uuid);
+      if (kept != NULL)
+        g_ptr_array_add (guests->domains, sp_domain_info_copy (kept));
+      else
+        query[n_query++] = doms[i];
+    }
+
+  balloon = collect_balloon_stats (job->conn, previous != NULL ? query : NULL, &error);
+  job->queried = g_ptr_array_new ();
+  for (guint i = 0; balloon != NULL && i < n_query; i++)
+    {
+      g_autoptr (GError) local_error = NULL;
+      SpDomainInfo *info = domain_info (job, query[i], balloon, &local_error);
+
       if (info != NULL)
         {
           g_ptr_array_add (guests->domains, info);
+          g_ptr_array_add (job->queried, info);
           continue;
         }
       /* a domain undefined during the refresh is not a failure */
-      if (virDomainIsActive (dom) < 0 && virGetLastErrorCode () == VIR_ERR_NO_DOMAIN)
+      if (virDomainIsActive (query[i]) < 0 && virGetLastErrorCode () == VIR_ERR_NO_DOMAIN)
         continue;
       error = g_steal_pointer (&local_error);
+      break;
     }
+  job->n_queried = n_query;
+  for (int i = 0; i < n; i++)
+    virDomainFree (doms[i]);
   free (doms);
   if (error != NULL)
     {
@@ -411,10 +478,13 @@ log_domain (const SpDomainInfo *d)
            ksm_mergeable_string (d->ksm_mergeable), d->ksm_merging_pages);
 }
 
+static void schedule_refresh (SpLibvirt *self);
+
 static void
 refresh_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   SpLibvirt *self = SP_LIBVIRT (source);
+  RefreshJob *job = g_task_get_task_data (G_TASK (result));
   g_autoptr (GError) error = NULL;
   SpGuests *guests = g_task_propagate_pointer (G_TASK (result), &error);
 
@@ -425,6 +495,8 @@ refresh_done (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (guests == NULL)
     {
+      /* the changes this refresh was to pick up are not in self->guests */
+      self->full_refresh = TRUE;
       if (sp_log_once_changed (&self->refresh_problem, error->message))
         g_warning ("Cannot refresh the domain list: %s", error->message);
     }
@@ -435,17 +507,21 @@ refresh_done (GObject *source, GAsyncResult *result, gpointer user_data)
       /* the connection may have dropped while the refresh ran */
       guests->connected = self->conn != NULL;
       guests->status = g_strdup (self->status);
-      g_debug ("Refreshed %u domain(s), %u active, committed %" G_GUINT64_FORMAT " KiB",
-               guests->domains->len, guests->n_active, guests->committed_kib);
-      for (guint i = 0; i < guests->domains->len; i++)
-        log_domain (g_ptr_array_index (guests->domains, i));
+      self->n_queried = job->n_queried;
+      g_debug ("Refreshed %u domain(s), %u active, committed %" G_GUINT64_FORMAT
+               " KiB; %u queried%s",
+               guests->domains->len, guests->n_active, guests->committed_kib, job->n_queried,
+               job->previous == NULL ? " (full)" : "");
+      for (guint i = 0; i < job->queried->len; i++)
+        log_domain (g_ptr_array_index (job->queried, i));
       publish (self, guests);
     }
 
+  /* events during the refresh: their domains (or a full refresh) next */
   if (self->refresh_again)
     {
       self->refresh_again = FALSE;
-      sp_libvirt_queue_refresh (self);
+      schedule_refresh (self);
     }
 }
 
@@ -469,6 +545,12 @@ start_refresh (SpLibvirt *self)
   job->procfs_root = g_strdup (self->procfs_root);
   job->pid_dir = g_strdup (self->pid_dir);
   job->qemu = g_str_has_prefix (self->uri, "qemu");
+  if (!self->full_refresh && self->guests != NULL && self->guests->refreshed_us != 0 &&
+      g_strcmp0 (self->guests->uri, self->uri) == 0)
+    job->previous = sp_guests_ref (self->guests);
+  job->dirty = g_steal_pointer (&self->dirty);
+  self->dirty = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->full_refresh = FALSE;
 
   self->refresh_running = TRUE;
   task = g_task_new (self, self->cancellable, refresh_done, NULL);
@@ -486,11 +568,9 @@ on_refresh_timeout (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-void
-sp_libvirt_queue_refresh (SpLibvirt *self)
+static void
+schedule_refresh (SpLibvirt *self)
 {
-  g_return_if_fail (SP_IS_LIBVIRT (self));
-
   if (self->refresh_id != 0)
     return;
   if (self->refresh_running)
@@ -501,18 +581,41 @@ sp_libvirt_queue_refresh (SpLibvirt *self)
   self->refresh_id = g_timeout_add (SP_LIBVIRT_DEBOUNCE_MS, on_refresh_timeout, self);
 }
 
+void
+sp_libvirt_queue_refresh (SpLibvirt *self)
+{
+  g_return_if_fail (SP_IS_LIBVIRT (self));
+
+  self->full_refresh = TRUE;
+  schedule_refresh (self);
+}
+
+void
+sp_libvirt_queue_refresh_domain (SpLibvirt *self, const char *uuid)
+{
+  g_return_if_fail (SP_IS_LIBVIRT (self));
+  g_return_if_fail (uuid != NULL);
+
+  g_hash_table_add (self->dirty, g_ascii_strdown (uuid, -1));
+  schedule_refresh (self);
+}
+
 /* ---- events (main thread) --------------------------------------------- */
 
 static void
 domain_event (SpLink *link, virDomainPtr dom, const char *what)
 {
   SpLibvirt *self = link->owner;
+  char uuid[VIR_UUID_STRING_BUFLEN];
 
   if (self == NULL)
     return;
   self->n_events++;
   g_debug ("libvirt event: domain %s %s", virDomainGetName (dom), what);
-  sp_libvirt_queue_refresh (self);
+  if (virDomainGetUUIDString (dom, uuid) == 0)
+    sp_libvirt_queue_refresh_domain (self, uuid);
+  else
+    sp_libvirt_queue_refresh (self);
 }
 
 static const char *
@@ -914,6 +1017,7 @@ sp_libvirt_finalize (GObject *object)
   g_free (self->uri);
   g_free (self->status);
   g_clear_pointer (&self->guests, sp_guests_unref);
+  g_clear_pointer (&self->dirty, g_hash_table_unref);
   g_clear_object (&self->cancellable);
   g_mutex_clear (&self->lock);
   sp_log_once_reset (&self->connect_problem);
@@ -943,6 +1047,7 @@ sp_libvirt_init (SpLibvirt *self)
 {
   g_mutex_init (&self->lock);
   self->guests = sp_guests_new ();
+  self->dirty = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->cancellable = g_cancellable_new ();
   self->backoff_ms = BACKOFF_MIN_MS;
   self->status = g_strdup ("connecting");
@@ -1008,4 +1113,11 @@ guint64
 sp_libvirt_get_n_refreshes (SpLibvirt *self)
 {
   return self->n_refreshes;
+}
+
+guint64
+sp_libvirt_get_n_queried (SpLibvirt *self)
+{
+  g_return_val_if_fail (SP_IS_LIBVIRT (self), 0);
+  return self->n_queried;
 }

@@ -36,8 +36,13 @@ SpLibvirt *sp_libvirt_new (const char *uri, const char *procfs_root, const char 
 /* Initialises libvirt-glib's event loop (once per process) and connects. */
 void sp_libvirt_start (SpLibvirt *self);
 
-/* Asks for a refresh after the debounce window. */
+/* Asks for a refresh of every domain after the debounce window. */
 void sp_libvirt_queue_refresh (SpLibvirt *self);
+
+/* Asks for a refresh after the debounce window that queries the domain with
+ * this UUID again (and any other named meanwhile); what no event named is
+ * kept from the last refresh. */
+void sp_libvirt_queue_refresh_domain (SpLibvirt *self, const char *uuid);
 
 SpGuests *sp_libvirt_get_guests (SpLibvirt *self);
 
@@ -48,5 +53,6 @@ virConnectPtr sp_libvirt_ref_connection (SpLibvirt *self);
 /* Counters for tests and benchmarks. */
 guint64 sp_libvirt_get_n_events (SpLibvirt *self);
 guint64 sp_libvirt_get_n_refreshes (SpLibvirt *self);
+guint64 sp_libvirt_get_n_queried (SpLibvirt *self); /* by the last refresh */
 
 G_END_DECLS

@@ -24,7 +24,8 @@ typedef struct {
   char *domain; /* as asked: a name or a UUID */
   gboolean enabled;
   char *caller;
-  char *name; /* the domain's name, once found */
+  char *name;                        /* the domain's name, once found */
+  char uuid[VIR_UUID_STRING_BUFLEN]; /* and its UUID ("" if libvirt cannot say) */
 } MergeJob;
 
 static void
@@ -310,6 +311,8 @@ set_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
       return;
     }
   job->name = g_strdup (virDomainGetName (dom));
+  if (virDomainGetUUIDString (dom, job->uuid) < 0)
+    job->uuid[0] = '\0';
   if (!check_persistent (job, dom, &error) ||
       !set_nosharepages (job, dom, cancellable, &result, &error))
     {
@@ -329,6 +332,7 @@ set_done (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   g_autoptr (GTask) task = G_TASK (user_data);
   g_autoptr (GError) error = NULL;
+  const MergeJob *job = g_task_get_task_data (G_TASK (res));
   SpMemMergeResult *result = g_task_propagate_pointer (G_TASK (res), &error);
 
   if (result == NULL)
@@ -338,7 +342,9 @@ set_done (GObject *source, GAsyncResult *res, gpointer user_data)
     }
   /* committed-memory accounting follows the new config at once (the
    * DEFINED event would trigger this too, when libvirt delivers it) */
-  if (result->changed)
+  if (result->changed && job->uuid[0] != '\0')
+    sp_libvirt_queue_refresh_domain (SP_LIBVIRT (source), job->uuid);
+  else if (result->changed)
     sp_libvirt_queue_refresh (SP_LIBVIRT (source));
   g_task_return_pointer (task, result, g_free);
 }

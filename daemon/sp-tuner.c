@@ -21,6 +21,7 @@ struct _SpTuner {
   guint64 n_decisions;
 
   guint tick_id;
+  guint watch_id;
   guint queued_id;
   gboolean started;
 
@@ -48,6 +49,7 @@ sp_tuner_dispose (GObject *object)
   SpTuner *self = SP_TUNER (object);
 
   g_clear_handle_id (&self->tick_id, g_source_remove);
+  g_clear_handle_id (&self->watch_id, g_source_remove);
   g_clear_handle_id (&self->queued_id, g_source_remove);
   g_clear_object (&self->knobs);
   G_OBJECT_CLASS (sp_tuner_parent_class)->dispose (object);
@@ -199,12 +201,27 @@ publish (SpTuner *self, const SpKsmState *ksm, const SpMeminfo *mem, const SpDec
   g_signal_emit (self, signals[SIGNAL_TUNED], 0, snapshot);
 }
 
+/* What the policy decides from: these inputs, the guests, the last decision. */
+static void
+policy_input (SpTuner *self, const SpKsmState *ksm, const SpMeminfo *mem, SpPolicyInput *input)
+{
+  const SpDecision *previous = &self->snapshot->decision;
+
+  memset (input, 0, sizeof (*input));
+  input->config = self->config;
+  input->mem = *mem;
+  input->committed_kib = self->guests->committed_kib;
+  input->ksm = *ksm;
+  input->previous_action = previous->action;
+  input->previous_npages = previous->npages;
+}
+
 void
 sp_tuner_retune (SpTuner *self)
 {
   SpKsmState ksm = { 0 };
   SpMeminfo mem = { 0 };
-  SpPolicyInput input = { 0 };
+  SpPolicyInput input;
   SpDecision decision = { 0 };
   g_autoptr (GError) error = NULL;
   const SpDecision *previous = &self->snapshot->decision;
@@ -219,12 +236,7 @@ sp_tuner_retune (SpTuner *self)
 
   notice_outside_changes (self, &ksm);
 
-  input.config = self->config;
-  input.mem = mem;
-  input.committed_kib = self->guests->committed_kib;
-  input.ksm = ksm;
-  input.previous_action = previous->action;
-  input.previous_npages = previous->npages;
+  policy_input (self, &ksm, &mem, &input);
   sp_policy_decide (&input, &decision);
   self->n_decisions++;
 
@@ -265,11 +277,45 @@ on_tick (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/*
+ * Between two ticks, the pressure watch reads /proc/meminfo alone (one file,
+ * no fork) and retunes at once when the policy's action would change: KSM
+ * stops within SP_TUNER_WATCH_INTERVAL_S of the memory coming back instead
+ * of at the next tick, and starts as soon as memory runs short. The boost and
+ * decay of the scan rate keep the tick's pace.
+ */
+static gboolean
+on_watch (gpointer user_data)
+{
+  SpTuner *self = SP_TUNER (user_data);
+  const SpDecision *previous = &self->snapshot->decision;
+  SpPolicyInput input;
+  SpDecision decision = { 0 };
+  SpMeminfo mem = { 0 };
+
+  if (previous->action == SP_ACTION_NONE || !self->snapshot->ksm.available ||
+      !sp_meminfo_read (self->procfs_root, &mem, NULL))
+    return G_SOURCE_CONTINUE; /* the tick logs the problems */
+
+  policy_input (self, &self->snapshot->ksm, &mem, &input);
+  sp_policy_decide (&input, &decision);
+  if (decision.action != previous->action)
+    {
+      g_debug ("Pressure watch: %s", decision.reason);
+      sp_tuner_retune (self);
+    }
+  sp_decision_clear (&decision);
+  return G_SOURCE_CONTINUE;
+}
+
 static void
 arm_tick (SpTuner *self)
 {
   g_clear_handle_id (&self->tick_id, g_source_remove);
+  g_clear_handle_id (&self->watch_id, g_source_remove);
   self->tick_id = g_timeout_add_seconds (self->config->monitor_interval_sec, on_tick, self);
+  if (self->config->monitor_interval_sec > SP_TUNER_WATCH_INTERVAL_S)
+    self->watch_id = g_timeout_add_seconds (SP_TUNER_WATCH_INTERVAL_S, on_watch, self);
 }
 
 void

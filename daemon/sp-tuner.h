@@ -15,6 +15,10 @@
 
 G_BEGIN_DECLS
 
+/* Seconds between two reads of /proc/meminfo by the pressure watch, which
+ * retunes between ticks when KSM should start or stop. */
+#define SP_TUNER_WATCH_INTERVAL_S 5
+
 #define SP_TYPE_TUNER (sp_tuner_get_type ())
 G_DECLARE_FINAL_TYPE (SpTuner, sp_tuner, SP, TUNER, GObject)
 

@@ -87,3 +87,13 @@ sp_xml_read_domain (const char *xml, GError **error)
     }
   return g_steal_pointer (&doc);
 }
+
+xmlXPathContext *
+sp_xml_xpath_context (xmlDoc *doc, GError **error)
+{
+  xmlXPathContext *ctxt = xmlXPathNewContext (doc);
+
+  if (ctxt == NULL)
+    g_set_error_literal (error, SP_ERROR, SP_ERROR_FAILED, "Cannot create an XPath context");
+  return ctxt;
+}

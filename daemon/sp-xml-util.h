@@ -33,4 +33,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlXPathObject, xmlXPathFreeObject)
  */
 xmlDoc *sp_xml_read_domain (const char *xml, GError **error);
 
+/* An XPath context on doc, or NULL with SP_ERROR_FAILED (out of memory). */
+xmlXPathContext *sp_xml_xpath_context (xmlDoc *doc, GError **error);
+
 G_END_DECLS

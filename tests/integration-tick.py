@@ -94,6 +94,21 @@ class TickTest(unittest.TestCase):
         self.assertEqual(self.knob("sleep_millisecs"), "20")
         self.assertEqual(self.knob("run"), "0")
 
+    def test_pressure_watch_between_ticks(self):
+        # a 600 s tick: only the 5 s pressure watch can start and stop KSM
+        self.write_config("[daemon]\nmonitor_interval=600\n[tuning]\nscan_rate=classic\n")
+        d = self.start()
+        d.wait_log("stop: committed 0 KiB + threshold 3.2 GiB < total 16.0 GiB")
+        self.set_available(1024 * 1024)
+        sptest.wait_for(lambda: self.knob("run") == "1", 8, what="run=1 from the watch")
+        d.wait_log("Pressure watch: run: available 1.0 GiB < threshold 3.2 GiB")
+        # one boost, not one per watch: the scan rate keeps the tick's pace
+        self.assertEqual(self.knob("pages_to_scan"), "400")
+        self.set_available(12 * 1024 * 1024)
+        sptest.wait_for(lambda: self.knob("run") == "0", 8, what="run=0 from the watch")
+        self.assertEqual(self.knob("pages_to_scan"), "400")
+        d.wait_log("Pressure watch: stop:")
+
     def test_advisor_steered_not_pages_to_scan(self):
         self.set_available(1024 * 1024)
         d = self.start()

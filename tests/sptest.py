@@ -20,6 +20,18 @@ SOURCE_ROOT = os.environ.get("SP_SOURCE_ROOT",
                              os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REAL_KSM = "/sys/kernel/mm/ksm"
 
+# A fixed /proc/meminfo for tests and benchmarks that bind it over the real
+# one: MemFree = MemAvailable = {avail}, so samepaged and ksmtuned (MemFree +
+# Buffers + Cached) see the same free memory, give or take 11 MiB.
+FIXED_MEMINFO = """MemTotal:       {total} kB
+MemFree:        {avail} kB
+MemAvailable:   {avail} kB
+Buffers:           1024 kB
+Cached:           10240 kB
+SwapCached:           0 kB
+Active:           20480 kB
+"""
+
 # The KSM files of a 6.18 kernel (what tests/data/sysfs-6.18 mirrors), for
 # temporary sysfs trees: as at boot, and with distinct counter values for
 # tests that compare what samepaged reports with the files.

@@ -9,9 +9,11 @@
   and committed memory (ksmctl domains/status --json on a private system
   bus) are libvirt's (virsh list --all, virsh dominfo).
 - libvirtd frozen (SIGSTOP) for 30 s: `ksmctl status --json` answers every
-  second within 100 ms (the whole ksmctl process), reports libvirt as
-  unresponsive once the keepalive gives up, and after SIGCONT samepaged is
-  connected again and sees the next `virsh start`.
+  second from the snapshot without waiting on libvirt (each call well under
+  the 20 s a blocked daemon would take; the latencies are logged, and the
+  100 ms figure is measured by bench/freeze.py, not asserted here), reports
+  libvirt as unresponsive once the keepalive gives up, and after SIGCONT
+  samepaged is connected again and sees the next `virsh start`.
 - the real /sys/kernel/mm/ksm changed behind samepaged's back: noticed on
   the next tick, logged once, the policy goes on from the real value.
 - sysfs write failures on a temporary tree (a knob read-only through a
@@ -50,9 +52,11 @@ PATH = "/org/samepage1"
 MANAGER = "org.samepage1.Manager"
 
 RECONNECT_LIMIT_S = 2.0
-# 100 ms, the bound; sanitizer builds start every process several
-# times slower, so they get 500 ms (the bound is checked in the plain build)
-KSMCTL_LIMIT_S = 0.100 if os.environ.get("SP_SANITIZE", "none") in ("", "none") else 0.500
+# Not a speed target (bench/freeze.py measures the 100 ms on an idle
+# machine): a samepaged whose status waited on the frozen libvirtd would
+# answer only when the keepalive drops the connection, 20 s into the freeze,
+# or never; 3 s tells that apart from a loaded CI machine's slow fork.
+KSMCTL_HANG_S = 3.0
 FREEZE_S = 30
 GUEST_MIB = 128
 KILL_LOOPS = 20
@@ -390,7 +394,8 @@ class LibvirtFaultsTest(unittest.TestCase):
                         "freeze: %r" % [(round(s[0], 1), s[2], s[3]) for s in samples])
         log("first reported unresponsive %.1f s into the freeze: %r"
             % (unresponsive[0][0], unresponsive[0][3]))
-        self.assertLess(latencies[-1], KSMCTL_LIMIT_S)
+        self.assertLess(latencies[-1], KSMCTL_HANG_S,
+                        "ksmctl status blocked while libvirtd was frozen")
 
         # after SIGCONT: connected again, and the next start is seen
         self.wait_log_from(mark, "Connected to libvirt at %s" % self.lv.uri, timeout=30)

@@ -32,14 +32,7 @@ import sptestbed
 GUEST_KIB = 256 * 1024  # each guest's memory (balloon.current)
 G1_FILL_MIB = 64
 
-MEMINFO = """MemTotal:       {total} kB
-MemFree:        {avail} kB
-MemAvailable:   {avail} kB
-Buffers:           1024 kB
-Cached:           10240 kB
-SwapCached:           0 kB
-Active:           20480 kB
-"""
+MEMINFO = sptest.FIXED_MEMINFO
 MEM_TOTAL_KIB = 16 * 1024 * 1024
 
 KSM_FILES = sptest.KSM_BOOT_FILES

@@ -187,6 +187,84 @@ test_libvirt_events_refresh (void)
   watch_stop (&w);
 }
 
+static const char *NEW_DOMAIN =
+    "<domain type='test'><name>fresh</name>"
+    "<uuid>77777777-7777-4777-8777-777777777777</uuid>"
+    "<memory unit='KiB'>1048576</memory><currentMemory unit='KiB'>524288</currentMemory>"
+    "<os><type>hvm</type></os></domain>";
+
+/* An event re-queries only the domain it names; the others keep their facts.
+ * A full refresh (sp_libvirt_queue_refresh) queries every domain again. */
+
+static void
+test_libvirt_incremental (void)
+{
+  g_autoptr (virConnect) conn = NULL;
+  g_autoptr (virDomain) off = NULL;
+  g_autoptr (virDomain) fresh = NULL;
+  const SpDomainInfo *plain_before;
+  const SpDomainInfo *d;
+  g_autofree char *plain_uuid = NULL;
+  Watch w;
+  guint n;
+
+  watch_start (&w);
+  g_assert_cmpuint (sp_libvirt_get_n_queried (w.libvirt), ==, 6);
+  conn = sp_libvirt_ref_connection (w.libvirt);
+  plain_before = find (&w, "plain");
+  plain_uuid = g_strdup (plain_before->uuid);
+
+  /* a start names "off": one domain queried, the sum follows */
+  off = virDomainLookupByName (conn, "off");
+  n = w.n_changed;
+  g_assert_cmpint (virDomainCreate (off), ==, 0);
+  wait_changes (&w, n);
+  g_assert_cmpuint (sp_libvirt_get_n_queried (w.libvirt), ==, 1);
+  g_assert_true (find (&w, "off")->active);
+  g_assert_cmpuint (w.last->committed_kib, ==, 768 * MIB + 2 * GIB);
+  g_assert_cmpuint (w.last->domains->len, ==, 6);
+  /* kept facts are whole copies */
+  d = find (&w, "plain");
+  g_assert_true (d != plain_before);
+  g_assert_cmpstr (d->uuid, ==, plain_uuid);
+  g_assert_cmpuint (d->current_kib, ==, 512 * MIB);
+  g_assert_cmpstr (d->memory_source, ==, "info");
+  g_assert_true (d->mergeable);
+  g_assert_cmpstr (find (&w, "noshare")->unmergeable_reason, ==, "nosharepages");
+
+  /* a new domain is queried; an undefined one is gone */
+  n = w.n_changed;
+  fresh = virDomainDefineXML (conn, NEW_DOMAIN);
+  g_assert_nonnull (fresh);
+  wait_changes (&w, n);
+  g_assert_cmpuint (sp_libvirt_get_n_queried (w.libvirt), ==, 1);
+  d = find (&w, "77777777-7777-4777-8777-777777777777");
+  g_assert_cmpstr (d->name, ==, "fresh");
+  g_assert_false (d->active);
+  g_assert_cmpuint (d->current_kib, ==, 512 * MIB);
+  n = w.n_changed;
+  g_assert_cmpint (virDomainUndefine (fresh), ==, 0);
+  wait_changes (&w, n);
+  g_assert_null (sp_guests_find (w.last, "fresh"));
+  g_assert_cmpuint (w.last->domains->len, ==, 6);
+
+  /* without an event, a change is seen by a full refresh only */
+  g_assert_cmpint (virDomainSetMemoryFlags (off, 1 * GIB, VIR_DOMAIN_AFFECT_LIVE), ==, 0);
+  n = w.n_changed;
+  sp_libvirt_queue_refresh (w.libvirt);
+  wait_changes (&w, n);
+  g_assert_cmpuint (sp_libvirt_get_n_queried (w.libvirt), ==, 6);
+  g_assert_cmpuint (find (&w, "off")->current_kib, ==, 1 * GIB);
+  g_assert_cmpuint (w.last->committed_kib, ==, 768 * MIB + 1 * GIB);
+
+  /* SetMemMerge's refresh, by UUID in any case */
+  n = w.n_changed;
+  sp_libvirt_queue_refresh_domain (w.libvirt, "11111111-1111-4111-8111-111111111111");
+  wait_changes (&w, n);
+  g_assert_cmpuint (sp_libvirt_get_n_queried (w.libvirt), ==, 1);
+  watch_stop (&w);
+}
+
 static void
 test_libvirt_debounce (void)
 {
@@ -309,6 +387,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/libvirt/committed-and-exclusions", test_libvirt_committed_and_exclusions);
   g_test_add_func ("/libvirt/events-refresh", test_libvirt_events_refresh);
+  g_test_add_func ("/libvirt/incremental", test_libvirt_incremental);
   g_test_add_func ("/libvirt/debounce", test_libvirt_debounce);
   g_test_add_func ("/libvirt/event-retunes", test_libvirt_event_retunes);
   return g_test_run ();
