@@ -17,10 +17,17 @@ stops, one 256 MiB guest -> KSM runs, threshold 20 %), /proc/<pid> real.
   (/proc/PID/stat utime+stime), VmHWM, threads, refreshes/decisions logged,
   and processes forked (strace -f -p PID -e trace=process: clone without
   CLONE_THREAD, fork, vfork, execve).
+- libvirtd frozen (SIGSTOP) for FREEZE seconds with all guests running:
+  `ksmctl status --json` (the whole process, on a private system-type bus)
+  every 0.5 s; its latency (med / p99 / max, and `ksmctl --version`, no
+  D-Bus, as the floor), when samepaged first reports libvirt unresponsive,
+  and how long after SIGCONT it is connected again. Issue 7's target: status
+  answers from the snapshot within 100 ms throughout.
 
-Usage: python3 bench/reaction.py [--reps 20] [--idle 120] [--guests 3]
+Usage: python3 bench/reaction.py [--reps 20] [--idle 120] [--guests 3] [--freeze 30]
 """
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -46,11 +53,15 @@ def main():
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--idle", type=int, default=120)
     ap.add_argument("--guests", type=int, default=3)
+    ap.add_argument("--freeze", type=int, default=30)
     args = ap.parse_args()
 
     assets = sptestbed.ensure_guest_assets()
     lv = sptestbed.PrivateLibvirtd(assets)
     directory = sptest.make_temp_dir("sp-reaction-")
+    busdir = sptest.make_temp_dir("sp-reaction-bus-")
+    bus = sptest.SystemBus(busdir)
+    bus_env = dict(os.environ, **bus.env())
     daemon = None
     strace = None
     try:
@@ -71,7 +82,8 @@ def main():
         daemon = sptestbed.NamespacedDaemon(
             ["--sysfs-root", os.path.join(directory, "sys"), "--config", config,
              "--ksmtuned-config", "", "--state-dir", state, "--connect", lv.uri, "-v"],
-            [(meminfo, "/proc/meminfo"), (lv.pid_dir(), "/run/libvirt")], log_dir=directory)
+            [(meminfo, "/proc/meminfo"), (lv.pid_dir(), "/run/libvirt")], env=bus.env(),
+            log_dir=directory)
         daemon.wait_log("Refreshed %d domain(s), 0 active"
                         % len(names), timeout=30)
         knob = lambda: sptest.read_knob(ksm, "run")
@@ -138,12 +150,17 @@ def main():
         anon = bl.proc_status(daemon.pid, "RssAnon")
         rss_file = bl.proc_status(daemon.pid, "RssFile")
         threads = bl.threads(daemon.pid)
+
+        # -- libvirtd frozen --
+        freeze = freeze_libvirtd(lv, bus_env, args.freeze)
     finally:
         if strace is not None:
             sptest.stop_process(strace)
         if daemon is not None:
             daemon.stop()
         lv.stop()
+        bus.stop()
+        sptest.remove_tree(busdir)
         if not os.environ.get("SP_BENCH_KEEP"):
             sptest.remove_tree(directory)
 
@@ -164,7 +181,49 @@ def main():
         ["threads created in window / threads now", "%d / %d" % (thread_clones, threads)],
         ["VmRSS / VmHWM (KiB)", "%d / %d" % (rss, hwm)],
         ["of which RssAnon / RssFile (KiB)", "%d / %d" % (anon, rss_file)],
+        ["libvirtd frozen %d s: ksmctl status --json, med / p99 / max (ms), %d calls"
+         % (args.freeze, len(freeze["status"])), ms(freeze["status"])],
+        ["  ksmctl --version (no D-Bus) meanwhile, med / p99 / max (ms)", ms(freeze["floor"])],
+        ["  libvirt first reported unresponsive (s into the freeze)", freeze["unresponsive"]],
+        ["  connected again after SIGCONT (s)", freeze["reconnected"]],
     ]))
+
+
+def ksmctl_status(env):
+    t = time.perf_counter()
+    r = subprocess.run([sptest.KSMCTL, "status", "--json"], env=env, capture_output=True,
+                       text=True)
+    took = time.perf_counter() - t
+    if r.returncode != 0:
+        raise RuntimeError("ksmctl status failed: " + r.stderr)
+    return took, json.loads(r.stdout)["libvirt"]
+
+
+def freeze_libvirtd(lv, env, seconds):
+    """ksmctl status every 0.5 s while libvirtd is stopped, then SIGCONT."""
+    status, floor = [], []
+    unresponsive = None
+    lv.freeze()
+    frozen = time.monotonic()
+    try:
+        while time.monotonic() - frozen < seconds:
+            took, libvirt = ksmctl_status(env)
+            status.append(took)
+            if unresponsive is None and not libvirt["connected"]:
+                unresponsive = "%.1f (%s)" % (time.monotonic() - frozen, libvirt["status"])
+            floor += bl.timed([sptest.KSMCTL, "--version"], env=env, runs=1)
+            time.sleep(0.5)
+    finally:
+        lv.thaw()
+    thawed = time.monotonic()
+    reconnected = None
+    while time.monotonic() - thawed < 60:
+        if ksmctl_status(env)[1]["connected"]:
+            reconnected = "%.1f" % (time.monotonic() - thawed)
+            break
+        time.sleep(0.05)
+    return {"status": status, "floor": floor, "unresponsive": unresponsive or "never",
+            "reconnected": reconnected or "not within 60 s"}
 
 
 if __name__ == "__main__":

@@ -266,6 +266,12 @@ fill_ksm_facts (const RefreshJob *job, SpDomainInfo *info)
   g_autoptr (GError) error = NULL;
   SpKsmProcStat stat;
 
+  /* a kept domain's old facts go: the process may have changed or gone */
+  info->ksm_stat_present = FALSE;
+  info->ksm_merging_pages = 0;
+  info->ksm_zero_pages = 0;
+  info->ksm_process_profit = 0;
+  info->ksm_mergeable = SP_KSM_MERGEABLE_UNKNOWN;
   info->pid = sp_qemu_find_pid (job->procfs_root, job->pid_dir, info->name, info->uuid);
   if (info->pid <= 0)
     return;
@@ -365,11 +371,14 @@ domain_uuid (virDomainPtr dom, char buf[VIR_UUID_STRING_BUFLEN])
 /*
  * A full refresh queries every domain: 3 to 5 RPCs and 1 or 2 XML parses
  * each, linear in the number of domains. An incremental one (job->previous
- * set) lists the domains (one RPC), keeps the previous facts of every domain
- * no event named since, and queries only the named and the new ones. Events
- * name every change samepaged reads (lifecycle, define, balloon, devices,
- * metadata), so the kept facts are current; what events cannot cover, a
- * reconnection or a failed refresh, asks for a full one.
+ * set) lists the domains (one RPC), keeps the previous libvirt facts of
+ * every domain no event named since, and queries only the named and the new
+ * ones. Events name every change samepaged reads from libvirt (lifecycle,
+ * define, balloon, devices, metadata), so the kept facts are current; what
+ * events cannot cover, a reconnection or a failed refresh, asks for a full
+ * one. How much a running guest merges changes with no event: its /proc
+ * facts are read again for every active domain, kept ones included (file
+ * reads, no RPC).
  */
 static void
 refresh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
@@ -410,7 +419,14 @@ refresh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
       if (previous != NULL && uuid != NULL && !g_hash_table_contains (job->dirty, uuid))
         kept = g_hash_table_lookup (previous, uuid);
       if (kept != NULL)
-        g_ptr_array_add (guests->domains, sp_domain_info_copy (kept));
+        {
+          SpDomainInfo *copy = sp_domain_info_copy (kept);
+
+          /* no event tells how much a guest merges: /proc, no RPC */
+          if (copy->active && job->qemu)
+            fill_ksm_facts (job, copy);
+          g_ptr_array_add (guests->domains, copy);
+        }
       else
         query[n_query++] = doms[i];
     }
