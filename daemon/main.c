@@ -15,15 +15,34 @@ typedef struct {
   GMainLoop *loop;
   SpDaemon *daemon;
   int exit_code;
+  gboolean terminating;
 } SpMain;
 
+static void
+on_drained (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  SpMain *m = user_data;
+
+  sp_daemon_drain_finish (SP_DAEMON (source), result);
+  g_main_loop_quit (m->loop);
+}
+
+/* The D-Bus calls in progress are answered first; a second signal does not
+ * wait for them. */
 static gboolean
 on_terminate (gpointer user_data)
 {
   SpMain *m = user_data;
 
+  if (m->terminating)
+    {
+      g_message ("Terminating now");
+      g_main_loop_quit (m->loop);
+      return G_SOURCE_CONTINUE;
+    }
   g_message ("Terminating");
-  g_main_loop_quit (m->loop);
+  m->terminating = TRUE;
+  sp_daemon_drain_async (m->daemon, on_drained, m);
   return G_SOURCE_CONTINUE;
 }
 

@@ -704,6 +704,40 @@ sp_daemon_set_mode (SpDaemon *self, SpMode mode, GError **error)
   return commit (self, overrides, config, error);
 }
 
+static void
+on_service_drained (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = G_TASK (user_data);
+
+  sp_dbus_service_drain_finish (SP_DBUS_SERVICE (source), result, NULL);
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+sp_daemon_drain_async (SpDaemon *self, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr (GTask) task = NULL;
+
+  g_return_if_fail (SP_IS_DAEMON (self));
+
+  task = g_task_new (self, NULL, callback, user_data);
+  g_task_set_source_tag (task, sp_daemon_drain_async);
+  if (self->service == NULL)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  sp_dbus_service_drain_async (self->service, SP_DAEMON_DRAIN_TIMEOUT_S, on_service_drained,
+                               g_steal_pointer (&task));
+}
+
+void
+sp_daemon_drain_finish (SpDaemon *self, GAsyncResult *result)
+{
+  g_return_if_fail (g_task_is_valid (result, self));
+  g_task_propagate_boolean (G_TASK (result), NULL);
+}
+
 void
 sp_daemon_stop (SpDaemon *self)
 {

@@ -59,6 +59,16 @@ gboolean sp_daemon_set_mode (SpDaemon *self, SpMode mode, GError **error);
 SpTuner *sp_daemon_get_tuner (SpDaemon *self);
 SpLibvirt *sp_daemon_get_libvirt (SpDaemon *self);
 
+/*
+ * SIGTERM, first step: new D-Bus calls are refused and the ones in progress
+ * (a SetMemMerge waiting on libvirt) get their answer, for at most
+ * SP_DAEMON_DRAIN_TIMEOUT_S; then the callback runs. Tuning goes on
+ * meanwhile. Without the D-Bus API it completes at once.
+ */
+#define SP_DAEMON_DRAIN_TIMEOUT_S 10
+void sp_daemon_drain_async (SpDaemon *self, GAsyncReadyCallback callback, gpointer user_data);
+void sp_daemon_drain_finish (SpDaemon *self, GAsyncResult *result);
+
 /* Stops, restoring the knobs samepaged changed unless configured not to. */
 void sp_daemon_stop (SpDaemon *self);
 

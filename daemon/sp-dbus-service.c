@@ -50,6 +50,11 @@ struct _SpDbusService {
   SpMemMergeFunc mem_merge_func;
   gpointer mem_merge_data;
   GDestroyNotify mem_merge_destroy;
+
+  GPtrArray *calls;  /* MethodCall*: method calls not answered yet */
+  gboolean stopping; /* new calls are refused */
+  GTask *drain;      /* completes when calls is empty (or on timeout) */
+  guint drain_timeout_id;
 };
 
 G_DEFINE_TYPE (SpDbusService, sp_dbus_service, G_TYPE_OBJECT)
@@ -328,21 +333,48 @@ typedef struct {
   char *caller; /* once authorized */
 } MethodCall;
 
+static void drain_check (SpDbusService *self);
+
+static MethodCall *
+method_call_new (SpDbusService *self, GDBusMethodInvocation *invocation, const SpMethod *method)
+{
+  MethodCall *call = g_new0 (MethodCall, 1);
+
+  call->self = g_object_ref (self);
+  call->invocation = invocation;
+  call->method = method;
+  g_ptr_array_add (self->calls, call);
+  return call;
+}
+
 static void
 method_call_free (MethodCall *call)
 {
+  SpDbusService *self = call->self;
+
   /* every path answers before freeing */
   g_warn_if_fail (call->invocation == NULL);
-  g_object_unref (call->self);
+  g_ptr_array_remove_fast (self->calls, call);
   g_free (call->caller);
   g_free (call);
+  drain_check (self);
+  g_object_unref (self);
 }
 
 static void
 method_call_fail (MethodCall *call, const GError *error)
 {
-  sp_dbus_return_error (g_steal_pointer (&call->invocation), error);
+  /* answered already when samepaged stopped waiting for it */
+  if (call->invocation != NULL)
+    sp_dbus_return_error (g_steal_pointer (&call->invocation), error);
   method_call_free (call);
+}
+
+static GError *
+stopping_error (const char *method)
+{
+  return g_error_new (SP_ERROR, SP_ERROR_FAILED,
+                      "samepaged is stopping: %s was not run, try again once it is back", method);
 }
 
 static void
@@ -503,6 +535,13 @@ on_method_done (GObject *source, GAsyncResult *result, gpointer user_data)
       method_call_fail (call, error);
       return;
     }
+  if (invocation == NULL)
+    {
+      g_message ("%s by %s: done, after samepaged stopped waiting for it", call->method->name,
+                 call->caller);
+      method_call_free (call);
+      return;
+    }
   arguments = g_variant_print (g_dbus_method_invocation_get_parameters (invocation), FALSE);
   g_message ("%s%s by %s: done", call->method->name, arguments, call->caller);
 
@@ -520,8 +559,14 @@ on_authorized (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GTask) task = NULL;
   guint32 uid;
 
-  if (!sp_authority_check_finish (SP_AUTHORITY (source), result, &uid, &error))
+  if (!sp_authority_check_finish (SP_AUTHORITY (source), result, &uid, &error) ||
+      call->self->stopping)
     {
+      if (call->self->stopping)
+        {
+          g_clear_error (&error);
+          error = stopping_error (call->method->name);
+        }
       method_call_fail (call, error);
       return;
     }
@@ -553,18 +598,99 @@ handle_manager_method (GDBusConnection *connection, const char *sender, const ch
       sp_dbus_return_error (invocation, error);
       return;
     }
-  if (method->check != NULL && !method->check (self, parameters, &error))
+  if (self->stopping)
+    error = stopping_error (method_name);
+  else if (method->check != NULL)
+    method->check (self, parameters, &error);
+  if (error != NULL)
     {
       sp_dbus_return_error (invocation, error);
       return;
     }
 
-  call = g_new0 (MethodCall, 1);
-  call->self = g_object_ref (self);
-  call->invocation = invocation;
-  call->method = method;
+  call = method_call_new (self, invocation, method);
   sp_authority_check_async (self->authority, invocation, method->action_id, self->cancellable,
                             on_authorized, call);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Stopping: the calls in flight are answered before samepaged exits. */
+
+static void
+drain_complete (SpDbusService *self)
+{
+  g_autoptr (GTask) task = g_steal_pointer (&self->drain);
+
+  g_clear_handle_id (&self->drain_timeout_id, g_source_remove);
+  if (task != NULL)
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+drain_check (SpDbusService *self)
+{
+  if (self->drain != NULL && self->calls->len == 0)
+    drain_complete (self);
+}
+
+static gboolean
+on_drain_timeout (gpointer user_data)
+{
+  SpDbusService *self = SP_DBUS_SERVICE (user_data);
+  guint timeout_s = GPOINTER_TO_UINT (g_task_get_task_data (self->drain));
+
+  self->drain_timeout_id = 0;
+  for (guint i = 0; i < self->calls->len; i++)
+    {
+      MethodCall *call = g_ptr_array_index (self->calls, i);
+      g_autoptr (GError) error = NULL;
+
+      if (call->invocation == NULL)
+        continue;
+      g_warning ("Stopping with %s by %s unfinished after %u s", call->method->name,
+                 call->caller != NULL ? call->caller : "an unauthorized caller", timeout_s);
+      error = g_error_new (SP_ERROR, SP_ERROR_FAILED,
+                           "samepaged stopped before %s finished (still waiting for libvirt "
+                           "after %u s): whether it took effect is unknown; check once "
+                           "samepaged is back",
+                           call->method->name, timeout_s);
+      sp_dbus_return_error (g_steal_pointer (&call->invocation), error);
+    }
+  drain_complete (self);
+  return G_SOURCE_REMOVE;
+}
+
+void
+sp_dbus_service_drain_async (SpDbusService *self, guint timeout_s, GAsyncReadyCallback callback,
+                             gpointer user_data)
+{
+  g_autoptr (GTask) task = NULL;
+
+  g_return_if_fail (SP_IS_DBUS_SERVICE (self));
+  g_return_if_fail (self->drain == NULL);
+
+  task = g_task_new (self, NULL, callback, user_data);
+  g_task_set_source_tag (task, sp_dbus_service_drain_async);
+  g_task_set_task_data (task, GUINT_TO_POINTER (timeout_s), NULL);
+  self->stopping = TRUE;
+  /* a polkit agent may wait for a password for minutes: those calls end
+   * now, with the "stopping" error (on_authorized) */
+  g_cancellable_cancel (self->cancellable);
+  if (self->calls->len == 0)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  g_message ("Waiting up to %u s for %u D-Bus call(s) in progress", timeout_s, self->calls->len);
+  self->drain = g_steal_pointer (&task);
+  self->drain_timeout_id = g_timeout_add_seconds (timeout_s, on_drain_timeout, self);
+}
+
+gboolean
+sp_dbus_service_drain_finish (SpDbusService *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -592,6 +718,7 @@ sp_dbus_service_finalize (GObject *object)
   SpDbusService *self = SP_DBUS_SERVICE (object);
 
   g_clear_object (&self->cancellable);
+  g_clear_pointer (&self->calls, g_ptr_array_unref);
   g_clear_pointer (&self->guests, sp_guests_unref);
   g_clear_pointer (&self->introspection, g_dbus_node_info_unref);
   G_OBJECT_CLASS (sp_dbus_service_parent_class)->finalize (object);
@@ -610,6 +737,7 @@ static void
 sp_dbus_service_init (SpDbusService *self)
 {
   self->cancellable = g_cancellable_new ();
+  self->calls = g_ptr_array_new ();
   self->domains = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
 }
 

@@ -52,4 +52,15 @@ void sp_dbus_service_unexport (SpDbusService *self);
 void sp_dbus_service_set_mem_merge_func (SpDbusService *self, SpMemMergeFunc func,
                                          gpointer user_data, GDestroyNotify destroy);
 
+/*
+ * Stopping: refuses new method calls (org.samepage1.Error.Failed, "samepaged
+ * is stopping"), ends pending authorizations the same way, and completes
+ * once every call in progress is answered, or after timeout_s, when each
+ * one left is answered with an error that says its outcome is unknown.
+ * Finish returns TRUE.
+ */
+void sp_dbus_service_drain_async (SpDbusService *self, guint timeout_s,
+                                  GAsyncReadyCallback callback, gpointer user_data);
+gboolean sp_dbus_service_drain_finish (SpDbusService *self, GAsyncResult *result, GError **error);
+
 G_END_DECLS

@@ -24,6 +24,9 @@
   random moments), during Retune, and at random moments of ticking: exit 0,
   knobs as found, the client gets a reply or a clean error, and the domain's
   persistent XML is either the old one or the new one, nothing in between.
+  A call samepaged has received is answered before it exits: with libvirtd
+  frozen, after DRAIN_S, with an error that says the outcome is unknown
+  (not the bus's NoReply), and a call made meanwhile is refused.
 
 Every libvirtd, guest, dbus-daemon and samepaged is stopped by PID; the real
 KSM knobs are saved before and restored after (run=2 first).
@@ -57,6 +60,7 @@ RECONNECT_LIMIT_S = 2.0
 # answer only when the keepalive drops the connection, 20 s into the freeze,
 # or never; 3 s tells that apart from a loaded CI machine's slow fork.
 KSMCTL_HANG_S = 3.0
+DRAIN_S = 10  # SP_DAEMON_DRAIN_TIMEOUT_S: how long SIGTERM waits for D-Bus calls
 FREEZE_S = 30
 GUEST_MIB = 128
 KILL_LOOPS = 20
@@ -423,7 +427,19 @@ class LibvirtFaultsTest(unittest.TestCase):
             outcome = client.call_async("SetMemMerge", "(sb)", (domain, before_nosharepages))
             client.pump_until({}, delay)
             self.daemon.signal(signal.SIGTERM)
-            code = self.daemon.proc.wait(15)
+            signalled = time.monotonic()
+            if freeze:
+                # while samepaged waits for the call in progress, a new
+                # call is refused, not left unanswered
+                late = client.call_async("Retune")
+                client.pump_until(late, 5)
+                self.assertIn("error", late, "Retune after SIGTERM: %r" % late)
+                self.assertEqual(Gio.DBusError.get_remote_error(late["error"]),
+                                 "org.samepage1.Error.Failed", late["error"].message)
+                self.assertIn("samepaged is stopping: Retune was not run",
+                              late["error"].message)
+            code = self.daemon.proc.wait(DRAIN_S + 15)
+            exited = time.monotonic() - signalled
             client.pump_until(outcome, 10)
         finally:
             self.lv.thaw()
@@ -433,13 +449,22 @@ class LibvirtFaultsTest(unittest.TestCase):
         self.daemon = None
         self.assertEqual(code, 0, out[-3000:])
         self.assertTrue(outcome, "no reply and no error for SetMemMerge")
+        clean_errors = ("org.samepage1.Error.Libvirt", "org.samepage1.Error.NotConnected",
+                        "org.samepage1.Error.Failed")
         if "error" in outcome:
             name = Gio.DBusError.get_remote_error(outcome["error"])
-            # the daemon went away mid-call: the bus answers for it
-            self.assertIn(name, ("org.freedesktop.DBus.Error.NoReply",
-                                 "org.samepage1.Error.Libvirt",
-                                 "org.samepage1.Error.NotConnected",
-                                 "org.samepage1.Error.Failed"), outcome["error"].message)
+            # a call samepaged had received gets its answer before it exits;
+            # only one still on its way (SIGTERM first) can find it gone
+            expected = clean_errors if freeze or delay >= 0.1 else \
+                clean_errors + ("org.freedesktop.DBus.Error.NoReply",)
+            self.assertIn(name, expected, outcome["error"].message)
+        if freeze:
+            # libvirtd never answered: samepaged waited DRAIN_S, then said so
+            self.assertIn("error", outcome)
+            self.assertIn("samepaged stopped before SetMemMerge finished",
+                          outcome["error"].message)
+            self.assertGreaterEqual(exited, DRAIN_S - 0.5, out[-3000:])
+            self.assertIn("Stopping with SetMemMerge by uid 0", out)
         self.assertEqual(tree_knobs(self.ksm), knobs_at_start)
         # libvirtd (thawed) may still apply the define it had queued
         time.sleep(0.5)
@@ -511,7 +536,10 @@ class SigtermTest(unittest.TestCase):
                     self.assertTrue(outcome, "Retune: no reply and no error")
                     key = "reply" if "reply" in outcome else \
                         Gio.DBusError.get_remote_error(outcome["error"])
-                    self.assertIn(key, ("reply", "org.freedesktop.DBus.Error.NoReply"))
+                    # answered, or refused as samepaged stops; NoReply only
+                    # when SIGTERM won the race with the call's arrival
+                    self.assertIn(key, ("reply", "org.samepage1.Error.Failed",
+                                        "org.freedesktop.DBus.Error.NoReply"))
                     outcomes[key] = outcomes.get(key, 0) + 1
             finally:
                 client.close()
