@@ -6,6 +6,12 @@
 #define KIB_PER_16_GIB (G_GUINT64_CONSTANT (16) * 1024 * 1024)
 #define SP_MIN_SLEEP_MILLISECS 10
 
+/* advisor_max_pages_to_scan: the kernel's default is the ceiling, and the
+ * cap leaves the advisor this many times the rate its target needs */
+#define SP_ADVISOR_MAX_PAGES_CEILING 30000
+#define SP_ADVISOR_MIN_PAGES_DEFAULT 500
+#define SP_ADVISOR_PAGES_HEADROOM 4
+
 char *
 sp_format_kib (guint64 kib)
 {
@@ -90,6 +96,39 @@ lerp (gint64 from, gint64 to, gint64 num, gint64 den)
   return from + ((to - from) * num + (to > from ? den / 2 : -den / 2)) / den;
 }
 
+/*
+ * The advisor has a blind spot on small hosts (measured in
+ * docs/benchmarks.md, section 4): it times full scans in whole seconds, so a
+ * scan of a few hundred MiB reads as 1 s for almost no CPU, and it raises
+ * pages_to_scan to advisor_max_pages_to_scan, keeping ksmd at half a core
+ * once nothing is left to merge. The cap: SP_ADVISOR_PAGES_HEADROOM times
+ * the pages per wake-up that scan the guests' committed memory once in the
+ * target scan time, between advisor_min_pages_to_scan and the kernel's
+ * default maximum (30000), which large hosts keep (under full pressure, a
+ * 30 s target and 10 ms sleeps: from about 86 GiB committed). Without known
+ * guests (committed 0) it is the default maximum.
+ */
+static gint64
+advisor_max_pages (const SpPolicyInput *input, gint64 sleep_millisecs, gint64 target_scan_time)
+{
+  guint64 page_kib = input->page_kib != 0 ? input->page_kib : 4;
+  gint64 floor = SP_ADVISOR_MIN_PAGES_DEFAULT;
+  guint64 wakeups;
+  guint64 needed;
+
+  if (sp_ksm_state_has (&input->ksm, SP_KSM_ADVISOR_MIN_PAGES_TO_SCAN))
+    floor = sp_ksm_state_get (&input->ksm, SP_KSM_ADVISOR_MIN_PAGES_TO_SCAN);
+  floor = CLAMP (floor, 1, SP_ADVISOR_MAX_PAGES_CEILING);
+  if (input->committed_kib == 0)
+    return SP_ADVISOR_MAX_PAGES_CEILING;
+  /* target_scan_time is at most 86400 s and sleep at least 10 ms */
+  wakeups = (guint64) MAX (target_scan_time, 1) * 1000 / (guint64) MAX (sleep_millisecs, 1);
+  needed = (input->committed_kib / page_kib + wakeups - 1) / MAX (wakeups, 1);
+  if (needed >= SP_ADVISOR_MAX_PAGES_CEILING / SP_ADVISOR_PAGES_HEADROOM)
+    return SP_ADVISOR_MAX_PAGES_CEILING;
+  return CLAMP ((gint64) needed * SP_ADVISOR_PAGES_HEADROOM, floor, SP_ADVISOR_MAX_PAGES_CEILING);
+}
+
 /* Fills in the rate of a running KSM and appends the knob settings. */
 static void
 decide_rate (const SpPolicyInput *input, SpDecision *decision, gboolean pressure, GString *reason)
@@ -120,6 +159,14 @@ decide_rate (const SpPolicyInput *input, SpDecision *decision, gboolean pressure
       add_setting (decision, SP_KSM_ADVISOR_MODE, SP_KSM_ADVISOR_SCAN_TIME);
       add_setting (decision, SP_KSM_ADVISOR_MAX_CPU, decision->advisor_max_cpu);
       add_setting (decision, SP_KSM_ADVISOR_TARGET_SCAN_TIME, decision->advisor_target_scan_time);
+      if (sp_ksm_state_has (&input->ksm, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN))
+        {
+          decision->advisor_max_pages = advisor_max_pages (input, decision->sleep_millisecs,
+                                                           decision->advisor_target_scan_time);
+          g_string_append_printf (reason, ", at most %" G_GINT64_FORMAT " pages",
+                                  decision->advisor_max_pages);
+          add_setting (decision, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN, decision->advisor_max_pages);
+        }
     }
   else
     {

@@ -8,7 +8,8 @@
  *   sleep = max(10, sleep_msec * 16 GiB / total)
  *   stop  when committed + thres < total and free > thres
  *   else  run with npages += boost (free < thres) or += decay, clamped
- * plus hysteresis, the advisor, and mode always/never.
+ * plus hysteresis, the advisor (with its page rate capped by the guests'
+ * committed memory), and mode always/never.
  */
 #pragma once
 
@@ -28,6 +29,7 @@ typedef struct {
   SpKsmState ksm;           /* as read from sysfs just before deciding */
   SpAction previous_action; /* the last decision (NONE at start) */
   gint64 previous_npages;   /* the last decision's npages (advisor mode) */
+  guint64 page_kib;         /* the base page size KSM merges (0: 4 KiB) */
 } SpPolicyInput;
 
 /* A knob the decision wants to have, with its value. */
@@ -36,7 +38,7 @@ typedef struct {
   gint64 value;
 } SpKnobSetting;
 
-#define SP_POLICY_MAX_SETTINGS 6
+#define SP_POLICY_MAX_SETTINGS 8
 
 typedef struct {
   SpAction action;
@@ -52,6 +54,7 @@ typedef struct {
   gboolean use_advisor;
   gint64 advisor_max_cpu;
   gint64 advisor_target_scan_time;
+  gint64 advisor_max_pages; /* 0: not written (the kernel has no such file) */
 
   /* what to write, in order (only values; the knob writer skips unchanged) */
   SpKnobSetting settings[SP_POLICY_MAX_SETTINGS];

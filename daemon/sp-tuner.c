@@ -3,6 +3,8 @@
 
 #include "sp-tuner.h"
 
+#include <unistd.h>
+
 #include "sp-knobs.h"
 #include "sp-log.h"
 #include "sp-policy.h"
@@ -214,6 +216,7 @@ policy_input (SpTuner *self, const SpKsmState *ksm, const SpMeminfo *mem, SpPoli
   input->ksm = *ksm;
   input->previous_action = previous->action;
   input->previous_npages = previous->npages;
+  input->page_kib = (guint64) MAX (sysconf (_SC_PAGESIZE), 1024) / 1024;
 }
 
 void

@@ -3,6 +3,7 @@
 """samepaged on this machine's real /sys/kernel/mm/ksm and /proc/meminfo.
 Every knob is saved first and restored at the end, even on failure."""
 import os
+import re
 import unittest
 
 import sptest
@@ -58,17 +59,27 @@ class RealKsmTest(unittest.TestCase):
     @unittest.skipUnless(os.path.exists(os.path.join(sptest.REAL_KSM, "advisor_mode")),
                          "this kernel has no KSM advisor")
     def test_advisor_on_real_kernel(self):
-        for name, value in (("run", "0"), ("advisor_mode", "none")):
+        # advisor_max_pages_to_scan as another tool left it
+        for name, value in (("run", "0"), ("advisor_mode", "none"),
+                            ("advisor_max_pages_to_scan", "25000")):
             with open(os.path.join(sptest.REAL_KSM, name), "w") as f:
                 f.write(value)
         d = self.start("[daemon]\nmonitor_interval=1\n[tuning]\nthres_coef=100\n")
         sptest.wait_for(lambda: self.knob("run") == "1", 10, what="real run=1")
         self.assertEqual(self.knob("advisor_mode"), "scan-time")
         self.assertEqual(self.knob("advisor_max_cpu"), "22")
+        # the cap the decision logged (sized by the embedded driver's
+        # domain) is what the kernel has
+        d.wait_log(" pages")
+        cap = re.search(r"advisor max_cpu 22 %, target scan time \d+ s, at most (\d+) pages",
+                        d.output())
+        self.assertIsNotNone(cap, d.output()[-2000:])
+        self.assertEqual(self.knob("advisor_max_pages_to_scan"), cap.group(1))
         self.assertNotIn("EINVAL", d.output())
         self.assertEqual(d.stop(), 0)
         self.daemon = None
         self.assertEqual(self.knob("advisor_mode"), "none")
+        self.assertEqual(self.knob("advisor_max_pages_to_scan"), "25000")
         self.assertEqual(self.knob("run"), "0")
 
 

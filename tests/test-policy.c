@@ -338,6 +338,85 @@ test_policy_advisor (void)
   sp_decision_clear (&d);
 }
 
+/* advisor_max_pages_to_scan: the advisor's page rate, capped by the guests'
+ * committed memory (scanned once per target scan time, 4× headroom) */
+static void
+test_policy_advisor_max_pages (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  SpPolicyInput in = { 0 };
+  SpDecision d = { 0 };
+  const struct {
+    const char *what;
+    guint64 committed_kib;
+    gint64 previous_npages; /* 0: target 166 s; 1250: full pressure, 30 s */
+    gint64 min_pages;
+    gint64 expected;
+  } cases[] = {
+    /* 15 GiB = 3932160 pages; 166 s / 10 ms = 16600 wake-ups: 237 × 4 */
+    { "15 GiB, first boost", 15 * GIB, 0, 500, 948 },
+    /* 3000 wake-ups: 1311 × 4 */
+    { "15 GiB, full pressure", 15 * GIB, 1250, 500, 5244 },
+    /* 196608 pages / 3000 = 66 × 4 = 264: the kernel's minimum instead */
+    { "768 MiB, full pressure", 768 * 1024, 1250, 500, 500 },
+    { "768 MiB, minimum 200", 768 * 1024, 1250, 200, 264 },
+    /* 17477 pages per wake-up already: the kernel's default maximum */
+    { "200 GiB, full pressure", 200 * GIB, 1250, 500, 30000 },
+    /* guests unknown: nothing to size the cap by */
+    { "no guests", 0, 1250, 500, 30000 },
+  };
+
+  in.config = config;                   /* scan_rate=auto */
+  mem_set (&in.mem, 16 * GIB, 1 * GIB); /* sleep 10 ms */
+  in.previous_action = SP_ACTION_RUN;
+  config->mode = SP_MODE_ALWAYS; /* runs whatever the committed memory */
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *expected_reason =
+          g_strdup_printf ("at most %" G_GINT64_FORMAT " pages", cases[i].expected);
+
+      g_test_message ("%s", cases[i].what);
+      ksm_with_advisor (&in.ksm, 5000);
+      set_field (&in.ksm, SP_KSM_ADVISOR_MIN_PAGES_TO_SCAN, cases[i].min_pages);
+      set_field (&in.ksm, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN, 30000);
+      in.committed_kib = cases[i].committed_kib;
+      in.previous_npages = cases[i].previous_npages;
+      sp_policy_decide (&in, &d);
+      g_assert_true (d.use_advisor);
+      g_assert_cmpint (d.sleep_millisecs, ==, 10);
+      g_assert_cmpint (setting (&d, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN), ==, cases[i].expected);
+      g_assert_cmpint (d.advisor_max_pages, ==, cases[i].expected);
+      g_assert_nonnull (strstr (d.reason, expected_reason));
+      /* run stays last */
+      g_assert_cmpint (d.settings[d.n_settings - 1].field, ==, SP_KSM_RUN);
+      sp_decision_clear (&d);
+    }
+
+  /* a 4 KiB-page count: 64 KiB pages make 16× fewer pages to scan */
+  in.page_kib = 64;
+  in.committed_kib = 15 * GIB;
+  in.previous_npages = 1250;
+  sp_policy_decide (&in, &d);
+  g_assert_cmpint (setting (&d, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN), ==, 500); /* 82 × 4, floor */
+  sp_decision_clear (&d);
+  in.page_kib = 0;
+
+  /* a kernel without the file: not written */
+  ksm_with_advisor (&in.ksm, 5000);
+  sp_policy_decide (&in, &d);
+  g_assert_true (d.use_advisor);
+  g_assert_false (find_setting (&d, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN, NULL));
+  g_assert_cmpint (d.advisor_max_pages, ==, 0);
+  sp_decision_clear (&d);
+
+  /* classic: the advisor's cap is not touched */
+  config->scan_rate = SP_SCAN_RATE_CLASSIC;
+  set_field (&in.ksm, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN, 30000);
+  sp_policy_decide (&in, &d);
+  g_assert_false (find_setting (&d, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN, NULL));
+  sp_decision_clear (&d);
+}
+
 static void
 test_policy_unavailable (void)
 {
@@ -380,6 +459,7 @@ main (int argc, char **argv)
   g_test_add_func ("/policy/free-source", test_policy_free_source);
   g_test_add_func ("/policy/modes", test_policy_modes);
   g_test_add_func ("/policy/advisor", test_policy_advisor);
+  g_test_add_func ("/policy/advisor-max-pages", test_policy_advisor_max_pages);
   g_test_add_func ("/policy/unavailable", test_policy_unavailable);
   g_test_add_func ("/policy/format", test_policy_format);
   return g_test_run ();
