@@ -103,13 +103,17 @@ lerp (gint64 from, gint64 to, gint64 num, gint64 den)
  * pages_to_scan to advisor_max_pages_to_scan, keeping ksmd at half a core
  * once nothing is left to merge. The cap: SP_ADVISOR_PAGES_HEADROOM times
  * the pages per wake-up that scan the guests' committed memory once in the
- * target scan time, between advisor_min_pages_to_scan and the kernel's
+ * target scan time, and never less than npages, what the classic steering
+ * would scan at this pressure (a slower scan than that merged about 6 % less
+ * of the same guests: pages written now and then change between its
+ * passes). It stays between advisor_min_pages_to_scan and the kernel's
  * default maximum (30000), which large hosts keep (under full pressure, a
  * 30 s target and 10 ms sleeps: from about 86 GiB committed). Without known
  * guests (committed 0) it is the default maximum.
  */
 static gint64
-advisor_max_pages (const SpPolicyInput *input, gint64 sleep_millisecs, gint64 target_scan_time)
+advisor_max_pages (const SpPolicyInput *input, gint64 npages, gint64 sleep_millisecs,
+                   gint64 target_scan_time)
 {
   guint64 page_kib = input->page_kib != 0 ? input->page_kib : 4;
   gint64 floor = SP_ADVISOR_MIN_PAGES_DEFAULT;
@@ -126,7 +130,8 @@ advisor_max_pages (const SpPolicyInput *input, gint64 sleep_millisecs, gint64 ta
   needed = (input->committed_kib / page_kib + wakeups - 1) / MAX (wakeups, 1);
   if (needed >= SP_ADVISOR_MAX_PAGES_CEILING / SP_ADVISOR_PAGES_HEADROOM)
     return SP_ADVISOR_MAX_PAGES_CEILING;
-  return CLAMP ((gint64) needed * SP_ADVISOR_PAGES_HEADROOM, floor, SP_ADVISOR_MAX_PAGES_CEILING);
+  return CLAMP (MAX ((gint64) needed * SP_ADVISOR_PAGES_HEADROOM, npages), floor,
+                SP_ADVISOR_MAX_PAGES_CEILING);
 }
 
 /* Fills in the rate of a running KSM and appends the knob settings. */
@@ -161,7 +166,7 @@ decide_rate (const SpPolicyInput *input, SpDecision *decision, gboolean pressure
       add_setting (decision, SP_KSM_ADVISOR_TARGET_SCAN_TIME, decision->advisor_target_scan_time);
       if (sp_ksm_state_has (&input->ksm, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN))
         {
-          decision->advisor_max_pages = advisor_max_pages (input, decision->sleep_millisecs,
+          decision->advisor_max_pages = advisor_max_pages (input, npages, decision->sleep_millisecs,
                                                            decision->advisor_target_scan_time);
           g_string_append_printf (reason, ", at most %" G_GINT64_FORMAT " pages",
                                   decision->advisor_max_pages);

@@ -339,7 +339,8 @@ test_policy_advisor (void)
 }
 
 /* advisor_max_pages_to_scan: the advisor's page rate, capped by the guests'
- * committed memory (scanned once per target scan time, 4× headroom) */
+ * committed memory (scanned once per target scan time, 4× headroom), never
+ * under classic's npages */
 static void
 test_policy_advisor_max_pages (void)
 {
@@ -357,9 +358,12 @@ test_policy_advisor_max_pages (void)
     { "15 GiB, first boost", 15 * GIB, 0, 500, 948 },
     /* 3000 wake-ups: 1311 × 4 */
     { "15 GiB, full pressure", 15 * GIB, 1250, 500, 5244 },
-    /* 196608 pages / 3000 = 66 × 4 = 264: the kernel's minimum instead */
-    { "768 MiB, full pressure", 768 * 1024, 1250, 500, 500 },
-    { "768 MiB, minimum 200", 768 * 1024, 1250, 200, 264 },
+    /* 196608 pages / 3000 = 66 × 4 = 264: classic's 1250 instead */
+    { "768 MiB, full pressure", 768 * 1024, 1250, 500, 1250 },
+    /* 196608 / 16600 = 12 × 4 = 48, npages 300: 300 */
+    { "768 MiB, first boost", 768 * 1024, 0, 200, 300 },
+    /* and never under the kernel's advisor_min_pages_to_scan */
+    { "768 MiB, minimum 2000", 768 * 1024, 1250, 2000, 2000 },
     /* 17477 pages per wake-up already: the kernel's default maximum */
     { "200 GiB, full pressure", 200 * GIB, 1250, 500, 30000 },
     /* guests unknown: nothing to size the cap by */
@@ -397,7 +401,7 @@ test_policy_advisor_max_pages (void)
   in.committed_kib = 15 * GIB;
   in.previous_npages = 1250;
   sp_policy_decide (&in, &d);
-  g_assert_cmpint (setting (&d, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN), ==, 500); /* 82 × 4, floor */
+  g_assert_cmpint (setting (&d, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN), ==, 1250); /* 82 × 4 < 1250 */
   sp_decision_clear (&d);
   in.page_kib = 0;
 
