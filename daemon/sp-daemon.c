@@ -705,12 +705,35 @@ sp_daemon_set_mode (SpDaemon *self, SpMode mode, GError **error)
 }
 
 static void
-on_service_drained (GObject *source, GAsyncResult *result, gpointer user_data)
+on_bus_flushed (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = G_TASK (user_data);
+  g_autoptr (GError) error = NULL;
+
+  if (!g_dbus_connection_flush_finish (G_DBUS_CONNECTION (source), result, &error))
+    g_debug ("Cannot flush the system bus connection: %s", error->message);
+  g_task_return_boolean (task, TRUE);
+}
+
+/* Low priority: calls already dispatched to the main loop are answered
+ * ("stopping") first; then every answer is written before samepaged exits. */
+static gboolean
+flush_bus_idle (gpointer user_data)
+{
+  GTask *task = G_TASK (user_data);
+  SpDaemon *self = g_task_get_source_object (task);
+
+  g_dbus_connection_flush (self->bus, NULL, on_bus_flushed, task);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_service_drained (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GTask *task = G_TASK (user_data);
 
   sp_dbus_service_drain_finish (SP_DBUS_SERVICE (source), result, NULL);
-  g_task_return_boolean (task, TRUE);
+  g_idle_add_full (G_PRIORITY_LOW, flush_bus_idle, task, NULL);
 }
 
 void
