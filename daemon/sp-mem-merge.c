@@ -49,7 +49,7 @@ sp_mem_merge_set_test_hook (SpMemMergeTestHook hook, gpointer user_data)
 }
 
 static void
-run_test_hook (virConnectPtr conn, virDomainPtr dom, guint attempt)
+run_test_hook (virConnectPtr conn, virDomainPtr dom, guint attempt, SpMemMergeTestPhase phase)
 {
   SpMemMergeTestHook hook;
   gpointer data;
@@ -59,7 +59,7 @@ run_test_hook (virConnectPtr conn, virDomainPtr dom, guint attempt)
   data = test_hook_data;
   G_UNLOCK (test_hook);
   if (hook != NULL)
-    hook (conn, dom, attempt, data);
+    hook (conn, dom, attempt, phase, data);
 }
 
 static const char *
@@ -231,7 +231,7 @@ set_nosharepages (MergeJob *job, virDomainPtr dom, GCancellable *cancellable,
           return TRUE;
         }
 
-      run_test_hook (job->conn, dom, attempt);
+      run_test_hook (job->conn, dom, attempt, SP_MEM_MERGE_TEST_BEFORE_COMPARE);
 
       /* compare: still the config we edited, and still persistent? */
       current = read_xml (job, dom, CONFIG_XML_FLAGS, error);
@@ -258,6 +258,7 @@ set_nosharepages (MergeJob *job, virDomainPtr dom, GCancellable *cancellable,
 
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
+      run_test_hook (job->conn, dom, attempt, SP_MEM_MERGE_TEST_BEFORE_DEFINE);
       if (!define_xml (job, new_xml, error))
         return FALSE;
       g_message ("Memory merging of domain %s (persistent config): %s → %s, asked by %s", name,

@@ -60,13 +60,19 @@ void sp_mem_merge_set_async (SpLibvirt *libvirt, const char *domain, gboolean en
 gboolean sp_mem_merge_set_finish (GAsyncResult *res, SpMemMergeResult *result, GError **error);
 
 /*
- * Tests only: called in the worker thread on each attempt after the XML is
- * read and edited and before it is compared again and defined (attempt
- * counts from 0), so a test can redefine the domain in that window. NULL
- * removes it.
+ * Tests only: called in the worker thread on each attempt (counted from 0)
+ * after the XML is read and edited, before it is compared again
+ * (BEFORE_COMPARE), and once more after the comparison found it unchanged,
+ * just before the define (BEFORE_DEFINE), so a test can act in either
+ * window. NULL removes it.
  */
+typedef enum {
+  SP_MEM_MERGE_TEST_BEFORE_COMPARE,
+  SP_MEM_MERGE_TEST_BEFORE_DEFINE,
+} SpMemMergeTestPhase;
+
 typedef void (*SpMemMergeTestHook) (virConnectPtr conn, virDomainPtr dom, guint attempt,
-                                    gpointer user_data);
+                                    SpMemMergeTestPhase phase, gpointer user_data);
 void sp_mem_merge_set_test_hook (SpMemMergeTestHook hook, gpointer user_data);
 
 G_END_DECLS

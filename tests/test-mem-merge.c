@@ -526,11 +526,14 @@ redefine_with_description (virConnectPtr conn, virDomainPtr dom, const char *tex
 }
 
 static void
-concurrent_hook (virConnectPtr conn, virDomainPtr dom, guint attempt, gpointer user_data)
+concurrent_hook (virConnectPtr conn, virDomainPtr dom, guint attempt, SpMemMergeTestPhase phase,
+                 gpointer user_data)
 {
   Concurrent *c = user_data;
   g_autofree char *text = g_strdup_printf ("changed by another client, attempt %u", attempt);
 
+  if (phase != SP_MEM_MERGE_TEST_BEFORE_COMPARE)
+    return;
   g_assert_cmpuint (attempt, ==, c->n_calls);
   c->n_calls++;
   if (attempt < c->change_until)
@@ -582,10 +585,13 @@ test_concurrent_conflict (Fixture *f, gconstpointer data)
 }
 
 static void
-undefine_hook (virConnectPtr conn, virDomainPtr dom, guint attempt, gpointer user_data)
+undefine_hook (virConnectPtr conn, virDomainPtr dom, guint attempt, SpMemMergeTestPhase phase,
+               gpointer user_data)
 {
   guint *n_calls = user_data;
 
+  if (phase != SP_MEM_MERGE_TEST_BEFORE_COMPARE)
+    return;
   (*n_calls)++;
   g_assert_cmpint (virDomainUndefine (dom), ==, 0);
 }
@@ -617,6 +623,61 @@ test_concurrent_undefine (Fixture *f, gconstpointer data)
   g_assert_cmpint (virDomainIsPersistent (running), ==, 0);
 }
 
+/* Between the last comparison and the define, another client replaced the
+ * domain with one of the same name and another UUID. */
+static void
+impostor_hook (virConnectPtr conn, virDomainPtr dom, guint attempt, SpMemMergeTestPhase phase,
+               gpointer user_data)
+{
+  guint *n_calls = user_data;
+  g_autoptr (virDomain) impostor = NULL;
+
+  if (phase != SP_MEM_MERGE_TEST_BEFORE_DEFINE)
+    return;
+  (*n_calls)++;
+  g_assert_cmpint (virDomainUndefine (dom), ==, 0);
+  impostor = virDomainDefineXML (conn, "<domain type='test'><name>stopped</name>"
+                                       "<uuid>0b3e5a0c-4f9e-4d7e-9a63-b6a1b5d2c001</uuid>"
+                                       "<memory unit='MiB'>128</memory><vcpu>1</vcpu>"
+                                       "<os><type arch='x86_64'>hvm</type></os></domain>");
+  g_assert_nonnull (impostor);
+}
+
+/* The define fails (libvirt refuses a second domain named "stopped"): a
+ * clear Libvirt error naming the domain, nothing reported as changed, no
+ * change logged, and the other client's domain untouched. */
+static void
+test_define_fails (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (virDomain) now = NULL;
+  g_autofree char *config = NULL;
+  char uuid[VIR_UUID_STRING_BUFLEN];
+  SpMemMergeResult result = { 0 };
+  guint logged_before = n_logged ();
+  guint n_calls = 0;
+
+  sp_mem_merge_set_test_hook (impostor_hook, &n_calls);
+  g_assert_false (mem_merge_set (f->libvirt, "stopped", FALSE, &result, &error));
+  sp_mem_merge_set_test_hook (NULL, NULL);
+  g_assert_error (error, SP_ERROR, SP_ERROR_LIBVIRT);
+  g_test_message ("%s", error->message);
+  g_assert_true (g_str_has_prefix (error->message, "Cannot define domain stopped: "));
+  g_assert_cmpuint (n_calls, ==, 1);
+  g_assert_false (result.changed);
+  for (guint i = logged_before; i < n_logged (); i++)
+    {
+      g_autofree char *message = logged_at (i);
+      g_assert_null (strstr (message, "Memory merging of domain stopped (persistent config)"));
+    }
+  now = virDomainLookupByName (f->conn, "stopped");
+  g_assert_nonnull (now);
+  g_assert_cmpint (virDomainGetUUIDString (now, uuid), ==, 0);
+  g_assert_cmpstr (uuid, ==, "0b3e5a0c-4f9e-4d7e-9a63-b6a1b5d2c001");
+  config = config_xml (f, "stopped");
+  g_assert_false (has_nosharepages (config));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -635,6 +696,7 @@ main (int argc, char **argv)
   ADD ("/mem-merge/concurrent-retry", test_concurrent_retry);
   ADD ("/mem-merge/concurrent-conflict", test_concurrent_conflict);
   ADD ("/mem-merge/concurrent-undefine", test_concurrent_undefine);
+  ADD ("/mem-merge/define-fails", test_define_fails);
 #undef ADD
   g_test_add_func ("/mem-merge/not-connected", test_not_connected);
   return g_test_run ();
