@@ -622,13 +622,15 @@ static void
 domain_event (SpLink *link, virDomainPtr dom, const char *what)
 {
   SpLibvirt *self = link->owner;
-  char uuid[VIR_UUID_STRING_BUFLEN];
+  char buf[VIR_UUID_STRING_BUFLEN];
+  const char *uuid;
 
   if (self == NULL)
     return;
   self->n_events++;
   g_debug ("libvirt event: domain %s %s", virDomainGetName (dom), what);
-  if (virDomainGetUUIDString (dom, uuid) == 0)
+  uuid = domain_uuid (dom, buf);
+  if (uuid != NULL)
     sp_libvirt_queue_refresh_domain (self, uuid);
   else
     sp_libvirt_queue_refresh (self);

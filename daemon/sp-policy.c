@@ -125,9 +125,11 @@ advisor_max_pages (const SpPolicyInput *input, gint64 npages, gint64 sleep_milli
   floor = CLAMP (floor, 1, SP_ADVISOR_MAX_PAGES_CEILING);
   if (input->committed_kib == 0)
     return SP_ADVISOR_MAX_PAGES_CEILING;
-  /* target_scan_time is at most 86400 s and sleep at least 10 ms */
-  wakeups = (guint64) MAX (target_scan_time, 1) * 1000 / (guint64) MAX (sleep_millisecs, 1);
-  needed = (input->committed_kib / page_kib + wakeups - 1) / MAX (wakeups, 1);
+  /* target_scan_time is at most 86400 s; a sleep longer than the target
+   * still wakes ksmd once */
+  wakeups =
+      MAX ((guint64) MAX (target_scan_time, 1) * 1000 / (guint64) MAX (sleep_millisecs, 1), 1);
+  needed = (input->committed_kib / page_kib + wakeups - 1) / wakeups;
   if (needed >= SP_ADVISOR_MAX_PAGES_CEILING / SP_ADVISOR_PAGES_HEADROOM)
     return SP_ADVISOR_MAX_PAGES_CEILING;
   return CLAMP (MAX ((gint64) needed * SP_ADVISOR_PAGES_HEADROOM, npages), floor,

@@ -16,6 +16,7 @@ struct _SpTuner {
   char *sysfs_root;
   char *procfs_root;
   gboolean dry_run;
+  guint64 page_kib; /* the base page size, for the policy */
 
   SpKnobs *knobs;
   SpGuests *guests;
@@ -96,6 +97,7 @@ sp_tuner_class_init (SpTunerClass *klass)
 static void
 sp_tuner_init (SpTuner *self)
 {
+  self->page_kib = (guint64) MAX (sysconf (_SC_PAGESIZE), 1024) / 1024;
   self->guests = sp_guests_new ();
   self->snapshot = sp_snapshot_new ();
   self->snapshot->guests = sp_guests_ref (self->guests);
@@ -216,7 +218,7 @@ policy_input (SpTuner *self, const SpKsmState *ksm, const SpMeminfo *mem, SpPoli
   input->ksm = *ksm;
   input->previous_action = previous->action;
   input->previous_npages = previous->npages;
-  input->page_kib = (guint64) MAX (sysconf (_SC_PAGESIZE), 1024) / 1024;
+  input->page_kib = self->page_kib;
 }
 
 void
