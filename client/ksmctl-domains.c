@@ -160,11 +160,11 @@ domain_row (GVariant *domain)
 
   row[COL_NAME] = g_strdup (ksmctl_dict_string (props, "Name") ?: "?");
   row[COL_STATE] = g_strdup (active ? "running" : "shut off");
-  row[COL_MEMORY] = ksmctl_format_kib (ksmctl_dict_int (props, "CurrentKiB"));
+  row[COL_MEMORY] = sp_format_kib (ksmctl_dict_int (props, "CurrentKiB"));
   row[COL_MERGE] = g_strdup (ksmctl_dict_boolean (props, "MemMergeActive") ? "on" : "off");
   if (active)
     row[COL_MERGED] =
-        ksmctl_format_kib (ksmctl_dict_int (props, "MergingPages") * ksmctl_page_size_kib ());
+        sp_format_kib (ksmctl_dict_int (props, "MergingPages") * (gint64) sp_page_size_kib ());
   else
     row[COL_MERGED] = g_strdup ("-");
   row[COL_NOTE] = domain_note (props);

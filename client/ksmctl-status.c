@@ -104,8 +104,8 @@ print_ksm (GVariant *props)
 {
   gint64 run = ksmctl_dict_int (props, "Run");
   const char *advisor = ksmctl_dict_string (props, "AdvisorMode");
-  g_autofree char *saved = ksmctl_format_kib (ksmctl_dict_int (props, "SavedKiB"));
-  g_autofree char *profit = ksmctl_format_kib (ksmctl_dict_int (props, "GeneralProfit") / 1024);
+  g_autofree char *saved = sp_format_kib (ksmctl_dict_int (props, "SavedKiB"));
+  g_autofree char *profit = sp_format_kib (ksmctl_dict_int (props, "GeneralProfit") / 1024);
   const char *state;
 
   if (!ksmctl_dict_boolean (props, "KsmAvailable"))
@@ -146,11 +146,11 @@ print_ksm (GVariant *props)
 static void
 print_memory (GVariant *props)
 {
-  g_autofree char *total = ksmctl_format_kib (ksmctl_dict_int (props, "MemTotalKiB"));
-  g_autofree char *available = ksmctl_format_kib (ksmctl_dict_int (props, "MemAvailableKiB"));
-  g_autofree char *free_mem = ksmctl_format_kib (ksmctl_dict_int (props, "FreeKiB"));
-  g_autofree char *committed = ksmctl_format_kib (ksmctl_dict_int (props, "CommittedKiB"));
-  g_autofree char *threshold = ksmctl_format_kib (ksmctl_dict_int (props, "ThresholdKiB"));
+  g_autofree char *total = sp_format_kib (ksmctl_dict_int (props, "MemTotalKiB"));
+  g_autofree char *available = sp_format_kib (ksmctl_dict_int (props, "MemAvailableKiB"));
+  g_autofree char *free_mem = sp_format_kib (ksmctl_dict_int (props, "FreeKiB"));
+  g_autofree char *committed = sp_format_kib (ksmctl_dict_int (props, "CommittedKiB"));
+  g_autofree char *threshold = sp_format_kib (ksmctl_dict_int (props, "ThresholdKiB"));
 
   print_line ("Memory", "%s total, %s available, %s free as the policy counts it", total, available,
               free_mem);

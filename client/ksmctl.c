@@ -220,29 +220,6 @@ ksmctl_dict_int (GVariant *dict, const char *key)
 
 /* ---- output ---- */
 
-/* "512 KiB", "1.5 MiB", "3.2 GiB": binary units, one decimal. */
-char *
-ksmctl_format_kib (gint64 kib)
-{
-  static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
-  guint64 magnitude = kib < 0 ? -(guint64) kib : (guint64) kib;
-  char number[G_ASCII_DTOSTR_BUF_SIZE];
-  double value;
-  guint unit = 0;
-
-  if (magnitude < 1024)
-    return g_strdup_printf ("%" G_GINT64_FORMAT " KiB", kib);
-  value = (double) magnitude;
-  /* 1023.95 MiB prints as 1.0 GiB, not 1024.0 MiB */
-  while (value >= 1023.95 && unit + 1 < G_N_ELEMENTS (units))
-    {
-      value /= 1024.0;
-      unit++;
-    }
-  g_ascii_formatd (number, sizeof number, "%.1f", value);
-  return g_strdup_printf ("%s%s %s", kib < 0 ? "-" : "", number, units[unit]);
-}
-
 static GDateTime *
 date_time_from_us (gint64 time_us)
 {
@@ -337,14 +314,6 @@ ksmctl_print_json (JsonNode *root, gboolean pretty)
   fputs (data, stdout);
   fputc ('\n', stdout);
   fflush (stdout);
-}
-
-gint64
-ksmctl_page_size_kib (void)
-{
-  long page_size = sysconf (_SC_PAGESIZE);
-
-  return page_size >= 1024 ? page_size / 1024 : 4;
 }
 
 /* ---- errors and exit codes ---- */

@@ -5,6 +5,9 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+#include "sp-io.h"
+#include "sp-str.h"
+
 G_BEGIN_DECLS
 
 /* Exit codes, documented in ksmctl --help and ksmctl(1). */
@@ -42,7 +45,6 @@ gboolean ksmctl_variant_is_integer (GVariant *value);
 gint64 ksmctl_variant_get_int (GVariant *value);
 
 /* ksmctl.c: output */
-char *ksmctl_format_kib (gint64 kib);
 char *ksmctl_format_time_local (gint64 time_us);
 char *ksmctl_format_time_iso8601 (gint64 time_us);
 void ksmctl_json_add_dict_member (JsonBuilder *builder, const char *member, GVariant *dict,
@@ -51,7 +53,6 @@ void ksmctl_json_add_decision (JsonBuilder *builder, const char *action, const c
                                gint64 time_us);
 void ksmctl_print_json (JsonNode *root, gboolean pretty);
 gboolean ksmctl_usage_error (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
-gint64 ksmctl_page_size_kib (void);
 
 /* ksmctl-domains.c: the Domain objects as (oa{sv}) variants (path, properties), sorted by
  * name; find by name or UUID */

@@ -6,15 +6,10 @@
 #include <string.h>
 
 #include "sp-error.h"
-
-#define GROUP_DAEMON "daemon"
-#define GROUP_TUNING "tuning"
+#include "sp-str.h"
 
 /* ksmtuned.conf is a few hundred bytes; anything much larger is not one. */
 #define SP_KSMTUNED_MAX_SIZE ((gsize) 1024 * 1024)
-
-/* How much of a bad value a message quotes. */
-#define SP_QUOTE_MAX 64
 
 /* What makes a ksmtuned.conf value more than a literal: samepaged never runs it. */
 #define SP_SHELL_CHARS "$`\\;&|<>(){}\"'"
@@ -31,34 +26,37 @@ G_STATIC_ASSERT (sizeof (guint) != sizeof (gint64));
 /* Every integer key, once: parsing, checks, ksmtuned import, docs and D-Bus
  * follow this table. The defaults are ksmtuned's. */
 static const SpConfigIntKey int_keys[] = {
-  INT_KEY (GROUP_DAEMON, "monitor_interval", monitor_interval_sec, 1, 86400, "KSM_MONITOR_INTERVAL",
-           "s", 60, "Seconds between two tuning ticks."),
-  INT_KEY (GROUP_TUNING, "npages_boost", npages_boost, 0, 100000, "KSM_NPAGES_BOOST", "pages", 300,
+  INT_KEY (SP_CONFIG_GROUP_DAEMON, "monitor_interval", monitor_interval_sec, 1, 86400,
+           "KSM_MONITOR_INTERVAL", "s", 60, "Seconds between two tuning ticks."),
+  INT_KEY (SP_CONFIG_GROUP_TUNING, "npages_boost", npages_boost, 0, 100000, "KSM_NPAGES_BOOST",
+           "pages", 300,
            "Added to pages_to_scan at each tick while free memory is below the threshold."),
-  INT_KEY (GROUP_TUNING, "npages_decay", npages_decay, -100000, 0, "KSM_NPAGES_DECAY", "pages", -50,
+  INT_KEY (SP_CONFIG_GROUP_TUNING, "npages_decay", npages_decay, -100000, 0, "KSM_NPAGES_DECAY",
+           "pages", -50,
            "Added to pages_to_scan at each tick while free memory is above the threshold."),
-  INT_KEY (GROUP_TUNING, "npages_min", npages_min, 0, 100000, "KSM_NPAGES_MIN", "pages", 64,
-           "Lowest pages_to_scan while KSM runs."),
-  INT_KEY (GROUP_TUNING, "npages_max", npages_max, 1, 100000, "KSM_NPAGES_MAX", "pages", 1250,
-           "Highest pages_to_scan."),
-  INT_KEY (GROUP_TUNING, "sleep_msec", sleep_msec, 1, 10000, "KSM_SLEEP_MSEC", "ms", 10,
+  INT_KEY (SP_CONFIG_GROUP_TUNING, "npages_min", npages_min, 0, 100000, "KSM_NPAGES_MIN", "pages",
+           64, "Lowest pages_to_scan while KSM runs."),
+  INT_KEY (SP_CONFIG_GROUP_TUNING, "npages_max", npages_max, 1, 100000, "KSM_NPAGES_MAX", "pages",
+           1250, "Highest pages_to_scan."),
+  INT_KEY (SP_CONFIG_GROUP_TUNING, "sleep_msec", sleep_msec, 1, 10000, "KSM_SLEEP_MSEC", "ms", 10,
            "sleep_millisecs for a 16 GiB host, scaled by 16 GiB / MemTotal, at least 10."),
-  INT_KEY (GROUP_TUNING, "thres_coef", thres_coef, 0, 100, "KSM_THRES_COEF", "%", 20,
+  INT_KEY (SP_CONFIG_GROUP_TUNING, "thres_coef", thres_coef, 0, 100, "KSM_THRES_COEF", "%", 20,
            "Memory threshold in percent of MemTotal."),
-  INT_KEY (GROUP_TUNING, "thres_const", thres_const_kib, 0, G_GINT64_CONSTANT (1) << 40,
+  INT_KEY (SP_CONFIG_GROUP_TUNING, "thres_const", thres_const_kib, 0, G_GINT64_CONSTANT (1) << 40,
            "KSM_THRES_CONST", "KiB", 2048,
            "Lowest memory threshold; the threshold is the larger of this and thres_coef."),
-  INT_KEY (GROUP_TUNING, "hysteresis", hysteresis_pct, 0, 100, NULL, "%", 10,
+  INT_KEY (SP_CONFIG_GROUP_TUNING, "hysteresis", hysteresis_pct, 0, 100, NULL, "%", 10,
            "Once KSM runs, it stops only when free memory exceeds the threshold by this "
            "percentage of it (0: stop at the threshold, like ksmtuned)."),
-  INT_KEY (GROUP_TUNING, "advisor_max_cpu_min", advisor_max_cpu_min, 1, 100, NULL, "%", 10,
+  INT_KEY (SP_CONFIG_GROUP_TUNING, "advisor_max_cpu_min", advisor_max_cpu_min, 1, 100, NULL, "%",
+           10,
            "advisor_max_cpu when pages_to_scan is at npages_min (the advisor steers the rate)."),
-  INT_KEY (GROUP_TUNING, "advisor_max_cpu_max", advisor_max_cpu_max, 1, 100, NULL, "%", 70,
-           "advisor_max_cpu when pages_to_scan is at npages_max."),
-  INT_KEY (GROUP_TUNING, "advisor_scan_time_min", advisor_scan_time_min, 1, 86400, NULL, "s", 30,
-           "advisor_target_scan_time when pages_to_scan is at npages_max."),
-  INT_KEY (GROUP_TUNING, "advisor_scan_time_max", advisor_scan_time_max, 1, 86400, NULL, "s", 200,
-           "advisor_target_scan_time when pages_to_scan is at npages_min."),
+  INT_KEY (SP_CONFIG_GROUP_TUNING, "advisor_max_cpu_max", advisor_max_cpu_max, 1, 100, NULL, "%",
+           70, "advisor_max_cpu when pages_to_scan is at npages_max."),
+  INT_KEY (SP_CONFIG_GROUP_TUNING, "advisor_scan_time_min", advisor_scan_time_min, 1, 86400, NULL,
+           "s", 30, "advisor_target_scan_time when pages_to_scan is at npages_max."),
+  INT_KEY (SP_CONFIG_GROUP_TUNING, "advisor_scan_time_max", advisor_scan_time_max, 1, 86400, NULL,
+           "s", 200, "advisor_target_scan_time when pages_to_scan is at npages_min."),
   { NULL },
 };
 
@@ -90,22 +88,22 @@ typedef struct {
 } OtherKey;
 
 static const OtherKey other_keys[] = {
-  { GROUP_DAEMON, "mode", OTHER_MODE,
+  { SP_CONFIG_GROUP_DAEMON, "mode", OTHER_MODE,
     "auto: the tuning policy starts and stops KSM; always: KSM runs; never: KSM is stopped." },
-  { GROUP_DAEMON, "restore_on_exit", OTHER_RESTORE_ON_EXIT,
+  { SP_CONFIG_GROUP_DAEMON, "restore_on_exit", OTHER_RESTORE_ON_EXIT,
     "Put back the KSM settings found at start when samepaged exits." },
-  { GROUP_DAEMON, "connect", OTHER_CONNECT,
+  { SP_CONFIG_GROUP_DAEMON, "connect", OTHER_CONNECT,
     "libvirt URI of the guests to watch (unset: qemu:///system)." },
-  { GROUP_DAEMON, "metrics_textfile", OTHER_METRICS_TEXTFILE,
+  { SP_CONFIG_GROUP_DAEMON, "metrics_textfile", OTHER_METRICS_TEXTFILE,
     "Prometheus textfile samepaged rewrites at each tick (unset: none)." },
-  { GROUP_TUNING, "scan_rate", OTHER_SCAN_RATE,
+  { SP_CONFIG_GROUP_TUNING, "scan_rate", OTHER_SCAN_RATE,
     "auto: the kernel's KSM advisor when it has one, else classic; advisor: only the advisor; "
     "classic: ksmtuned's pages_to_scan boost and decay." },
-  { GROUP_TUNING, "free_source", OTHER_FREE_SOURCE,
+  { SP_CONFIG_GROUP_TUNING, "free_source", OTHER_FREE_SOURCE,
     "available: MemAvailable; ksmtuned: MemFree + Buffers + Cached, like ksmtuned." },
 };
 
-static const char *const groups[] = { GROUP_DAEMON, GROUP_TUNING, NULL };
+static const char *const groups[] = { SP_CONFIG_GROUP_DAEMON, SP_CONFIG_GROUP_TUNING, NULL };
 
 const SpConfigIntKey *
 sp_config_int_keys (void)
@@ -157,7 +155,7 @@ find_other_key (const char *group, const char *key)
 static gboolean
 is_runtime_key (const char *group, const char *key)
 {
-  return g_strcmp0 (group, GROUP_TUNING) == 0 || g_strcmp0 (key, "monitor_interval") == 0;
+  return g_strcmp0 (group, SP_CONFIG_GROUP_TUNING) == 0 || g_strcmp0 (key, "monitor_interval") == 0;
 }
 
 static void
@@ -200,17 +198,6 @@ int_set (SpConfig *config, const SpConfigIntKey *key, gint64 value)
     G_STRUCT_MEMBER (gint64, config, key->offset) = value;
 }
 
-/* A value quoted for a message: escaped and shortened. */
-static char *
-quote (const char *str)
-{
-  g_autofree char *escaped = g_strescape (str, "\"");
-
-  if (strlen (escaped) > SP_QUOTE_MAX)
-    return g_strdup_printf ("'%.*s...'", SP_QUOTE_MAX, escaped);
-  return g_strdup_printf ("'%s'", escaped);
-}
-
 /* "1..100000 pages", "0..100%" */
 static char *
 int_key_range (const SpConfigIntKey *key)
@@ -242,7 +229,7 @@ int_key_parse (const SpConfigIntKey *key, const char *value, gint64 *out, char *
 
   if (!g_ascii_string_to_signed (stripped, 10, G_MININT64, G_MAXINT64, &v, &local_error))
     {
-      g_autofree char *quoted = quote (value);
+      g_autofree char *quoted = sp_quote (value);
       g_autofree char *range = int_key_range (key);
 
       if (g_error_matches (local_error, G_NUMBER_PARSER_ERROR, G_NUMBER_PARSER_ERROR_OUT_OF_BOUNDS))
@@ -376,7 +363,7 @@ other_key_parse (SpConfig *config, OtherKeyId id, const char *value, char **prob
     }
   if (!ok)
     {
-      g_autofree char *quoted = quote (value);
+      g_autofree char *quoted = sp_quote (value);
       g_autofree char *allowed = other_key_allowed (id);
       *problem = g_strdup_printf ("%s is not %s", quoted, allowed);
     }
@@ -501,7 +488,7 @@ set_unknown_key_error (GError **error, const char *path, const char *group, cons
   const SpConfigIntKey *int_key = find_int_key (NULL, key);
   const OtherKey *other_key = find_other_key (NULL, key);
   const char *elsewhere = int_key ? int_key->group : other_key ? other_key->group : NULL;
-  g_autofree char *quoted = quote (key);
+  g_autofree char *quoted = sp_quote (key);
   g_autofree char *known = list_keys (group, FALSE);
 
   if (elsewhere != NULL)
@@ -575,8 +562,8 @@ sp_config_load_file (SpConfig *config, const char *path, gboolean must_exist, GE
         {
           g_autofree char *escaped = g_strescape (file_groups[i], NULL);
           g_set_error (error, SP_ERROR, SP_ERROR_CONFIG,
-                       "%s: unknown group [%s] (known: [%s], [%s])", path, escaped, GROUP_DAEMON,
-                       GROUP_TUNING);
+                       "%s: unknown group [%s] (known: [%s], [%s])", path, escaped,
+                       SP_CONFIG_GROUP_DAEMON, SP_CONFIG_GROUP_TUNING);
           return FALSE;
         }
       keys = g_key_file_get_keys (keyfile, file_groups[i], NULL, NULL);
@@ -623,7 +610,7 @@ is_shell_name (const char *str, gsize len)
 static gboolean
 parse_shell_value (const char *raw, char **value, char **problem)
 {
-  g_autofree char *quoted = quote (raw);
+  g_autofree char *quoted = sp_quote (raw);
   g_autofree char *word = NULL;
   const char *rest;
   const char *after;
@@ -689,7 +676,7 @@ import_line (ImportState *state, guint lineno, const char *line)
   eq = strchr (text, '=');
   if (eq == NULL || !is_shell_name (text, (gsize) (eq - text)))
     {
-      g_autofree char *quoted = quote (text);
+      g_autofree char *quoted = sp_quote (text);
       add_warning (state->warnings,
                    "%s:%u: %s is not a KEY=value line (samepaged reads this file, it does not "
                    "run it: no export, no commands); ignored",
@@ -839,7 +826,7 @@ find_runtime_key (const char *key, const SpConfigIntKey **int_key, const OtherKe
     return TRUE;
   if (*other_key != NULL && is_runtime_key ((*other_key)->group, key))
     return TRUE;
-  quoted = quote (key);
+  quoted = sp_quote (key);
   known = list_keys (NULL, TRUE);
   g_set_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS, "Unknown tuning key %s (known: %s)", quoted,
                known);

@@ -14,6 +14,10 @@
 
 G_BEGIN_DECLS
 
+/* The groups of samepaged.conf (and of overrides.conf). */
+#define SP_CONFIG_GROUP_DAEMON "daemon"
+#define SP_CONFIG_GROUP_TUNING "tuning"
+
 typedef struct {
   /* [daemon] */
   SpMode mode;

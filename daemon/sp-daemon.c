@@ -16,7 +16,7 @@
 #include "sp-metrics.h"
 #include "sp-notify.h"
 #include "sp-names.h"
-#include "sp-sysfs.h"
+#include "sp-io.h"
 #include "sp-tuner.h"
 
 /*
@@ -41,8 +41,6 @@
   " SIGHUP to samepaged to go back to samepaged.conf alone."
 
 /* The group of a key SetTuning takes: monitor_interval is in [daemon]. */
-#define GROUP_DAEMON "daemon"
-#define GROUP_TUNING "tuning"
 
 struct _SpDaemon {
   GObject parent_instance;
@@ -678,7 +676,7 @@ sp_daemon_set_tuning (SpDaemon *self, GVariant *settings, GError **error)
   while (g_variant_iter_next (&iter, "{&sv}", &key, NULL))
     {
       const SpConfigIntKey *int_key = sp_config_find_int_key (key);
-      const char *group = int_key != NULL ? int_key->group : GROUP_TUNING;
+      const char *group = int_key != NULL ? int_key->group : SP_CONFIG_GROUP_TUNING;
       g_autoptr (GVariant) value = g_variant_lookup_value (values, key, NULL);
 
       if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
@@ -700,7 +698,7 @@ sp_daemon_set_mode (SpDaemon *self, SpMode mode, GError **error)
   config = sp_config_copy (sp_tuner_get_config (self->tuner));
   config->mode = mode;
   overrides = keyfile_copy (self->overrides);
-  g_key_file_set_string (overrides, GROUP_DAEMON, "mode", sp_mode_to_string (mode));
+  g_key_file_set_string (overrides, SP_CONFIG_GROUP_DAEMON, "mode", sp_mode_to_string (mode));
   return commit (self, overrides, config, error);
 }
 

@@ -10,25 +10,12 @@
 #include "sp-authority.h"
 #include "sp-dbus-interface.h"
 #include "sp-error.h"
+#include "sp-str.h"
 #include "sp-names.h"
 #include "sp-resources.h"
 #include "sp-tuner.h"
 
 #define SP_INTROSPECTION_RESOURCE "/org/samepage1/org.samepage1.Manager.xml"
-
-/* How much of a caller's string an error message quotes. */
-#define SP_QUOTE_MAX 64
-
-/* A caller's string for a message: escaped and shortened. */
-static char *
-quote (const char *str)
-{
-  g_autofree char *escaped = g_strescape (str, NULL);
-
-  if (strlen (escaped) > SP_QUOTE_MAX)
-    return g_strdup_printf ("'%.*s...'", SP_QUOTE_MAX, escaped);
-  return g_strdup_printf ("'%s'", escaped);
-}
 
 /* ------------------------------------------------------------------------ */
 
@@ -130,21 +117,6 @@ manager_properties (const SpSnapshot *snapshot, const SpConfig *config)
   return g_variant_builder_end (&b);
 }
 
-static const char *
-ksm_mergeable_to_string (SpKsmMergeable mergeable)
-{
-  switch (mergeable)
-    {
-    case SP_KSM_MERGEABLE_YES:
-      return "yes";
-    case SP_KSM_MERGEABLE_NO:
-      return "no";
-    case SP_KSM_MERGEABLE_UNKNOWN:
-    default:
-      return "unknown";
-    }
-}
-
 /* Every property of org.samepage1.Domain. */
 static GVariant *
 domain_properties (const SpDomainInfo *d)
@@ -169,7 +141,7 @@ domain_properties (const SpDomainInfo *d)
   add (&b, "MergingPages", g_variant_new_int64 (d->ksm_merging_pages));
   add (&b, "ZeroPages", g_variant_new_int64 (d->ksm_zero_pages));
   add (&b, "ProcessProfit", g_variant_new_int64 (d->ksm_process_profit));
-  add (&b, "KsmMergeable", g_variant_new_string (ksm_mergeable_to_string (d->ksm_mergeable)));
+  add (&b, "KsmMergeable", g_variant_new_string (sp_ksm_mergeable_to_string (d->ksm_mergeable)));
   return g_variant_builder_end (&b);
 }
 
@@ -412,7 +384,7 @@ parse_mode (GVariant *parameters, SpMode *mode, GError **error)
   g_variant_get (parameters, "(&s)", &str);
   if (sp_mode_from_string (str, mode))
     return TRUE;
-  quoted = quote (str);
+  quoted = sp_quote (str);
   g_set_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS,
                "Unknown mode %s (expected auto, always or never)", quoted);
   return FALSE;
@@ -475,7 +447,7 @@ find_domain (SpDbusService *self, GVariant *parameters, GError **error)
   domain = sp_guests_find (guests, name);
   if (domain != NULL)
     return domain;
-  quoted = quote (name);
+  quoted = sp_quote (name);
   g_set_error (error, SP_ERROR, SP_ERROR_UNKNOWN_DOMAIN,
                "No domain named %s or with that UUID (%u domains known%s)", quoted,
                guests->domains->len, guests->connected ? "" : "; libvirt is not connected");

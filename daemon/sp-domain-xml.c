@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "sp-error.h"
-#include "sp-sysfs.h"
+#include "sp-io.h"
 #include "sp-xml-util.h"
 
 /* libvirt refuses memory sizes above LLONG_MAX bytes (virMemoryMaxValue()),

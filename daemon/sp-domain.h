@@ -7,13 +7,9 @@
 
 #include <glib.h>
 
-G_BEGIN_DECLS
+#include "sp-enums.h"
 
-typedef enum {
-  SP_KSM_MERGEABLE_UNKNOWN = -1,
-  SP_KSM_MERGEABLE_NO = 0,
-  SP_KSM_MERGEABLE_YES = 1,
-} SpKsmMergeable;
+G_BEGIN_DECLS
 
 typedef struct {
   char *name;

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sp-sysfs.h"
+#include "sp-io.h"
 
 typedef enum {
   FIELD_UNSIGNED,
@@ -189,18 +189,14 @@ guint64
 sp_ksm_state_saved_kib (const SpKsmState *state)
 {
   gint64 pages_sharing;
-  long page_size;
 
   g_return_val_if_fail (state != NULL, 0);
 
   pages_sharing = sp_ksm_state_get (state, SP_KSM_PAGES_SHARING);
   if (pages_sharing <= 0)
     return 0;
-  page_size = sysconf (_SC_PAGESIZE);
-  if (page_size < 1024)
-    page_size = 4096;
-  /* pages are whole KiB: divide first, no overflow for any real count */
-  return (guint64) pages_sharing * (guint64) (page_size / 1024);
+  /* pages are whole KiB: no overflow for any real count */
+  return (guint64) pages_sharing * sp_page_size_kib ();
 }
 
 char *

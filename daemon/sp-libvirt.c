@@ -468,21 +468,6 @@ refresh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
 
 static void start_refresh (SpLibvirt *self);
 
-static const char *
-ksm_mergeable_string (SpKsmMergeable mergeable)
-{
-  switch (mergeable)
-    {
-    case SP_KSM_MERGEABLE_YES:
-      return "yes";
-    case SP_KSM_MERGEABLE_NO:
-      return "no";
-    case SP_KSM_MERGEABLE_UNKNOWN:
-    default:
-      return "unknown";
-    }
-}
-
 /* One line per domain at debug level: what the refresh found. */
 static void
 log_domain (const SpDomainInfo *d)
@@ -491,7 +476,7 @@ log_domain (const SpDomainInfo *d)
            ", ksm_mergeable %s, merging pages %" G_GINT64_FORMAT,
            d->name, d->active ? "active" : "inactive", d->current_kib, d->memory_source,
            d->mergeable ? "mergeable" : d->unmergeable_reason, d->pid,
-           ksm_mergeable_string (d->ksm_mergeable), d->ksm_merging_pages);
+           sp_ksm_mergeable_to_string (d->ksm_mergeable), d->ksm_merging_pages);
 }
 
 static void schedule_refresh (SpLibvirt *self);

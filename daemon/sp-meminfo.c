@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "sp-sysfs.h"
+#include "sp-io.h"
 
 /* Largest KiB count whose byte count still fits 64 bits (16 EiB), so that
  * callers may add a few values or convert to bytes without overflow. */

@@ -5,7 +5,7 @@
 
 #include <unistd.h>
 
-#include "sp-sysfs.h"
+#include "sp-io.h"
 
 #define KIB 1024.0
 
@@ -94,7 +94,7 @@ sp_metrics_format (const SpSnapshot *snapshot)
   const SpKsmState *ksm = &snapshot->ksm;
   const SpDecision *decision = &snapshot->decision;
   const SpGuests *guests = snapshot->guests;
-  double page_size = (double) sysconf (_SC_PAGESIZE);
+  double page_size = (double) sp_page_size_bytes ();
   const SpAction actions[] = { SP_ACTION_RUN, SP_ACTION_STOP, SP_ACTION_NONE };
 
   metric (out, "samepage_ksm_available", "gauge", "1 when the kernel has /sys/kernel/mm/ksm.",

@@ -3,6 +3,8 @@
 
 #include "sp-policy.h"
 
+#include "sp-str.h"
+
 #define KIB_PER_16_GIB (G_GUINT64_CONSTANT (16) * 1024 * 1024)
 #define SP_MIN_SLEEP_MILLISECS 10
 
@@ -11,16 +13,6 @@
 #define SP_ADVISOR_MAX_PAGES_CEILING 30000
 #define SP_ADVISOR_MIN_PAGES_DEFAULT 500
 #define SP_ADVISOR_PAGES_HEADROOM 4
-
-char *
-sp_format_kib (guint64 kib)
-{
-  if (kib >= 1024 * 1024)
-    return g_strdup_printf ("%.1f GiB", (double) kib / (1024.0 * 1024.0));
-  if (kib >= 1024)
-    return g_strdup_printf ("%.1f MiB", (double) kib / 1024.0);
-  return g_strdup_printf ("%" G_GUINT64_FORMAT " KiB", kib);
-}
 
 guint64
 sp_policy_threshold_kib (const SpConfig *config, guint64 total_kib)

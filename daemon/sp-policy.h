@@ -71,7 +71,4 @@ void sp_decision_copy (SpDecision *dest, const SpDecision *src);
 guint64 sp_policy_threshold_kib (const SpConfig *config, guint64 total_kib);
 gint64 sp_policy_sleep_millisecs (const SpConfig *config, guint64 total_kib);
 
-/* "3.1 GiB", "512 MiB", "900 KiB" */
-char *sp_format_kib (guint64 kib);
-
 G_END_DECLS

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sp-sysfs.h"
+#include "sp-io.h"
 
 /* A QEMU command line from libvirt is a few KiB, with -uuid early on; more
  * than this is read only in part. */

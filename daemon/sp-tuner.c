@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include "sp-io.h"
 #include "sp-knobs.h"
 #include "sp-log.h"
 #include "sp-policy.h"
@@ -97,7 +98,7 @@ sp_tuner_class_init (SpTunerClass *klass)
 static void
 sp_tuner_init (SpTuner *self)
 {
-  self->page_kib = (guint64) MAX (sysconf (_SC_PAGESIZE), 1024) / 1024;
+  self->page_kib = sp_page_size_kib ();
   self->guests = sp_guests_new ();
   self->snapshot = sp_snapshot_new ();
   self->snapshot->guests = sp_guests_ref (self->guests);

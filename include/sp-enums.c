@@ -1,78 +1,52 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "sp-enums.h"
 
-typedef struct {
-  int value;
-  const char *name;
-} SpEnumName;
+#include "sp-enum-types.h"
 
-static const SpEnumName mode_names[] = {
-  { SP_MODE_AUTO, "auto" },
-  { SP_MODE_ALWAYS, "always" },
-  { SP_MODE_NEVER, "never" },
-  { 0, NULL },
-};
-
-static const SpEnumName scan_rate_names[] = {
-  { SP_SCAN_RATE_AUTO, "auto" },
-  { SP_SCAN_RATE_ADVISOR, "advisor" },
-  { SP_SCAN_RATE_CLASSIC, "classic" },
-  { 0, NULL },
-};
-
-static const SpEnumName free_source_names[] = {
-  { SP_FREE_SOURCE_AVAILABLE, "available" },
-  { SP_FREE_SOURCE_KSMTUNED, "ksmtuned" },
-  { 0, NULL },
-};
-
-static const SpEnumName action_names[] = {
-  { SP_ACTION_NONE, "none" },
-  { SP_ACTION_STOP, "stop" },
-  { SP_ACTION_RUN, "run" },
-  { 0, NULL },
-};
-
+/* The nick of value in the enum type, or "unknown". */
 static const char *
-enum_to_string (const SpEnumName *table, int value)
+enum_to_nick (GType type, int value)
 {
-  for (const SpEnumName *e = table; e->name != NULL; e++)
-    if (e->value == value)
-      return e->name;
-  return "unknown";
+  GEnumClass *klass = g_type_class_ref (type); /* static types: never freed */
+  GEnumValue *v = g_enum_get_value (klass, value);
+
+  g_type_class_unref (klass);
+  return v != NULL ? v->value_nick : "unknown";
 }
 
 static gboolean
-enum_from_string (const SpEnumName *table, const char *str, int *out)
+enum_from_nick (GType type, const char *str, int *out)
 {
+  GEnumClass *klass;
+  GEnumValue *v;
+
   if (str == NULL)
     return FALSE;
-  for (const SpEnumName *e = table; e->name != NULL; e++)
-    {
-      if (g_strcmp0 (e->name, str) == 0)
-        {
-          *out = e->value;
-          return TRUE;
-        }
-    }
-  return FALSE;
+  klass = g_type_class_ref (type);
+  v = g_enum_get_value_by_nick (klass, str);
+  g_type_class_unref (klass);
+  if (v == NULL)
+    return FALSE;
+  *out = v->value;
+  return TRUE;
 }
 
-#define SP_DEFINE_ENUM_STRINGS(Type, prefix, table)          \
+#define SP_DEFINE_ENUM_STRINGS(Type, prefix, gtype)          \
   const char *prefix##_to_string (Type value)                \
   {                                                          \
-    return enum_to_string (table, (int) value);              \
+    return enum_to_nick (gtype, (int) value);                \
   }                                                          \
   gboolean prefix##_from_string (const char *str, Type *out) \
   {                                                          \
     int v;                                                   \
-    if (!enum_from_string (table, str, &v))                  \
+    if (!enum_from_nick (gtype, str, &v))                    \
       return FALSE;                                          \
     *out = (Type) v;                                         \
     return TRUE;                                             \
   }
 
-SP_DEFINE_ENUM_STRINGS (SpMode, sp_mode, mode_names)
-SP_DEFINE_ENUM_STRINGS (SpScanRate, sp_scan_rate, scan_rate_names)
-SP_DEFINE_ENUM_STRINGS (SpFreeSource, sp_free_source, free_source_names)
-SP_DEFINE_ENUM_STRINGS (SpAction, sp_action, action_names)
+SP_DEFINE_ENUM_STRINGS (SpMode, sp_mode, SP_TYPE_MODE)
+SP_DEFINE_ENUM_STRINGS (SpScanRate, sp_scan_rate, SP_TYPE_SCAN_RATE)
+SP_DEFINE_ENUM_STRINGS (SpFreeSource, sp_free_source, SP_TYPE_FREE_SOURCE)
+SP_DEFINE_ENUM_STRINGS (SpAction, sp_action, SP_TYPE_ACTION)
+SP_DEFINE_ENUM_STRINGS (SpKsmMergeable, sp_ksm_mergeable, SP_TYPE_KSM_MERGEABLE)

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Enums shared by samepaged and ksmctl, with their string forms. */
+/*
+ * Enums shared by samepaged and ksmctl, with their string forms. The string
+ * of a value is its GEnum nick (sp-enum-types.h, made by glib-mkenums from
+ * this file): the text of the config file, D-Bus and ksmctl.
+ */
 #pragma once
 
 #include <glib.h>
@@ -33,6 +37,13 @@ typedef enum {
   SP_ACTION_RUN,  /* run=1 with the computed rate */
 } SpAction;
 
+/* A process's ksm_mergeable / ksm_merge_any in /proc/<pid>/ksm_stat. */
+typedef enum {
+  SP_KSM_MERGEABLE_UNKNOWN = -1, /* the kernel does not say (before 6.14) */
+  SP_KSM_MERGEABLE_NO = 0,
+  SP_KSM_MERGEABLE_YES = 1,
+} SpKsmMergeable;
+
 const char *sp_mode_to_string (SpMode mode);
 gboolean sp_mode_from_string (const char *str, SpMode *out);
 const char *sp_scan_rate_to_string (SpScanRate rate);
@@ -41,5 +52,7 @@ const char *sp_free_source_to_string (SpFreeSource source);
 gboolean sp_free_source_from_string (const char *str, SpFreeSource *out);
 const char *sp_action_to_string (SpAction action);
 gboolean sp_action_from_string (const char *str, SpAction *out);
+const char *sp_ksm_mergeable_to_string (SpKsmMergeable mergeable);
+gboolean sp_ksm_mergeable_from_string (const char *str, SpKsmMergeable *out);
 
 G_END_DECLS

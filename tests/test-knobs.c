@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 
 #include "sp-knobs.h"
-#include "sp-sysfs.h"
+#include "sp-io.h"
 
 typedef struct {
   char *root;

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "sp-ksm.h"
-#include "sp-sysfs.h"
+#include "sp-io.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 

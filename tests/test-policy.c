@@ -438,20 +438,6 @@ test_policy_unavailable (void)
   sp_decision_clear (&d);
 }
 
-static void
-test_policy_format (void)
-{
-  g_autofree char *a = sp_format_kib (512);
-  g_autofree char *b = sp_format_kib (512 * MIB);
-  g_autofree char *c = sp_format_kib (3 * GIB + 102 * MIB);
-  g_autofree char *t = sp_format_kib (4096 * GIB);
-
-  g_assert_cmpstr (a, ==, "512 KiB");
-  g_assert_cmpstr (b, ==, "512.0 MiB");
-  g_assert_cmpstr (c, ==, "3.1 GiB");
-  g_assert_cmpstr (t, ==, "4096.0 GiB");
-}
-
 int
 main (int argc, char **argv)
 {
@@ -465,6 +451,5 @@ main (int argc, char **argv)
   g_test_add_func ("/policy/advisor", test_policy_advisor);
   g_test_add_func ("/policy/advisor-max-pages", test_policy_advisor_max_pages);
   g_test_add_func ("/policy/unavailable", test_policy_unavailable);
-  g_test_add_func ("/policy/format", test_policy_format);
   return g_test_run ();
 }

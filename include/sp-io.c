@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-#define G_LOG_DOMAIN "samepaged-sysfs"
+#define G_LOG_DOMAIN "samepage-io"
 
-#include "sp-sysfs.h"
+#include "sp-io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -301,4 +301,24 @@ sp_file_replace (const char *path, const char *contents, GError **error)
       return FALSE;
     }
   return TRUE;
+}
+
+guint64
+sp_page_size_bytes (void)
+{
+  static gsize page_size = 0;
+
+  if (g_once_init_enter (&page_size))
+    {
+      long size = sysconf (_SC_PAGESIZE);
+
+      g_once_init_leave (&page_size, size >= 1024 ? (gsize) size : 4096);
+    }
+  return page_size;
+}
+
+guint64
+sp_page_size_kib (void)
+{
+  return sp_page_size_bytes () / 1024;
 }

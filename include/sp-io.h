@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Small file helpers for sysfs and procfs. Every path samepaged touches is
- * built from a root ("/sys", "/proc") that tests move with --sysfs-root and
- * --procfs-root.
+ * File I/O shared by samepaged and ksmctl: small sysfs/procfs files, atomic
+ * replacement of state files, and the host's page size. Every path samepaged
+ * touches is built from a root ("/sys", "/proc") that tests move with
+ * --sysfs-root and --procfs-root.
  */
 #pragma once
 
@@ -41,5 +42,12 @@ gboolean sp_file_write_string (const char *path, const char *value, GError **err
  * for metrics and state files.
  */
 gboolean sp_file_replace (const char *path, const char *contents, GError **error);
+
+/*
+ * The base page size KSM merges, in bytes and in KiB (sysconf, read once;
+ * 4 KiB if sysconf gives nothing sensible).
+ */
+guint64 sp_page_size_bytes (void);
+guint64 sp_page_size_kib (void);
 
 G_END_DECLS
