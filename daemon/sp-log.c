@@ -73,6 +73,44 @@ sp_log_setup (gboolean verbose)
   g_log_set_writer_func (sp_log_writer, NULL, NULL);
 }
 
+/* syslog priorities, as GLib's own structured logging gives them */
+static const char *
+level_priority (GLogLevelFlags level)
+{
+  if (level & G_LOG_LEVEL_ERROR)
+    return "3";
+  if (level & (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
+    return "4";
+  if (level & G_LOG_LEVEL_MESSAGE)
+    return "5";
+  if (level & G_LOG_LEVEL_INFO)
+    return "6";
+  return "7";
+}
+
+void
+sp_log_domain_full (const char *log_domain, GLogLevelFlags level, const char *name,
+                    const char *uuid, const char *format, ...)
+{
+  g_autofree char *message = NULL;
+  GLogField fields[5];
+  gsize n = 0;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+
+  fields[n++] = (GLogField){ "PRIORITY", level_priority (level), -1 };
+  fields[n++] = (GLogField){ "GLIB_DOMAIN", log_domain, -1 };
+  fields[n++] = (GLogField){ "MESSAGE", message, -1 };
+  if (name != NULL)
+    fields[n++] = (GLogField){ SP_LOG_FIELD_DOMAIN, name, -1 };
+  if (uuid != NULL)
+    fields[n++] = (GLogField){ SP_LOG_FIELD_DOMAIN_UUID, uuid, -1 };
+  g_log_structured_array (level, fields, n);
+}
+
 gboolean
 sp_log_once_changed (SpLogOnce *slot, const char *message)
 {
