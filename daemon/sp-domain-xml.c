@@ -13,18 +13,6 @@
  * so a larger value cannot come from libvirt. */
 #define SP_DOMAIN_XML_MAX_BYTES ((guint64) G_MAXINT64)
 
-/*
- * A domain shares memory when any NUMA cell asks for it, or when
- * <memoryBacking><access mode='shared'/> applies to at least some memory: to
- * all of it without NUMA cells, else to every cell without its own memAccess
- * (a cell's memAccess='private' overrides the default, as in libvirt's QEMU
- * command line).
- */
-#define SHARED_ACCESS_XPATH                            \
-  "/domain/cpu/numa/cell[@memAccess='shared'] or "     \
-  "(/domain/memoryBacking/access[@mode='shared'] and " \
-  "(not(/domain/cpu/numa/cell) or /domain/cpu/numa/cell[not(@memAccess)]))"
-
 void
 sp_domain_xml_facts_clear (SpDomainXmlFacts *facts)
 {
@@ -33,105 +21,8 @@ sp_domain_xml_facts_clear (SpDomainXmlFacts *facts)
   g_free (facts->name);
   g_free (facts->uuid);
   g_free (facts->source_type);
+  g_free (facts->unmergeable_part);
   memset (facts, 0, sizeof (*facts));
-}
-
-/* libvirt's virScaleInteger(): case-insensitive, "b"/"byte"/"bytes", a
- * power letter alone or with "iB" is 1024-based, with "B" 1000-based. */
-static gboolean
-unit_scale (const char *unit, guint64 *scale)
-{
-  guint64 base;
-  guint power;
-
-  if (unit == NULL || unit[0] == '\0')
-    {
-      *scale = 1024;
-      return TRUE;
-    }
-  if (g_ascii_strcasecmp (unit, "b") == 0 || g_ascii_strcasecmp (unit, "byte") == 0 ||
-      g_ascii_strcasecmp (unit, "bytes") == 0)
-    {
-      *scale = 1;
-      return TRUE;
-    }
-
-  if (unit[1] == '\0' || g_ascii_strcasecmp (unit + 1, "iB") == 0)
-    base = 1024;
-  else if (g_ascii_tolower (unit[1]) == 'b' && unit[2] == '\0')
-    base = 1000;
-  else
-    return FALSE;
-
-  switch (g_ascii_tolower (unit[0]))
-    {
-    case 'k':
-      power = 1;
-      break;
-    case 'm':
-      power = 2;
-      break;
-    case 'g':
-      power = 3;
-      break;
-    case 't':
-      power = 4;
-      break;
-    case 'p':
-      power = 5;
-      break;
-    case 'e':
-      power = 6;
-      break;
-    default:
-      return FALSE;
-    }
-
-  /* at most 1024^6 = 2^60: no overflow */
-  *scale = 1;
-  for (guint i = 0; i < power; i++)
-    *scale *= base;
-  return TRUE;
-}
-
-gboolean
-sp_domain_xml_memory_to_kib (const char *value, const char *unit, guint64 *kib, GError **error)
-{
-  guint64 scale;
-  guint64 number;
-  guint64 bytes;
-
-  g_return_val_if_fail (value != NULL, FALSE);
-  g_return_val_if_fail (kib != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
-  if (!unit_scale (unit, &scale))
-    {
-      g_autofree char *escaped = g_strescape (unit, NULL);
-
-      g_set_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS, "Unknown memory unit “%.64s”", escaped);
-      return FALSE;
-    }
-  if (!sp_parse_u64 (value, &number))
-    {
-      g_autofree char *escaped = g_strescape (value, NULL);
-
-      g_set_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS,
-                   "Memory value “%.64s” is not a non-negative 64-bit integer", escaped);
-      return FALSE;
-    }
-  if (number > SP_DOMAIN_XML_MAX_BYTES / scale)
-    {
-      g_set_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS,
-                   "Memory value %" G_GUINT64_FORMAT " %s is too large (over 8 EiB)", number,
-                   unit != NULL && unit[0] != '\0' ? unit : "KiB");
-      return FALSE;
-    }
-
-  /* whole KiB, rounded up like libvirt's virDomainParseMemory() */
-  bytes = number * scale;
-  *kib = bytes / 1024 + (bytes % 1024 != 0 ? 1 : 0);
-  return TRUE;
 }
 
 static xmlXPathObject *
@@ -251,6 +142,7 @@ sp_domain_xml_parse (const char *xml, SpDomainXmlFacts *facts, GError **error)
   g_autoptr (xmlDoc) doc = NULL;
   g_autoptr (xmlXPathContext) ctxt = NULL;
   g_auto (SpDomainXmlFacts) result = { 0 };
+  g_auto (SpDomainMemory) regions = { 0 };
   gboolean found;
 
   g_return_val_if_fail (xml != NULL, FALSE);
@@ -282,10 +174,12 @@ sp_domain_xml_parse (const char *xml, SpDomainXmlFacts *facts, GError **error)
 
   if (!xpath_boolean (ctxt, "/domain/memoryBacking/nosharepages", &result.nosharepages, error))
     return FALSE;
-  if (!xpath_boolean (ctxt, "/domain/memoryBacking/hugepages", &result.hugepages, error))
+  if (!sp_domain_memory_read (ctxt, result.memory_kib, sp_page_size_kib (), &regions, error))
     return FALSE;
-  if (!xpath_boolean (ctxt, SHARED_ACCESS_XPATH, &result.shared_access, error))
-    return FALSE;
+  result.hugepages = regions.all_hugepages;
+  result.shared_access = regions.all_shared;
+  result.unmergeable_kib = regions.unmergeable_kib;
+  result.unmergeable_part = g_steal_pointer (&regions.unmergeable_part);
   if (!xpath_string (ctxt, "/domain/memoryBacking/source[1]/@type", &result.source_type, error))
     return FALSE;
   if (!xpath_boolean (ctxt, "/domain/launchSecurity", &result.launch_security, error))
@@ -315,5 +209,7 @@ sp_domain_xml_unmergeable_reason (const SpDomainXmlFacts *facts)
     return "file memory backing";
   if (facts->shared_access)
     return "shared memory access";
+  if (facts->memory_kib > 0 && facts->unmergeable_kib >= facts->memory_kib)
+    return "no mergeable memory";
   return NULL;
 }

@@ -7,6 +7,8 @@
 
 #include <gio/gio.h>
 
+#include "sp-domain-memory.h"
+
 G_BEGIN_DECLS
 
 typedef struct {
@@ -15,10 +17,12 @@ typedef struct {
   guint64 memory_kib;         /* <memory>, converted from its unit */
   guint64 current_memory_kib; /* <currentMemory>, else <memory> */
   gboolean nosharepages;      /* <memoryBacking><nosharepages/> */
-  gboolean hugepages;         /* <memoryBacking><hugepages> */
-  gboolean shared_access;     /* <memoryBacking><access mode='shared'/>, NUMA memAccess='shared' */
-  char *source_type;          /* <memoryBacking><source type=.../>: memfd, file... or NULL */
-  gboolean launch_security;   /* <launchSecurity> (SEV, TDX...: encrypted memory) */
+  gboolean hugepages;         /* all memory in huge pages (sp-domain-memory.h) */
+  gboolean shared_access;   /* all memory with shared access (<access mode='shared'/>, memAccess) */
+  guint64 unmergeable_kib;  /* the part of memory_kib KSM can never merge, region by region */
+  char *unmergeable_part;   /* which regions and why, e.g. "hugepages (NUMA cell 1)"; or NULL */
+  char *source_type;        /* <memoryBacking><source type=.../>: memfd, file... or NULL */
+  gboolean launch_security; /* <launchSecurity> (SEV, TDX...: encrypted memory) */
 } SpDomainXmlFacts;
 
 void sp_domain_xml_facts_clear (SpDomainXmlFacts *facts);
@@ -36,18 +40,14 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (SpDomainXmlFacts, sp_domain_xml_facts_clear)
 gboolean sp_domain_xml_parse (const char *xml, SpDomainXmlFacts *facts, GError **error);
 
 /*
- * Why KSM can never merge this guest's memory, or NULL when it can. One of
- * (the first that applies, in this order): "nosharepages", "hugepages",
- * "launch security (encrypted memory)", "memfd memory backing", "file
- * memory backing", "shared memory access".
+ * Why KSM can never merge any of this guest's memory, or NULL when it can
+ * merge some. One of (the first that applies, in this order):
+ * "nosharepages", "hugepages", "launch security (encrypted memory)", "memfd
+ * memory backing", "file memory backing", "shared memory access", "no
+ * mergeable memory" (every region unmergeable, for different reasons). A
+ * guest with only some regions unmergeable (a NUMA cell in huge pages, an
+ * nvdimm) is mergeable: unmergeable_kib and unmergeable_part say which part.
  */
 const char *sp_domain_xml_unmergeable_reason (const SpDomainXmlFacts *facts);
-
-/* Converts a libvirt memory value with its unit attribute (b, bytes, KB, k,
- * KiB, MB, M, MiB, GB, G, GiB, TB, T, TiB...; default KiB) to KiB.
- * Like libvirt: units are case-insensitive, the result is rounded up to
- * whole KiB, and more than G_MAXINT64 bytes is an error. */
-gboolean sp_domain_xml_memory_to_kib (const char *value, const char *unit, guint64 *kib,
-                                      GError **error);
 
 G_END_DECLS
