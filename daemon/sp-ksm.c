@@ -126,21 +126,15 @@ is_mode_word (const char *word)
 
 /*
  * Either a bare mode ("scan-time") or the sysfs list with exactly one
- * bracketed, selected entry ("[none] scan-time"). Unselected names this
- * version does not know are tolerated so that a kernel adding a mode does not
- * break reading; a selected unknown mode is an error.
+ * bracketed, selected entry ("[none] scan-time"). Sets *selected to the
+ * selected name (pointing into words). FALSE when str is not such a list.
  */
-gboolean
-sp_ksm_advisor_mode_parse (const char *str, SpKsmAdvisorMode *out)
+static gboolean
+advisor_mode_selected (char **words, const char **selected)
 {
-  g_auto (GStrv) words = NULL;
-  const char *selected = NULL;
   guint n_words = 0;
-  SpKsmAdvisorMode mode;
 
-  if (str == NULL)
-    return FALSE;
-  words = g_strsplit_set (str, " \t\n", -1);
+  *selected = NULL;
   for (guint i = 0; words[i] != NULL; i++)
     {
       char *word = words[i];
@@ -151,30 +145,59 @@ sp_ksm_advisor_mode_parse (const char *str, SpKsmAdvisorMode *out)
       n_words++;
       if (word[0] == '[')
         {
-          if (len < 3 || word[len - 1] != ']' || selected != NULL)
+          if (len < 3 || word[len - 1] != ']' || *selected != NULL)
             return FALSE;
           word[len - 1] = '\0';
           word++;
-          selected = word;
+          *selected = word;
         }
       if (!is_mode_word (word))
         return FALSE;
     }
 
-  if (selected == NULL)
+  if (*selected == NULL)
     {
       /* the bare form: exactly one word */
       if (n_words != 1)
         return FALSE;
       for (guint i = 0; words[i] != NULL; i++)
         if (words[i][0] != '\0')
-          selected = words[i];
+          *selected = words[i];
     }
-  if (!advisor_mode_from_name (selected, &mode))
+  return TRUE;
+}
+
+/* Unselected names this version does not know are tolerated, so that a
+ * kernel adding a mode does not break reading; a selected unknown mode is
+ * FALSE here (sp_ksm_read marks the field unknown). */
+gboolean
+sp_ksm_advisor_mode_parse (const char *str, SpKsmAdvisorMode *out)
+{
+  g_auto (GStrv) words = NULL;
+  const char *selected;
+  SpKsmAdvisorMode mode;
+
+  if (str == NULL)
+    return FALSE;
+  words = g_strsplit_set (str, " \t\n", -1);
+  if (!advisor_mode_selected (words, &selected) || !advisor_mode_from_name (selected, &mode))
     return FALSE;
   if (out != NULL)
     *out = mode;
   return TRUE;
+}
+
+gboolean
+sp_ksm_advisor_mode_is_unknown (const char *str)
+{
+  g_auto (GStrv) words = NULL;
+  const char *selected;
+  SpKsmAdvisorMode mode;
+
+  if (str == NULL)
+    return FALSE;
+  words = g_strsplit_set (str, " \t\n", -1);
+  return advisor_mode_selected (words, &selected) && !advisor_mode_from_name (selected, &mode);
 }
 
 gboolean
@@ -299,6 +322,13 @@ sp_ksm_read (const char *sysfs_root, SpKsmState *state, GError **error)
             continue;
           g_propagate_error (error, g_steal_pointer (&local_error));
           return FALSE;
+        }
+      if (fields[i].kind == FIELD_ADVISOR_MODE && sp_ksm_advisor_mode_is_unknown (contents))
+        {
+          /* a mode a later kernel added: this one field is unknown, and
+           * samepaged leaves it alone; everything else is read */
+          result.unknown |= G_GUINT64_CONSTANT (1) << i;
+          continue;
         }
       if (!parse_field ((SpKsmField) i, path, contents, &result.values[i], error))
         return FALSE;

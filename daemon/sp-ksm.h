@@ -49,6 +49,8 @@ typedef enum {
 typedef struct {
   gboolean available; /* the ksm directory exists */
   guint64 present;    /* bit (1 << field) set when the kernel has the file */
+  guint64 unknown;    /* bit (1 << field) set when the file holds a value this version does
+                       * not know (an advisor mode added later): not in present */
   gint64 values[SP_KSM_N_FIELDS];
 } SpKsmState;
 
@@ -61,6 +63,9 @@ gboolean sp_ksm_field_is_knob (SpKsmField field);
 const char *sp_ksm_advisor_mode_to_string (SpKsmAdvisorMode mode);
 /* Parses "none", "scan-time" and the sysfs form "[none] scan-time". */
 gboolean sp_ksm_advisor_mode_parse (const char *str, SpKsmAdvisorMode *out);
+/* TRUE for a well-formed mode list whose selected mode this version does
+ * not know ("none scan-time [cpu-percent]"). */
+gboolean sp_ksm_advisor_mode_is_unknown (const char *str);
 
 static inline gboolean
 sp_ksm_state_has (const SpKsmState *state, SpKsmField field)
@@ -85,8 +90,10 @@ char *sp_ksm_dir (const char *sysfs_root);
 
 /*
  * Reads every KSM file that exists. A missing directory is not an error:
- * state->available is FALSE. A file with content that is not what the kernel
- * writes is an error naming the path and the content.
+ * state->available is FALSE. An advisor_mode that selects a mode this
+ * version does not know marks that field unknown (not present). Any other
+ * file with content that is not what the kernel writes is an error naming
+ * the path and the content.
  */
 gboolean sp_ksm_read (const char *sysfs_root, SpKsmState *state, GError **error);
 

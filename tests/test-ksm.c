@@ -528,8 +528,8 @@ test_ksm_read_garbage (void)
     { "pages_sharing", "-1\n", "-1" },
     { "pages_sharing", "9223372036854775808\n", "9223372036854775808" },
     { "general_profit", "lots\n", "lots" },
-    { "advisor_mode", "[bogus] none\n", "[bogus] none" },
-    { "advisor_mode", "garbage\n", "garbage" },
+    { "advisor_mode", "[none scan-time\n", "[none scan-time" },
+    { "advisor_mode", "none! [scan-time]\n", "none! [scan-time]" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -549,6 +549,39 @@ test_ksm_read_garbage (void)
       g_assert_nonnull (strstr (error->message, cases[i].shown));
       tmp_tree_clear (&t);
     }
+}
+
+/* A mode a later kernel adds makes advisor_mode unknown, not every field. */
+static void
+test_ksm_read_advisor_unknown (void)
+{
+  const char *const contents[] = { "none scan-time [cpu-percent]\n", "[bogus] none\n",
+                                   "garbage\n" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (contents); i++)
+    {
+      TmpTree t;
+      g_autoptr (GError) error = NULL;
+      SpKsmState state;
+
+      tmp_tree_init (&t, "sysfs-6.18");
+      tree_set (&t, "advisor_mode", contents[i]);
+      tree_set (&t, "pages_sharing", "4242\n");
+      g_assert_true (sp_ksm_read (t.root, &state, &error));
+      g_assert_no_error (error);
+      g_assert_true (state.available);
+      g_assert_false (sp_ksm_state_has (&state, SP_KSM_ADVISOR_MODE));
+      g_assert_false (sp_ksm_state_has_advisor (&state));
+      g_assert_cmpuint (state.unknown, ==, G_GUINT64_CONSTANT (1) << SP_KSM_ADVISOR_MODE);
+      /* the rest is read */
+      g_assert_cmpint (sp_ksm_state_get (&state, SP_KSM_PAGES_SHARING), ==, 4242);
+      g_assert_true (sp_ksm_state_has (&state, SP_KSM_ADVISOR_MAX_CPU));
+      tmp_tree_clear (&t);
+    }
+  g_assert_true (sp_ksm_advisor_mode_is_unknown ("none [later]"));
+  g_assert_false (sp_ksm_advisor_mode_is_unknown ("[none] scan-time"));
+  g_assert_false (sp_ksm_advisor_mode_is_unknown ("[none"));
+  g_assert_false (sp_ksm_advisor_mode_is_unknown (NULL));
 }
 
 /* Only a missing file means "not supported"; other read errors are errors. */
@@ -739,6 +772,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ksm/advisor-mode-parse", test_ksm_advisor_mode_parse);
   g_test_add_func ("/ksm/read/6.18", test_ksm_read_6_18);
   g_test_add_func ("/ksm/read/advisor-selected", test_ksm_read_advisor_selected);
+  g_test_add_func ("/ksm/read/advisor-unknown", test_ksm_read_advisor_unknown);
   g_test_add_func ("/ksm/read/old-kernel", test_ksm_read_old_kernel);
   g_test_add_func ("/ksm/read/missing-dir", test_ksm_read_missing_dir);
   g_test_add_func ("/ksm/read/garbage", test_ksm_read_garbage);
