@@ -30,8 +30,10 @@ run_set_tuning (const SpDbusTargets *targets, GVariant *parameters, const char *
 {
   g_autoptr (GVariant) settings = g_variant_get_child_value (parameters, 0);
   GError *error = NULL;
+  gboolean ok = sp_overrides_set_tuning (targets->overrides, settings, &error);
 
-  task_return (task, sp_overrides_set_tuning (targets->overrides, settings, &error), error);
+  /* error read after the call: argument order is unspecified in C */
+  task_return (task, ok, error);
 }
 
 static gboolean
@@ -124,8 +126,9 @@ on_mem_merge_changed (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = G_TASK (user_data);
   GError *error = NULL;
+  gboolean ok = sp_mem_merge_change_finish (SP_MEM_MERGE (source), result, &error);
 
-  task_return (task, sp_mem_merge_change_finish (SP_MEM_MERGE (source), result, &error), error);
+  task_return (task, ok, error);
 }
 
 static void

@@ -23,6 +23,7 @@ struct _SpDbusService {
   GCancellable *cancellable; /* of pending authorizations */
 
   GDBusNodeInfo *introspection;
+  GDBusInterfaceInfo *cached[2]; /* of introspection, with a lookup cache */
   SpDbusInterface *manager;
   GDBusObjectManagerServer *object_manager;
   SpDbusDomains *domains;
@@ -350,6 +351,11 @@ sp_dbus_service_finalize (GObject *object)
 
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->calls, g_ptr_array_unref);
+  /* GDBus keys the lookup caches by address: a later node info at the same
+   * address must not find these (a second service in one process) */
+  for (guint i = 0; i < G_N_ELEMENTS (self->cached); i++)
+    if (self->cached[i] != NULL)
+      g_dbus_interface_info_cache_release (self->cached[i]);
   g_clear_pointer (&self->introspection, g_dbus_node_info_unref);
   G_OBJECT_CLASS (sp_dbus_service_parent_class)->finalize (object);
 }
@@ -418,7 +424,9 @@ sp_dbus_service_new (SpTuner *tuner, SpOverrides *overrides, SpMemMerge *mem_mer
       return NULL;
     }
   g_dbus_interface_info_cache_build (manager_info);
+  self->cached[0] = manager_info;
   g_dbus_interface_info_cache_build (domain_info);
+  self->cached[1] = domain_info;
 
   self->targets.tuner = g_object_ref (tuner);
   self->targets.overrides = g_object_ref (overrides);

@@ -15,50 +15,18 @@
 
 #include "sp-error.h"
 #include "sp-overrides.h"
+#include "sp-test-env.h"
 #include "sp-tuner.h"
 
-/* ---- what samepaged logged (g_test_expect_message misses structured logs) */
-
-static GPtrArray *logged; /* "LEVEL domain: message" of the samepaged domain */
-
-static GLogWriterOutput
-log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
-{
-  const char *domain = NULL;
-  const char *message = NULL;
-
-  for (gsize i = 0; i < n_fields; i++)
-    {
-      if (g_str_equal (fields[i].key, "GLIB_DOMAIN"))
-        domain = fields[i].value;
-      else if (g_str_equal (fields[i].key, "MESSAGE"))
-        message = fields[i].value;
-    }
-  /* warnings are what some tests expect: recorded, not fatal */
-  if (g_strcmp0 (domain, "samepaged") == 0 && message != NULL &&
-      (level & (G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE)) != 0)
-    {
-      g_ptr_array_add (
-          logged, g_strdup_printf ("%s %s", (level & G_LOG_LEVEL_WARNING) ? "WARNING" : "MESSAGE",
-                                   message));
-      g_test_message ("logged: %s", message);
-      return G_LOG_WRITER_HANDLED;
-    }
-  return g_log_writer_default (level, fields, n_fields, user_data);
-}
-
-/* Asserts that exactly one line matching pattern was logged, and forgets them all. */
+/* Exactly one line matching pattern was logged; forgets them all. */
 static void
 assert_logged (const char *pattern)
 {
-  guint n = 0;
+  guint n = sp_test_log_count (pattern);
 
-  for (guint i = 0; i < logged->len; i++)
-    if (g_pattern_match_simple (pattern, g_ptr_array_index (logged, i)))
-      n++;
   if (n != 1)
     g_error ("%u lines logged match \"%s\"", n, pattern);
-  g_ptr_array_set_size (logged, 0);
+  sp_test_log_clear ();
 }
 
 typedef struct {
@@ -71,57 +39,23 @@ typedef struct {
 } Fixture;
 
 static void
-remove_tree (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        remove_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
-static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *meminfo = NULL;
-  g_autofree char *proc = NULL;
-  g_autofree char *sysfs = g_test_build_filename (G_TEST_DIST, "data", "sysfs-6.18", NULL);
-  g_autofree char *meminfo_src =
-      g_test_build_filename (G_TEST_DIST, "data", "meminfo-6.18.txt", NULL);
-  g_autofree char *contents = NULL;
   g_autoptr (SpConfig) config = NULL;
 
   f->root = g_dir_make_tmp ("sp-test-overrides-XXXXXX", &error);
   g_assert_no_error (error);
   f->state_dir = g_build_filename (f->root, "state", NULL);
   f->path = g_build_filename (f->state_dir, "overrides.conf", NULL);
-  proc = g_build_filename (f->root, "proc", NULL);
-  g_assert_cmpint (g_mkdir (proc, 0755), ==, 0);
-  g_file_get_contents (meminfo_src, &contents, NULL, &error);
-  g_assert_no_error (error);
-  meminfo = g_build_filename (proc, "meminfo", NULL);
-  g_file_set_contents (meminfo, contents, -1, &error);
-  g_assert_no_error (error);
 
   f->base = sp_config_new_default ();
   f->overrides = sp_overrides_new (f->state_dir);
   g_assert_cmpstr (sp_overrides_get_path (f->overrides), ==, f->path);
   config = sp_overrides_load (f->overrides, f->base);
   g_assert_true (sp_config_equal (config, f->base));
-  f->tuner = sp_tuner_new (config, sysfs, proc, TRUE);
+  f->tuner = sp_test_tuner_new (f->root, config);
   sp_overrides_set_tuner (f->overrides, f->tuner);
-  /* the first decision, as samepaged makes it: the inputs are readable */
-  sp_tuner_start (f->tuner);
-  g_assert_cmpuint (sp_tuner_get_n_decisions (f->tuner), ==, 1);
 }
 
 static void
@@ -130,7 +64,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
   g_clear_object (&f->overrides);
   g_clear_object (&f->tuner);
   g_clear_pointer (&f->base, sp_config_free);
-  remove_tree (f->root);
+  sp_test_remove_tree (f->root);
   g_free (f->root);
   g_free (f->state_dir);
   g_free (f->path);
@@ -407,7 +341,7 @@ test_load_bad (Fixture *f, gconstpointer data)
       g_autoptr (GError) error = NULL;
 
       write_file (f, bad[i]);
-      g_ptr_array_set_size (logged, 0);
+      sp_test_log_clear ();
       config = sp_overrides_load (f->overrides, f->base);
       assert_logged ("WARNING Ignoring the runtime overrides (samepaged.conf applies without "
                      "them): *overrides.conf*");
@@ -425,12 +359,8 @@ test_load_bad (Fixture *f, gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func (g_free);
-  int status;
-
   g_test_init (&argc, &argv, NULL);
-  logged = messages;
-  g_log_set_writer_func (log_writer, NULL, NULL);
+  sp_test_log_capture ();
 
 #define ADD(path, fn) g_test_add ((path), Fixture, NULL, fixture_setup, (fn), fixture_teardown)
   ADD ("/overrides/set-tuning/valid", test_set_tuning_valid);
@@ -443,7 +373,5 @@ main (int argc, char **argv)
   ADD ("/overrides/load/bad", test_load_bad);
 #undef ADD
 
-  status = g_test_run ();
-  logged = NULL;
-  return status;
+  return g_test_run ();
 }
