@@ -21,6 +21,8 @@
 #include "sp-dbus-properties.h"
 #include "sp-dbus-service.h"
 #include "sp-error.h"
+#include "sp-libvirt.h"
+#include "sp-mem-merge.h"
 #include "sp-names.h"
 #include "sp-overrides.h"
 #include "sp-test-env.h"
@@ -249,6 +251,8 @@ typedef struct {
   SpTuner *tuner;
   SpOverrides *overrides;
   SpAuthority *authority;
+  SpLibvirt *libvirt; /* with_libvirt: test:///<data/libvirt/merge-node.xml> */
+  SpMemMerge *mem_merge;
   SpDbusService *service;
   GDBusConnection *connection;
   GDBusConnection *client;
@@ -256,8 +260,37 @@ typedef struct {
   Signals signals;
 } Fixture;
 
+/* What samepaged does with each domain list: tune with it. */
 static void
-fixture_setup (Fixture *f, gconstpointer data)
+on_guests_changed (SpLibvirt *libvirt, SpGuests *guests, gpointer user_data)
+{
+  Fixture *f = user_data;
+
+  sp_tuner_set_guests (f->tuner, guests);
+  sp_tuner_retune (f->tuner);
+}
+
+static void
+start_libvirt (Fixture *f)
+{
+  g_autofree char *path =
+      g_test_build_filename (G_TEST_DIST, "data", "libvirt", "merge-node.xml", NULL);
+  g_autofree char *abs = g_canonicalize_filename (path, NULL);
+  g_autofree char *uri = g_strdup_printf ("test://%s", abs);
+
+  f->libvirt = sp_libvirt_new (uri, "/proc", NULL);
+  g_signal_connect (f->libvirt, "guests-changed", G_CALLBACK (on_guests_changed), f);
+  f->mem_merge = sp_mem_merge_new (f->libvirt);
+  sp_libvirt_start (f->libvirt);
+  for (guint waited_ms = 0;
+       sp_tuner_get_snapshot (f->tuner)->guests->domains->len == 0 && waited_ms < 20000;
+       waited_ms += 50)
+    sp_test_spin (50);
+  g_assert_cmpuint (sp_tuner_get_snapshot (f->tuner)->guests->domains->len, >, 0);
+}
+
+static void
+fixture_setup (Fixture *f, gconstpointer with_libvirt)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (SpConfig) base = sp_config_new_default ();
@@ -273,8 +306,10 @@ fixture_setup (Fixture *f, gconstpointer data)
   f->tuner = sp_test_tuner_new (f->root, config);
   sp_overrides_set_tuner (f->overrides, f->tuner);
   f->authority = sp_authority_new ();
+  if (with_libvirt)
+    start_libvirt (f);
 
-  f->service = sp_dbus_service_new (f->tuner, f->overrides, NULL, f->authority, &error);
+  f->service = sp_dbus_service_new (f->tuner, f->overrides, f->mem_merge, f->authority, &error);
   g_assert_no_error (error);
   f->connection = sp_test_bus_connect (bus);
   f->client = sp_test_bus_connect (bus);
@@ -293,6 +328,10 @@ fixture_teardown (Fixture *f, gconstpointer data)
   sp_dbus_service_unexport (f->service);
   g_clear_object (&f->service);
   g_clear_object (&f->authority);
+  g_clear_object (&f->mem_merge);
+  if (f->libvirt != NULL)
+    g_signal_handlers_disconnect_by_data (f->libvirt, f);
+  g_clear_object (&f->libvirt);
   g_clear_object (&f->overrides);
   g_clear_object (&f->tuner);
   g_dbus_connection_close_sync (f->connection, NULL, NULL);
@@ -611,6 +650,56 @@ test_set_mem_merge_not_supported (Fixture *f, gconstpointer data)
   assert_error (error, "org.samepage1.Error.NotSupported", expected);
 }
 
+static GVariant *
+domain_property (Fixture *f, const char *uuid, const char *name)
+{
+  g_autofree char *path = sp_dbus_domain_object_path (uuid);
+  g_autoptr (GVariant) props = get_all (f, path, SP_DBUS_INTERFACE_DOMAIN);
+  GVariant *value = g_variant_lookup_value (props, name, NULL);
+
+  g_assert_nonnull (value);
+  return value;
+}
+
+/* SetMemMerge goes to SpMemMerge, and its answer waits for the refresh:
+ * the Domain object shows the change as the call returns. */
+static void
+test_set_mem_merge (Fixture *f, gconstpointer data)
+{
+  const char *uuid = "a1a1a1a1-1111-4111-8111-111111111111";
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GVariant) mem_merge = NULL;
+  g_autoptr (GVariant) pending = NULL;
+  g_autoptr (GVariant) active = NULL;
+
+  if (getuid () != 0)
+    {
+      g_test_skip ("without polkit, only root may call SetMemMerge");
+      return;
+    }
+  mem_merge = domain_property (f, uuid, "MemMerge");
+  g_assert_true (g_variant_get_boolean (mem_merge));
+  g_clear_pointer (&mem_merge, g_variant_unref);
+
+  reply = call_manager (f, "SetMemMerge", g_variant_new ("(sb)", "running", FALSE), &error);
+  g_assert_no_error (error);
+  mem_merge = domain_property (f, uuid, "MemMerge");
+  pending = domain_property (f, uuid, "PendingRestart");
+  active = domain_property (f, uuid, "MemMergeActive");
+  g_assert_false (g_variant_get_boolean (mem_merge));
+  g_assert_true (g_variant_get_boolean (pending));
+  g_assert_true (g_variant_get_boolean (active));
+  g_assert_cmpuint (sp_test_log_count ("MESSAGE SetMemMerge('running', false) by uid 0 (*): done"),
+                    ==, 1);
+
+  /* refusals from SpMemMerge go out with their names */
+  g_clear_pointer (&reply, g_variant_unref);
+  reply = call_manager (f, "SetMemMerge", g_variant_new ("(sb)", "huge", FALSE), &error);
+  g_assert_null (reply);
+  assert_error (error, "org.samepage1.Error.Unmergeable", NULL);
+}
+
 /* Two changes in one main-loop iteration: one PropertiesChanged with both. */
 static void
 test_properties_changed_batched (Fixture *f, gconstpointer data)
@@ -700,6 +789,8 @@ main (int argc, char **argv)
   ADD ("/dbus-service/setters", test_setters);
   ADD ("/dbus-service/retune", test_retune_emits_tuned);
   ADD ("/dbus-service/set-mem-merge/not-supported", test_set_mem_merge_not_supported);
+  g_test_add ("/dbus-service/set-mem-merge/libvirt", Fixture, GINT_TO_POINTER (TRUE), fixture_setup,
+              test_set_mem_merge, fixture_teardown);
   ADD ("/dbus-service/properties-changed-batched", test_properties_changed_batched);
   ADD ("/dbus-service/drain", test_drain_refuses_calls);
 #undef ADD
