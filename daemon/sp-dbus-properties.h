@@ -25,7 +25,7 @@ GVariant *sp_dbus_manager_properties (const SpSnapshot *snapshot, const SpConfig
 GVariant *sp_dbus_domain_properties (const SpDomainInfo *domain);
 
 /*
- * Checks that properties (a floating or owned a{sv}, consumed) are exactly
+ * Checks that properties (a floating a{sv}, consumed) are exactly
  * the properties of info, with their types. SP_ERROR_FAILED names the first
  * difference.
  */

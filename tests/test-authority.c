@@ -162,7 +162,8 @@ handle_method (GDBusConnection *connection, const char *sender, const char *obje
 {
   Fixture *f = user_data;
 
-  sp_authority_check_async (f->authority, invocation, NULL, on_checked, g_object_ref (invocation));
+  /* the reference to invocation goes to on_checked, then to the reply */
+  sp_authority_check_async (f->authority, invocation, NULL, on_checked, invocation);
 }
 
 static const GDBusInterfaceVTable vtable = { .method_call = handle_method };

@@ -548,7 +548,7 @@ test_bad_arguments (Fixture *f, gconstpointer data)
 
       g_assert_no_error (error);
       g_test_message ("%s%s", c->method, c->parameters);
-      reply = call_manager (f, c->method, g_steal_pointer (&parameters), &error);
+      reply = call_manager (f, c->method, parameters, &error);
       g_assert_null (reply);
       assert_error (error, c->error_name, c->message);
       message = sp_test_error_message (error);

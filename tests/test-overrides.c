@@ -117,7 +117,7 @@ settings (const char *text)
   GVariant *value = g_variant_parse (G_VARIANT_TYPE_VARDICT, text, NULL, NULL, &error);
 
   g_assert_no_error (error);
-  return g_variant_ref_sink (value);
+  return value; /* g_variant_parse () returns it owned, not floating */
 }
 
 static void
