@@ -7,6 +7,7 @@
 
 #include "sp-error.h"
 #include "sp-log.h"
+#include "sp-names.h"
 
 #define UID_UNKNOWN G_MAXUINT32
 
@@ -19,10 +20,33 @@ struct _SpAuthority {
 
 G_DEFINE_TYPE (SpAuthority, sp_authority, G_TYPE_OBJECT)
 
+/* Who may call what: a method not listed is denied (default deny). Reads
+ * (properties, ObjectManager) are public and never come here. */
+static const struct {
+  const char *interface_name;
+  const char *method_name;
+  const char *action_id;
+} actions[] = {
+  { SP_DBUS_INTERFACE_MANAGER, "SetTuning", SP_POLKIT_ACTION_CONFIGURE },
+  { SP_DBUS_INTERFACE_MANAGER, "SetMode", SP_POLKIT_ACTION_CONFIGURE },
+  { SP_DBUS_INTERFACE_MANAGER, "Retune", SP_POLKIT_ACTION_CONFIGURE },
+  { SP_DBUS_INTERFACE_MANAGER, "SetMemMerge", SP_POLKIT_ACTION_SET_MEM_MERGE },
+};
+
+const char *
+sp_authority_lookup_action (const char *interface_name, const char *method_name)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (actions); i++)
+    if (g_strcmp0 (actions[i].interface_name, interface_name) == 0 &&
+        g_strcmp0 (actions[i].method_name, method_name) == 0)
+      return actions[i].action_id;
+  return NULL;
+}
+
 /* One check, the task data. */
 typedef struct {
   GDBusMethodInvocation *invocation;
-  char *action_id;
+  char *action_id; /* NULL: the method has none (denied) */
   guint32 uid;
   gboolean interactive; /* the caller allows polkit to ask for a password */
 } Check;
@@ -78,12 +102,17 @@ deny (GTask *task, const char *why)
 {
   Check *check = g_task_get_task_data (task);
   g_autofree char *caller = describe_caller (check);
+  g_autofree char *what =
+      check->action_id != NULL
+          ? g_strdup (check->action_id)
+          : g_strdup_printf ("%s.%s",
+                             g_dbus_method_invocation_get_interface_name (check->invocation),
+                             g_dbus_method_invocation_get_method_name (check->invocation));
 
   g_message ("Denied %s to %s: %s (%s)",
-             g_dbus_method_invocation_get_method_name (check->invocation), caller, check->action_id,
-             why);
-  g_task_return_new_error (task, SP_ERROR, SP_ERROR_ACCESS_DENIED, "Not authorized: %s (%s)",
-                           check->action_id, why);
+             g_dbus_method_invocation_get_method_name (check->invocation), caller, what, why);
+  g_task_return_new_error (task, SP_ERROR, SP_ERROR_ACCESS_DENIED, "Not authorized: %s (%s)", what,
+                           why);
 }
 
 /* A failed step: cancellation goes back as is, anything else denies. */
@@ -220,8 +249,8 @@ on_caller_uid (GObject *source, GAsyncResult *result, gpointer user_data)
 
 void
 sp_authority_check_async (SpAuthority *self, GDBusMethodInvocation *invocation,
-                          const char *action_id, GCancellable *cancellable,
-                          GAsyncReadyCallback callback, gpointer user_data)
+                          GCancellable *cancellable, GAsyncReadyCallback callback,
+                          gpointer user_data)
 {
   g_autoptr (GTask) task = NULL;
   GDBusMessage *message;
@@ -230,7 +259,6 @@ sp_authority_check_async (SpAuthority *self, GDBusMethodInvocation *invocation,
 
   g_return_if_fail (SP_IS_AUTHORITY (self));
   g_return_if_fail (G_IS_DBUS_METHOD_INVOCATION (invocation));
-  g_return_if_fail (action_id != NULL);
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, sp_authority_check_async);
@@ -238,7 +266,9 @@ sp_authority_check_async (SpAuthority *self, GDBusMethodInvocation *invocation,
   message = g_dbus_method_invocation_get_message (invocation);
   check = g_new0 (Check, 1);
   check->invocation = g_object_ref (invocation);
-  check->action_id = g_strdup (action_id);
+  check->action_id = g_strdup (
+      sp_authority_lookup_action (g_dbus_method_invocation_get_interface_name (invocation),
+                                  g_dbus_method_invocation_get_method_name (invocation)));
   check->uid = UID_UNKNOWN;
   check->interactive = (g_dbus_message_get_flags (message) &
                         G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION) != 0;
@@ -246,6 +276,11 @@ sp_authority_check_async (SpAuthority *self, GDBusMethodInvocation *invocation,
 
   /* the uid first: for the root-only rule and for the log */
   sender = g_dbus_method_invocation_get_sender (invocation);
+  if (check->action_id == NULL)
+    {
+      deny (task, "no polkit action covers it: denied by default");
+      return;
+    }
   if (sender == NULL)
     {
       deny (task, "the caller has no bus name");

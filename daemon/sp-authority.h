@@ -21,17 +21,26 @@ G_DECLARE_FINAL_TYPE (SpAuthority, sp_authority, SP, AUTHORITY, GObject)
 SpAuthority *sp_authority_new (void);
 
 /*
- * Checks whether the sender of invocation may perform action_id (a polkit
- * action such as "org.samepage1.configure"). polkit may ask the user for a
- * password only if the message carries ALLOW_INTERACTIVE_AUTHORIZATION.
+ * The default-deny table: the polkit action a method of a samepaged
+ * interface needs ("org.samepage1.configure" for
+ * org.samepage1.Manager.SetTuning), or NULL when the table has no entry:
+ * such a method is denied to everybody, root included.
+ */
+const char *sp_authority_lookup_action (const char *interface_name, const char *method_name);
+
+/*
+ * Checks whether the sender of invocation may call its method: the action
+ * of the table, asked to polkit. polkit may ask the user for a password only
+ * if the message carries ALLOW_INTERACTIVE_AUTHORIZATION.
  */
 void sp_authority_check_async (SpAuthority *self, GDBusMethodInvocation *invocation,
-                               const char *action_id, GCancellable *cancellable,
-                               GAsyncReadyCallback callback, gpointer user_data);
+                               GCancellable *cancellable, GAsyncReadyCallback callback,
+                               gpointer user_data);
 
 /*
  * TRUE when allowed; *uid is the caller's uid (G_MAXUINT32 when it could not
- * be found). Denied: SP_ERROR_ACCESS_DENIED, "Not authorized: <action> (why)".
+ * be found). Denied: SP_ERROR_ACCESS_DENIED, "Not authorized: <action> (why)";
+ * a method without an action: "Not authorized: <Interface>.<Method> (why)".
  */
 gboolean sp_authority_check_finish (SpAuthority *self, GAsyncResult *result, guint32 *uid,
                                     GError **error);

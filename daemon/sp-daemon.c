@@ -5,42 +5,17 @@
 
 #include "sp-daemon.h"
 
-#include <errno.h>
-
+#include "sp-authority.h"
 #include "sp-config.h"
 #include "sp-dbus-service.h"
-#include "sp-error.h"
 #include "sp-libvirt.h"
 #include "sp-log.h"
 #include "sp-mem-merge.h"
 #include "sp-metrics.h"
-#include "sp-notify.h"
 #include "sp-names.h"
-#include "sp-io.h"
+#include "sp-notify.h"
+#include "sp-overrides.h"
 #include "sp-tuner.h"
-
-/*
- * Runtime overrides. What the D-Bus setters change (SetTuning and SetMode:
- * ksmctl set, mode, start, stop) is written atomically to
- * <state-dir>/overrides.conf (default /var/lib/samepage, --state-dir moves
- * it) before it takes effect, so it survives a restart. The file is a
- * GKeyFile with the groups and keys of samepaged.conf, holding only the keys
- * changed at run time, and it is loaded over samepaged.conf at start and on
- * SIGHUP:
- *
- *   defaults < ksmtuned.conf < samepaged.conf < overrides.conf < command line
- *
- * A bad overrides file is logged and ignored (samepaged.conf applies alone);
- * the next accepted setter replaces it. To drop every runtime change, delete
- * the file and send SIGHUP.
- */
-#define OVERRIDES_HEADER                                                       \
-  " samepaged runtime overrides: changes made over D-Bus (ksmctl set, mode,\n" \
-  " start, stop). samepaged loads them over samepaged.conf at start and on\n"  \
-  " SIGHUP, and rewrites this file after each change. Delete it and send\n"    \
-  " SIGHUP to samepaged to go back to samepaged.conf alone."
-
-/* The group of a key SetTuning takes: monitor_interval is in [daemon]. */
 
 struct _SpDaemon {
   GObject parent_instance;
@@ -48,8 +23,9 @@ struct _SpDaemon {
   SpDaemonOptions options;
   SpTuner *tuner;
   SpLibvirt *libvirt;
-  GKeyFile *overrides; /* what overrides.conf holds */
-  gboolean tuning;     /* the tuner and the libvirt watcher run */
+  SpOverrides *overrides; /* the runtime changes: overrides.conf */
+  SpMemMerge *mem_merge;
+  gboolean tuning; /* the tuner and the libvirt watcher run */
   gboolean tuner_started;
   guint first_guests_id; /* waiting for the first domain list */
   SpLogOnce metrics_problem;
@@ -83,7 +59,9 @@ sp_daemon_dispose (GObject *object)
   g_clear_object (&self->bus);
   if (self->libvirt != NULL)
     g_signal_handlers_disconnect_by_data (self->libvirt, self);
+  g_clear_object (&self->mem_merge);
   g_clear_object (&self->libvirt);
+  g_clear_object (&self->overrides);
   g_clear_object (&self->tuner);
   G_OBJECT_CLASS (sp_daemon_parent_class)->dispose (object);
 }
@@ -94,7 +72,6 @@ sp_daemon_finalize (GObject *object)
   SpDaemon *self = SP_DAEMON (object);
 
   g_clear_object (&self->cancellable);
-  g_clear_pointer (&self->overrides, g_key_file_unref);
   g_free (self->options.config_path);
   g_free (self->options.ksmtuned_path);
   g_free (self->options.sysfs_root);
@@ -129,7 +106,6 @@ static void
 sp_daemon_init (SpDaemon *self)
 {
   self->cancellable = g_cancellable_new ();
-  self->overrides = g_key_file_new ();
 }
 
 SpDaemon *
@@ -147,13 +123,8 @@ sp_daemon_new (const SpDaemonOptions *options)
       g_strdup (options->state_dir ? options->state_dir : SP_DEFAULT_STATE_DIR);
   self->options.dry_run = options->dry_run;
   self->options.verbose = options->verbose;
+  self->overrides = sp_overrides_new (self->options.state_dir);
   return self;
-}
-
-static char *
-overrides_path (SpDaemon *self)
-{
-  return g_build_filename (self->options.state_dir, SP_OVERRIDES_FILE, NULL);
 }
 
 /* defaults < /etc/ksmtuned.conf < samepaged.conf: errors are the caller's */
@@ -183,67 +154,16 @@ load_base_config (SpDaemon *self, GError **error)
   return g_steal_pointer (&config);
 }
 
-/* "mode, thres_coef" */
-static char *
-list_keys (GKeyFile *keyfile)
-{
-  g_autoptr (GString) str = g_string_new (NULL);
-  g_auto (GStrv) groups = g_key_file_get_groups (keyfile, NULL);
-
-  for (guint g = 0; groups[g] != NULL; g++)
-    {
-      g_auto (GStrv) keys = g_key_file_get_keys (keyfile, groups[g], NULL, NULL);
-
-      for (guint k = 0; keys != NULL && keys[k] != NULL; k++)
-        g_string_append_printf (str, "%s%s", str->len > 0 ? ", " : "", keys[k]);
-    }
-  return g_string_free (g_steal_pointer (&str), FALSE);
-}
-
-/* base + overrides.conf; a bad overrides file is logged and ignored. */
-static SpConfig *
-apply_overrides (SpDaemon *self, const SpConfig *base, GKeyFile **keyfile_out)
-{
-  g_autofree char *path = overrides_path (self);
-  g_autoptr (GKeyFile) keyfile = g_key_file_new ();
-  g_autoptr (SpConfig) config = sp_config_copy (base);
-  g_autoptr (GError) error = NULL;
-  g_autofree char *keys = NULL;
-
-  if (!g_file_test (path, G_FILE_TEST_EXISTS))
-    {
-      *keyfile_out = g_steal_pointer (&keyfile);
-      return g_steal_pointer (&config);
-    }
-  if (!g_key_file_load_from_file (keyfile, path, G_KEY_FILE_KEEP_COMMENTS, &error))
-    g_prefix_error (&error, "%s: ", path);
-  else if (sp_config_load_file (config, path, TRUE, &error) && !sp_config_validate (config, &error))
-    g_prefix_error (&error, "%s: ", path);
-  if (error != NULL)
-    {
-      g_warning ("Ignoring the runtime overrides (samepaged.conf applies without them): %s",
-                 error->message);
-      *keyfile_out = g_key_file_new ();
-      return sp_config_copy (base);
-    }
-
-  keys = list_keys (keyfile);
-  if (*keys != '\0')
-    g_message ("Runtime overrides from %s: %s", path, keys);
-  *keyfile_out = g_steal_pointer (&keyfile);
-  return g_steal_pointer (&config);
-}
-
 /* defaults < ksmtuned.conf < samepaged.conf < overrides.conf < command line */
 static SpConfig *
-load_config (SpDaemon *self, GKeyFile **overrides_out, GError **error)
+load_config (SpDaemon *self, GError **error)
 {
   g_autoptr (SpConfig) base = load_base_config (self, error);
   SpConfig *config;
 
   if (base == NULL)
     return NULL;
-  config = apply_overrides (self, base, overrides_out);
+  config = sp_overrides_load (self->overrides, base);
   if (self->options.connect_uri != NULL)
     {
       g_free (config->connect_uri);
@@ -370,89 +290,12 @@ on_name_lost (GDBusConnection *connection, const char *name, gpointer user_data)
   quit (self, 1);
 }
 
-/* ---- SetMemMerge ---------------------------------------------------------
- * The reply waits for the refresh the edit triggers, so a client that reads
- * the Domain object right after the call sees MemMerge/PendingRestart. */
-
-#define MEM_MERGE_REFRESH_TIMEOUT_S 5
-
-typedef struct {
-  GTask *task;        /* the D-Bus call's task */
-  SpLibvirt *libvirt; /* whose refresh is awaited */
-  gulong handler_id;
-  guint timeout_id;
-} MemMergeCall;
-
-static void
-mem_merge_call_reply (MemMergeCall *call, GError *error)
-{
-  if (call->handler_id != 0)
-    g_signal_handler_disconnect (call->libvirt, call->handler_id);
-  g_clear_handle_id (&call->timeout_id, g_source_remove);
-  if (error != NULL)
-    g_task_return_error (call->task, error);
-  else
-    g_task_return_boolean (call->task, TRUE);
-  g_object_unref (call->task);
-  g_object_unref (call->libvirt);
-  g_free (call);
-}
-
-static void
-on_mem_merge_refreshed (SpLibvirt *libvirt, SpGuests *guests, gpointer user_data)
-{
-  mem_merge_call_reply (user_data, NULL);
-}
-
-static gboolean
-on_mem_merge_refresh_timeout (gpointer user_data)
-{
-  MemMergeCall *call = user_data;
-
-  call->timeout_id = 0;
-  g_debug ("No domain refresh within %d s after SetMemMerge; replying anyway",
-           MEM_MERGE_REFRESH_TIMEOUT_S);
-  mem_merge_call_reply (call, NULL);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-mem_merge_done (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  MemMergeCall *call = user_data;
-  GError *error = NULL;
-  SpMemMergeResult outcome = { 0 };
-
-  if (!sp_mem_merge_set_finish (result, &outcome, &error) || !outcome.changed)
-    {
-      mem_merge_call_reply (call, error);
-      return;
-    }
-  /* sp_mem_merge queued a refresh before this callback: wait for it */
-  call->handler_id =
-      g_signal_connect (call->libvirt, "guests-changed", G_CALLBACK (on_mem_merge_refreshed), call);
-  call->timeout_id =
-      g_timeout_add_seconds (MEM_MERGE_REFRESH_TIMEOUT_S, on_mem_merge_refresh_timeout, call);
-}
-
-/* SpMemMergeFunc of the D-Bus service: the caller is authorized. */
-static void
-set_mem_merge (const SpDomainInfo *domain, gboolean enabled, const char *caller, GTask *task,
-               gpointer user_data)
-{
-  SpDaemon *self = SP_DAEMON (user_data);
-  MemMergeCall *call = g_new0 (MemMergeCall, 1);
-
-  call->task = g_object_ref (task);
-  call->libvirt = g_object_ref (self->libvirt);
-  sp_mem_merge_set_async (self->libvirt, domain->uuid, enabled, caller, NULL, mem_merge_done, call);
-}
-
 static void
 on_bus_ready (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GDBusConnection) bus = g_bus_get_finish (result, &error);
+  g_autoptr (SpAuthority) authority = NULL;
   SpDaemon *self;
 
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -470,14 +313,15 @@ on_bus_ready (GObject *source, GAsyncResult *result, gpointer user_data)
   /* a closed connection ends with "name lost", not with SIGTERM */
   g_dbus_connection_set_exit_on_close (bus, FALSE);
   self->bus = g_steal_pointer (&bus);
-  self->service = sp_dbus_service_new (self, &error);
+  authority = sp_authority_new ();
+  self->service =
+      sp_dbus_service_new (self->tuner, self->overrides, self->mem_merge, authority, &error);
   if (self->service == NULL || !sp_dbus_service_export (self->service, self->bus, &error))
     {
       g_warning ("Cannot export the D-Bus API: %s", error->message);
       quit (self, 1);
       return;
     }
-  sp_dbus_service_set_mem_merge_func (self->service, set_mem_merge, self, NULL);
   self->name_id =
       g_bus_own_name_on_connection (self->bus, SP_DBUS_NAME, G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
                                     on_name_acquired, on_name_lost, self, NULL);
@@ -487,15 +331,12 @@ gboolean
 sp_daemon_start (SpDaemon *self, GError **error)
 {
   g_autoptr (SpConfig) config = NULL;
-  g_autoptr (GKeyFile) overrides = NULL;
 
   g_return_val_if_fail (SP_IS_DAEMON (self), FALSE);
 
-  config = load_config (self, &overrides, error);
+  config = load_config (self, error);
   if (config == NULL)
     return FALSE;
-  g_key_file_unref (self->overrides);
-  self->overrides = g_steal_pointer (&overrides);
 
   g_message ("samepaged %s starting: mode %s, tick every %u s, KSM at %s/kernel/mm/ksm%s",
              PACKAGE_VERSION, sp_mode_to_string (config->mode), config->monitor_interval_sec,
@@ -504,8 +345,10 @@ sp_daemon_start (SpDaemon *self, GError **error)
 
   self->tuner = sp_tuner_new (config, self->options.sysfs_root, self->options.procfs_root,
                               self->options.dry_run);
+  sp_overrides_set_tuner (self->overrides, self->tuner);
   self->libvirt =
       sp_libvirt_new (config->connect_uri, self->options.procfs_root, SP_LIBVIRT_QEMU_PID_DIR);
+  self->mem_merge = sp_mem_merge_new (self->libvirt);
   g_signal_connect (self->libvirt, "guests-changed", G_CALLBACK (on_guests_changed), self);
   g_signal_connect (self->tuner, "tuned", G_CALLBACK (on_tuned), self);
 
@@ -514,36 +357,19 @@ sp_daemon_start (SpDaemon *self, GError **error)
   return TRUE;
 }
 
-SpTuner *
-sp_daemon_get_tuner (SpDaemon *self)
-{
-  g_return_val_if_fail (SP_IS_DAEMON (self), NULL);
-  return self->tuner;
-}
-
-SpLibvirt *
-sp_daemon_get_libvirt (SpDaemon *self)
-{
-  g_return_val_if_fail (SP_IS_DAEMON (self), NULL);
-  return self->libvirt;
-}
-
 gboolean
 sp_daemon_reload (SpDaemon *self, GError **error)
 {
   g_autoptr (SpConfig) config = NULL;
-  g_autoptr (GKeyFile) overrides = NULL;
 
   g_return_val_if_fail (SP_IS_DAEMON (self), FALSE);
 
-  config = load_config (self, &overrides, error);
+  config = load_config (self, error);
   if (config == NULL)
     {
       g_prefix_error (error, "Keeping the previous configuration: ");
       return FALSE;
     }
-  g_key_file_unref (self->overrides);
-  self->overrides = g_steal_pointer (&overrides);
   if (sp_config_equal (config, sp_tuner_get_config (self->tuner)))
     {
       g_message ("Configuration reloaded: unchanged");
@@ -557,181 +383,13 @@ sp_daemon_reload (SpDaemon *self, GError **error)
   return TRUE;
 }
 
-/* ------------------------------------------------------------------------ */
-/* Runtime changes */
-
-static GKeyFile *
-keyfile_copy (GKeyFile *keyfile)
-{
-  g_autoptr (GKeyFile) copy = g_key_file_new ();
-  g_autofree char *data = g_key_file_to_data (keyfile, NULL, NULL);
-
-  /* parsing what GKeyFile itself wrote cannot fail */
-  if (!g_key_file_load_from_data (copy, data, (gsize) -1, G_KEY_FILE_KEEP_COMMENTS, NULL))
-    g_warn_if_reached ();
-  return g_steal_pointer (&copy);
-}
-
-static gboolean
-save_overrides (SpDaemon *self, GKeyFile *keyfile, GError **error)
-{
-  g_autofree char *path = overrides_path (self);
-  g_autofree char *data = NULL;
-
-  g_key_file_set_comment (keyfile, NULL, NULL, OVERRIDES_HEADER, NULL);
-  data = g_key_file_to_data (keyfile, NULL, NULL);
-  if (g_mkdir_with_parents (self->options.state_dir, 0755) < 0)
-    {
-      int saved_errno = errno;
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
-                   "Cannot save the change: cannot create %s: %s", self->options.state_dir,
-                   g_strerror (saved_errno));
-      return FALSE;
-    }
-  if (!sp_file_replace (path, data, error))
-    {
-      g_prefix_error (error, "Cannot save the change: ");
-      return FALSE;
-    }
-  return TRUE;
-}
-
-/* Saved first: a change that could not be kept is not made. */
-static gboolean
-commit (SpDaemon *self, GKeyFile *overrides, const SpConfig *config, GError **error)
-{
-  if (!save_overrides (self, overrides, error))
-    return FALSE;
-  g_key_file_unref (self->overrides);
-  self->overrides = g_key_file_ref (overrides);
-  sp_tuner_set_config (self->tuner, config);
-  return TRUE;
-}
-
-/* The config in effect with settings applied, checked as a whole. */
-static SpConfig *
-config_with_tuning (SpDaemon *self, GVariant *settings, GError **error)
-{
-  g_autoptr (SpConfig) config = NULL;
-  g_autoptr (GError) local_error = NULL;
-  GVariantIter iter;
-  const char *key;
-  GVariant *value;
-
-  g_return_val_if_fail (g_variant_is_of_type (settings, G_VARIANT_TYPE_VARDICT), NULL);
-
-  config = sp_config_copy (sp_tuner_get_config (self->tuner));
-  g_variant_iter_init (&iter, settings);
-  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
-    {
-      g_autoptr (GVariant) owned = value;
-
-      if (!sp_config_set_from_variant (config, key, owned, error))
-        return NULL;
-    }
-  if (!sp_config_validate (config, &local_error))
-    {
-      /* keys that contradict each other: still the caller's arguments */
-      g_set_error_literal (error, SP_ERROR, SP_ERROR_INVALID_ARGS, local_error->message);
-      return NULL;
-    }
-  return g_steal_pointer (&config);
-}
-
-gboolean
-sp_daemon_check_tuning (SpDaemon *self, GVariant *settings, GError **error)
-{
-  g_autoptr (SpConfig) config = NULL;
-
-  g_return_val_if_fail (SP_IS_DAEMON (self), FALSE);
-  g_return_val_if_fail (settings != NULL, FALSE);
-
-  config = config_with_tuning (self, settings, error);
-  return config != NULL;
-}
-
-gboolean
-sp_daemon_set_tuning (SpDaemon *self, GVariant *settings, GError **error)
-{
-  g_autoptr (SpConfig) config = NULL;
-  g_autoptr (GKeyFile) overrides = NULL;
-  g_autoptr (GVariant) values = NULL;
-  GVariantIter iter;
-  const char *key;
-
-  g_return_val_if_fail (SP_IS_DAEMON (self), FALSE);
-  g_return_val_if_fail (settings != NULL, FALSE);
-
-  config = config_with_tuning (self, settings, error);
-  if (config == NULL)
-    return FALSE;
-  if (g_variant_n_children (settings) == 0)
-    return TRUE;
-
-  /* each key in its config file form, as the new config has it */
-  overrides = keyfile_copy (self->overrides);
-  values = g_variant_ref_sink (sp_config_tuning_to_variant (config));
-  g_variant_iter_init (&iter, settings);
-  while (g_variant_iter_next (&iter, "{&sv}", &key, NULL))
-    {
-      const SpConfigIntKey *int_key = sp_config_find_int_key (key);
-      const char *group = int_key != NULL ? int_key->group : SP_CONFIG_GROUP_TUNING;
-      g_autoptr (GVariant) value = g_variant_lookup_value (values, key, NULL);
-
-      if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
-        g_key_file_set_int64 (overrides, group, key, g_variant_get_int64 (value));
-      else
-        g_key_file_set_string (overrides, group, key, g_variant_get_string (value, NULL));
-    }
-  return commit (self, overrides, config, error);
-}
-
-gboolean
-sp_daemon_set_mode (SpDaemon *self, SpMode mode, GError **error)
-{
-  g_autoptr (SpConfig) config = NULL;
-  g_autoptr (GKeyFile) overrides = NULL;
-
-  g_return_val_if_fail (SP_IS_DAEMON (self), FALSE);
-
-  config = sp_config_copy (sp_tuner_get_config (self->tuner));
-  config->mode = mode;
-  overrides = keyfile_copy (self->overrides);
-  g_key_file_set_string (overrides, SP_CONFIG_GROUP_DAEMON, "mode", sp_mode_to_string (mode));
-  return commit (self, overrides, config, error);
-}
-
-static void
-on_bus_flushed (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (GTask) task = G_TASK (user_data);
-  g_autoptr (GError) error = NULL;
-
-  if (!g_dbus_connection_flush_finish (G_DBUS_CONNECTION (source), result, &error))
-    g_debug ("Cannot flush the system bus connection: %s", error->message);
-  g_task_return_boolean (task, TRUE);
-}
-
-/* Low priority: calls already dispatched to the main loop are answered
- * ("stopping") first; then every answer is written before samepaged exits. */
-static gboolean
-flush_bus_idle (gpointer user_data)
-{
-  GTask *task = G_TASK (user_data);
-  SpDaemon *self = g_task_get_source_object (task);
-
-  g_dbus_connection_flush (self->bus, NULL, on_bus_flushed, task);
-  return G_SOURCE_REMOVE;
-}
-
 static void
 on_service_drained (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  GTask *task = G_TASK (user_data);
+  g_autoptr (GTask) task = G_TASK (user_data);
 
   sp_dbus_service_drain_finish (SP_DBUS_SERVICE (source), result, NULL);
-  g_idle_add_full (G_PRIORITY_LOW, flush_bus_idle, task, NULL);
+  g_task_return_boolean (task, TRUE);
 }
 
 void

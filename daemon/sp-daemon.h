@@ -1,21 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * SpDaemon ties the parts of samepaged together: config (load, SIGHUP
- * reload, runtime overrides), the tuner, the libvirt watcher and the D-Bus
- * service with its bus name.
+ * reload), the runtime overrides (SpOverrides), the tuner, the libvirt
+ * watcher, per-domain memory merging (SpMemMerge) and the D-Bus service with
+ * its bus name, which gets those objects at construction.
  */
 #pragma once
 
 #include <gio/gio.h>
 
-#include "sp-libvirt.h"
-#include "sp-tuner.h"
+#include "sp-overrides.h"
 
 G_BEGIN_DECLS
-
-/* Where samepaged keeps state across restarts (the runtime overrides). */
-#define SP_DEFAULT_STATE_DIR "/var/lib/samepage"
-#define SP_OVERRIDES_FILE "overrides.conf"
 
 typedef struct {
   char *config_path;   /* NULL: the default path, optional */
@@ -24,7 +20,7 @@ typedef struct {
   char *procfs_root;
   char *connect_uri;      /* overrides the config key */
   char *metrics_textfile; /* overrides the config key */
-  char *state_dir;        /* NULL: SP_DEFAULT_STATE_DIR */
+  char *state_dir;        /* NULL: SP_DEFAULT_STATE_DIR (sp-overrides.h) */
   gboolean dry_run;
   gboolean verbose;
 } SpDaemonOptions;
@@ -42,22 +38,9 @@ SpDaemon *sp_daemon_new (const SpDaemonOptions *options);
  */
 gboolean sp_daemon_start (SpDaemon *self, GError **error);
 
-/* SIGHUP: reloads the config; a bad config keeps the old one (FALSE). */
+/* SIGHUP: reloads the config and the runtime overrides; a bad config keeps
+ * the old one (FALSE). */
 gboolean sp_daemon_reload (SpDaemon *self, GError **error);
-
-/*
- * Runtime changes (the D-Bus setters). The whole change is checked first:
- * one unknown key, wrong type, value out of range or broken relation
- * (npages_min > npages_max) rejects it with SP_ERROR_INVALID_ARGS and nothing
- * changes. It is then saved to <state-dir>/overrides.conf, and only then
- * applied (a retune follows). check_tuning only checks.
- */
-gboolean sp_daemon_check_tuning (SpDaemon *self, GVariant *settings, GError **error);
-gboolean sp_daemon_set_tuning (SpDaemon *self, GVariant *settings, GError **error);
-gboolean sp_daemon_set_mode (SpDaemon *self, SpMode mode, GError **error);
-
-SpTuner *sp_daemon_get_tuner (SpDaemon *self);
-SpLibvirt *sp_daemon_get_libvirt (SpDaemon *self);
 
 /*
  * SIGTERM, first step: new D-Bus calls are refused and the ones in progress

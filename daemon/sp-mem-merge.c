@@ -411,3 +411,144 @@ sp_mem_merge_set_finish (GAsyncResult *res, SpMemMergeResult *result, GError **e
     *result = *r;
   return TRUE;
 }
+
+/* ---- SpMemMerge: the D-Bus SetMemMerge ---------------------------------- */
+
+struct _SpMemMerge {
+  GObject parent_instance;
+
+  SpLibvirt *libvirt;
+};
+
+G_DEFINE_TYPE (SpMemMerge, sp_mem_merge, G_TYPE_OBJECT)
+
+static void
+sp_mem_merge_dispose (GObject *object)
+{
+  SpMemMerge *self = SP_MEM_MERGE (object);
+
+  g_clear_object (&self->libvirt);
+  G_OBJECT_CLASS (sp_mem_merge_parent_class)->dispose (object);
+}
+
+static void
+sp_mem_merge_class_init (SpMemMergeClass *klass)
+{
+  G_OBJECT_CLASS (klass)->dispose = sp_mem_merge_dispose;
+}
+
+static void
+sp_mem_merge_init (SpMemMerge *self)
+{
+}
+
+SpMemMerge *
+sp_mem_merge_new (SpLibvirt *libvirt)
+{
+  SpMemMerge *self;
+
+  g_return_val_if_fail (SP_IS_LIBVIRT (libvirt), NULL);
+
+  self = g_object_new (SP_TYPE_MEM_MERGE, NULL);
+  self->libvirt = g_object_ref (libvirt);
+  return self;
+}
+
+/* One change in progress, the task data. */
+typedef struct {
+  SpLibvirt *libvirt; /* whose refresh is awaited */
+  gulong handler_id;
+  guint timeout_id;
+} Change;
+
+static void
+change_free (Change *change)
+{
+  if (change->handler_id != 0)
+    g_signal_handler_disconnect (change->libvirt, change->handler_id);
+  g_clear_handle_id (&change->timeout_id, g_source_remove);
+  g_object_unref (change->libvirt);
+  g_free (change);
+}
+
+/* Answers the change: the task data goes with the last reference. */
+static void
+change_reply (GTask *task, GError *error)
+{
+  Change *change = g_task_get_task_data (task);
+
+  if (change->handler_id != 0)
+    g_signal_handler_disconnect (change->libvirt, change->handler_id);
+  change->handler_id = 0;
+  g_clear_handle_id (&change->timeout_id, g_source_remove);
+  if (error != NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
+static void
+on_change_refreshed (SpLibvirt *libvirt, SpGuests *guests, gpointer user_data)
+{
+  change_reply (G_TASK (user_data), NULL);
+}
+
+static gboolean
+on_change_refresh_timeout (gpointer user_data)
+{
+  GTask *task = G_TASK (user_data);
+  Change *change = g_task_get_task_data (task);
+
+  change->timeout_id = 0;
+  g_debug ("No domain refresh within %d s after SetMemMerge; replying anyway",
+           SP_MEM_MERGE_REFRESH_TIMEOUT_S);
+  change_reply (task, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_change_set (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GTask *task = G_TASK (user_data);
+  Change *change = g_task_get_task_data (task);
+  GError *error = NULL;
+  SpMemMergeResult outcome = { 0 };
+
+  if (!sp_mem_merge_set_finish (result, &outcome, &error) || !outcome.changed)
+    {
+      change_reply (task, error);
+      return;
+    }
+  /* sp_mem_merge_set queued a refresh before this callback: wait for it */
+  change->handler_id =
+      g_signal_connect (change->libvirt, "guests-changed", G_CALLBACK (on_change_refreshed), task);
+  change->timeout_id =
+      g_timeout_add_seconds (SP_MEM_MERGE_REFRESH_TIMEOUT_S, on_change_refresh_timeout, task);
+}
+
+void
+sp_mem_merge_change_async (SpMemMerge *self, const char *domain, gboolean enabled,
+                           const char *caller, GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task;
+  Change *change;
+
+  g_return_if_fail (SP_IS_MEM_MERGE (self));
+  g_return_if_fail (domain != NULL);
+
+  task = g_task_new (self, NULL, callback, user_data);
+  g_task_set_source_tag (task, sp_mem_merge_change_async);
+  change = g_new0 (Change, 1);
+  change->libvirt = g_object_ref (self->libvirt);
+  g_task_set_task_data (task, change, (GDestroyNotify) change_free);
+  /* the reference of task goes to on_change_set, then to change_reply */
+  sp_mem_merge_set_async (self->libvirt, domain, enabled, caller, NULL, on_change_set, task);
+}
+
+gboolean
+sp_mem_merge_change_finish (SpMemMerge *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}

@@ -60,6 +60,26 @@ void sp_mem_merge_set_async (SpLibvirt *libvirt, const char *domain, gboolean en
 gboolean sp_mem_merge_set_finish (GAsyncResult *res, SpMemMergeResult *result, GError **error);
 
 /*
+ * SpMemMerge: what the D-Bus SetMemMerge goes to (the caller is checked and
+ * authorized). One change is sp_mem_merge_set_async() on the watcher's
+ * connection; after a change, the reply waits for the refresh it triggers
+ * (at most SP_MEM_MERGE_REFRESH_TIMEOUT_S), so a client that reads the Domain
+ * object right after the call sees MemMerge/PendingRestart.
+ */
+#define SP_MEM_MERGE_REFRESH_TIMEOUT_S 5
+
+#define SP_TYPE_MEM_MERGE (sp_mem_merge_get_type ())
+G_DECLARE_FINAL_TYPE (SpMemMerge, sp_mem_merge, SP, MEM_MERGE, GObject)
+
+SpMemMerge *sp_mem_merge_new (SpLibvirt *libvirt);
+
+/* domain: a UUID or a name, as for sp_mem_merge_set_async(); errors too. */
+void sp_mem_merge_change_async (SpMemMerge *self, const char *domain, gboolean enabled,
+                                const char *caller, GAsyncReadyCallback callback,
+                                gpointer user_data);
+gboolean sp_mem_merge_change_finish (SpMemMerge *self, GAsyncResult *result, GError **error);
+
+/*
  * Tests only: called in the worker thread on each attempt (counted from 0)
  * after the XML is read and edited, before it is compared again
  * (BEFORE_COMPARE), and once more after the comparison found it unchanged,

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * SpDbusDomains: the org.samepage1.Domain objects, one per libvirt domain
+ * (/org/samepage1/domain/<uuid, '-' as '_'>), exported through the object
+ * manager of /org/samepage1: new domains are exported (InterfacesAdded),
+ * gone ones unexported (InterfacesRemoved), the others updated (one batched
+ * PropertiesChanged each).
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "sp-domain.h"
+
+G_BEGIN_DECLS
+
+#define SP_TYPE_DBUS_DOMAINS (sp_dbus_domains_get_type ())
+G_DECLARE_FINAL_TYPE (SpDbusDomains, sp_dbus_domains, SP, DBUS_DOMAINS, GObject)
+
+/* info: org.samepage1.Domain; the objects go to object_manager. */
+SpDbusDomains *sp_dbus_domains_new (GDBusInterfaceInfo *info,
+                                    GDBusObjectManagerServer *object_manager);
+
+/* One object per domain of guests, from now on. */
+void sp_dbus_domains_sync (SpDbusDomains *self, SpGuests *guests);
+
+/* What the objects show (NULL before the first sync). */
+SpGuests *sp_dbus_domains_get_guests (SpDbusDomains *self);
+
+G_END_DECLS

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#define G_LOG_DOMAIN "samepaged-dbus"
+
+#include "config.h"
+
+#include "sp-dbus-manager.h"
+
+#include "sp-error.h"
+#include "sp-str.h"
+
+static void
+task_return (GTask *task, gboolean ok, GError *error)
+{
+  if (ok)
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+static gboolean
+check_set_tuning (const SpDbusTargets *targets, GVariant *parameters, GError **error)
+{
+  g_autoptr (GVariant) settings = g_variant_get_child_value (parameters, 0);
+
+  return sp_overrides_check_tuning (targets->overrides, settings, error);
+}
+
+static void
+run_set_tuning (const SpDbusTargets *targets, GVariant *parameters, const char *caller, GTask *task)
+{
+  g_autoptr (GVariant) settings = g_variant_get_child_value (parameters, 0);
+  GError *error = NULL;
+  gboolean ok = sp_overrides_set_tuning (targets->overrides, settings, &error);
+
+  /* error read after the call: argument order is unspecified in C */
+  task_return (task, ok, error);
+}
+
+static gboolean
+parse_mode (GVariant *parameters, SpMode *mode, GError **error)
+{
+  const char *str;
+  g_autofree char *quoted = NULL;
+
+  g_variant_get (parameters, "(&s)", &str);
+  if (sp_mode_from_string (str, mode))
+    return TRUE;
+  quoted = sp_quote (str);
+  g_set_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS,
+               "Unknown mode %s (expected auto, always or never)", quoted);
+  return FALSE;
+}
+
+static gboolean
+check_set_mode (const SpDbusTargets *targets, GVariant *parameters, GError **error)
+{
+  SpMode mode;
+
+  return parse_mode (parameters, &mode, error);
+}
+
+static void
+run_set_mode (const SpDbusTargets *targets, GVariant *parameters, const char *caller, GTask *task)
+{
+  GError *error = NULL;
+  SpMode mode = SP_MODE_AUTO;
+  gboolean ok = parse_mode (parameters, &mode, &error);
+
+  if (ok)
+    ok = sp_overrides_set_mode (targets->overrides, mode, &error);
+  task_return (task, ok, error);
+}
+
+static void
+run_retune (const SpDbusTargets *targets, GVariant *parameters, const char *caller, GTask *task)
+{
+  guint64 n_decisions = sp_tuner_get_n_decisions (targets->tuner);
+
+  sp_tuner_retune (targets->tuner);
+  if (sp_tuner_get_n_decisions (targets->tuner) == n_decisions)
+    {
+      g_task_return_new_error (task, SP_ERROR, SP_ERROR_FAILED,
+                               "No decision could be made: samepaged cannot read the KSM or "
+                               "memory state (see its log)");
+      return;
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+/* The domain of SetMemMerge's arguments, in the last snapshot. */
+static const SpDomainInfo *
+find_domain (const SpDbusTargets *targets, GVariant *parameters, GError **error)
+{
+  const SpGuests *guests = sp_tuner_get_snapshot (targets->tuner)->guests;
+  const SpDomainInfo *domain;
+  g_autofree char *quoted = NULL;
+  const char *name;
+  gboolean enabled;
+
+  g_variant_get (parameters, "(&sb)", &name, &enabled);
+  if (*name == '\0' || !g_utf8_validate (name, -1, NULL))
+    {
+      g_set_error_literal (error, SP_ERROR, SP_ERROR_INVALID_ARGS,
+                           "The domain must be given by its name or UUID (a non-empty UTF-8 "
+                           "string)");
+      return NULL;
+    }
+  domain = sp_guests_find (guests, name);
+  if (domain != NULL)
+    return domain;
+  quoted = sp_quote (name);
+  g_set_error (error, SP_ERROR, SP_ERROR_UNKNOWN_DOMAIN,
+               "No domain named %s or with that UUID (%u domains known%s)", quoted,
+               guests->domains->len, guests->connected ? "" : "; libvirt is not connected");
+  return NULL;
+}
+
+static gboolean
+check_set_mem_merge (const SpDbusTargets *targets, GVariant *parameters, GError **error)
+{
+  return find_domain (targets, parameters, error) != NULL;
+}
+
+static void
+on_mem_merge_changed (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = G_TASK (user_data);
+  GError *error = NULL;
+  gboolean ok = sp_mem_merge_change_finish (SP_MEM_MERGE (source), result, &error);
+
+  task_return (task, ok, error);
+}
+
+static void
+run_set_mem_merge (const SpDbusTargets *targets, GVariant *parameters, const char *caller,
+                   GTask *task)
+{
+  GError *error = NULL;
+  const SpDomainInfo *domain;
+  const char *name;
+  gboolean enabled;
+
+  /* the domain may have gone while polkit was asked */
+  domain = find_domain (targets, parameters, &error);
+  if (domain == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (targets->mem_merge == NULL)
+    {
+      g_task_return_new_error (task, SP_ERROR, SP_ERROR_NOT_SUPPORTED,
+                               "SetMemMerge is not supported by samepaged %s yet; edit the "
+                               "domain with virsh edit (<memoryBacking><nosharepages/>)",
+                               PACKAGE_VERSION);
+      return;
+    }
+  g_variant_get (parameters, "(&sb)", &name, &enabled);
+  sp_mem_merge_change_async (targets->mem_merge, domain->uuid, enabled, caller,
+                             on_mem_merge_changed, g_object_ref (task));
+}
+
+static const SpDbusMethod manager_methods[] = {
+  { "SetTuning", check_set_tuning, run_set_tuning },
+  { "SetMode", check_set_mode, run_set_mode },
+  { "Retune", NULL, run_retune },
+  { "SetMemMerge", check_set_mem_merge, run_set_mem_merge },
+};
+
+const SpDbusMethod *
+sp_dbus_manager_lookup_method (const char *name)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (manager_methods); i++)
+    if (g_strcmp0 (manager_methods[i].name, name) == 0)
+      return &manager_methods[i];
+  return NULL;
+}

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#define G_LOG_DOMAIN "samepaged-dbus"
+
+#include "config.h"
+
+#include "sp-dbus-properties.h"
+
+#include "sp-error.h"
+#include "sp-names.h"
+
+static void
+add (GVariantBuilder *builder, const char *name, GVariant *value)
+{
+  g_variant_builder_add (builder, "{sv}", name, value);
+}
+
+/* Counters the kernel keeps as unsigned, read into a gint64. */
+static GVariant *
+new_unsigned (gint64 value)
+{
+  return g_variant_new_uint64 (value < 0 ? 0 : (guint64) value);
+}
+
+static GVariant *
+ksm_files (const SpKsmState *ksm)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{sx}"));
+  for (guint field = 0; field < SP_KSM_N_FIELDS; field++)
+    if (sp_ksm_state_has (ksm, field))
+      g_variant_builder_add (&builder, "{sx}", sp_ksm_field_name (field), ksm->values[field]);
+  return g_variant_builder_end (&builder);
+}
+
+/* Every property of org.samepage1.Manager: the last snapshot, and the config
+ * in effect (a setter's change shows even when no decision could follow). */
+GVariant *
+sp_dbus_manager_properties (const SpSnapshot *snapshot, const SpConfig *config)
+{
+  const SpKsmState *ksm = &snapshot->ksm;
+  const SpDecision *decision = &snapshot->decision;
+  const SpGuests *guests = snapshot->guests;
+  const char *advisor = "";
+  GVariantBuilder b;
+
+  if (sp_ksm_state_has_advisor (ksm))
+    advisor = sp_ksm_advisor_mode_to_string (sp_ksm_state_get (ksm, SP_KSM_ADVISOR_MODE));
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  add (&b, "Version", g_variant_new_string (PACKAGE_VERSION));
+  add (&b, "ApiVersion", g_variant_new_uint32 (SP_DBUS_API_VERSION));
+  add (&b, "Mode", g_variant_new_string (sp_mode_to_string (config->mode)));
+  add (&b, "DryRun", g_variant_new_boolean (snapshot->dry_run));
+  add (&b, "KsmAvailable", g_variant_new_boolean (ksm->available));
+  add (&b, "Run",
+       g_variant_new_uint32 ((guint32) CLAMP (sp_ksm_state_get (ksm, SP_KSM_RUN), 0, G_MAXUINT32)));
+  add (&b, "PagesToScan", new_unsigned (sp_ksm_state_get (ksm, SP_KSM_PAGES_TO_SCAN)));
+  add (&b, "SleepMillisecs", new_unsigned (sp_ksm_state_get (ksm, SP_KSM_SLEEP_MILLISECS)));
+  add (&b, "PagesShared", new_unsigned (sp_ksm_state_get (ksm, SP_KSM_PAGES_SHARED)));
+  add (&b, "PagesSharing", new_unsigned (sp_ksm_state_get (ksm, SP_KSM_PAGES_SHARING)));
+  add (&b, "GeneralProfit", g_variant_new_int64 (sp_ksm_state_get (ksm, SP_KSM_GENERAL_PROFIT)));
+  add (&b, "SavedKiB", g_variant_new_uint64 (sp_ksm_state_saved_kib (ksm)));
+  add (&b, "AdvisorMode", g_variant_new_string (advisor));
+  add (&b, "KsmFiles", ksm_files (ksm));
+  add (&b, "MemTotalKiB", g_variant_new_uint64 (snapshot->mem.total_kib));
+  add (&b, "MemAvailableKiB", g_variant_new_uint64 (snapshot->mem.available_kib));
+  add (&b, "FreeKiB", g_variant_new_uint64 (decision->free_kib));
+  add (&b, "CommittedKiB", g_variant_new_uint64 (guests->committed_kib));
+  add (&b, "ThresholdKiB", g_variant_new_uint64 (decision->threshold_kib));
+  add (&b, "LibvirtUri", g_variant_new_string (guests->uri ? guests->uri : ""));
+  add (&b, "LibvirtConnected", g_variant_new_boolean (guests->connected));
+  add (&b, "LibvirtStatus", g_variant_new_string (guests->status ? guests->status : ""));
+  add (&b, "DomainsActive", g_variant_new_uint32 (guests->n_active));
+  add (&b, "LastAction", g_variant_new_string (sp_action_to_string (decision->action)));
+  add (&b, "LastReason", g_variant_new_string (decision->reason ? decision->reason : ""));
+  add (&b, "LastDecisionTime", new_unsigned (snapshot->time_us));
+  add (&b, "Tuning", sp_config_tuning_to_variant (config));
+  return g_variant_builder_end (&b);
+}
+
+/* Every property of org.samepage1.Domain. */
+GVariant *
+sp_dbus_domain_properties (const SpDomainInfo *d)
+{
+  GVariantBuilder b;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  add (&b, "Name", g_variant_new_string (d->name ? d->name : ""));
+  add (&b, "Uuid", g_variant_new_string (d->uuid ? d->uuid : ""));
+  add (&b, "Active", g_variant_new_boolean (d->active));
+  add (&b, "Persistent", g_variant_new_boolean (d->persistent));
+  add (&b, "CurrentKiB", g_variant_new_uint64 (d->current_kib));
+  add (&b, "MaximumKiB", g_variant_new_uint64 (d->maximum_kib));
+  add (&b, "MemorySource", g_variant_new_string (d->memory_source ? d->memory_source : ""));
+  add (&b, "MemMerge", g_variant_new_boolean (d->mem_merge));
+  add (&b, "MemMergeActive", g_variant_new_boolean (d->mem_merge_active));
+  add (&b, "PendingRestart", g_variant_new_boolean (d->pending_restart));
+  add (&b, "Mergeable", g_variant_new_boolean (d->mergeable));
+  add (&b, "UnmergeableReason",
+       g_variant_new_string (d->unmergeable_reason ? d->unmergeable_reason : ""));
+  add (&b, "Pid", g_variant_new_int64 (d->pid));
+  add (&b, "MergingPages", g_variant_new_int64 (d->ksm_merging_pages));
+  add (&b, "ZeroPages", g_variant_new_int64 (d->ksm_zero_pages));
+  add (&b, "ProcessProfit", g_variant_new_int64 (d->ksm_process_profit));
+  add (&b, "KsmMergeable", g_variant_new_string (sp_ksm_mergeable_to_string (d->ksm_mergeable)));
+  return g_variant_builder_end (&b);
+}
+
+/* What this code computes must be exactly the properties of the XML, with
+ * their types: checked once at start with sample values. */
+gboolean
+sp_dbus_check_properties (GDBusInterfaceInfo *info, GVariant *properties, GError **error)
+{
+  g_autoptr (GVariant) values = g_variant_ref_sink (properties);
+  gsize n_info = 0;
+
+  for (GDBusPropertyInfo **p = info->properties; p != NULL && *p != NULL; p++, n_info++)
+    {
+      g_autoptr (GVariant) value = g_variant_lookup_value (values, (*p)->name, NULL);
+
+      if (value == NULL)
+        {
+          g_set_error (error, SP_ERROR, SP_ERROR_FAILED,
+                       "%s.%s is in the introspection XML but samepaged has no value for it",
+                       info->name, (*p)->name);
+          return FALSE;
+        }
+      if (g_strcmp0 (g_variant_get_type_string (value), (*p)->signature) != 0)
+        {
+          g_set_error (error, SP_ERROR, SP_ERROR_FAILED,
+                       "%s.%s has type '%s' in the introspection XML but samepaged computes '%s'",
+                       info->name, (*p)->name, (*p)->signature, g_variant_get_type_string (value));
+          return FALSE;
+        }
+    }
+  if (g_variant_n_children (values) != n_info)
+    {
+      g_set_error (error, SP_ERROR, SP_ERROR_FAILED,
+                   "samepaged computes %" G_GSIZE_FORMAT " properties of %s, the introspection "
+                   "XML has %" G_GSIZE_FORMAT,
+                   g_variant_n_children (values), info->name, n_info);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* /org/samepage1/domain/<uuid with '-' as '_'>; NULL when the UUID cannot
+ * be a path element (libvirt UUIDs always can). */
+char *
+sp_dbus_domain_object_path (const char *uuid)
+{
+  g_autofree char *element = NULL;
+  g_autofree char *path = NULL;
+
+  if (uuid == NULL || *uuid == '\0')
+    return NULL;
+  element = g_strdelimit (g_strdup (uuid), "-", '_');
+  path = g_strconcat (SP_DBUS_DOMAIN_PATH "/", element, NULL);
+  return g_variant_is_object_path (path) ? g_steal_pointer (&path) : NULL;
+}
