@@ -20,6 +20,22 @@ SOURCE_ROOT = os.environ.get("SP_SOURCE_ROOT",
                              os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REAL_KSM = "/sys/kernel/mm/ksm"
 
+# samepaged's D-Bus API (data/org.samepage1.Manager.xml) and polkit actions
+NAME = "org.samepage1"
+PATH = "/org/samepage1"
+MANAGER = "org.samepage1.Manager"
+DOMAIN = "org.samepage1.Domain"
+PROPERTIES = "org.freedesktop.DBus.Properties"
+OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
+API_XML = os.path.join(SOURCE_ROOT, "data", "org.samepage1.Manager.xml")
+POLICY = os.path.join(SOURCE_ROOT, "polkit", "org.samepage1.policy")
+
+# libvirt test driver nodes: tests/data/libvirt/node.xml (six domains,
+# NODE_COMMITTED_KIB of them counted) and empty.xml (none)
+NODE_XML = os.path.join(SOURCE_ROOT, "tests", "data", "libvirt", "node.xml")
+NODE_COMMITTED_KIB = 786432  # plain 512 MiB + small 256 MiB
+EMPTY_NODE = "test://" + os.path.join(SOURCE_ROOT, "tests", "data", "libvirt", "empty.xml")
+
 # A fixed /proc/meminfo for tests and benchmarks that bind it over the real
 # one: MemFree = MemAvailable = {avail}, so samepaged and ksmtuned (MemFree +
 # Buffers + Cached) see the same free memory, give or take 11 MiB.
@@ -75,6 +91,30 @@ def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
         time.sleep(interval)
+
+
+def make_ksm_tree(sysfs, files):
+    """sysfs/kernel/mm/ksm (created) with files {name: value}, each value
+    written with a newline as the kernel shows it; returns the directory."""
+    ksm = os.path.join(sysfs, "kernel", "mm", "ksm")
+    os.makedirs(ksm)
+    for name, value in files.items():
+        write_knob(ksm, name, value)
+    return ksm
+
+
+def write_knob(ksm_dir, name, value):
+    with open(os.path.join(ksm_dir, name), "w") as f:
+        f.write(value + "\n")
+
+
+def replace_file(path, text):
+    """Writes path through a temporary file and a rename, so that a reader
+    (samepaged reading /proc/meminfo) never sees it half written."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, path)
 
 
 def read_knob(ksm_dir, name):
