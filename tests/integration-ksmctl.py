@@ -97,21 +97,6 @@ DOMAINS = [
 # Test helpers
 # ---------------------------------------------------------------------------
 
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"""
-
-
 class LineReader:
     """Collects the lines of a pipe in a thread, so a test can wait for one."""
 
@@ -144,21 +129,16 @@ class KsmctlTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = sptest.make_temp_dir("sp-ksmctl-")
-        config = os.path.join(cls.dir, "bus.conf")
-        with open(config, "w") as f:
-            f.write(BUS_CONFIG.format(socket=os.path.join(cls.dir, "system_bus_socket")))
-        cls.bus = subprocess.Popen(["dbus-daemon", "--config-file", config, "--nofork",
-                                    "--print-address=1"], stdout=subprocess.PIPE,
-                                   stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
-        cls.address = cls.bus.stdout.readline().strip()
-        if not cls.address:
-            sptest.stop_process(cls.bus)
-            raise AssertionError("dbus-daemon did not start")
+        try:
+            cls.bus = sptest.SystemBus(cls.dir, policy=sptest.OPEN_BUS_POLICY)
+        except BaseException:
+            sptest.remove_tree(cls.dir)
+            raise
+        cls.address = cls.bus.address
 
     @classmethod
     def tearDownClass(cls):
-        sptest.stop_process(cls.bus)
-        cls.bus.stdout.close()
+        cls.bus.stop()
         sptest.remove_tree(cls.dir)
 
     def setUp(self):

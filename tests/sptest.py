@@ -221,16 +221,21 @@ AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 POLKITD = "/usr/lib/polkit-1/polkitd"
 POLKIT_ACTIONS_DIR = "/usr/share/polkit-1/actions"
 
-# The policy of Debian's /usr/share/dbus-1/system.conf (default deny), the
-# policies installed in /usr/share/dbus-1/system.d (polkitd's among them)
-# and samepage's own data/org.samepage1.conf.
-SYSTEM_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+# A bus of the system type on a socket of a test's own; {policy} says who
+# may do what on it.
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>system</type>
   <listen>unix:path={socket}</listen>
   <auth>EXTERNAL</auth>
-  <policy context="default">
+{policy}</busconfig>
+"""
+
+# The policy of Debian's /usr/share/dbus-1/system.conf (default deny), the
+# policies installed in /usr/share/dbus-1/system.d (polkitd's among them)
+# and samepage's own data/org.samepage1.conf.
+SYSTEM_BUS_POLICY = """  <policy context="default">
     <allow user="*"/>
     <deny own="*"/>
     <deny send_type="method_call"/>
@@ -249,22 +254,32 @@ SYSTEM_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus
   </policy>
   <includedir>/usr/share/dbus-1/system.d</includedir>
   <include>{samepage_policy}</include>
-</busconfig>
+"""
+
+# Everything allowed to everyone: for a fake samepaged (spfakedaemon.py).
+OPEN_BUS_POLICY = """  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
 """
 
 
 class SystemBus:
     """A private dbus-daemon set up like the system bus, in directory (made
     reachable by every user: polkitd and nobody connect to it). Clients and
-    samepaged reach it through env()."""
+    samepaged reach it through env(). policy: what BUS_CONFIG takes, the
+    system bus's (SYSTEM_BUS_POLICY) unless given."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, policy=None):
+        if policy is None:
+            policy = SYSTEM_BUS_POLICY.format(
+                samepage_policy=os.path.join(SOURCE_ROOT, "data", "org.samepage1.conf"))
         os.chmod(directory, 0o755)
         self.config = os.path.join(directory, "system-bus.conf")
         with open(self.config, "w") as f:
-            f.write(SYSTEM_BUS_CONFIG.format(
-                socket=os.path.join(directory, "system_bus_socket"),
-                samepage_policy=os.path.join(SOURCE_ROOT, "data", "org.samepage1.conf")))
+            f.write(BUS_CONFIG.format(socket=os.path.join(directory, "system_bus_socket"),
+                                      policy=policy))
         self.log = open(os.path.join(directory, "dbus-daemon.log"), "w")
         self.proc = subprocess.Popen(["dbus-daemon", "--config-file=" + self.config, "--nofork",
                                       "--print-address=1"], stdout=subprocess.PIPE,
