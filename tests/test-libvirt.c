@@ -224,7 +224,6 @@ test_libvirt_debounce (void)
 static void
 test_libvirt_event_retunes (void)
 {
-  g_autoptr (GError) error = NULL;
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (SpTuner) tuner = NULL;
   g_autoptr (virConnect) conn = NULL;
