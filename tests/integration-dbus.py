@@ -25,18 +25,10 @@ gi.require_version("Gio", "2.0")
 from gi.repository import Gio, GLib  # noqa: E402
 
 import sptest  # noqa: E402
+from sptest import (API_XML, DOMAIN, MANAGER, NAME, NODE_COMMITTED_KIB, NODE_XML,  # noqa: E402
+                    OBJECT_MANAGER, PATH, POLICY, PROPERTIES)
 
-NAME = "org.samepage1"
-PATH = "/org/samepage1"
-MANAGER = "org.samepage1.Manager"
-DOMAIN = "org.samepage1.Domain"
-PROPERTIES = "org.freedesktop.DBus.Properties"
-OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
 ERROR = "org.samepage1.Error."
-
-API_XML = os.path.join(sptest.SOURCE_ROOT, "data", "org.samepage1.Manager.xml")
-POLICY = os.path.join(sptest.SOURCE_ROOT, "polkit", "org.samepage1.policy")
-NODE_XML = os.path.join(sptest.SOURCE_ROOT, "tests", "data", "libvirt", "node.xml")
 
 MEM_TOTAL_KIB = 16 * 1024 * 1024
 MEM_AVAILABLE_KIB = 12 * 1024 * 1024
@@ -71,7 +63,6 @@ NODE_DOMAINS = {
     "shared": ("55555555-5555-4555-8555-555555555555", True, 1048576, 1048576, False, None),
     "off": ("66666666-6666-4666-8666-666666666666", False, 2097152, 2097152, True, ""),
 }
-NODE_COMMITTED_KIB = 786432  # plain 512 MiB + small 256 MiB
 
 
 def domain_path(uuid):
@@ -182,14 +173,11 @@ class DBusTestCase(unittest.TestCase):
         self.addCleanup(sptest.remove_tree, self.dir)
         self.sysfs = os.path.join(self.dir, "sys")
         self.procfs = os.path.join(self.dir, "proc")
-        self.ksm = os.path.join(self.sysfs, "kernel", "mm", "ksm")
         self.state_dir = os.path.join(self.dir, "state")
         self.overrides = os.path.join(self.state_dir, "overrides.conf")
         self.config_path = os.path.join(self.dir, "samepaged.conf")
-        os.makedirs(self.ksm)
+        self.ksm = sptest.make_ksm_tree(self.sysfs, KSM_FILES)
         os.makedirs(self.procfs)
-        for name, value in KSM_FILES.items():
-            self.write_knob(name, value)
         self.set_available(MEM_AVAILABLE_KIB)
         self.write_config(self.config)
 
@@ -211,8 +199,7 @@ class DBusTestCase(unittest.TestCase):
     # -- the trees and files --------------------------------------------
 
     def write_knob(self, name, value):
-        with open(os.path.join(self.ksm, name), "w") as f:
-            f.write(value + "\n")
+        sptest.write_knob(self.ksm, name, value)
 
     def knob(self, name):
         return sptest.read_knob(self.ksm, name)
@@ -221,11 +208,9 @@ class DBusTestCase(unittest.TestCase):
         return {name: self.knob(name) for name in KSM_FILES}
 
     def set_available(self, kib):
-        tmp = os.path.join(self.procfs, "meminfo.tmp")
-        with open(tmp, "w") as f:
-            f.write(MEMINFO.format(total=MEM_TOTAL_KIB, free=kib // 2, available=kib,
-                                   cached=kib // 2))
-        os.rename(tmp, os.path.join(self.procfs, "meminfo"))
+        sptest.replace_file(os.path.join(self.procfs, "meminfo"),
+                            MEMINFO.format(total=MEM_TOTAL_KIB, free=kib // 2, available=kib,
+                                           cached=kib // 2))
 
     def write_config(self, text):
         with open(self.config_path, "w") as f:
@@ -613,12 +598,8 @@ class NoBusTest(unittest.TestCase):
     def test_tunes_without_a_bus(self):
         self.dir = sptest.make_temp_dir("sp-nobus-")
         self.addCleanup(sptest.remove_tree, self.dir)
-        ksm = os.path.join(self.dir, "sys", "kernel", "mm", "ksm")
-        os.makedirs(ksm)
+        ksm = sptest.make_ksm_tree(os.path.join(self.dir, "sys"), KSM_FILES)
         os.makedirs(os.path.join(self.dir, "proc"))
-        for name, value in KSM_FILES.items():
-            with open(os.path.join(ksm, name), "w") as f:
-                f.write(value + "\n")
         with open(os.path.join(self.dir, "proc", "meminfo"), "w") as f:
             f.write(MEMINFO.format(total=MEM_TOTAL_KIB, free=1, available=1024, cached=1))
         config = os.path.join(self.dir, "samepaged.conf")

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The built ksmctl against a fake org.samepage1 on a private system bus.
 
-The fake (this file run with --fake) exports the objects of
+The fake (spfakedaemon.py) exports the objects of
 data/org.samepage1.Manager.xml itself, so every call ksmctl makes is checked
 against the contract's signatures. It serves fixed values, records every call
 (with the D-Bus types of SetTuning's values and the interactive flag) as JSON
@@ -15,18 +15,16 @@ import os
 import pty
 import queue
 import re
-import select
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import unittest
 
 import sptest
+from spfakedaemon import GI_PYTHON, FakeSamepaged, domain_path, read_calls
 
-XML = os.path.join(sptest.SOURCE_ROOT, "data", "org.samepage1.Manager.xml")
 MAN_PAGE = os.path.join(sptest.SOURCE_ROOT, "data", "ksmctl.1")
 COMPLETION = os.path.join(sptest.SOURCE_ROOT, "data", "ksmctl.bash-completion")
 DEFAULT_CONF = os.path.join(sptest.SOURCE_ROOT, "data", "samepaged.conf")
@@ -96,192 +94,8 @@ DOMAINS = [
 ]
 
 # ---------------------------------------------------------------------------
-# The fake samepaged (runs in its own process, with python3-gi)
-# ---------------------------------------------------------------------------
-
-FAKE_EXTRA_XML = """
-<node>
-  <interface name="org.freedesktop.DBus.ObjectManager">
-    <method name="GetManagedObjects">
-      <arg name="objects" type="a{oa{sa{sv}}}" direction="out"/>
-    </method>
-  </interface>
-</node>
-"""
-
-
-def domain_path(uuid):
-    return "/org/samepage1/domain/" + uuid.replace("-", "_")
-
-
-def fake_main(config_path, log_path):
-    from gi.repository import Gio, GLib
-
-    with open(config_path) as f:
-        config = json.load(f)
-    manager = config["manager"]
-    domains = config["domains"]
-    errors = config.get("errors", {})
-    with open(XML) as f:
-        node = Gio.DBusNodeInfo.new_for_xml(f.read())
-    manager_info = node.lookup_interface("org.samepage1.Manager")
-    domain_info = node.lookup_interface("org.samepage1.Domain")
-    om_info = Gio.DBusNodeInfo.new_for_xml(FAKE_EXTRA_XML).interfaces[0]
-    log = open(log_path, "a")
-    bus = Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
-
-    def record(entry):
-        log.write(json.dumps(entry) + "\n")
-        log.flush()
-
-    def typed(signature, value):
-        if signature == "a{sv}":
-            return GLib.Variant("a{sv}", {k: typed_any(v) for k, v in value.items()})
-        return GLib.Variant(signature, value)
-
-    def typed_any(value):
-        if isinstance(value, bool):
-            return GLib.Variant("b", value)
-        if isinstance(value, int):
-            return GLib.Variant("x", value)
-        return GLib.Variant("s", value)
-
-    def props_of(info, values):
-        return {p.name: typed(p.signature, values[p.name]) for p in info.properties}
-
-    def find_domain(name_or_uuid):
-        for d in domains:
-            if name_or_uuid in (d["Name"], d["Uuid"]):
-                return d
-        return None
-
-    def emit_tuned(action, reason, time_us):
-        bus.emit_signal(None, "/org/samepage1", "org.samepage1.Manager", "Tuned",
-                        GLib.Variant("(sst)", (action, reason, time_us)))
-
-    def manager_call(conn, sender, path, iface, method, params, invocation):
-        flags = invocation.get_message().get_flags()
-        entry = {"method": method,
-                 "interactive": bool(flags & Gio.DBusMessageFlags.ALLOW_INTERACTIVE_AUTHORIZATION)}
-        if method == "SetTuning":
-            settings = params.get_child_value(0)
-            entry["settings"] = {}
-            for i in range(settings.n_children()):
-                item = settings.get_child_value(i)
-                value = item.get_child_value(1).get_variant()
-                entry["settings"][item.get_child_value(0).get_string()] = [
-                    value.get_type_string(), value.unpack()]
-        else:
-            entry["args"] = list(params.unpack())
-        record(entry)
-        if method in errors:
-            invocation.return_dbus_error(errors[method][0], errors[method][1])
-            return
-        if method == "GetManagedObjects":
-            objects = {"/org/samepage1": {"org.samepage1.Manager": props_of(manager_info, manager)}}
-            for d in domains:
-                objects[domain_path(d["Uuid"])] = {"org.samepage1.Domain": props_of(domain_info, d)}
-            invocation.return_value(GLib.Variant("(a{oa{sa{sv}}})", (objects,)))
-            return
-        if method == "SetTuning":
-            manager["Tuning"].update({k: v[1] for k, v in entry["settings"].items()})
-        elif method == "SetMode":
-            manager["Mode"] = entry["args"][0]
-        elif method == "Retune":
-            manager.update(config["retune"])
-            emit_tuned(manager["LastAction"], manager["LastReason"], manager["LastDecisionTime"])
-        elif method == "SetMemMerge":
-            d = find_domain(entry["args"][0])
-            if d is None:
-                invocation.return_dbus_error("org.samepage1.Error.UnknownDomain",
-                                             "no domain '%s'" % entry["args"][0])
-                return
-            d["MemMerge"] = entry["args"][1]
-            if not d["Active"]:
-                d["MemMergeActive"] = d["MemMerge"]
-            d["PendingRestart"] = d["MemMerge"] != d["MemMergeActive"]
-        invocation.return_value(None)
-
-    def manager_get(conn, sender, path, iface, name):
-        record({"method": "Get", "property": name})
-        return typed(manager_info.lookup_property(name).signature, manager[name])
-
-    def domain_get(conn, sender, path, iface, name):
-        for d in domains:
-            if domain_path(d["Uuid"]) == path:
-                return typed(domain_info.lookup_property(name).signature, d[name])
-        return None
-
-    bus.register_object("/org/samepage1", manager_info, manager_call, manager_get, None)
-    bus.register_object("/org/samepage1", om_info, manager_call, None, None)
-    for d in domains:
-        bus.register_object(domain_path(d["Uuid"]), domain_info, None, domain_get, None)
-
-    pending = bytearray()
-
-    def on_command(channel, condition):
-        # one JSON command per line; several may arrive in one read
-        data = os.read(sys.stdin.fileno(), 65536)
-        if not data:
-            loop.quit()
-            return False
-        pending.extend(data)
-        while b"\n" in pending:
-            line, _, rest = bytes(pending).partition(b"\n")
-            pending[:] = rest
-            command = json.loads(line)
-            if "emit" in command:
-                emit_tuned(*command["emit"])
-        bus.flush_sync(None)
-        return True
-
-    def on_acquired(conn, name):
-        print("READY", flush=True)
-
-    def on_lost(conn, name):
-        sys.stderr.write("fake samepaged: lost %s\n" % name)
-        loop.quit()
-
-    loop = GLib.MainLoop()
-    GLib.io_add_watch(GLib.IOChannel.unix_new(sys.stdin.fileno()), GLib.PRIORITY_DEFAULT,
-                      GLib.IOCondition.IN | GLib.IOCondition.HUP, on_command)
-    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, loop.quit)
-    Gio.bus_own_name_on_connection(bus, "org.samepage1", Gio.BusNameOwnerFlags.DO_NOT_QUEUE,
-                                   on_acquired, on_lost)
-    loop.run()
-
-
-# ---------------------------------------------------------------------------
 # Test helpers
 # ---------------------------------------------------------------------------
-
-def find_gi_python():
-    """An interpreter with python3-gi: this one, else Debian's."""
-    for exe in (sys.executable, "/usr/bin/python3"):
-        if exe and os.access(exe, os.X_OK):
-            probe = subprocess.run([exe, "-c", "from gi.repository import Gio"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            if probe.returncode == 0:
-                return exe
-    return None
-
-
-GI_PYTHON = find_gi_python()
-
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"""
-
 
 class LineReader:
     """Collects the lines of a pipe in a thread, so a test can wait for one."""
@@ -306,17 +120,6 @@ class LineReader:
         return line
 
 
-def stop_process(proc, timeout=10.0):
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-    return proc.returncode
-
-
 @unittest.skipUnless(sptest.KSMCTL, "KSMCTL is not set")
 @unittest.skipUnless(shutil.which("dbus-daemon"), "dbus-daemon is not installed")
 @unittest.skipUnless(GI_PYTHON, "python3-gi is not installed")
@@ -326,21 +129,16 @@ class KsmctlTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = sptest.make_temp_dir("sp-ksmctl-")
-        config = os.path.join(cls.dir, "bus.conf")
-        with open(config, "w") as f:
-            f.write(BUS_CONFIG.format(socket=os.path.join(cls.dir, "system_bus_socket")))
-        cls.bus = subprocess.Popen(["dbus-daemon", "--config-file", config, "--nofork",
-                                    "--print-address=1"], stdout=subprocess.PIPE,
-                                   stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
-        cls.address = cls.bus.stdout.readline().strip()
-        if not cls.address:
-            stop_process(cls.bus)
-            raise AssertionError("dbus-daemon did not start")
+        try:
+            cls.bus = sptest.SystemBus(cls.dir, policy=sptest.OPEN_BUS_POLICY)
+        except BaseException:
+            sptest.remove_tree(cls.dir)
+            raise
+        cls.address = cls.bus.address
 
     @classmethod
     def tearDownClass(cls):
-        stop_process(cls.bus)
-        cls.bus.stdout.close()
+        cls.bus.stop()
         sptest.remove_tree(cls.dir)
 
     def setUp(self):
@@ -352,7 +150,7 @@ class KsmctlTestCase(unittest.TestCase):
 
     def tearDown(self):
         for proc in self.processes:
-            stop_process(proc)
+            sptest.stop_process(proc)
         self.stop_fake()
 
     # -- the fake --
@@ -364,36 +162,19 @@ class KsmctlTestCase(unittest.TestCase):
                   "retune": {"LastAction": "stop",
                              "LastReason": "stop: available 12.0 GiB > threshold 3.2 GiB + 10%",
                              "LastDecisionTime": DECISION_US + 60000000}}
-        config_path = os.path.join(self.dir, "fake.json")
-        with open(config_path, "w") as f:
-            json.dump(config, f)
-        open(self.log_path, "w").close()
-        self.fake_stderr = open(os.path.join(self.dir, "fake.err"), "w")
-        self.fake = subprocess.Popen([GI_PYTHON, os.path.abspath(__file__), "--fake", config_path,
-                                      self.log_path], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.fake_stderr,
-                                     env=self.env, text=True)
-        ready, _, _ = select.select([self.fake.stdout], [], [], 15)
-        line = self.fake.stdout.readline() if ready else ""
-        self.assertEqual(line.strip(), "READY", "fake samepaged did not start")
+        self.fake = FakeSamepaged(config, self.dir, self.log_path, self.env)
 
     def stop_fake(self):
         if self.fake is None:
             return
-        self.fake.stdin.close()
-        stop_process(self.fake)
-        self.fake.stdout.close()
-        self.fake_stderr.close()
+        self.fake.stop()
         self.fake = None
 
     def fake_command(self, command):
-        self.fake.stdin.write(json.dumps(command) + "\n")
-        self.fake.stdin.flush()
+        self.fake.command(command)
 
     def calls(self, method=None):
-        with open(self.log_path) as f:
-            entries = [json.loads(line) for line in f if line.strip()]
-        return [e for e in entries if method is None or e["method"] == method]
+        return read_calls(self.log_path, method)
 
     # -- ksmctl --
 
@@ -707,7 +488,7 @@ class MonitorTest(KsmctlTestCase):
         self.fake_command({"emit": ["stop", "stop: memory is plentiful", DECISION_US + 60000000]})
         self.assertEqual(out.next(), "2025-11-23 09:11:11  run   " + REASON)
         self.assertEqual(out.next(), "2025-11-23 09:12:11  stop  stop: memory is plentiful")
-        self.assertEqual(stop_process(proc), 0)
+        self.assertEqual(sptest.stop_process(proc), 0)
 
     def test_monitor_json_prints_one_object_per_line(self):
         self.start_fake()
@@ -725,7 +506,7 @@ class MonitorTest(KsmctlTestCase):
         self.stop_fake()
         self.assertEqual(err.next(), "ksmctl: samepaged left the bus; waiting for it to come back")
         self.assertIsNone(proc.poll())
-        self.assertEqual(stop_process(proc), 0)
+        self.assertEqual(sptest.stop_process(proc), 0)
 
 
 # ---------------------------------------------------------------------------
@@ -860,7 +641,4 @@ class CompletionTest(KsmctlTestCase):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--fake":
-        fake_main(sys.argv[2], sys.argv[3])
-    else:
-        sptest.run_tap()
+    sptest.run_tap()

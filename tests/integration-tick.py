@@ -21,8 +21,7 @@ Active:          1000000 kB
 
 # 6.18 files and their content at boot
 KSM_FILES = sptest.KSM_BOOT_FILES
-EMPTY_NODE = "test://" + os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                      "data", "libvirt", "empty.xml")
+EMPTY_NODE = sptest.EMPTY_NODE
 ADVISOR_FILES = [n for n in KSM_FILES if n.startswith("advisor_")]
 
 
@@ -31,11 +30,8 @@ class TickTest(unittest.TestCase):
         self.dir = sptest.make_temp_dir("sp-tick-")
         self.sysfs = os.path.join(self.dir, "sys")
         self.procfs = os.path.join(self.dir, "proc")
-        self.ksm = os.path.join(self.sysfs, "kernel", "mm", "ksm")
-        os.makedirs(self.ksm)
+        self.ksm = sptest.make_ksm_tree(self.sysfs, KSM_FILES)
         os.makedirs(self.procfs)
-        for name, value in KSM_FILES.items():
-            self.write_knob(name, value)
         self.set_available(12 * 1024 * 1024)
         self.config = os.path.join(self.dir, "samepaged.conf")
         self.write_config("[daemon]\nmonitor_interval=1\n")
@@ -47,17 +43,14 @@ class TickTest(unittest.TestCase):
         sptest.remove_tree(self.dir)
 
     def write_knob(self, name, value):
-        with open(os.path.join(self.ksm, name), "w") as f:
-            f.write(value + "\n")
+        sptest.write_knob(self.ksm, name, value)
 
     def knob(self, name):
         return sptest.read_knob(self.ksm, name)
 
     def set_available(self, kib):
-        tmp = os.path.join(self.procfs, "meminfo.tmp")
-        with open(tmp, "w") as f:
-            f.write(MEMINFO.format(free=kib // 2, avail=kib, cached=kib // 2))
-        os.rename(tmp, os.path.join(self.procfs, "meminfo"))
+        sptest.replace_file(os.path.join(self.procfs, "meminfo"),
+                            MEMINFO.format(free=kib // 2, avail=kib, cached=kib // 2))
 
     def write_config(self, text):
         with open(self.config, "w") as f:

@@ -20,6 +20,22 @@ SOURCE_ROOT = os.environ.get("SP_SOURCE_ROOT",
                              os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REAL_KSM = "/sys/kernel/mm/ksm"
 
+# samepaged's D-Bus API (data/org.samepage1.Manager.xml) and polkit actions
+NAME = "org.samepage1"
+PATH = "/org/samepage1"
+MANAGER = "org.samepage1.Manager"
+DOMAIN = "org.samepage1.Domain"
+PROPERTIES = "org.freedesktop.DBus.Properties"
+OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
+API_XML = os.path.join(SOURCE_ROOT, "data", "org.samepage1.Manager.xml")
+POLICY = os.path.join(SOURCE_ROOT, "polkit", "org.samepage1.policy")
+
+# libvirt test driver nodes: tests/data/libvirt/node.xml (six domains,
+# NODE_COMMITTED_KIB of them counted) and empty.xml (none)
+NODE_XML = os.path.join(SOURCE_ROOT, "tests", "data", "libvirt", "node.xml")
+NODE_COMMITTED_KIB = 786432  # plain 512 MiB + small 256 MiB
+EMPTY_NODE = "test://" + os.path.join(SOURCE_ROOT, "tests", "data", "libvirt", "empty.xml")
+
 # A fixed /proc/meminfo for tests and benchmarks that bind it over the real
 # one: MemFree = MemAvailable = {avail}, so samepaged and ksmtuned (MemFree +
 # Buffers + Cached) see the same free memory, give or take 11 MiB.
@@ -75,6 +91,30 @@ def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
         time.sleep(interval)
+
+
+def make_ksm_tree(sysfs, files):
+    """sysfs/kernel/mm/ksm (created) with files {name: value}, each value
+    written with a newline as the kernel shows it; returns the directory."""
+    ksm = os.path.join(sysfs, "kernel", "mm", "ksm")
+    os.makedirs(ksm)
+    for name, value in files.items():
+        write_knob(ksm, name, value)
+    return ksm
+
+
+def write_knob(ksm_dir, name, value):
+    with open(os.path.join(ksm_dir, name), "w") as f:
+        f.write(value + "\n")
+
+
+def replace_file(path, text):
+    """Writes path through a temporary file and a rename, so that a reader
+    (samepaged reading /proc/meminfo) never sees it half written."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, path)
 
 
 def read_knob(ksm_dir, name):
@@ -181,16 +221,21 @@ AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 POLKITD = "/usr/lib/polkit-1/polkitd"
 POLKIT_ACTIONS_DIR = "/usr/share/polkit-1/actions"
 
-# The policy of Debian's /usr/share/dbus-1/system.conf (default deny), the
-# policies installed in /usr/share/dbus-1/system.d (polkitd's among them)
-# and samepage's own data/org.samepage1.conf.
-SYSTEM_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+# A bus of the system type on a socket of a test's own; {policy} says who
+# may do what on it.
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>system</type>
   <listen>unix:path={socket}</listen>
   <auth>EXTERNAL</auth>
-  <policy context="default">
+{policy}</busconfig>
+"""
+
+# The policy of Debian's /usr/share/dbus-1/system.conf (default deny), the
+# policies installed in /usr/share/dbus-1/system.d (polkitd's among them)
+# and samepage's own data/org.samepage1.conf.
+SYSTEM_BUS_POLICY = """  <policy context="default">
     <allow user="*"/>
     <deny own="*"/>
     <deny send_type="method_call"/>
@@ -209,22 +254,32 @@ SYSTEM_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus
   </policy>
   <includedir>/usr/share/dbus-1/system.d</includedir>
   <include>{samepage_policy}</include>
-</busconfig>
+"""
+
+# Everything allowed to everyone: for a fake samepaged (spfakedaemon.py).
+OPEN_BUS_POLICY = """  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
 """
 
 
 class SystemBus:
     """A private dbus-daemon set up like the system bus, in directory (made
     reachable by every user: polkitd and nobody connect to it). Clients and
-    samepaged reach it through env()."""
+    samepaged reach it through env(). policy: what BUS_CONFIG takes, the
+    system bus's (SYSTEM_BUS_POLICY) unless given."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, policy=None):
+        if policy is None:
+            policy = SYSTEM_BUS_POLICY.format(
+                samepage_policy=os.path.join(SOURCE_ROOT, "data", "org.samepage1.conf"))
         os.chmod(directory, 0o755)
         self.config = os.path.join(directory, "system-bus.conf")
         with open(self.config, "w") as f:
-            f.write(SYSTEM_BUS_CONFIG.format(
-                socket=os.path.join(directory, "system_bus_socket"),
-                samepage_policy=os.path.join(SOURCE_ROOT, "data", "org.samepage1.conf")))
+            f.write(BUS_CONFIG.format(socket=os.path.join(directory, "system_bus_socket"),
+                                      policy=policy))
         self.log = open(os.path.join(directory, "dbus-daemon.log"), "w")
         self.proc = subprocess.Popen(["dbus-daemon", "--config-file=" + self.config, "--nofork",
                                       "--print-address=1"], stdout=subprocess.PIPE,

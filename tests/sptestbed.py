@@ -508,6 +508,17 @@ class PrivateLibvirtd:
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def destroy_running(self, start=True):
+        """Destroys every running guest (between two tests): libvirtd thawed
+        first, and started again if it is not running (a test killed it),
+        unless start is False (then nothing is destroyed without it)."""
+        self.thaw()
+        if not self.running() and start:
+            self.start_daemon()
+        if self.running():
+            for name in self.virsh("list", "--name").split():
+                self.virsh("destroy", name, check=False)
+
     def stop(self):
         """Destroys and undefines every guest, then stops libvirtd by PID;
         QEMUs left behind (libvirtd dead or hung) are killed by PID."""

@@ -49,10 +49,7 @@ from gi.repository import Gio, GLib  # noqa: E402
 
 import sptest  # noqa: E402
 import sptestbed  # noqa: E402
-
-NAME = "org.samepage1"
-PATH = "/org/samepage1"
-MANAGER = "org.samepage1.Manager"
+from sptest import MANAGER, NAME, PATH  # noqa: E402
 
 RECONNECT_LIMIT_S = 2.0
 # Not a speed target (bench/freeze.py measures the issue's 100 ms on an idle
@@ -81,8 +78,7 @@ Cached:            20480 kB
 SwapCached:            0 kB
 Active:          1000000 kB
 """
-EMPTY_NODE = "test://" + os.path.join(sptest.SOURCE_ROOT, "tests", "data", "libvirt",
-                                      "empty.xml")
+EMPTY_NODE = sptest.EMPTY_NODE
 LOG_STAMP = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d\d\d) ", re.M)
 
 
@@ -110,12 +106,7 @@ def line_stamp(text, offset, needle):
 
 
 def make_ksm_tree(root):
-    ksm = os.path.join(root, "sys", "kernel", "mm", "ksm")
-    os.makedirs(ksm)
-    for name, value in KSM_FILES.items():
-        with open(os.path.join(ksm, name), "w") as f:
-            f.write(value + "\n")
-    return ksm
+    return sptest.make_ksm_tree(os.path.join(root, "sys"), KSM_FILES)
 
 
 def tree_knobs(ksm):
@@ -125,10 +116,7 @@ def tree_knobs(ksm):
 
 def write_meminfo(procfs, avail_kib):
     os.makedirs(procfs, exist_ok=True)
-    tmp = os.path.join(procfs, "meminfo.tmp")
-    with open(tmp, "w") as f:
-        f.write(MEMINFO.format(avail=avail_kib))
-    os.rename(tmp, os.path.join(procfs, "meminfo"))
+    sptest.replace_file(os.path.join(procfs, "meminfo"), MEMINFO.format(avail=avail_kib))
 
 
 class Bus:
@@ -204,18 +192,11 @@ class LibvirtFaultsTest(unittest.TestCase):
         self.bus = sptest.SystemBus(self.dir)
         self.addCleanup(self.bus.stop)
         self.daemon = None
-        self.addCleanup(self.stop_guests)
+        self.addCleanup(self.lv.destroy_running)
 
     def tearDown(self):
         if self.daemon is not None:
             self.daemon.stop()
-
-    def stop_guests(self):
-        self.lv.thaw()
-        if not self.lv.running():
-            self.lv.start_daemon()
-        for name in self.lv.virsh("list", "--name").split():
-            self.lv.virsh("destroy", name, check=False)
 
     # -- helpers --
 

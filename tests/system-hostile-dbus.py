@@ -41,17 +41,10 @@ gi.require_version("Gio", "2.0")
 from gi.repository import Gio, GLib  # noqa: E402
 
 import sptest  # noqa: E402
+from sptest import (DOMAIN, MANAGER, NAME, NODE_COMMITTED_KIB, NODE_XML,  # noqa: E402
+                    OBJECT_MANAGER, PATH, POLICY, PROPERTIES)
 
-NAME = "org.samepage1"
-PATH = "/org/samepage1"
-MANAGER = "org.samepage1.Manager"
-DOMAIN = "org.samepage1.Domain"
-PROPERTIES = "org.freedesktop.DBus.Properties"
-OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
 ACCESS_DENIED = "org.samepage1.Error.AccessDenied"
-POLICY = os.path.join(sptest.SOURCE_ROOT, "polkit", "org.samepage1.policy")
-NODE_XML = os.path.join(sptest.SOURCE_ROOT, "tests", "data", "libvirt", "node.xml")
-NODE_COMMITTED_KIB = 786432
 
 CALLS_PER_USER = 5200  # root and nobody: > 10,000 in all
 WINDOW = 64            # calls in flight per client
@@ -491,14 +484,10 @@ class HostileDBusTest(unittest.TestCase):
         os.chmod(self.dir, 0o755)
         self.sysfs = os.path.join(self.dir, "sys")
         self.procfs = os.path.join(self.dir, "proc")
-        self.ksm = os.path.join(self.sysfs, "kernel", "mm", "ksm")
         self.state_dir = os.path.join(self.dir, "state")
         self.overrides = os.path.join(self.state_dir, "overrides.conf")
-        os.makedirs(self.ksm)
+        self.ksm = sptest.make_ksm_tree(self.sysfs, KSM_FILES)
         os.makedirs(self.procfs)
-        for name, value in KSM_FILES.items():
-            with open(os.path.join(self.ksm, name), "w") as f:
-                f.write(value + "\n")
         with open(os.path.join(self.procfs, "meminfo"), "w") as f:
             f.write(MEMINFO)
         self.config = os.path.join(self.dir, "samepaged.conf")

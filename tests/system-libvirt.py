@@ -71,29 +71,17 @@ class LibvirtSystemTest(unittest.TestCase):
     def setUp(self):
         self.dir = sptest.make_temp_dir("sp-libvirt-")
         self.addCleanup(sptest.remove_tree, self.dir)
-        self.ksm = os.path.join(self.dir, "sys", "kernel", "mm", "ksm")
-        os.makedirs(self.ksm)
-        for name, value in KSM_FILES.items():
-            with open(os.path.join(self.ksm, name), "w") as f:
-                f.write(value + "\n")
+        self.ksm = sptest.make_ksm_tree(os.path.join(self.dir, "sys"), KSM_FILES)
         self.meminfo = os.path.join(self.dir, "meminfo")
         self.config = os.path.join(self.dir, "samepaged.conf")
         with open(self.config, "w") as f:
             f.write(CONFIG)
         self.daemon = None
-        self.addCleanup(self.stop_guests)
+        self.addCleanup(self.lv.destroy_running)
 
     def tearDown(self):
         if self.daemon is not None:
             self.daemon.stop()
-
-    def stop_guests(self):
-        if not self.lv.running():
-            self.lv.thaw()
-            if not self.lv.running():
-                self.lv.start_daemon()
-        for name in self.lv.virsh("list", "--name").split():
-            self.lv.virsh("destroy", name, check=False)
 
     # -- helpers --
 

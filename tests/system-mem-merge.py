@@ -105,11 +105,7 @@ class MemMergeSystemTest(unittest.TestCase):
         self.dir = sptest.make_temp_dir("sp-memmerge-")
         self.addCleanup(sptest.remove_tree, self.dir)
         self.sysfs = os.path.join(self.dir, "sys")
-        self.ksm = os.path.join(self.sysfs, "kernel", "mm", "ksm")
-        os.makedirs(self.ksm)
-        for name, value in KSM_FILES.items():
-            with open(os.path.join(self.ksm, name), "w") as f:
-                f.write(value + "\n")
+        self.ksm = sptest.make_ksm_tree(self.sysfs, KSM_FILES)
         self.meminfo = os.path.join(self.dir, "meminfo")
         with open(self.meminfo, "w") as f:
             f.write(MEMINFO.format(total=MEM_TOTAL_KIB, avail=MEM_TOTAL_KIB * 9 // 10))
@@ -119,7 +115,7 @@ class MemMergeSystemTest(unittest.TestCase):
         self.state_dir = os.path.join(self.dir, "state")
 
         # cleanups run last-in first-out: samepaged, then the bus, then the guests
-        self.addCleanup(self.stop_guests)
+        self.addCleanup(self.lv.destroy_running, start=False)
         self.bus = sptest.SystemBus(self.dir)
         self.addCleanup(self.bus.stop)
         # a SIGTERM (meson's timeout) skips the cleanups: sptestbed's handler
@@ -137,11 +133,6 @@ class MemMergeSystemTest(unittest.TestCase):
         self.addCleanup(self.daemon.stop)
         self.daemon.wait_log("Connected to libvirt at %s" % self.lv.uri, timeout=20)
         self.bus.wait_for_name("org.samepage1")
-
-    def stop_guests(self):
-        if self.lv.running():
-            for name in self.lv.virsh("list", "--name").split():
-                self.lv.virsh("destroy", name, check=False)
 
     # -- helpers --
 

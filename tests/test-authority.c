@@ -19,7 +19,7 @@
 #include "sp-error.h"
 #include "sp-names.h"
 #include "sp-resources.h"
-#include "sp-test-env.h"
+#include "sp-test.h"
 
 #define TEST_PATH "/org/samepage1/test"
 #define TEST_INTERFACE "org.samepage1.Test"

@@ -7,12 +7,7 @@
 
 #include "sp-config.h"
 #include "sp-error.h"
-
-static char *
-data_path (const char *name)
-{
-  return g_test_build_filename (G_TEST_DIST, "data", name, NULL);
-}
+#include "sp-test.h"
 
 static const SpConfigIntKey *
 int_key (const char *name)
@@ -38,35 +33,22 @@ typedef struct {
 static void
 tmp_dir_setup (TmpDir *tmp, gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
-
-  tmp->dir = g_dir_make_tmp ("test-config-XXXXXX", &error);
-  g_assert_no_error (error);
+  tmp->dir = sp_test_make_tmp_dir ();
 }
 
 static void
 tmp_dir_teardown (TmpDir *tmp, gconstpointer data)
 {
-  g_autoptr (GDir) dir = g_dir_open (tmp->dir, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *path = g_build_filename (tmp->dir, name, NULL);
-      g_unlink (path);
-    }
-  g_rmdir (tmp->dir);
+  sp_test_remove_tree (tmp->dir);
   g_free (tmp->dir);
 }
 
 static char *
 tmp_write (TmpDir *tmp, const char *name, const char *contents)
 {
-  g_autoptr (GError) error = NULL;
   char *path = g_build_filename (tmp->dir, name, NULL);
 
-  g_file_set_contents (path, contents, -1, &error);
-  g_assert_no_error (error);
+  sp_test_write_file (path, contents, -1);
   return path;
 }
 
@@ -183,7 +165,7 @@ test_load_full (void)
 {
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (GError) error = NULL;
-  g_autofree char *path = data_path ("samepaged-full.conf");
+  g_autofree char *path = sp_test_data_path (NULL, "samepaged-full.conf");
 
   g_assert_true (sp_config_load_file (config, path, TRUE, &error));
   g_assert_no_error (error);
@@ -221,8 +203,8 @@ test_load_partial_and_missing (void)
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (SpConfig) expected = sp_config_new_default ();
   g_autoptr (GError) error = NULL;
-  g_autofree char *path = data_path ("samepaged-override.conf");
-  g_autofree char *missing = data_path ("does-not-exist.conf");
+  g_autofree char *path = sp_test_data_path (NULL, "samepaged-override.conf");
+  g_autofree char *missing = sp_test_data_path (NULL, "does-not-exist.conf");
 
   g_assert_true (sp_config_load_file (config, path, TRUE, &error));
   g_assert_no_error (error);
@@ -280,7 +262,7 @@ test_load_bad (void)
       g_autoptr (SpConfig) config = sp_config_new_default ();
       g_autoptr (SpConfig) before = NULL;
       g_autoptr (GError) error = NULL;
-      g_autofree char *path = data_path (c->file);
+      g_autofree char *path = sp_test_data_path (NULL, c->file);
 
       config->connect_uri = g_strdup ("test:///default");
       before = sp_config_copy (config);
@@ -394,7 +376,7 @@ test_round_trip (TmpDir *tmp, gconstpointer data)
 {
   g_autoptr (SpConfig) full = sp_config_new_default ();
   g_autoptr (SpConfig) defaults = sp_config_new_default ();
-  g_autofree char *full_path = data_path ("samepaged-full.conf");
+  g_autofree char *full_path = sp_test_data_path (NULL, "samepaged-full.conf");
   SpConfig *configs[] = { NULL, NULL };
 
   g_assert_true (sp_config_load_file (full, full_path, TRUE, NULL));
@@ -485,7 +467,7 @@ test_ksmtuned_custom (void)
   g_autoptr (SpConfig) defaults = sp_config_new_default ();
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GError) error = NULL;
-  g_autofree char *path = data_path ("ksmtuned-custom.conf");
+  g_autofree char *path = sp_test_data_path (NULL, "ksmtuned-custom.conf");
   const KeyValue expect[] = {
     { "monitor_interval", 30 }, { "sleep_msec", 20 },   { "npages_boost", 600 },
     { "npages_decay", -50 }, /* KSM_NPAGES_DECAY= resets to the default */
@@ -520,7 +502,7 @@ test_ksmtuned_debian_and_missing (void)
       g_autoptr (SpConfig) defaults = sp_config_new_default ();
       g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
       g_autoptr (GError) error = NULL;
-      g_autofree char *path = data_path (names[i]);
+      g_autofree char *path = sp_test_data_path (NULL, names[i]);
 
       g_assert_true (sp_config_import_ksmtuned (config, path, warnings, &error));
       g_assert_no_error (error);
@@ -563,7 +545,7 @@ test_ksmtuned_malformed (void)
   g_autoptr (SpConfig) defaults = sp_config_new_default ();
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GError) error = NULL;
-  g_autofree char *path = data_path ("ksmtuned-malformed.conf");
+  g_autofree char *path = sp_test_data_path (NULL, "ksmtuned-malformed.conf");
 
   g_assert_true (sp_config_import_ksmtuned (config, path, warnings, &error));
   g_assert_no_error (error);
@@ -614,7 +596,7 @@ test_ksmtuned_debug_logfile (void)
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GError) error = NULL;
-  g_autofree char *path = data_path ("ksmtuned-debug.conf");
+  g_autofree char *path = sp_test_data_path (NULL, "ksmtuned-debug.conf");
   g_autofree char *prefix = g_strdup_printf ("%s:2: DEBUG: ", path);
 
   g_assert_true (sp_config_import_ksmtuned (config, path, warnings, &error));
@@ -634,7 +616,7 @@ test_ksmtuned_inverted (void)
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GError) error = NULL;
-  g_autofree char *path = data_path ("ksmtuned-inverted.conf");
+  g_autofree char *path = sp_test_data_path (NULL, "ksmtuned-inverted.conf");
   g_autofree char *expect = g_strdup_printf (
       "%s:3: KSM_NPAGES_MIN=2000 is greater than KSM_NPAGES_MAX=1250; using the defaults 64 and "
       "1250",
@@ -677,8 +659,8 @@ test_precedence (void)
 {
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (GError) error = NULL;
-  g_autofree char *ksmtuned = data_path ("ksmtuned-custom.conf");
-  g_autofree char *samepaged = data_path ("samepaged-override.conf");
+  g_autofree char *ksmtuned = sp_test_data_path (NULL, "ksmtuned-custom.conf");
+  g_autofree char *samepaged = sp_test_data_path (NULL, "samepaged-override.conf");
 
   g_assert_true (sp_config_import_ksmtuned (config, ksmtuned, NULL, &error));
   g_assert_no_error (error);
@@ -834,7 +816,7 @@ test_tuning_to_variant (void)
 {
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (SpConfig) copy = sp_config_new_default ();
-  g_autofree char *path = data_path ("samepaged-full.conf");
+  g_autofree char *path = sp_test_data_path (NULL, "samepaged-full.conf");
   g_autoptr (GVariant) dict = NULL;
   g_autoptr (GVariant) value = NULL;
   GVariantIter iter;

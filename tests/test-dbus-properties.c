@@ -16,7 +16,7 @@
 #include "sp-error.h"
 #include "sp-names.h"
 #include "sp-resources.h"
-#include "sp-test-env.h"
+#include "sp-test.h"
 #include "sp-tuner.h"
 
 typedef struct {

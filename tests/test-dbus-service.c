@@ -25,7 +25,7 @@
 #include "sp-mem-merge.h"
 #include "sp-names.h"
 #include "sp-overrides.h"
-#include "sp-test-env.h"
+#include "sp-test.h"
 
 #define PROPERTIES_INTERFACE "org.freedesktop.DBus.Properties"
 
@@ -196,7 +196,7 @@ test_iface_batched (IfaceFixture *f, gconstpointer data)
   sp_dbus_interface_update (f->iface, alpha_beta ("two", 1));
   sp_dbus_interface_update (f->iface, alpha_beta ("two", 2));
   sp_dbus_interface_update (f->iface, alpha_beta ("three", 2));
-  sp_test_spin (300);
+  sp_test_settle (300);
   g_assert_cmpuint (f->signals.changed->len, ==, 1);
   changed = g_ptr_array_index (f->signals.changed, 0);
   g_assert_cmpuint (g_variant_n_children (changed), ==, 2);
@@ -213,12 +213,12 @@ test_iface_batched (IfaceFixture *f, gconstpointer data)
 
   /* the same values again: no signal */
   sp_dbus_interface_update (f->iface, alpha_beta ("three", 2));
-  sp_test_spin (200);
+  sp_test_settle (200);
   g_assert_cmpuint (f->signals.changed->len, ==, 1);
 
   /* one property changed in a later iteration: a second signal, with it alone */
   sp_dbus_interface_update (f->iface, alpha_beta ("three", 3));
-  sp_test_spin (200);
+  sp_test_settle (200);
   g_assert_cmpuint (f->signals.changed->len, ==, 2);
   changed = g_ptr_array_index (f->signals.changed, 1);
   g_assert_cmpuint (g_variant_n_children (changed), ==, 1);
@@ -285,7 +285,7 @@ start_libvirt (Fixture *f)
   for (guint waited_ms = 0;
        sp_tuner_get_snapshot (f->tuner)->guests->domains->len == 0 && waited_ms < 20000;
        waited_ms += 50)
-    sp_test_spin (50);
+    sp_test_settle (50);
   g_assert_cmpuint (sp_tuner_get_snapshot (f->tuner)->guests->domains->len, >, 0);
 }
 
@@ -619,7 +619,7 @@ test_retune_emits_tuned (Fixture *f, gconstpointer data)
   reply = call_manager (f, "Retune", NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (sp_tuner_get_n_decisions (f->tuner), ==, n_decisions + 1);
-  sp_test_spin (200);
+  sp_test_settle (200);
   g_assert_cmpuint (f->signals.tuned->len, ==, 1);
   snapshot = sp_tuner_get_snapshot (f->tuner);
   g_variant_get (g_ptr_array_index (f->signals.tuned, 0), "(&s&st)", &action, &reason, &time_us);
@@ -716,7 +716,7 @@ test_properties_changed_batched (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   g_assert_true (sp_overrides_set_tuning (f->overrides, settings, &error));
   g_assert_no_error (error);
-  sp_test_spin (300);
+  sp_test_settle (300);
 
   g_assert_cmpuint (f->signals.changed->len, ==, 1);
   changed = g_ptr_array_index (f->signals.changed, 0);
@@ -735,7 +735,7 @@ test_properties_changed_batched (Fixture *f, gconstpointer data)
   /* a change in a later iteration: another signal */
   g_assert_true (sp_overrides_set_mode (f->overrides, SP_MODE_ALWAYS, &error));
   g_assert_no_error (error);
-  sp_test_spin (300);
+  sp_test_settle (300);
   g_assert_cmpuint (f->signals.changed->len, ==, 2);
 }
 

@@ -17,23 +17,12 @@
 
 #include "sp-domain-editor.h"
 #include "sp-error.h"
+#include "sp-test.h"
 #include "sp-xml-util.h"
 
 #define VIRT_XML_VALIDATE "/usr/bin/virt-xml-validate"
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static char *
-load_corpus_file (const char *name)
-{
-  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "data", "editor", name, NULL);
-  g_autoptr (GError) error = NULL;
-  char *contents = NULL;
-
-  g_file_get_contents (path, &contents, NULL, &error);
-  g_assert_no_error (error);
-  return contents;
-}
 
 /* The parser options of the editor: blanks, comments and CDATA kept. */
 static xmlDoc *
@@ -206,7 +195,7 @@ static void
 test_corpus_round_trip (gconstpointer data)
 {
   const char *name = data;
-  g_autofree char *original = load_corpus_file (name);
+  g_autofree char *original = sp_test_load_data ("editor", name, NULL);
   g_autofree char *original_c14n = c14n (original);
   gboolean had_nosharepages = count_in (original, "/domain/memoryBacking/nosharepages") > 0;
   gboolean had_backing = count_in (original, "/domain/memoryBacking") > 0;
@@ -283,7 +272,7 @@ static void
 test_corpus_validates (gconstpointer data)
 {
   const char *name = data;
-  g_autofree char *original = load_corpus_file (name);
+  g_autofree char *original = sp_test_load_data ("editor", name, NULL);
   g_autofree char *off = NULL;
   g_autofree char *on = NULL;
 
@@ -312,7 +301,7 @@ test_corpus_size (void)
   g_assert_cmpuint (names->len, >=, 30);
   for (guint i = 0; i < names->len; i++)
     {
-      g_autofree char *xml = load_corpus_file (g_ptr_array_index (names, i));
+      g_autofree char *xml = sp_test_load_data ("editor", g_ptr_array_index (names, i), NULL);
 
       with_backing += count_in (xml, "/domain/memoryBacking") > 0;
       with_nosharepages += count_in (xml, "/domain/memoryBacking/nosharepages") > 0;
@@ -465,7 +454,7 @@ test_lookalikes (void)
 static void
 test_namespaces_kept (void)
 {
-  g_autofree char *original = load_corpus_file ("qemu-commandline.xml");
+  g_autofree char *original = sp_test_load_data ("editor", "qemu-commandline.xml", NULL);
   g_autofree char *off = set_nosharepages (original, TRUE);
   g_autoptr (xmlDoc) doc = parse (off);
   xmlNode *root = xmlDocGetRootElement (doc);

@@ -7,6 +7,7 @@
 
 #include "sp-domain-xml.h"
 #include "sp-error.h"
+#include "sp-test.h"
 
 #define GIB_KIB (G_GUINT64_CONSTANT (1024) * 1024)
 
@@ -96,23 +97,11 @@ static const FixtureCase fixture_cases[] = {
     "file-backed memory module (virtio-pmem module of 1.0 GiB)" },
 };
 
-static char *
-load_fixture (const char *name)
-{
-  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "data", "domains", name, NULL);
-  g_autoptr (GError) error = NULL;
-  char *contents = NULL;
-
-  g_file_get_contents (path, &contents, NULL, &error);
-  g_assert_no_error (error);
-  return contents;
-}
-
 static void
 test_fixture (gconstpointer data)
 {
   const FixtureCase *c = data;
-  g_autofree char *xml = load_fixture (c->file);
+  g_autofree char *xml = sp_test_load_data ("domains", c->file, NULL);
   g_auto (SpDomainXmlFacts) facts = { 0 };
   g_autoptr (GError) error = NULL;
 
@@ -165,8 +154,8 @@ test_reason_precedence (void)
 static void
 test_reparse (void)
 {
-  g_autofree char *first = load_fixture ("all-reasons.xml");
-  g_autofree char *second = load_fixture ("q35-plain.xml");
+  g_autofree char *first = sp_test_load_data ("domains", "all-reasons.xml", NULL);
+  g_autofree char *second = sp_test_load_data ("domains", "q35-plain.xml", NULL);
   g_auto (SpDomainXmlFacts) facts = { 0 };
   g_autoptr (GError) error = NULL;
 

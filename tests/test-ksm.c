@@ -9,121 +9,7 @@
 
 #include "sp-ksm.h"
 #include "sp-io.h"
-
-/* ---- helpers ---------------------------------------------------------- */
-
-static char *
-fixture_root (const char *name)
-{
-  return g_test_build_filename (G_TEST_DIST, "data", name, NULL);
-}
-
-static void
-copy_tree (const char *src, const char *dst)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GDir) dir = g_dir_open (src, 0, &error);
-  const char *name;
-
-  g_assert_no_error (error);
-  g_assert_cmpint (g_mkdir_with_parents (dst, 0755), ==, 0);
-  while ((name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *s = g_build_filename (src, name, NULL);
-      g_autofree char *d = g_build_filename (dst, name, NULL);
-
-      if (g_file_test (s, G_FILE_TEST_IS_DIR))
-        {
-          copy_tree (s, d);
-        }
-      else
-        {
-          g_autofree char *contents = NULL;
-          gsize len;
-
-          g_file_get_contents (s, &contents, &len, &error);
-          g_assert_no_error (error);
-          g_file_set_contents (d, contents, len, &error);
-          g_assert_no_error (error);
-        }
-    }
-}
-
-static void
-remove_tree (const char *path)
-{
-  if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-    {
-      g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-      const char *name;
-
-      g_assert_nonnull (dir);
-      while ((name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          remove_tree (child);
-        }
-      g_assert_cmpint (g_rmdir (path), ==, 0);
-    }
-  else
-    {
-      g_assert_cmpint (g_unlink (path), ==, 0);
-    }
-}
-
-/* A writable copy of a fixture sysfs tree. */
-typedef struct {
-  char *root;
-  char *ksm_dir;
-} TmpTree;
-
-static void
-tmp_tree_init (TmpTree *t, const char *fixture)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *src = fixture_root (fixture);
-
-  t->root = g_dir_make_tmp ("sp-test-ksm-XXXXXX", &error);
-  g_assert_no_error (error);
-  copy_tree (src, t->root);
-  t->ksm_dir = sp_ksm_dir (t->root);
-}
-
-static void
-tmp_tree_clear (TmpTree *t)
-{
-  remove_tree (t->root);
-  g_clear_pointer (&t->root, g_free);
-  g_clear_pointer (&t->ksm_dir, g_free);
-}
-
-static char *
-tree_path (TmpTree *t, const char *name)
-{
-  return g_build_filename (t->ksm_dir, name, NULL);
-}
-
-static void
-tree_set (TmpTree *t, const char *name, const char *contents)
-{
-  g_autofree char *path = tree_path (t, name);
-  g_autoptr (GError) error = NULL;
-
-  g_file_set_contents (path, contents, -1, &error);
-  g_assert_no_error (error);
-}
-
-static char *
-tree_get (TmpTree *t, const char *name)
-{
-  g_autofree char *path = tree_path (t, name);
-  g_autoptr (GError) error = NULL;
-  char *contents = NULL;
-
-  g_file_get_contents (path, &contents, NULL, &error);
-  g_assert_no_error (error);
-  return contents;
-}
+#include "sp-test.h"
 
 /* ---- file helpers (sp-sysfs) ---------------------------------------- */
 
@@ -190,7 +76,7 @@ test_sysfs_join_root (void)
 static void
 test_sysfs_read_errors (void)
 {
-  TmpTree t;
+  SpTestSysfs t;
   g_autoptr (GError) error = NULL;
   g_autofree char *missing = NULL;
   g_autofree char *knob = NULL;
@@ -198,9 +84,9 @@ test_sysfs_read_errors (void)
   guint64 u = 0;
   gint64 i = 0;
 
-  tmp_tree_init (&t, "sysfs-6.18");
-  missing = tree_path (&t, "no_such_file");
-  knob = tree_path (&t, "pages_to_scan");
+  sp_test_sysfs_init (&t, "sysfs-6.18");
+  missing = sp_test_sysfs_path (&t, "no_such_file");
+  knob = sp_test_sysfs_path (&t, "pages_to_scan");
 
   g_assert_false (sp_file_read_string (missing, &contents, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
@@ -222,7 +108,7 @@ test_sysfs_read_errors (void)
   g_assert_no_error (error);
   g_assert_cmpint (i, ==, 100);
 
-  tree_set (&t, "pages_to_scan", "-3\n");
+  sp_test_sysfs_set (&t, "pages_to_scan", "-3\n");
   g_assert_false (sp_file_read_u64 (knob, &u, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
   g_assert_nonnull (strstr (error->message, knob));
@@ -231,14 +117,14 @@ test_sysfs_read_errors (void)
   g_assert_true (sp_file_read_i64 (knob, &i, &error));
   g_assert_cmpint (i, ==, -3);
 
-  tree_set (&t, "pages_to_scan", "12abc\n");
+  sp_test_sysfs_set (&t, "pages_to_scan", "12abc\n");
   g_assert_false (sp_file_read_i64 (knob, &i, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
   g_assert_nonnull (strstr (error->message, knob));
   g_assert_nonnull (strstr (error->message, "12abc"));
   g_clear_error (&error);
 
-  tmp_tree_clear (&t);
+  sp_test_sysfs_clear (&t);
 }
 
 static void
@@ -257,14 +143,13 @@ static void
 test_sysfs_replace (void)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *dir = g_dir_make_tmp ("sp-test-replace-XXXXXX", &error);
+  g_autofree char *dir = sp_test_make_tmp_dir ();
   g_autofree char *path = NULL;
   g_autofree char *contents = NULL;
   g_autofree char *bad = NULL;
   g_autoptr (GDir) listing = NULL;
   guint n_entries = 0;
 
-  g_assert_no_error (error);
   path = g_build_filename (dir, "metrics.prom", NULL);
 
   g_assert_true (sp_file_replace (path, "first version, longer\n", &error));
@@ -286,7 +171,7 @@ test_sysfs_replace (void)
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
   g_assert_nonnull (strstr (error->message, "no-such-dir"));
 
-  remove_tree (dir);
+  sp_test_remove_tree (dir);
 }
 
 /* ---- field table ---------------------------------------------------- */
@@ -418,7 +303,7 @@ test_ksm_read_6_18 (void)
     { SP_KSM_ADVISOR_MIN_PAGES_TO_SCAN, 500 },
     { SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN, 30000 },
   };
-  g_autofree char *root = fixture_root ("sysfs-6.18");
+  g_autofree char *root = sp_test_data_path (NULL, "sysfs-6.18");
   g_autoptr (GError) error = NULL;
   SpKsmState state;
 
@@ -441,16 +326,16 @@ test_ksm_read_6_18 (void)
 static void
 test_ksm_read_advisor_selected (void)
 {
-  TmpTree t;
+  SpTestSysfs t;
   g_autoptr (GError) error = NULL;
   SpKsmState state;
 
-  tmp_tree_init (&t, "sysfs-6.18");
-  tree_set (&t, "advisor_mode", "none [scan-time]\n");
+  sp_test_sysfs_init (&t, "sysfs-6.18");
+  sp_test_sysfs_set (&t, "advisor_mode", "none [scan-time]\n");
   g_assert_true (sp_ksm_read (t.root, &state, &error));
   g_assert_no_error (error);
   g_assert_cmpint (sp_ksm_state_get (&state, SP_KSM_ADVISOR_MODE), ==, SP_KSM_ADVISOR_SCAN_TIME);
-  tmp_tree_clear (&t);
+  sp_test_sysfs_clear (&t);
 }
 
 static void
@@ -468,7 +353,7 @@ test_ksm_read_old_kernel (void)
     SP_KSM_ADVISOR_MIN_PAGES_TO_SCAN,
     SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN,
   };
-  g_autofree char *root = fixture_root ("sysfs-5.10-noadvisor");
+  g_autofree char *root = sp_test_data_path (NULL, "sysfs-5.10-noadvisor");
   g_autoptr (GError) error = NULL;
   SpKsmState state;
   guint64 absent_mask = 0;
@@ -500,10 +385,9 @@ static void
 test_ksm_read_missing_dir (void)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *root = g_dir_make_tmp ("sp-test-noksm-XXXXXX", &error);
+  g_autofree char *root = sp_test_make_tmp_dir ();
   SpKsmState state;
 
-  g_assert_no_error (error);
   memset (&state, 0xaa, sizeof (state));
   g_assert_true (sp_ksm_read (root, &state, &error));
   g_assert_no_error (error);
@@ -512,7 +396,7 @@ test_ksm_read_missing_dir (void)
   g_assert_false (sp_ksm_state_has (&state, SP_KSM_RUN));
   g_assert_false (sp_ksm_state_has_advisor (&state));
   g_assert_cmpuint (sp_ksm_state_saved_kib (&state), ==, 0);
-  remove_tree (root);
+  sp_test_remove_tree (root);
 }
 
 static void
@@ -534,20 +418,20 @@ test_ksm_read_garbage (void)
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      TmpTree t;
+      SpTestSysfs t;
       g_autoptr (GError) error = NULL;
       g_autofree char *path = NULL;
       SpKsmState state;
 
-      tmp_tree_init (&t, "sysfs-6.18");
-      path = tree_path (&t, cases[i].file);
-      tree_set (&t, cases[i].file, cases[i].contents);
+      sp_test_sysfs_init (&t, "sysfs-6.18");
+      path = sp_test_sysfs_path (&t, cases[i].file);
+      sp_test_sysfs_set (&t, cases[i].file, cases[i].contents);
       g_assert_false (sp_ksm_read (t.root, &state, &error));
       g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
       g_test_message ("%s", error->message);
       g_assert_nonnull (strstr (error->message, path));
       g_assert_nonnull (strstr (error->message, cases[i].shown));
-      tmp_tree_clear (&t);
+      sp_test_sysfs_clear (&t);
     }
 }
 
@@ -560,13 +444,13 @@ test_ksm_read_advisor_unknown (void)
 
   for (gsize i = 0; i < G_N_ELEMENTS (contents); i++)
     {
-      TmpTree t;
+      SpTestSysfs t;
       g_autoptr (GError) error = NULL;
       SpKsmState state;
 
-      tmp_tree_init (&t, "sysfs-6.18");
-      tree_set (&t, "advisor_mode", contents[i]);
-      tree_set (&t, "pages_sharing", "4242\n");
+      sp_test_sysfs_init (&t, "sysfs-6.18");
+      sp_test_sysfs_set (&t, "advisor_mode", contents[i]);
+      sp_test_sysfs_set (&t, "pages_sharing", "4242\n");
       g_assert_true (sp_ksm_read (t.root, &state, &error));
       g_assert_no_error (error);
       g_assert_true (state.available);
@@ -576,7 +460,7 @@ test_ksm_read_advisor_unknown (void)
       /* the rest is read */
       g_assert_cmpint (sp_ksm_state_get (&state, SP_KSM_PAGES_SHARING), ==, 4242);
       g_assert_true (sp_ksm_state_has (&state, SP_KSM_ADVISOR_MAX_CPU));
-      tmp_tree_clear (&t);
+      sp_test_sysfs_clear (&t);
     }
   g_assert_true (sp_ksm_advisor_mode_is_unknown ("none [later]"));
   g_assert_false (sp_ksm_advisor_mode_is_unknown ("[none] scan-time"));
@@ -588,25 +472,25 @@ test_ksm_read_advisor_unknown (void)
 static void
 test_ksm_read_unreadable (void)
 {
-  TmpTree t;
+  SpTestSysfs t;
   g_autoptr (GError) error = NULL;
   g_autofree char *path = NULL;
   SpKsmState state;
 
-  tmp_tree_init (&t, "sysfs-6.18");
-  path = tree_path (&t, "pages_sharing");
+  sp_test_sysfs_init (&t, "sysfs-6.18");
+  path = sp_test_sysfs_path (&t, "pages_sharing");
   g_assert_cmpint (g_unlink (path), ==, 0);
   g_assert_cmpint (g_mkdir (path, 0755), ==, 0);
   g_assert_false (sp_ksm_read (t.root, &state, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_IS_DIRECTORY);
   g_assert_nonnull (strstr (error->message, path));
-  tmp_tree_clear (&t);
+  sp_test_sysfs_clear (&t);
 }
 
 static void
 test_ksm_saved_kib (void)
 {
-  g_autofree char *root = fixture_root ("sysfs-6.18");
+  g_autofree char *root = sp_test_data_path (NULL, "sysfs-6.18");
   g_autoptr (GError) error = NULL;
   guint64 page_kib = (guint64) sysconf (_SC_PAGESIZE) / 1024;
   SpKsmState state;
@@ -629,12 +513,12 @@ test_ksm_saved_kib (void)
 static void
 test_ksm_write_round_trip (void)
 {
-  TmpTree t;
+  SpTestSysfs t;
   g_autoptr (GError) error = NULL;
   g_autofree char *contents = NULL;
   SpKsmState state;
 
-  tmp_tree_init (&t, "sysfs-6.18");
+  sp_test_sysfs_init (&t, "sysfs-6.18");
 
   g_assert_true (sp_ksm_write (t.root, SP_KSM_PAGES_TO_SCAN, 5000, &error));
   g_assert_no_error (error);
@@ -646,10 +530,10 @@ test_ksm_write_round_trip (void)
   g_assert_no_error (error);
 
   /* exactly what `echo -n` would write */
-  contents = tree_get (&t, "pages_to_scan");
+  contents = sp_test_sysfs_get (&t, "pages_to_scan");
   g_assert_cmpstr (contents, ==, "5000");
   g_clear_pointer (&contents, g_free);
-  contents = tree_get (&t, "advisor_mode");
+  contents = sp_test_sysfs_get (&t, "advisor_mode");
   g_assert_cmpstr (contents, ==, "scan-time");
   g_clear_pointer (&contents, g_free);
 
@@ -669,22 +553,22 @@ test_ksm_write_round_trip (void)
 
   g_assert_true (sp_ksm_write (t.root, SP_KSM_ADVISOR_MODE, SP_KSM_ADVISOR_NONE, &error));
   g_assert_no_error (error);
-  contents = tree_get (&t, "advisor_mode");
+  contents = sp_test_sysfs_get (&t, "advisor_mode");
   g_assert_cmpstr (contents, ==, "none");
 
-  tmp_tree_clear (&t);
+  sp_test_sysfs_clear (&t);
 }
 
 static void
 test_ksm_write_missing (void)
 {
-  TmpTree t;
+  SpTestSysfs t;
   g_autoptr (GError) error = NULL;
   g_autofree char *path = NULL;
   g_autofree char *expected = NULL;
 
-  tmp_tree_init (&t, "sysfs-5.10-noadvisor");
-  path = tree_path (&t, "advisor_max_cpu");
+  sp_test_sysfs_init (&t, "sysfs-5.10-noadvisor");
+  path = sp_test_sysfs_path (&t, "advisor_max_cpu");
 
   g_assert_false (sp_ksm_write (t.root, SP_KSM_ADVISOR_MAX_CPU, 40, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
@@ -693,20 +577,20 @@ test_ksm_write_missing (void)
   /* never created */
   g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
 
-  tmp_tree_clear (&t);
+  sp_test_sysfs_clear (&t);
 }
 
 /* chmod 0444 does not stop root, a directory does. */
 static void
 test_ksm_write_is_directory (void)
 {
-  TmpTree t;
+  SpTestSysfs t;
   g_autoptr (GError) error = NULL;
   g_autofree char *path = NULL;
   g_autofree char *expected = NULL;
 
-  tmp_tree_init (&t, "sysfs-6.18");
-  path = tree_path (&t, "pages_to_scan");
+  sp_test_sysfs_init (&t, "sysfs-6.18");
+  path = sp_test_sysfs_path (&t, "pages_to_scan");
   g_assert_cmpint (g_unlink (path), ==, 0);
   g_assert_cmpint (g_mkdir (path, 0755), ==, 0);
 
@@ -715,19 +599,19 @@ test_ksm_write_is_directory (void)
   expected = g_strdup_printf ("Cannot write 5000 to %s: Is a directory (EISDIR)", path);
   g_assert_cmpstr (error->message, ==, expected);
 
-  tmp_tree_clear (&t);
+  sp_test_sysfs_clear (&t);
 }
 
 static void
 test_ksm_write_invalid (void)
 {
-  TmpTree t;
+  SpTestSysfs t;
   g_autoptr (GError) error = NULL;
   g_autofree char *sharing = NULL;
   g_autofree char *pages = NULL;
   g_autofree char *mode = NULL;
 
-  tmp_tree_init (&t, "sysfs-6.18");
+  sp_test_sysfs_init (&t, "sysfs-6.18");
 
   /* a counter is not a knob */
   g_assert_false (sp_ksm_write (t.root, SP_KSM_PAGES_SHARING, 1, &error));
@@ -748,14 +632,14 @@ test_ksm_write_invalid (void)
   g_clear_error (&error);
 
   /* nothing was written */
-  sharing = tree_get (&t, "pages_sharing");
-  pages = tree_get (&t, "pages_to_scan");
-  mode = tree_get (&t, "advisor_mode");
+  sharing = sp_test_sysfs_get (&t, "pages_sharing");
+  pages = sp_test_sysfs_get (&t, "pages_to_scan");
+  mode = sp_test_sysfs_get (&t, "advisor_mode");
   g_assert_cmpstr (sharing, ==, "98765\n");
   g_assert_cmpstr (pages, ==, "100\n");
   g_assert_cmpstr (mode, ==, "[none] scan-time\n");
 
-  tmp_tree_clear (&t);
+  sp_test_sysfs_clear (&t);
 }
 
 int
@@ -772,10 +656,10 @@ main (int argc, char **argv)
   g_test_add_func ("/ksm/advisor-mode-parse", test_ksm_advisor_mode_parse);
   g_test_add_func ("/ksm/read/6.18", test_ksm_read_6_18);
   g_test_add_func ("/ksm/read/advisor-selected", test_ksm_read_advisor_selected);
-  g_test_add_func ("/ksm/read/advisor-unknown", test_ksm_read_advisor_unknown);
   g_test_add_func ("/ksm/read/old-kernel", test_ksm_read_old_kernel);
   g_test_add_func ("/ksm/read/missing-dir", test_ksm_read_missing_dir);
   g_test_add_func ("/ksm/read/garbage", test_ksm_read_garbage);
+  g_test_add_func ("/ksm/read/advisor-unknown", test_ksm_read_advisor_unknown);
   g_test_add_func ("/ksm/read/unreadable", test_ksm_read_unreadable);
   g_test_add_func ("/ksm/saved-kib", test_ksm_saved_kib);
   g_test_add_func ("/ksm/write/round-trip", test_ksm_write_round_trip);

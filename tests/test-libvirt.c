@@ -8,93 +8,14 @@
 
 #include "sp-libvirt-util.h"
 #include "sp-libvirt.h"
+#include "sp-test.h"
 #include "sp-tuner.h"
 
 #define MIB G_GUINT64_CONSTANT (1024)
 #define GIB (MIB * 1024)
 
-typedef struct {
-  SpLibvirt *libvirt;
-  guint n_changed;
-  SpGuests *last;
-} Watch;
-
-static void
-on_changed (SpLibvirt *libvirt, SpGuests *guests, gpointer user_data)
-{
-  Watch *w = user_data;
-
-  w->n_changed++;
-  g_clear_pointer (&w->last, sp_guests_unref);
-  w->last = sp_guests_ref (guests);
-}
-
-static gboolean
-on_timeout (gpointer user_data)
-{
-  gboolean *expired = user_data;
-  *expired = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Iterates the main loop until the watch saw more than n changes. */
-static void
-wait_changes (Watch *w, guint n)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (20, on_timeout, &expired);
-
-  while (w->n_changed <= n && !expired)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_false (expired);
-  g_source_remove (id);
-}
-
-/* Lets pending events and refreshes run for ms milliseconds. */
-static void
-settle (guint ms)
-{
-  gboolean expired = FALSE;
-
-  g_timeout_add (ms, on_timeout, &expired);
-  while (!expired)
-    g_main_context_iteration (NULL, TRUE);
-}
-
-static char *
-node_uri (void)
-{
-  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "data", "libvirt", "node.xml", NULL);
-  g_autofree char *abs = g_canonicalize_filename (path, NULL);
-  return g_strdup_printf ("test://%s", abs);
-}
-
-static void
-watch_start (Watch *w)
-{
-  g_autofree char *uri = node_uri ();
-
-  memset (w, 0, sizeof (*w));
-  w->libvirt = sp_libvirt_new (uri, "/proc", NULL);
-  g_signal_connect (w->libvirt, "guests-changed", G_CALLBACK (on_changed), w);
-  sp_libvirt_start (w->libvirt);
-  /* connected, then the first refresh */
-  while (w->last == NULL || w->last->domains->len == 0)
-    wait_changes (w, w->n_changed);
-  g_assert_true (w->last->connected);
-}
-
-static void
-watch_stop (Watch *w)
-{
-  /* a refresh still running must not publish into this (stack) Watch */
-  g_signal_handlers_disconnect_by_data (w->libvirt, w);
-  g_clear_pointer (&w->last, sp_guests_unref);
-  g_clear_object (&w->libvirt);
-}
-
 static const SpDomainInfo *
-find (Watch *w, const char *name)
+find (SpTestWatch *w, const char *name)
 {
   const SpDomainInfo *d = sp_guests_find (w->last, name);
   g_assert_nonnull (d);
@@ -104,10 +25,10 @@ find (Watch *w, const char *name)
 static void
 test_libvirt_committed_and_exclusions (void)
 {
-  Watch w;
+  SpTestWatch w;
   const SpDomainInfo *d;
 
-  watch_start (&w);
+  sp_test_watch_start (&w, "node.xml");
   g_assert_cmpuint (w.last->domains->len, ==, 6);
   g_assert_cmpuint (w.last->n_active, ==, 5);
   /* plain 512 MiB + small 256 MiB; noshare, huge and shared are excluded */
@@ -149,7 +70,7 @@ test_libvirt_committed_and_exclusions (void)
 
   /* by UUID too */
   g_assert_true (sp_guests_find (w.last, "66666666-6666-4666-8666-666666666666") == d);
-  watch_stop (&w);
+  sp_test_watch_stop (&w);
 }
 
 static void
@@ -157,10 +78,10 @@ test_libvirt_events_refresh (void)
 {
   g_autoptr (virConnect) conn = NULL;
   g_autoptr (virDomain) dom = NULL;
-  Watch w;
+  SpTestWatch w;
   guint n;
 
-  watch_start (&w);
+  sp_test_watch_start (&w, "node.xml");
   conn = sp_libvirt_ref_connection (w.libvirt);
   g_assert_nonnull (conn);
   dom = virDomainLookupByName (conn, "off");
@@ -168,23 +89,23 @@ test_libvirt_events_refresh (void)
 
   n = w.n_changed;
   g_assert_cmpint (virDomainCreate (dom), ==, 0);
-  wait_changes (&w, n);
+  sp_test_watch_wait_changes (&w, n);
   g_assert_true (find (&w, "off")->active);
   g_assert_cmpuint (w.last->committed_kib, ==, 768 * MIB + 2 * GIB);
   g_assert_cmpuint (sp_libvirt_get_n_events (w.libvirt), >=, 1);
 
   n = w.n_changed;
   g_assert_cmpint (virDomainDestroy (dom), ==, 0);
-  wait_changes (&w, n);
+  sp_test_watch_wait_changes (&w, n);
   g_assert_false (find (&w, "off")->active);
   g_assert_cmpuint (w.last->committed_kib, ==, 768 * MIB);
 
   /* undefine: the domain disappears from the list */
   n = w.n_changed;
   g_assert_cmpint (virDomainUndefine (dom), ==, 0);
-  wait_changes (&w, n);
+  sp_test_watch_wait_changes (&w, n);
   g_assert_null (sp_guests_find (w.last, "off"));
-  watch_stop (&w);
+  sp_test_watch_stop (&w);
 }
 
 static const char *NEW_DOMAIN =
@@ -205,10 +126,10 @@ test_libvirt_incremental (void)
   const SpDomainInfo *plain_before;
   const SpDomainInfo *d;
   g_autofree char *plain_uuid = NULL;
-  Watch w;
+  SpTestWatch w;
   guint n;
 
-  watch_start (&w);
+  sp_test_watch_start (&w, "node.xml");
   g_assert_cmpuint (sp_libvirt_get_n_queried (w.libvirt), ==, 6);
   conn = sp_libvirt_ref_connection (w.libvirt);
   plain_before = find (&w, "plain");
@@ -218,7 +139,7 @@ test_libvirt_incremental (void)
   off = virDomainLookupByName (conn, "off");
   n = w.n_changed;
   g_assert_cmpint (virDomainCreate (off), ==, 0);
-  wait_changes (&w, n);
+  sp_test_watch_wait_changes (&w, n);
   g_assert_cmpuint (sp_libvirt_get_n_queried (w.libvirt), ==, 1);
   g_assert_true (find (&w, "off")->active);
   g_assert_cmpuint (w.last->committed_kib, ==, 768 * MIB + 2 * GIB);
@@ -236,7 +157,7 @@ test_libvirt_incremental (void)
   n = w.n_changed;
   fresh = virDomainDefineXML (conn, NEW_DOMAIN);
   g_assert_nonnull (fresh);
-  wait_changes (&w, n);
+  sp_test_watch_wait_changes (&w, n);
   g_assert_cmpuint (sp_libvirt_get_n_queried (w.libvirt), ==, 1);
   d = find (&w, "77777777-7777-4777-8777-777777777777");
   g_assert_cmpstr (d->name, ==, "fresh");
@@ -244,7 +165,7 @@ test_libvirt_incremental (void)
   g_assert_cmpuint (d->current_kib, ==, 512 * MIB);
   n = w.n_changed;
   g_assert_cmpint (virDomainUndefine (fresh), ==, 0);
-  wait_changes (&w, n);
+  sp_test_watch_wait_changes (&w, n);
   g_assert_null (sp_guests_find (w.last, "fresh"));
   g_assert_cmpuint (w.last->domains->len, ==, 6);
 
@@ -252,7 +173,7 @@ test_libvirt_incremental (void)
   g_assert_cmpint (virDomainSetMemoryFlags (off, 1 * GIB, VIR_DOMAIN_AFFECT_LIVE), ==, 0);
   n = w.n_changed;
   sp_libvirt_queue_refresh (w.libvirt);
-  wait_changes (&w, n);
+  sp_test_watch_wait_changes (&w, n);
   g_assert_cmpuint (sp_libvirt_get_n_queried (w.libvirt), ==, 6);
   g_assert_cmpuint (find (&w, "off")->current_kib, ==, 1 * GIB);
   g_assert_cmpuint (w.last->committed_kib, ==, 768 * MIB + 1 * GIB);
@@ -260,9 +181,9 @@ test_libvirt_incremental (void)
   /* SetMemMerge's refresh, by UUID in any case */
   n = w.n_changed;
   sp_libvirt_queue_refresh_domain (w.libvirt, "11111111-1111-4111-8111-111111111111");
-  wait_changes (&w, n);
+  sp_test_watch_wait_changes (&w, n);
   g_assert_cmpuint (sp_libvirt_get_n_queried (w.libvirt), ==, 1);
-  watch_stop (&w);
+  sp_test_watch_stop (&w);
 }
 
 static void
@@ -270,11 +191,11 @@ test_libvirt_debounce (void)
 {
   g_autoptr (virConnect) conn = NULL;
   g_autoptr (virDomain) dom = NULL;
-  Watch w;
+  SpTestWatch w;
   guint64 events_before, refreshes_before, events, refreshes;
 
-  watch_start (&w);
-  settle (300);
+  sp_test_watch_start (&w, "node.xml");
+  sp_test_settle (300);
   conn = sp_libvirt_ref_connection (w.libvirt);
   dom = virDomainLookupByName (conn, "plain");
   events_before = sp_libvirt_get_n_events (w.libvirt);
@@ -286,7 +207,7 @@ test_libvirt_debounce (void)
       g_assert_cmpint (virDomainSuspend (dom), ==, 0);
       g_assert_cmpint (virDomainResume (dom), ==, 0);
     }
-  settle (1000);
+  sp_test_settle (1000);
 
   events = sp_libvirt_get_n_events (w.libvirt) - events_before;
   refreshes = sp_libvirt_get_n_refreshes (w.libvirt) - refreshes_before;
@@ -296,50 +217,41 @@ test_libvirt_debounce (void)
   g_assert_cmpuint (refreshes, >=, 1);
   g_assert_cmpuint (refreshes, <=, 3);
   g_assert_true (find (&w, "plain")->active);
-  watch_stop (&w);
+  sp_test_watch_stop (&w);
 }
 
 /* An event retunes at once: with a 600 s tick, the knobs follow a guest. */
 static void
 test_libvirt_event_retunes (void)
 {
-  g_autoptr (GError) error = NULL;
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (SpTuner) tuner = NULL;
   g_autoptr (virConnect) conn = NULL;
   g_autoptr (virDomain) dom = NULL;
-  g_autofree char *root = g_dir_make_tmp ("sp-libvirt-XXXXXX", &error);
-  g_autofree char *ksm = g_build_filename (root, "sys", "kernel", "mm", "ksm", NULL);
-  g_autofree char *proc = g_build_filename (root, "proc", NULL);
-  g_autofree char *sys = g_build_filename (root, "sys", NULL);
-  g_autofree char *meminfo = g_build_filename (proc, "meminfo", NULL);
-  const char *knobs[] = { "run", "pages_to_scan", "sleep_millisecs" };
-  const char *values[] = { "0\n", "100\n", "20\n" };
-  g_autofree char *run_path = g_build_filename (ksm, "run", NULL);
+  SpTestSysfs tree;
+  g_autofree char *proc = NULL;
   g_autofree char *run = NULL;
   guint64 decisions;
-  Watch w;
+  SpTestWatch w;
 
-  g_assert_no_error (error);
-  g_assert_cmpint (g_mkdir_with_parents (ksm, 0755), ==, 0);
-  g_assert_cmpint (g_mkdir_with_parents (proc, 0755), ==, 0);
-  for (gsize i = 0; i < G_N_ELEMENTS (knobs); i++)
-    {
-      g_autofree char *p = g_build_filename (ksm, knobs[i], NULL);
-      g_assert_true (g_file_set_contents (p, values[i], -1, NULL));
-    }
+  /* the sysfs root with /proc beside its kernel/ */
+  sp_test_sysfs_init (&tree, NULL);
+  proc = g_build_filename (tree.root, "proc", NULL);
+  sp_test_sysfs_set (&tree, "run", "0\n");
+  sp_test_sysfs_set (&tree, "pages_to_scan", "100\n");
+  sp_test_sysfs_set (&tree, "sleep_millisecs", "20\n");
   /* 8 GiB host, 6 GiB available: threshold 1.6 GiB. Committed 768 MiB
    * stops KSM; with "off" (2 GiB) and more the sum crosses total - thres. */
-  g_assert_true (g_file_set_contents (meminfo,
-                                      "MemTotal: 8388608 kB\nMemFree: 3145728 kB\n"
-                                      "MemAvailable: 6291456 kB\nBuffers: 0 kB\n"
-                                      "Cached: 3145728 kB\n",
-                                      -1, NULL));
+  sp_test_write_in (proc, "meminfo",
+                    "MemTotal: 8388608 kB\nMemFree: 3145728 kB\n"
+                    "MemAvailable: 6291456 kB\nBuffers: 0 kB\n"
+                    "Cached: 3145728 kB\n",
+                    -1);
 
   config->monitor_interval_sec = 600;
   config->scan_rate = SP_SCAN_RATE_CLASSIC;
-  tuner = sp_tuner_new (config, sys, proc, FALSE);
-  watch_start (&w);
+  tuner = sp_tuner_new (config, tree.root, proc, FALSE);
+  sp_test_watch_start (&w, "node.xml");
   sp_tuner_set_guests (tuner, w.last);
   sp_tuner_start (tuner);
   g_assert_cmpint (sp_tuner_get_snapshot (tuner)->decision.action, ==, SP_ACTION_STOP);
@@ -356,29 +268,16 @@ test_libvirt_event_retunes (void)
   decisions = sp_tuner_get_n_decisions (tuner);
   g_assert_cmpint (virDomainCreate (dom), ==, 0);
   while (sp_tuner_get_snapshot (tuner)->guests->committed_kib != 768 * MIB + 6 * GIB)
-    wait_changes (&w, w.n_changed);
+    sp_test_watch_wait_changes (&w, w.n_changed);
   g_assert_cmpuint (sp_tuner_get_n_decisions (tuner), >, decisions);
   g_assert_cmpint (sp_tuner_get_snapshot (tuner)->decision.action, ==, SP_ACTION_RUN);
-  g_assert_true (g_file_get_contents (run_path, &run, NULL, NULL));
+  run = sp_test_sysfs_get (&tree, "run");
   g_assert_cmpstr (run, ==, "1");
 
   g_assert_true (sp_tuner_restore (tuner, NULL));
   g_clear_object (&tuner);
-  watch_stop (&w);
-  for (gsize i = 0; i < G_N_ELEMENTS (knobs); i++)
-    {
-      g_autofree char *p = g_build_filename (ksm, knobs[i], NULL);
-      g_unlink (p);
-    }
-  g_unlink (meminfo);
-  g_rmdir (ksm);
-  g_autofree char *mm = g_path_get_dirname (ksm);
-  g_autofree char *kernel = g_path_get_dirname (mm);
-  g_rmdir (mm);
-  g_rmdir (kernel);
-  g_rmdir (sys);
-  g_rmdir (proc);
-  g_rmdir (root);
+  sp_test_watch_stop (&w);
+  sp_test_sysfs_clear (&tree);
 }
 
 int

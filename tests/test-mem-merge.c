@@ -18,6 +18,7 @@
 #include "sp-libvirt-util.h"
 #include "sp-libvirt.h"
 #include "sp-mem-merge.h"
+#include "sp-test.h"
 #include "sp-xml-util.h"
 
 #define RUNNING_UUID "a1a1a1a1-1111-4111-8111-111111111111"
@@ -77,23 +78,11 @@ logged_at (guint i)
 /* ---- the watcher, a DEFINED counter, the main loop --------------------- */
 
 typedef struct {
-  SpLibvirt *libvirt;
+  SpTestWatch watch; /* the watcher */
   virConnectPtr conn;
-  SpGuests *last;
-  guint n_changed;
   guint n_defined; /* VIR_DOMAIN_EVENT_DEFINED, every domain */
   int callback_id;
 } Fixture;
-
-static void
-on_changed (SpLibvirt *libvirt, SpGuests *guests, gpointer user_data)
-{
-  Fixture *f = user_data;
-
-  f->n_changed++;
-  g_clear_pointer (&f->last, sp_guests_unref);
-  f->last = sp_guests_ref (guests);
-}
 
 static int
 on_lifecycle (virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
@@ -105,48 +94,14 @@ on_lifecycle (virConnectPtr conn, virDomainPtr dom, int event, int detail, void 
   return 0;
 }
 
-static gboolean
-on_timeout (gpointer user_data)
-{
-  gboolean *expired = user_data;
-
-  *expired = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Lets events and refreshes run for ms milliseconds. */
-static void
-settle (guint ms)
-{
-  gboolean expired = FALSE;
-
-  g_timeout_add (ms, on_timeout, &expired);
-  while (!expired)
-    g_main_context_iteration (NULL, TRUE);
-}
-
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
-  g_autofree char *path =
-      g_test_build_filename (G_TEST_DIST, "data", "libvirt", "merge-node.xml", NULL);
-  g_autofree char *abs = g_canonicalize_filename (path, NULL);
-  g_autofree char *uri = g_strdup_printf ("test://%s", abs);
-  gboolean expired = FALSE;
-  guint id;
-
   memset (f, 0, sizeof (*f));
-  f->libvirt = sp_libvirt_new (uri, "/proc", NULL);
-  g_signal_connect (f->libvirt, "guests-changed", G_CALLBACK (on_changed), f);
-  sp_libvirt_start (f->libvirt);
-  id = g_timeout_add_seconds (20, on_timeout, &expired);
-  while ((f->last == NULL || f->last->domains->len == 0) && !expired)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_false (expired);
-  g_source_remove (id);
+  sp_test_watch_start (&f->watch, "merge-node.xml");
 
   /* the watcher's connection: a test:///<file> driver is private to it */
-  f->conn = sp_libvirt_ref_connection (f->libvirt);
+  f->conn = sp_libvirt_ref_connection (f->watch.libvirt);
   g_assert_nonnull (f->conn);
   f->callback_id =
       virConnectDomainEventRegisterAny (f->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
@@ -160,11 +115,9 @@ fixture_teardown (Fixture *f, gconstpointer data)
   sp_mem_merge_set_test_hook (NULL, NULL);
   virConnectDomainEventDeregisterAny (f->conn, f->callback_id);
   g_clear_pointer (&f->conn, virConnectClose);
-  g_clear_pointer (&f->last, sp_guests_unref);
   /* a refresh still running holds the watcher: it publishes after this
    * test, into the next one, and f is gone by then */
-  g_signal_handlers_disconnect_by_data (f->libvirt, f);
-  g_clear_object (&f->libvirt);
+  sp_test_watch_stop (&f->watch);
 }
 
 static void
@@ -222,19 +175,18 @@ has_nosharepages (const char *xml)
 static const SpDomainInfo *
 wait_domain (Fixture *f, const char *name, gboolean mem_merge, gboolean pending_restart)
 {
-  gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (20, on_timeout, &expired);
+  SpTestTimeout timeout;
   const SpDomainInfo *d = NULL;
 
-  while (!expired)
+  sp_test_timeout_start (&timeout, 20);
+  while (!timeout.expired)
     {
-      d = sp_guests_find (f->last, name);
+      d = sp_guests_find (f->watch.last, name);
       if (d != NULL && d->mem_merge == mem_merge && d->pending_restart == pending_restart)
         break;
       g_main_context_iteration (NULL, TRUE);
     }
-  g_assert_false (expired);
-  g_source_remove (id);
+  sp_test_timeout_finish (&timeout);
   return d;
 }
 
@@ -261,7 +213,7 @@ test_off_then_on_running (Fixture *f, gconstpointer data)
   guint defined_before = f->n_defined;
 
   g_assert_false (has_nosharepages (config_before));
-  g_assert_true (mem_merge_set (f->libvirt, "running", FALSE, &result, &error));
+  g_assert_true (mem_merge_set (f->watch.libvirt, "running", FALSE, &result, &error));
   g_assert_no_error (error);
   g_assert_true (result.changed);
   g_assert_true (result.active);
@@ -300,11 +252,11 @@ test_off_then_on_running (Fixture *f, gconstpointer data)
   /* the watcher's view follows: config off, running on, pending */
   d = wait_domain (f, "running", FALSE, TRUE);
   g_assert_true (d->mem_merge_active);
-  settle (200);
+  sp_test_settle (200);
   g_assert_cmpuint (f->n_defined, ==, defined_before + 1);
 
   /* on reverses it, and nothing is pending any more */
-  g_assert_true (mem_merge_set (f->libvirt, "running", TRUE, &result, &error));
+  g_assert_true (mem_merge_set (f->watch.libvirt, "running", TRUE, &result, &error));
   g_assert_no_error (error);
   g_assert_true (result.changed);
   g_assert_true (result.active);
@@ -327,7 +279,7 @@ test_on_running_noshare (Fixture *f, gconstpointer data)
   SpMemMergeResult result = { 0 };
 
   g_assert_true (has_nosharepages (live_before));
-  g_assert_true (mem_merge_set (f->libvirt, "noshare", TRUE, &result, &error));
+  g_assert_true (mem_merge_set (f->watch.libvirt, "noshare", TRUE, &result, &error));
   g_assert_no_error (error);
   g_assert_true (result.changed);
   g_assert_true (result.pending_restart);
@@ -356,7 +308,7 @@ test_stopped_by_uuid (Fixture *f, gconstpointer data)
   g_autofree char *config = NULL;
   SpMemMergeResult result = { 0 };
 
-  g_assert_true (mem_merge_set (f->libvirt, STOPPED_UUID, FALSE, &result, &error));
+  g_assert_true (mem_merge_set (f->watch.libvirt, STOPPED_UUID, FALSE, &result, &error));
   g_assert_no_error (error);
   g_assert_true (result.changed);
   g_assert_false (result.active);
@@ -378,30 +330,30 @@ test_noop_defines_nothing (Fixture *f, gconstpointer data)
   guint defined;
   guint logged_before;
 
-  settle (200);
+  sp_test_settle (200);
   defined = f->n_defined;
   logged_before = n_logged ();
 
-  g_assert_true (mem_merge_set (f->libvirt, "running", TRUE, &result, &error));
+  g_assert_true (mem_merge_set (f->watch.libvirt, "running", TRUE, &result, &error));
   g_assert_no_error (error);
   g_assert_false (result.changed);
   g_assert_true (result.active);
   g_assert_false (result.pending_restart);
-  g_assert_true (mem_merge_set (f->libvirt, "noshare", FALSE, &result, &error));
+  g_assert_true (mem_merge_set (f->watch.libvirt, "noshare", FALSE, &result, &error));
   g_assert_no_error (error);
   g_assert_false (result.changed);
   g_assert_false (result.pending_restart);
-  settle (300);
+  sp_test_settle (300);
   g_assert_cmpuint (f->n_defined, ==, defined);
   g_assert_cmpuint (n_logged (), ==, logged_before);
   after = config_xml (f, "running");
   g_assert_cmpstr (after, ==, before);
 
   /* control: a change is seen by the same counter */
-  g_assert_true (mem_merge_set (f->libvirt, "running", FALSE, &result, &error));
+  g_assert_true (mem_merge_set (f->watch.libvirt, "running", FALSE, &result, &error));
   g_assert_no_error (error);
   g_assert_true (result.changed);
-  settle (300);
+  sp_test_settle (300);
   g_assert_cmpuint (f->n_defined, ==, defined + 1);
 }
 
@@ -413,14 +365,14 @@ assert_refused (Fixture *f, const char *domain, gboolean enabled, int code, cons
   SpMemMergeResult result = { 0 };
   guint defined;
 
-  settle (100);
+  sp_test_settle (100);
   defined = f->n_defined;
-  g_assert_false (mem_merge_set (f->libvirt, domain, enabled, &result, &error));
+  g_assert_false (mem_merge_set (f->watch.libvirt, domain, enabled, &result, &error));
   g_assert_error (error, SP_ERROR, code);
   g_test_message ("%s %s: %s", domain, enabled ? "on" : "off", error->message);
   if (words != NULL)
     g_assert_nonnull (strstr (error->message, words));
-  settle (200);
+  sp_test_settle (200);
   g_assert_cmpuint (f->n_defined, ==, defined);
 }
 
@@ -551,7 +503,7 @@ test_concurrent_retry (Fixture *f, gconstpointer data)
   SpMemMergeResult result = { 0 };
 
   sp_mem_merge_set_test_hook (concurrent_hook, &c);
-  g_assert_true (mem_merge_set (f->libvirt, "stopped", FALSE, &result, &error));
+  g_assert_true (mem_merge_set (f->watch.libvirt, "stopped", FALSE, &result, &error));
   sp_mem_merge_set_test_hook (NULL, NULL);
   g_assert_no_error (error);
   g_assert_true (result.changed);
@@ -574,7 +526,7 @@ test_concurrent_conflict (Fixture *f, gconstpointer data)
   SpMemMergeResult result = { 0 };
 
   sp_mem_merge_set_test_hook (concurrent_hook, &c);
-  g_assert_false (mem_merge_set (f->libvirt, "running", FALSE, &result, &error));
+  g_assert_false (mem_merge_set (f->watch.libvirt, "running", FALSE, &result, &error));
   sp_mem_merge_set_test_hook (NULL, NULL);
   g_assert_error (error, SP_ERROR, SP_ERROR_CONFLICT);
   g_test_message ("%s", error->message);
@@ -608,14 +560,14 @@ test_concurrent_undefine (Fixture *f, gconstpointer data)
   guint n_calls = 0;
 
   sp_mem_merge_set_test_hook (undefine_hook, &n_calls);
-  g_assert_false (mem_merge_set (f->libvirt, "stopped", FALSE, &result, &error));
+  g_assert_false (mem_merge_set (f->watch.libvirt, "stopped", FALSE, &result, &error));
   g_assert_error (error, SP_ERROR, SP_ERROR_UNKNOWN_DOMAIN);
   g_test_message ("%s", error->message);
   g_clear_error (&error);
   stopped = virDomainLookupByName (f->conn, "stopped");
   g_assert_null (stopped);
 
-  g_assert_false (mem_merge_set (f->libvirt, "running", FALSE, &result, &error));
+  g_assert_false (mem_merge_set (f->watch.libvirt, "running", FALSE, &result, &error));
   sp_mem_merge_set_test_hook (NULL, NULL);
   g_assert_error (error, SP_ERROR, SP_ERROR_TRANSIENT);
   g_assert_cmpuint (n_calls, ==, 2);
@@ -658,7 +610,7 @@ test_define_fails (Fixture *f, gconstpointer data)
   guint n_calls = 0;
 
   sp_mem_merge_set_test_hook (impostor_hook, &n_calls);
-  g_assert_false (mem_merge_set (f->libvirt, "stopped", FALSE, &result, &error));
+  g_assert_false (mem_merge_set (f->watch.libvirt, "stopped", FALSE, &result, &error));
   sp_mem_merge_set_test_hook (NULL, NULL);
   g_assert_error (error, SP_ERROR, SP_ERROR_LIBVIRT);
   g_test_message ("%s", error->message);

@@ -6,23 +6,12 @@
 #include <string.h>
 
 #include "sp-meminfo.h"
-
-static char *
-load_fixture (const char *name)
-{
-  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "data", name, NULL);
-  g_autoptr (GError) error = NULL;
-  char *contents = NULL;
-
-  g_file_get_contents (path, &contents, NULL, &error);
-  g_assert_no_error (error);
-  return contents;
-}
+#include "sp-test.h"
 
 static gboolean
 parse_fixture (const char *name, SpMeminfo *info, GError **error)
 {
-  g_autofree char *contents = load_fixture (name);
+  g_autofree char *contents = sp_test_load_data (NULL, name, NULL);
 
   memset (info, 0xaa, sizeof (*info));
   return sp_meminfo_parse (contents, info, error);
@@ -192,13 +181,12 @@ static void
 test_meminfo_read (void)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *root = g_dir_make_tmp ("sp-test-meminfo-XXXXXX", &error);
+  g_autofree char *root = sp_test_make_tmp_dir ();
   g_autofree char *path = NULL;
-  g_autofree char *good = load_fixture ("meminfo-4tib.txt");
-  g_autofree char *bad = load_fixture ("meminfo-no-memtotal.txt");
+  g_autofree char *good = sp_test_load_data (NULL, "meminfo-4tib.txt", NULL);
+  g_autofree char *bad = sp_test_load_data (NULL, "meminfo-no-memtotal.txt", NULL);
   SpMeminfo info;
 
-  g_assert_no_error (error);
   path = g_build_filename (root, "meminfo", NULL);
 
   /* no file */

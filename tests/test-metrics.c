@@ -5,13 +5,7 @@
 
 #include "sp-metrics.h"
 #include "sp-notify.h"
-
-static void
-set_field (SpKsmState *ksm, SpKsmField field, gint64 value)
-{
-  ksm->present |= G_GUINT64_CONSTANT (1) << field;
-  ksm->values[field] = value;
-}
+#include "sp-test.h"
 
 static SpSnapshot *
 make_snapshot (void)
@@ -22,11 +16,11 @@ make_snapshot (void)
   s->serial = 42;
   s->time_us = G_GINT64_CONSTANT (1700000000500000);
   s->ksm.available = TRUE;
-  set_field (&s->ksm, SP_KSM_RUN, 1);
-  set_field (&s->ksm, SP_KSM_PAGES_TO_SCAN, 400);
-  set_field (&s->ksm, SP_KSM_PAGES_SHARING, 100);
-  set_field (&s->ksm, SP_KSM_FULL_SCANS, 7);
-  set_field (&s->ksm, SP_KSM_GENERAL_PROFIT, -8192);
+  sp_test_ksm_set (&s->ksm, SP_KSM_RUN, 1);
+  sp_test_ksm_set (&s->ksm, SP_KSM_PAGES_TO_SCAN, 400);
+  sp_test_ksm_set (&s->ksm, SP_KSM_PAGES_SHARING, 100);
+  sp_test_ksm_set (&s->ksm, SP_KSM_FULL_SCANS, 7);
+  sp_test_ksm_set (&s->ksm, SP_KSM_GENERAL_PROFIT, -8192);
   s->mem.total_kib = 16 * 1024 * 1024;
   s->mem.available_kib = 1024 * 1024;
   s->decision.action = SP_ACTION_RUN;
@@ -150,7 +144,7 @@ test_metrics_write_atomic (void)
 {
   g_autoptr (SpSnapshot) s = make_snapshot ();
   g_autoptr (GError) error = NULL;
-  g_autofree char *dir = g_dir_make_tmp ("sp-metrics-XXXXXX", &error);
+  g_autofree char *dir = sp_test_make_tmp_dir ();
   g_autofree char *path = g_build_filename (dir, "samepage.prom", NULL);
   g_autofree char *expected = sp_metrics_format (s);
   g_autofree char *contents = NULL;
@@ -171,15 +165,14 @@ test_metrics_write_atomic (void)
 
   g_assert_false (sp_metrics_write (s, missing, &error));
   g_assert_nonnull (strstr (error->message, "Cannot write metrics"));
-  g_unlink (path);
-  g_rmdir (dir);
+  sp_test_remove_tree (dir);
 }
 
 static void
 test_notify (void)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *dir = g_dir_make_tmp ("sp-notify-XXXXXX", &error);
+  g_autofree char *dir = sp_test_make_tmp_dir ();
   g_autofree char *path = g_build_filename (dir, "notify", NULL);
   g_autoptr (GSocket) socket = NULL;
   g_autoptr (GSocketAddress) address = NULL;
@@ -208,8 +201,7 @@ test_notify (void)
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
   g_unsetenv ("NOTIFY_SOCKET");
 
-  g_unlink (path);
-  g_rmdir (dir);
+  sp_test_remove_tree (dir);
 }
 
 int

@@ -15,7 +15,7 @@
 
 #include "sp-error.h"
 #include "sp-overrides.h"
-#include "sp-test-env.h"
+#include "sp-test.h"
 #include "sp-tuner.h"
 
 /* Exactly one line matching pattern was logged; forgets them all. */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "sp-procfs.h"
+#include "sp-test.h"
 
 #ifndef PR_SET_MEMORY_MERGE
 #define PR_SET_MEMORY_MERGE 67
@@ -19,18 +20,6 @@
 #define UUID_BETA "0b6d1f3e-2a4c-4e58-8f7a-9c0d1e2f3a4b"
 #define UUID_BETA_UPPER "0B6D1F3E-2A4C-4E58-8F7A-9C0D1E2F3A4B"
 #define UUID_NOBODY "deadbeef-0000-4000-8000-000000000000"
-
-static char *
-load_fixture (const char *name, gsize *len)
-{
-  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "data", "ksm_stat", name, NULL);
-  g_autoptr (GError) error = NULL;
-  char *contents = NULL;
-
-  g_file_get_contents (path, &contents, len, &error);
-  g_assert_no_error (error);
-  return contents;
-}
 
 typedef struct {
   const char *file;
@@ -77,7 +66,7 @@ static void
 test_stat_fixture (gconstpointer data)
 {
   const StatCase *c = data;
-  g_autofree char *contents = load_fixture (c->file, NULL);
+  g_autofree char *contents = sp_test_load_data ("ksm_stat", c->file, NULL);
   g_autoptr (GError) error = NULL;
   SpKsmProcStat stat;
 
@@ -217,18 +206,6 @@ typedef struct {
 } Tree;
 
 static void
-write_file (const char *dir, const char *relative, const char *contents, gssize len)
-{
-  g_autofree char *path = g_build_filename (dir, relative, NULL);
-  g_autofree char *parent = g_path_get_dirname (path);
-  g_autoptr (GError) error = NULL;
-
-  g_assert_cmpint (g_mkdir_with_parents (parent, 0755), ==, 0);
-  g_file_set_contents (path, contents, len, &error);
-  g_assert_no_error (error);
-}
-
-static void
 make_dir (const char *dir, const char *relative)
 {
   g_autofree char *path = g_build_filename (dir, relative, NULL);
@@ -240,27 +217,24 @@ static void
 copy_fixture (const char *dir, const char *relative, const char *fixture)
 {
   gsize len;
-  g_autofree char *contents = load_fixture (fixture, &len);
+  g_autofree char *contents = sp_test_load_data ("ksm_stat", fixture, &len);
 
-  write_file (dir, relative, contents, (gssize) len);
+  sp_test_write_in (dir, relative, contents, (gssize) len);
 }
 
-#define CMDLINE(t, pid, s) write_file ((t)->proc, pid "/cmdline", s, sizeof (s) - 1)
+#define CMDLINE(t, pid, s) sp_test_write_in ((t)->proc, pid "/cmdline", s, sizeof (s) - 1)
 
 static void
 tree_setup (Tree *tree, gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
-
-  tree->root = g_dir_make_tmp ("samepage-procfs-XXXXXX", &error);
-  g_assert_no_error (error);
+  tree->root = sp_test_make_tmp_dir ();
   tree->proc = g_build_filename (tree->root, "proc", NULL);
   tree->run = g_build_filename (tree->root, "run", NULL);
   make_dir (tree->root, "proc");
   make_dir (tree->root, "run");
 
   /* not processes */
-  write_file (tree->proc, "meminfo", "MemTotal: 1 kB\n", -1);
+  sp_test_write_in (tree->proc, "meminfo", "MemTotal: 1 kB\n", -1);
   CMDLINE (tree, "self", "qemu\0-uuid\0" UUID_NOBODY "\0");
   CMDLINE (tree, "12a", "qemu\0-uuid\0" UUID_NOBODY "\0");
   CMDLINE (tree, "-12", "qemu\0-uuid\0" UUID_NOBODY "\0");
@@ -275,7 +249,7 @@ tree_setup (Tree *tree, gconstpointer data)
   CMDLINE (tree, "2000",
            "/usr/bin/qemu-system-x86_64\0-name\0guest=alpha,debug-threads=on\0"
            "-S\0-uuid\0" UUID_ALPHA "\0-m\0size=262144k\0");
-  write_file (tree->run, "alpha.pid", "2000\n", -1);
+  sp_test_write_in (tree->run, "alpha.pid", "2000\n", -1);
 
   /* beta: QEMU 101, uuid in upper case, no pid file */
   CMDLINE (tree, "101", "/usr/bin/qemu-system-x86_64\0-uuid\0" UUID_BETA_UPPER "\0");
@@ -291,40 +265,18 @@ tree_setup (Tree *tree, gconstpointer data)
   make_dir (tree->proc, "54");
 
   /* pid files that are wrong: another domain's QEMU, garbage, gone */
-  write_file (tree->run, "beta.pid", "100\n", -1);
-  write_file (tree->run, "gamma.pid", "not a pid\n", -1);
-  write_file (tree->run, "delta.pid", "4242\n", -1);
-  write_file (tree->run, "epsilon.pid", "-2000\n", -1);
+  sp_test_write_in (tree->run, "beta.pid", "100\n", -1);
+  sp_test_write_in (tree->run, "gamma.pid", "not a pid\n", -1);
+  sp_test_write_in (tree->run, "delta.pid", "4242\n", -1);
+  sp_test_write_in (tree->run, "epsilon.pid", "-2000\n", -1);
   /* outside the pid directory: never followed */
-  write_file (tree->root, "evil.pid", "2000\n", -1);
-}
-
-static void
-rm_rf (const char *path)
-{
-  GDir *dir = g_dir_open (path, 0, NULL);
-
-  if (dir != NULL)
-    {
-      const char *name;
-
-      while ((name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-
-          rm_rf (child);
-        }
-      g_dir_close (dir);
-      g_assert_cmpint (g_rmdir (path), ==, 0);
-      return;
-    }
-  g_assert_cmpint (g_unlink (path), ==, 0);
+  sp_test_write_in (tree->root, "evil.pid", "2000\n", -1);
 }
 
 static void
 tree_teardown (Tree *tree, gconstpointer data)
 {
-  rm_rf (tree->root);
+  sp_test_remove_tree (tree->root);
   g_free (tree->root);
   g_free (tree->proc);
   g_free (tree->run);
@@ -401,13 +353,13 @@ test_read_tree (Tree *tree, gconstpointer data)
 
   /* 6.14: ksm_stat has everything; a ksm_merging_pages file is not read */
   copy_fixture (tree->proc, "300/ksm_stat", "ksm_stat-6.14-qemu.txt");
-  write_file (tree->proc, "300/ksm_merging_pages", "555\n", -1);
+  sp_test_write_in (tree->proc, "300/ksm_merging_pages", "555\n", -1);
   read_stat (tree->proc, 300, &stat);
   assert_stat (&stat, &stat_cases[3]);
 
   /* 6.1-6.3: merging pages from its own file */
   copy_fixture (tree->proc, "301/ksm_stat", "ksm_stat-6.1.txt");
-  write_file (tree->proc, "301/ksm_merging_pages", "777\n", -1);
+  sp_test_write_in (tree->proc, "301/ksm_merging_pages", "777\n", -1);
   read_stat (tree->proc, 301, &stat);
   g_assert_true (stat.present);
   g_assert_cmpint (stat.rmap_items, ==, 4096);
@@ -416,7 +368,7 @@ test_read_tree (Tree *tree, gconstpointer data)
   g_assert_cmpint (stat.mergeable, ==, SP_KSM_MERGEABLE_UNKNOWN);
 
   /* 5.19-6.0: only ksm_merging_pages */
-  write_file (tree->proc, "302/ksm_merging_pages", "12\n", -1);
+  sp_test_write_in (tree->proc, "302/ksm_merging_pages", "12\n", -1);
   read_stat (tree->proc, 302, &stat);
   g_assert_true (stat.present);
   g_assert_cmpint (stat.merging_pages, ==, 12);
@@ -431,8 +383,8 @@ test_read_tree (Tree *tree, gconstpointer data)
   g_assert_cmpint (stat.mergeable, ==, SP_KSM_MERGEABLE_UNKNOWN);
 
   /* a zombie: both files empty */
-  write_file (tree->proc, "304/ksm_stat", "", 0);
-  write_file (tree->proc, "304/ksm_merging_pages", "", 0);
+  sp_test_write_in (tree->proc, "304/ksm_stat", "", 0);
+  sp_test_write_in (tree->proc, "304/ksm_merging_pages", "", 0);
   read_stat (tree->proc, 304, &stat);
   g_assert_false (stat.present);
   g_assert_cmpint (stat.merging_pages, ==, -1);
@@ -456,7 +408,7 @@ test_read_errors (Tree *tree, gconstpointer data)
   g_clear_error (&error);
 
   /* a bad value names the file and the key */
-  write_file (tree->proc, "310/ksm_stat", "ksm_rmap_items 1\nksm_mergeable: perhaps\n", -1);
+  sp_test_write_in (tree->proc, "310/ksm_stat", "ksm_rmap_items 1\nksm_mergeable: perhaps\n", -1);
   g_assert_false (sp_ksm_proc_stat_read (tree->proc, 310, &stat, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
   g_test_message ("error: %s", error->message);
@@ -465,7 +417,7 @@ test_read_errors (Tree *tree, gconstpointer data)
   g_assert_cmpmem (&stat, sizeof (stat), &before, sizeof (before));
   g_clear_error (&error);
 
-  write_file (tree->proc, "311/ksm_merging_pages", "-3\n", -1);
+  sp_test_write_in (tree->proc, "311/ksm_merging_pages", "-3\n", -1);
   g_assert_false (sp_ksm_proc_stat_read (tree->proc, 311, &stat, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
   g_assert_nonnull (strstr (error->message, "311/ksm_merging_pages"));
@@ -602,18 +554,15 @@ test_find_real (void)
   g_assert_cmpint (sp_qemu_find_pid ("/proc", NULL, NULL, uuid), ==, pid);
   g_assert_cmpint (sp_qemu_find_pid ("/proc", NULL, NULL, upper), ==, pid);
 
-  run = g_dir_make_tmp ("samepage-run-XXXXXX", &error);
-  g_assert_no_error (error);
+  run = sp_test_make_tmp_dir ();
   pidfile = g_build_filename (run, "guest.pid", NULL);
   pid_text = g_strdup_printf ("%" G_GINT64_FORMAT "\n", pid);
-  g_file_set_contents (pidfile, pid_text, -1, &error);
-  g_assert_no_error (error);
+  sp_test_write_file (pidfile, pid_text, -1);
   g_assert_cmpint (sp_qemu_find_pid ("/proc", run, "guest", uuid), ==, pid);
   /* the pid file of this test process: not the guest, so the scan */
   g_free (pid_text);
   pid_text = g_strdup_printf ("%d\n", (int) getpid ());
-  g_file_set_contents (pidfile, pid_text, -1, &error);
-  g_assert_no_error (error);
+  sp_test_write_file (pidfile, pid_text, -1);
   g_assert_cmpint (sp_qemu_find_pid ("/proc", run, "guest", uuid), ==, pid);
   g_assert_cmpint (g_unlink (pidfile), ==, 0);
   g_assert_cmpint (g_rmdir (run), ==, 0);

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Helpers shared by the unit tests (tests/test-*.c): the test data, temporary
+ * trees and files, a writable KSM sysfs tree, main-loop waits and a libvirt
+ * watcher on the test driver, a dry-run tuner, log capture and a private
+ * D-Bus bus. Every helper fails the test (g_assert) when
+ * what it does fails, so a test reads as what it checks.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "sp-config.h"
+#include "sp-ksm.h"
+#include "sp-libvirt.h"
+#include "sp-tuner.h"
+
+G_BEGIN_DECLS
+
+/* ---- the test data (tests/data) ---------------------------------------- */
+
+/* tests/data/<subdir>/<name>; subdir NULL: tests/data/<name>. */
+char *sp_test_data_path (const char *subdir, const char *name);
+/* The contents of tests/data/<subdir>/<name>; len (may be NULL) its length. */
+char *sp_test_load_data (const char *subdir, const char *name, gsize *len);
+/* test://<absolute path of tests/data/libvirt/<node_xml>>: libvirt's test driver. */
+char *sp_test_libvirt_uri (const char *node_xml);
+
+/* ---- temporary trees and files ----------------------------------------- */
+
+/* A new directory in the temporary directory, named after the test program. */
+char *sp_test_make_tmp_dir (void);
+/* Removes path and, a directory, everything below it; symbolic links are
+ * removed, never followed. */
+void sp_test_remove_tree (const char *path);
+/* A copy of the directory tree src at dst (created). */
+void sp_test_copy_tree (const char *src, const char *dst);
+/* Writes path (len -1: contents is a string), creating its parents. */
+void sp_test_write_file (const char *path, const char *contents, gssize len);
+/* sp_test_write_file() of dir/relative. */
+void sp_test_write_in (const char *dir, const char *relative, const char *contents, gssize len);
+/* The contents of path; len (may be NULL) its length. */
+char *sp_test_read_file (const char *path, gsize *len);
+
+/* ---- a writable KSM sysfs tree ----------------------------------------- */
+
+typedef struct {
+  char *root;    /* what samepaged takes as --sysfs-root */
+  char *ksm_dir; /* root/kernel/mm/ksm */
+} SpTestSysfs;
+
+/* A temporary copy of tests/data/<fixture> (a sysfs tree); fixture NULL:
+ * an empty root/kernel/mm/ksm. */
+void sp_test_sysfs_init (SpTestSysfs *t, const char *fixture);
+/* Removes the tree. */
+void sp_test_sysfs_clear (SpTestSysfs *t);
+/* ksm_dir/name. */
+char *sp_test_sysfs_path (SpTestSysfs *t, const char *name);
+void sp_test_sysfs_set (SpTestSysfs *t, const char *name, const char *contents);
+char *sp_test_sysfs_get (SpTestSysfs *t, const char *name);
+
+/* ---- KSM state ---------------------------------------------------------- */
+
+/* field is present in ksm with value. */
+void sp_test_ksm_set (SpKsmState *ksm, SpKsmField field, gint64 value);
+
+/* ---- the main loop ------------------------------------------------------ */
+
+/* A time limit for a main-loop wait:
+ *   sp_test_timeout_start (&t, 20);
+ *   while (!done && !t.expired)
+ *     g_main_context_iteration (NULL, TRUE);
+ *   sp_test_timeout_finish (&t);   (fails the test if the limit was reached)
+ */
+typedef struct {
+  gboolean expired;
+  guint id;
+} SpTestTimeout;
+
+void sp_test_timeout_start (SpTestTimeout *t, guint seconds);
+void sp_test_timeout_finish (SpTestTimeout *t);
+/* Lets pending events and refreshes run for ms milliseconds. */
+void sp_test_settle (guint ms);
+
+/* ---- a libvirt watcher on the test driver ------------------------------- */
+
+typedef struct {
+  SpLibvirt *libvirt;
+  SpGuests *last; /* the last guests-changed */
+  guint n_changed;
+} SpTestWatch;
+
+/* An SpLibvirt on sp_test_libvirt_uri (node_xml), started; returns once it
+ * is connected and published a refresh with domains. */
+void sp_test_watch_start (SpTestWatch *w, const char *node_xml);
+/* Iterates the main loop until the watch saw more than n changes (20 s at most). */
+void sp_test_watch_wait_changes (SpTestWatch *w, guint n);
+/* Disconnects from and drops the watcher: a refresh still running does not
+ * publish into w. */
+void sp_test_watch_stop (SpTestWatch *w);
+
+/* ---- a dry-run tuner, log capture, a private bus ------------------------- */
+
+/*
+ * A started, dry-run tuner (config NULL: the defaults) over
+ * tests/data/sysfs-6.18 and <root>/proc/meminfo (a copy of
+ * tests/data/meminfo-6.18.txt): it decides once at start and on each
+ * retune.
+ */
+SpTuner *sp_test_tuner_new (const char *root, const SpConfig *config);
+
+/*
+ * From now on, warnings and messages of the log domains that start with
+ * "samepaged" are recorded as "WARNING <message>" / "MESSAGE <message>"
+ * (and printed as TAP comments) instead of going to stderr; a warning is
+ * then not fatal. Everything else goes to GLib's default writer.
+ */
+void sp_test_log_capture (void);
+
+/* Lines recorded since the last sp_test_log_clear() that match pattern
+ * (g_pattern_match_simple). */
+guint sp_test_log_count (const char *pattern);
+void sp_test_log_clear (void);
+
+/*
+ * A private message bus for the test program, which is also its system
+ * bus (nothing owns org.freedesktop.PolicyKit1 there: SpAuthority falls
+ * back to root only). Call before anything connects to a bus.
+ */
+GTestDBus *sp_test_bus_up (void);
+
+/* A new connection to bus, as a service or a client would have. */
+GDBusConnection *sp_test_bus_connect (GTestDBus *bus);
+
+/*
+ * Calls method on the object at path of dest and runs the main loop until
+ * the answer (the service answers from this main loop too). NULL with
+ * error set when the call fails.
+ */
+GVariant *sp_test_call (GDBusConnection *client, const char *dest, const char *path,
+                        const char *interface_name, const char *method, GVariant *parameters,
+                        GError **error);
+
+/* The D-Bus error name of error ("org.samepage1.Error.InvalidArgs"), and
+ * its message without the "GDBus.Error:<name>: " prefix. */
+char *sp_test_error_name (const GError *error);
+char *sp_test_error_message (const GError *error);
+
+/* Runs the main loop until *flag is set or timeout_ms passed; TRUE if set. */
+gboolean sp_test_spin_until (const gboolean *flag, guint timeout_ms);
+
+G_END_DECLS
