@@ -121,7 +121,6 @@ sp_tuner_add_policy (SpTuner *self, SpPolicy *policy)
   g_return_if_fail (SP_IS_TUNER (self));
   g_return_if_fail (SP_IS_POLICY (policy));
 
-  g_debug ("Policy %s added", sp_policy_get_name (policy));
   g_ptr_array_add (self->policies, g_object_ref (policy));
 }
 
@@ -131,7 +130,6 @@ sp_tuner_add_actuator (SpTuner *self, SpActuator *actuator)
   g_return_if_fail (SP_IS_TUNER (self));
   g_return_if_fail (SP_IS_ACTUATOR (actuator));
 
-  g_debug ("Actuator %s added", sp_actuator_get_name (actuator));
   g_ptr_array_add (self->actuators, g_object_ref (actuator));
 }
 
@@ -376,10 +374,14 @@ sp_tuner_restore (SpTuner *self, GError **error)
   /* the last added first; every actuator tries, the first error is returned */
   for (guint i = self->actuators->len; i > 0; i--)
     {
+      SpActuator *actuator = g_ptr_array_index (self->actuators, i - 1);
       g_autoptr (GError) local_error = NULL;
 
-      if (!sp_actuator_restore (g_ptr_array_index (self->actuators, i - 1), &local_error) &&
-          first_error == NULL)
+      if (sp_actuator_restore (actuator, &local_error))
+        continue;
+      g_debug ("Actuator %s could not restore everything: %s", sp_actuator_get_name (actuator),
+               local_error->message);
+      if (first_error == NULL)
         first_error = g_steal_pointer (&local_error);
     }
   if (first_error != NULL)
