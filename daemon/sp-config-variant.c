@@ -34,15 +34,15 @@ list_runtime_keys (void)
   return g_string_free (g_steal_pointer (&str), FALSE);
 }
 
-/* Sets one key (int_key or other_key) from its config file form. */
+/* Sets one key (int_key or string_key) from its config file form. */
 static gboolean
-set_key (SpConfig *config, const SpConfigIntKey *int_key, const SpConfigStringKey *other_key,
+set_key (SpConfig *config, const SpConfigIntKey *int_key, const SpConfigStringKey *string_key,
          const char *value, char **problem)
 {
   gint64 v;
 
-  if (other_key != NULL)
-    return sp_config_set_string (config, other_key, value, problem);
+  if (string_key != NULL)
+    return sp_config_set_string (config, string_key, value, problem);
   if (!sp_config_int_key_parse (int_key, value, &v, problem))
     return FALSE;
   sp_config_set_int (config, int_key, v);
@@ -52,16 +52,16 @@ set_key (SpConfig *config, const SpConfigIntKey *int_key, const SpConfigStringKe
 /* The runtime key called key, or an error. */
 static gboolean
 find_runtime_key (const char *key, const SpConfigIntKey **int_key,
-                  const SpConfigStringKey **other_key, GError **error)
+                  const SpConfigStringKey **string_key, GError **error)
 {
   g_autofree char *quoted = NULL;
   g_autofree char *known = NULL;
 
   *int_key = sp_config_find_int_key (key);
-  *other_key = sp_config_find_string_key (key);
+  *string_key = sp_config_find_string_key (key);
   if (*int_key != NULL && is_runtime_key ((*int_key)->group, key))
     return TRUE;
-  if (*other_key != NULL && is_runtime_key ((*other_key)->group, key))
+  if (*string_key != NULL && is_runtime_key ((*string_key)->group, key))
     return TRUE;
   quoted = sp_quote (key);
   known = list_runtime_keys ();
@@ -74,16 +74,16 @@ gboolean
 sp_config_set_from_string (SpConfig *config, const char *key, const char *value, GError **error)
 {
   const SpConfigIntKey *int_key;
-  const SpConfigStringKey *other_key;
+  const SpConfigStringKey *string_key;
   g_autofree char *problem = NULL;
 
   g_return_val_if_fail (config != NULL, FALSE);
   g_return_val_if_fail (key != NULL, FALSE);
   g_return_val_if_fail (value != NULL, FALSE);
 
-  if (!find_runtime_key (key, &int_key, &other_key, error))
+  if (!find_runtime_key (key, &int_key, &string_key, error))
     return FALSE;
-  if (!set_key (config, int_key, other_key, value, &problem))
+  if (!set_key (config, int_key, string_key, value, &problem))
     {
       g_set_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS, "%s = %s", key, problem);
       return FALSE;
@@ -95,7 +95,7 @@ gboolean
 sp_config_set_from_variant (SpConfig *config, const char *key, GVariant *value, GError **error)
 {
   const SpConfigIntKey *int_key;
-  const SpConfigStringKey *other_key;
+  const SpConfigStringKey *string_key;
   g_autoptr (GVariant) inner = NULL;
   g_autofree char *allowed = NULL;
   g_autofree char *str = NULL;
@@ -104,16 +104,16 @@ sp_config_set_from_variant (SpConfig *config, const char *key, GVariant *value, 
   g_return_val_if_fail (key != NULL, FALSE);
   g_return_val_if_fail (value != NULL, FALSE);
 
-  if (!find_runtime_key (key, &int_key, &other_key, error))
+  if (!find_runtime_key (key, &int_key, &string_key, error))
     return FALSE;
   if (g_variant_is_of_type (value, G_VARIANT_TYPE_VARIANT))
     value = inner = g_variant_get_variant (value);
 
-  if (other_key != NULL)
+  if (string_key != NULL)
     {
       if (g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
         return sp_config_set_from_string (config, key, g_variant_get_string (value, NULL), error);
-      allowed = sp_config_string_key_allowed (other_key);
+      allowed = sp_config_string_key_allowed (string_key);
       g_set_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS,
                    "%s has type '%s', expected a string (%s)", key,
                    g_variant_get_type_string (value), allowed);

@@ -67,27 +67,27 @@ static const struct {
 
 /* The keys that are not integers (SpConfigStringKey.id). */
 typedef enum {
-  OTHER_MODE,
-  OTHER_RESTORE_ON_EXIT,
-  OTHER_CONNECT,
-  OTHER_METRICS_TEXTFILE,
-  OTHER_SCAN_RATE,
-  OTHER_FREE_SOURCE,
-} OtherKeyId;
+  STRING_KEY_MODE,
+  STRING_KEY_RESTORE_ON_EXIT,
+  STRING_KEY_CONNECT,
+  STRING_KEY_METRICS_TEXTFILE,
+  STRING_KEY_SCAN_RATE,
+  STRING_KEY_FREE_SOURCE,
+} StringKeyId;
 
 static const SpConfigStringKey string_keys[] = {
-  { SP_CONFIG_GROUP_DAEMON, "mode", OTHER_MODE,
+  { SP_CONFIG_GROUP_DAEMON, "mode", STRING_KEY_MODE,
     "auto: the tuning policy starts and stops KSM; always: KSM runs; never: KSM is stopped." },
-  { SP_CONFIG_GROUP_DAEMON, "restore_on_exit", OTHER_RESTORE_ON_EXIT,
+  { SP_CONFIG_GROUP_DAEMON, "restore_on_exit", STRING_KEY_RESTORE_ON_EXIT,
     "Put back the KSM settings found at start when samepaged exits." },
-  { SP_CONFIG_GROUP_DAEMON, "connect", OTHER_CONNECT,
+  { SP_CONFIG_GROUP_DAEMON, "connect", STRING_KEY_CONNECT,
     "libvirt URI of the guests to watch (unset: qemu:///system)." },
-  { SP_CONFIG_GROUP_DAEMON, "metrics_textfile", OTHER_METRICS_TEXTFILE,
+  { SP_CONFIG_GROUP_DAEMON, "metrics_textfile", STRING_KEY_METRICS_TEXTFILE,
     "Prometheus textfile samepaged rewrites at each tick (unset: none)." },
-  { SP_CONFIG_GROUP_TUNING, "scan_rate", OTHER_SCAN_RATE,
+  { SP_CONFIG_GROUP_TUNING, "scan_rate", STRING_KEY_SCAN_RATE,
     "auto: the kernel's KSM advisor when it has one, else classic; advisor: only the advisor; "
     "classic: ksmtuned's pages_to_scan boost and decay." },
-  { SP_CONFIG_GROUP_TUNING, "free_source", OTHER_FREE_SOURCE,
+  { SP_CONFIG_GROUP_TUNING, "free_source", STRING_KEY_FREE_SOURCE,
     "available: MemAvailable; ksmtuned: MemFree + Buffers + Cached, like ksmtuned." },
   { NULL },
 };
@@ -243,7 +243,7 @@ char *
 sp_config_string_key_allowed (const SpConfigStringKey *key)
 {
   g_autoptr (GString) str = g_string_new (NULL);
-  OtherKeyId id = (OtherKeyId) key->id;
+  StringKeyId id = (StringKeyId) key->id;
 
 /* The to_string functions answer "unknown" past the last value. */
 #define APPEND_CHOICES(to_string)                                             \
@@ -252,29 +252,29 @@ sp_config_string_key_allowed (const SpConfigStringKey *key)
 
   switch (id)
     {
-    case OTHER_MODE:
+    case STRING_KEY_MODE:
       APPEND_CHOICES (sp_mode_to_string);
       break;
-    case OTHER_SCAN_RATE:
+    case STRING_KEY_SCAN_RATE:
       APPEND_CHOICES (sp_scan_rate_to_string);
       break;
-    case OTHER_FREE_SOURCE:
+    case STRING_KEY_FREE_SOURCE:
       APPEND_CHOICES (sp_free_source_to_string);
       break;
-    case OTHER_RESTORE_ON_EXIT:
+    case STRING_KEY_RESTORE_ON_EXIT:
       g_string_append (str, "a boolean (true|false)");
       break;
-    case OTHER_CONNECT:
+    case STRING_KEY_CONNECT:
       g_string_append (str, "a libvirt URI such as qemu:///system");
       break;
-    case OTHER_METRICS_TEXTFILE:
+    case STRING_KEY_METRICS_TEXTFILE:
       g_string_append (str, "an absolute path");
       break;
     default:
       g_assert_not_reached ();
     }
 #undef APPEND_CHOICES
-  if (id == OTHER_MODE || id == OTHER_SCAN_RATE || id == OTHER_FREE_SOURCE)
+  if (id == STRING_KEY_MODE || id == STRING_KEY_SCAN_RATE || id == STRING_KEY_FREE_SOURCE)
     g_string_prepend (str, "one of ");
   return g_string_free (g_steal_pointer (&str), FALSE);
 }
@@ -282,19 +282,19 @@ sp_config_string_key_allowed (const SpConfigStringKey *key)
 char *
 sp_config_get_string (const SpConfig *config, const SpConfigStringKey *key)
 {
-  switch ((OtherKeyId) key->id)
+  switch ((StringKeyId) key->id)
     {
-    case OTHER_MODE:
+    case STRING_KEY_MODE:
       return g_strdup (sp_mode_to_string (config->mode));
-    case OTHER_RESTORE_ON_EXIT:
+    case STRING_KEY_RESTORE_ON_EXIT:
       return g_strdup (config->restore_on_exit ? "true" : "false");
-    case OTHER_CONNECT:
+    case STRING_KEY_CONNECT:
       return g_strdup (config->connect_uri);
-    case OTHER_METRICS_TEXTFILE:
+    case STRING_KEY_METRICS_TEXTFILE:
       return g_strdup (config->metrics_textfile);
-    case OTHER_SCAN_RATE:
+    case STRING_KEY_SCAN_RATE:
       return g_strdup (sp_scan_rate_to_string (config->scan_rate));
-    case OTHER_FREE_SOURCE:
+    case STRING_KEY_FREE_SOURCE:
       return g_strdup (sp_free_source_to_string (config->free_source));
     default:
       g_assert_not_reached ();
@@ -318,28 +318,28 @@ sp_config_set_string (SpConfig *config, const SpConfigStringKey *key, const char
   g_autofree char *stripped = g_strstrip (g_strdup (value));
   gboolean ok = FALSE;
 
-  switch ((OtherKeyId) key->id)
+  switch ((StringKeyId) key->id)
     {
-    case OTHER_MODE:
+    case STRING_KEY_MODE:
       ok = sp_mode_from_string (stripped, &config->mode);
       break;
-    case OTHER_SCAN_RATE:
+    case STRING_KEY_SCAN_RATE:
       ok = sp_scan_rate_from_string (stripped, &config->scan_rate);
       break;
-    case OTHER_FREE_SOURCE:
+    case STRING_KEY_FREE_SOURCE:
       ok = sp_free_source_from_string (stripped, &config->free_source);
       break;
-    case OTHER_RESTORE_ON_EXIT:
+    case STRING_KEY_RESTORE_ON_EXIT:
       ok = g_strv_contains (booleans, stripped);
       if (ok)
         config->restore_on_exit = *stripped == 't' || *stripped == '1';
       break;
-    case OTHER_CONNECT:
+    case STRING_KEY_CONNECT:
       ok = *stripped == '\0' || g_uri_is_valid (stripped, G_URI_FLAGS_NONE, NULL);
       if (ok)
         set_string (&config->connect_uri, stripped);
       break;
-    case OTHER_METRICS_TEXTFILE:
+    case STRING_KEY_METRICS_TEXTFILE:
       ok = *stripped == '\0' || g_path_is_absolute (stripped);
       if (ok)
         set_string (&config->metrics_textfile, stripped);
@@ -356,15 +356,15 @@ sp_config_set_string (SpConfig *config, const SpConfigStringKey *key, const char
   return ok;
 }
 
-/* Sets one key (int_key or other_key) from its config file form. */
+/* Sets one key (int_key or string_key) from its config file form. */
 static gboolean
-set_key (SpConfig *config, const SpConfigIntKey *int_key, const SpConfigStringKey *other_key,
+set_key (SpConfig *config, const SpConfigIntKey *int_key, const SpConfigStringKey *string_key,
          const char *value, char **problem)
 {
   gint64 v;
 
-  if (other_key != NULL)
-    return sp_config_set_string (config, other_key, value, problem);
+  if (string_key != NULL)
+    return sp_config_set_string (config, string_key, value, problem);
   if (!sp_config_int_key_parse (int_key, value, &v, problem))
     return FALSE;
   sp_config_set_int (config, int_key, v);
@@ -472,8 +472,8 @@ static gboolean
 set_unknown_key_error (GError **error, const char *path, const char *group, const char *key)
 {
   const SpConfigIntKey *int_key = find_int_key (NULL, key);
-  const SpConfigStringKey *other_key = find_string_key (NULL, key);
-  const char *elsewhere = int_key ? int_key->group : other_key ? other_key->group : NULL;
+  const SpConfigStringKey *string_key = find_string_key (NULL, key);
+  const char *elsewhere = int_key ? int_key->group : string_key ? string_key->group : NULL;
   g_autofree char *quoted = sp_quote (key);
   g_autofree char *known = list_keys (group);
 
@@ -491,12 +491,12 @@ load_key (SpConfig *config, GKeyFile *keyfile, const char *path, const char *gro
           GError **error)
 {
   const SpConfigIntKey *int_key = find_int_key (group, key);
-  const SpConfigStringKey *other_key = find_string_key (group, key);
+  const SpConfigStringKey *string_key = find_string_key (group, key);
   g_autoptr (GError) local_error = NULL;
   g_autofree char *value = NULL;
   g_autofree char *problem = NULL;
 
-  if (int_key == NULL && other_key == NULL)
+  if (int_key == NULL && string_key == NULL)
     return set_unknown_key_error (error, path, group, key);
   value = g_key_file_get_string (keyfile, group, key, &local_error);
   if (value == NULL)
@@ -505,7 +505,7 @@ load_key (SpConfig *config, GKeyFile *keyfile, const char *path, const char *gro
                    local_error->message);
       return FALSE;
     }
-  if (!set_key (config, int_key, other_key, value, &problem))
+  if (!set_key (config, int_key, string_key, value, &problem))
     {
       g_set_error (error, SP_ERROR, SP_ERROR_CONFIG, "%s: [%s] %s = %s", path, group, key, problem);
       return FALSE;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The KSM policy, driven by tables: stop, boost, decay, clamp,
  * hysteresis, free source, modes, advisor. */
+#include "sp-io.h"
 #include "sp-ksm-policy.h"
 
 #define GIB (G_GUINT64_CONSTANT (1024) * 1024)
@@ -438,6 +439,60 @@ test_policy_unavailable (void)
   sp_decision_clear (&d);
 }
 
+/* SpKsmPolicy, the policy as the tuner runs it: next->decision is what the
+ * pure function decides from next's inputs and the previous decision; it is
+ * urgent only when the action changes from one that was made on KSM. */
+static void
+test_policy_part (void)
+{
+  g_autoptr (SpPolicy) policy = sp_ksm_policy_new ();
+  g_autoptr (SpSnapshot) previous = sp_snapshot_new ();
+  g_autoptr (SpSnapshot) next = sp_snapshot_new ();
+  SpKsmPolicyInput in = { 0 };
+  SpDecision d = { 0 };
+
+  g_assert_cmpstr (sp_policy_get_name (policy), ==, "ksm");
+  previous->config = sp_config_new_default ();
+  previous->decision.action = SP_ACTION_RUN;
+  previous->decision.npages = 500;
+  ksm_classic (&previous->ksm, 500);
+  next->config = sp_config_new_default ();
+  next->config->scan_rate = SP_SCAN_RATE_CLASSIC;
+  next->guests = sp_guests_new ();
+  next->guests->committed_kib = 4 * GIB;
+  mem_set (&next->mem, 16 * GIB, 10 * GIB);
+  ksm_classic (&next->ksm, 500);
+
+  sp_policy_decide (policy, previous, next);
+  g_assert_cmpint (next->decision.action, ==, SP_ACTION_STOP);
+  g_assert_cmpuint (next->decision.committed_kib, ==, 4 * GIB);
+
+  in.config = next->config;
+  in.mem = next->mem;
+  in.committed_kib = 4 * GIB;
+  in.ksm = next->ksm;
+  in.previous_action = SP_ACTION_RUN;
+  in.previous_npages = 500;
+  in.page_kib = sp_page_size_kib ();
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_cmpstr (next->decision.reason, ==, d.reason);
+  g_assert_cmpuint (next->decision.n_settings, ==, d.n_settings);
+  g_assert_cmpint (setting (&next->decision, SP_KSM_RUN), ==, SP_KSM_RUN_STOP);
+  sp_decision_clear (&d);
+
+  /* run → stop cannot wait for the tick */
+  g_assert_true (sp_policy_urgent_reason (policy, previous, next) == next->decision.reason);
+  /* the same action can */
+  previous->decision.action = SP_ACTION_STOP;
+  g_assert_null (sp_policy_urgent_reason (policy, previous, next));
+  /* and so can anything after no decision, or one made without KSM */
+  previous->decision.action = SP_ACTION_NONE;
+  g_assert_null (sp_policy_urgent_reason (policy, previous, next));
+  previous->decision.action = SP_ACTION_RUN;
+  previous->ksm.available = FALSE;
+  g_assert_null (sp_policy_urgent_reason (policy, previous, next));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -451,5 +506,6 @@ main (int argc, char **argv)
   g_test_add_func ("/ksm-policy/advisor", test_policy_advisor);
   g_test_add_func ("/ksm-policy/advisor-max-pages", test_policy_advisor_max_pages);
   g_test_add_func ("/ksm-policy/unavailable", test_policy_unavailable);
+  g_test_add_func ("/ksm-policy/part", test_policy_part);
   return g_test_run ();
 }
