@@ -1,10 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * samepaged configuration: /etc/samepage/samepaged.conf (GKeyFile), with an
- * import of ksmtuned's /etc/ksmtuned.conf (parsed, never sourced).
+ * samepaged configuration: SpConfig, its key tables with defaults and ranges,
+ * validation, and loading /etc/samepage/samepaged.conf (GKeyFile).
  *
  * Precedence: built-in defaults (equal to ksmtuned's) < ksmtuned.conf <
  * samepaged.conf < command line.
+ *
+ * Built on the key tables, each in its own file:
+ *   sp-ksmtuned-import.h  the /etc/ksmtuned.conf import (parsed, never sourced)
+ *   sp-config-variant.h   the tuning keys as D-Bus sets them (SetTuning) and reads them
+ *   sp-config-doc.h       the config as documented GKeyFile text
+ * The first two are included below, so that callers of their sp_config_*
+ * functions need only this header.
  */
 #pragma once
 
@@ -18,7 +25,9 @@ G_BEGIN_DECLS
 #define SP_CONFIG_GROUP_DAEMON "daemon"
 #define SP_CONFIG_GROUP_TUNING "tuning"
 
-typedef struct {
+typedef struct _SpConfig SpConfig;
+
+struct _SpConfig {
   /* [daemon] */
   SpMode mode;
   guint monitor_interval_sec;
@@ -41,7 +50,7 @@ typedef struct {
   gint64 advisor_max_cpu_max;   /* advisor_max_cpu under full pressure */
   gint64 advisor_scan_time_min; /* advisor_target_scan_time under pressure, s */
   gint64 advisor_scan_time_max; /* advisor_target_scan_time when relaxed, s */
-} SpConfig;
+};
 
 /* One integer tuning key: its name, where it lives, and its allowed range. */
 typedef struct {
@@ -67,6 +76,55 @@ const SpConfigIntKey *sp_config_find_int_key (const char *key);
 /* The value of an integer key in config. */
 gint64 sp_config_get_int (const SpConfig *config, const SpConfigIntKey *key);
 
+/* Sets an integer key; value is in the key's range (or at least fits its field). */
+void sp_config_set_int (SpConfig *config, const SpConfigIntKey *key, gint64 value);
+
+/*
+ * Parses a decimal integer (spaces around it allowed) in the key's range;
+ * else *problem says why, as in "'abc' is not an integer" (what follows
+ * "key = " in a message).
+ */
+gboolean sp_config_int_key_parse (const SpConfigIntKey *key, const char *value, gint64 *out,
+                                  char **problem);
+
+/* The key's range for messages: "1..100000 pages", "0..100%". */
+char *sp_config_int_key_range (const SpConfigIntKey *key);
+
+/* The key whose value this one must not exceed (npages_max for npages_min),
+ * or NULL. sp_config_validate() checks these pairs. */
+const SpConfigIntKey *sp_config_int_key_upper (const SpConfigIntKey *key);
+
+/* One key that is not an integer (an enum, a boolean, a URI, a path): a
+ * string in the file and over D-Bus. */
+typedef struct {
+  const char *group;
+  const char *key;
+  guint id;                /* which field: private to sp-config.c */
+  const char *description; /* one line, for docs */
+} SpConfigStringKey;
+
+/* The table of string keys (terminated by key == NULL). */
+const SpConfigStringKey *sp_config_string_keys (void);
+
+/* The string key called key ("scan_rate"), or NULL. */
+const SpConfigStringKey *sp_config_find_string_key (const char *key);
+
+/* The value in config file syntax, unescaped; NULL when unset. */
+char *sp_config_get_string (const SpConfig *config, const SpConfigStringKey *key);
+
+/*
+ * Sets the key from its config file form; else *problem says why, as in
+ * "'fast' is not one of auto|advisor|classic", and config is unchanged.
+ */
+gboolean sp_config_set_string (SpConfig *config, const SpConfigStringKey *key, const char *value,
+                               char **problem);
+
+/* What the key takes: "one of auto|always|never", "an absolute path"... */
+char *sp_config_string_key_allowed (const SpConfigStringKey *key);
+
+/* The groups of samepaged.conf, in file order (terminated by NULL). */
+const char *const *sp_config_groups (void);
+
 SpConfig *sp_config_new_default (void);
 SpConfig *sp_config_copy (const SpConfig *config);
 void sp_config_free (SpConfig *config);
@@ -88,35 +146,5 @@ gboolean sp_config_validate (const SpConfig *config, GError **error);
  */
 gboolean sp_config_load_file (SpConfig *config, const char *path, gboolean must_exist,
                               GError **error);
-
-/*
- * Imports ksmtuned.conf over config: KEY=value lines, comments and blank
- * lines; never sourced. Unknown keys and bad values are reported through
- * warnings (file:line: message, one per string, appended to *warnings if
- * non-NULL) and keep the previous value. A missing file is not an error.
- */
-gboolean sp_config_import_ksmtuned (SpConfig *config, const char *path, GPtrArray *warnings,
-                                    GError **error);
-
-/*
- * Sets one tuning key (a [tuning] key or monitor_interval) from a string (as
- * in the config file) or a GVariant (D-Bus SetTuning: integer keys take
- * int32, int64, uint32 or uint64, the others a string). SP_ERROR_INVALID_ARGS
- * errors name key, value and allowed range; on error config is unchanged.
- * Relations between keys are left to sp_config_validate().
- */
-gboolean sp_config_set_from_string (SpConfig *config, const char *key, const char *value,
-                                    GError **error);
-gboolean sp_config_set_from_variant (SpConfig *config, const char *key, GVariant *value,
-                                     GError **error);
-
-/*
- * The [tuning] keys and monitor_interval as a floating a{sv} (for D-Bus):
- * integers as int64, the others as strings.
- */
-GVariant *sp_config_tuning_to_variant (const SpConfig *config);
-
-/* The config as GKeyFile text (documented defaults; used for --print-config). */
-char *sp_config_to_data (const SpConfig *config);
 
 G_END_DECLS

@@ -7,6 +7,7 @@
 
 #include "sp-authority.h"
 #include "sp-config.h"
+#include "sp-ksmtuned-import.h"
 #include "sp-dbus-service.h"
 #include "sp-libvirt.h"
 #include "sp-log.h"

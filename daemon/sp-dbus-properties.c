@@ -2,6 +2,7 @@
 #define G_LOG_DOMAIN "samepaged-dbus"
 
 #include "config.h"
+#include "sp-config-variant.h"
 
 #include "sp-dbus-properties.h"
 

@@ -2,6 +2,7 @@
 #define G_LOG_DOMAIN "samepaged"
 
 #include "sp-overrides.h"
+#include "sp-config-variant.h"
 
 #include <errno.h>
 

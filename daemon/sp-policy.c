@@ -3,281 +3,36 @@
 
 #include "sp-policy.h"
 
-#include "sp-str.h"
-
-#define KIB_PER_16_GIB (G_GUINT64_CONSTANT (16) * 1024 * 1024)
-#define SP_MIN_SLEEP_MILLISECS 10
-
-/* advisor_max_pages_to_scan: the kernel's default is the ceiling, and the
- * cap leaves the advisor this many times the rate its target needs */
-#define SP_ADVISOR_MAX_PAGES_CEILING 30000
-#define SP_ADVISOR_MIN_PAGES_DEFAULT 500
-#define SP_ADVISOR_PAGES_HEADROOM 4
-
-guint64
-sp_policy_threshold_kib (const SpConfig *config, guint64 total_kib)
-{
-  guint64 by_coef = total_kib / 100 * (guint64) config->thres_coef +
-                    total_kib % 100 * (guint64) config->thres_coef / 100;
-
-  return MAX ((guint64) config->thres_const_kib, by_coef);
-}
-
-gint64
-sp_policy_sleep_millisecs (const SpConfig *config, guint64 total_kib)
-{
-  guint64 sleep;
-
-  if (total_kib == 0)
-    return MAX (SP_MIN_SLEEP_MILLISECS, config->sleep_msec);
-  /* sleep_msec is at most 10000, so this cannot overflow */
-  sleep = (guint64) config->sleep_msec * KIB_PER_16_GIB / total_kib;
-  return MAX (SP_MIN_SLEEP_MILLISECS, (gint64) sleep);
-}
-
-void
-sp_decision_clear (SpDecision *decision)
-{
-  g_clear_pointer (&decision->reason, g_free);
-  memset (decision, 0, sizeof (*decision));
-}
-
-void
-sp_decision_copy (SpDecision *dest, const SpDecision *src)
-{
-  *dest = *src;
-  dest->reason = g_strdup (src->reason);
-}
+G_DEFINE_INTERFACE (SpPolicy, sp_policy, G_TYPE_OBJECT)
 
 static void
-add_setting (SpDecision *decision, SpKsmField field, gint64 value)
+sp_policy_default_init (SpPolicyInterface *iface)
 {
-  g_assert (decision->n_settings < SP_POLICY_MAX_SETTINGS);
-  decision->settings[decision->n_settings].field = field;
-  decision->settings[decision->n_settings].value = value;
-  decision->n_settings++;
 }
 
-static gboolean
-want_advisor (const SpPolicyInput *input)
+const char *
+sp_policy_get_name (SpPolicy *self)
 {
-  if (!sp_ksm_state_has_advisor (&input->ksm))
-    return FALSE;
-  return input->config->scan_rate != SP_SCAN_RATE_CLASSIC;
-}
-
-/* Where the boost/decay of this tick starts from. */
-static gint64
-base_npages (const SpPolicyInput *input, gboolean use_advisor)
-{
-  /* The advisor steers pages_to_scan itself: keep our own intensity. */
-  if (use_advisor)
-    return input->previous_npages;
-  /* Read back from sysfs, so a change made by another tool is noticed and
-   * the policy continues from the real value. */
-  if (sp_ksm_state_has (&input->ksm, SP_KSM_PAGES_TO_SCAN))
-    return sp_ksm_state_get (&input->ksm, SP_KSM_PAGES_TO_SCAN);
-  return input->previous_npages;
-}
-
-static gint64
-lerp (gint64 from, gint64 to, gint64 num, gint64 den)
-{
-  if (den <= 0)
-    return to;
-  return from + ((to - from) * num + (to > from ? den / 2 : -den / 2)) / den;
-}
-
-/*
- * The advisor has a blind spot on small hosts (measured in
- * docs/benchmarks.md, section 4): it times full scans in whole seconds, so a
- * scan of a few hundred MiB reads as 1 s for almost no CPU, and it raises
- * pages_to_scan to advisor_max_pages_to_scan, keeping ksmd at half a core
- * once nothing is left to merge. The cap: SP_ADVISOR_PAGES_HEADROOM times
- * the pages per wake-up that scan the guests' committed memory once in the
- * target scan time, and never less than npages, what the classic steering
- * would scan at this pressure (a slower scan than that merged about 6 % less
- * of the same guests: pages written now and then change between its
- * passes). It stays between advisor_min_pages_to_scan and the kernel's
- * default maximum (30000), which large hosts keep (under full pressure, a
- * 30 s target and 10 ms sleeps: from about 86 GiB committed). Without known
- * guests (committed 0) it is the default maximum.
- */
-static gint64
-advisor_max_pages (const SpPolicyInput *input, gint64 npages, gint64 sleep_millisecs,
-                   gint64 target_scan_time)
-{
-  guint64 page_kib = input->page_kib != 0 ? input->page_kib : 4;
-  gint64 floor = SP_ADVISOR_MIN_PAGES_DEFAULT;
-  guint64 wakeups;
-  guint64 needed;
-
-  if (sp_ksm_state_has (&input->ksm, SP_KSM_ADVISOR_MIN_PAGES_TO_SCAN))
-    floor = sp_ksm_state_get (&input->ksm, SP_KSM_ADVISOR_MIN_PAGES_TO_SCAN);
-  floor = CLAMP (floor, 1, SP_ADVISOR_MAX_PAGES_CEILING);
-  if (input->committed_kib == 0)
-    return SP_ADVISOR_MAX_PAGES_CEILING;
-  /* target_scan_time is at most 86400 s; a sleep longer than the target
-   * still wakes ksmd once */
-  wakeups =
-      MAX ((guint64) MAX (target_scan_time, 1) * 1000 / (guint64) MAX (sleep_millisecs, 1), 1);
-  needed = (input->committed_kib / page_kib + wakeups - 1) / wakeups;
-  if (needed >= SP_ADVISOR_MAX_PAGES_CEILING / SP_ADVISOR_PAGES_HEADROOM)
-    return SP_ADVISOR_MAX_PAGES_CEILING;
-  return CLAMP (MAX ((gint64) needed * SP_ADVISOR_PAGES_HEADROOM, npages), floor,
-                SP_ADVISOR_MAX_PAGES_CEILING);
-}
-
-/* Fills in the rate of a running KSM and appends the knob settings. */
-static void
-decide_rate (const SpPolicyInput *input, SpDecision *decision, gboolean pressure, GString *reason)
-{
-  const SpConfig *config = input->config;
-  gboolean use_advisor = want_advisor (input);
-  gint64 base = base_npages (input, use_advisor);
-  gint64 delta = pressure ? config->npages_boost : config->npages_decay;
-  gint64 npages = CLAMP (base + delta, config->npages_min, config->npages_max);
-
-  decision->npages = npages;
-  decision->use_advisor = use_advisor;
-
-  if (use_advisor)
-    {
-      gint64 span = config->npages_max - config->npages_min;
-      gint64 pos = npages - config->npages_min;
-
-      decision->advisor_max_cpu =
-          lerp (config->advisor_max_cpu_min, config->advisor_max_cpu_max, pos, span);
-      decision->advisor_target_scan_time =
-          lerp (config->advisor_scan_time_max, config->advisor_scan_time_min, pos, span);
-      g_string_append_printf (reason,
-                              ", %s: advisor max_cpu %" G_GINT64_FORMAT
-                              " %%, target scan time %" G_GINT64_FORMAT " s",
-                              pressure ? "boost" : "decay", decision->advisor_max_cpu,
-                              decision->advisor_target_scan_time);
-      add_setting (decision, SP_KSM_ADVISOR_MODE, SP_KSM_ADVISOR_SCAN_TIME);
-      add_setting (decision, SP_KSM_ADVISOR_MAX_CPU, decision->advisor_max_cpu);
-      add_setting (decision, SP_KSM_ADVISOR_TARGET_SCAN_TIME, decision->advisor_target_scan_time);
-      if (sp_ksm_state_has (&input->ksm, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN))
-        {
-          decision->advisor_max_pages = advisor_max_pages (input, npages, decision->sleep_millisecs,
-                                                           decision->advisor_target_scan_time);
-          g_string_append_printf (reason, ", at most %" G_GINT64_FORMAT " pages",
-                                  decision->advisor_max_pages);
-          add_setting (decision, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN, decision->advisor_max_pages);
-        }
-    }
-  else
-    {
-      g_string_append_printf (reason, ", %s to %" G_GINT64_FORMAT " pages",
-                              pressure ? "boost" : "decay", npages);
-      if (config->scan_rate == SP_SCAN_RATE_ADVISOR)
-        g_string_append (reason, " (this kernel has no KSM advisor)");
-      /* pages_to_scan is rejected with EINVAL while the advisor runs */
-      if (sp_ksm_state_has_advisor (&input->ksm))
-        add_setting (decision, SP_KSM_ADVISOR_MODE, SP_KSM_ADVISOR_NONE);
-      add_setting (decision, SP_KSM_PAGES_TO_SCAN, npages);
-    }
-  add_setting (decision, SP_KSM_SLEEP_MILLISECS, decision->sleep_millisecs);
-  add_setting (decision, SP_KSM_RUN, SP_KSM_RUN_MERGE);
+  g_return_val_if_fail (SP_IS_POLICY (self), NULL);
+  return SP_POLICY_GET_IFACE (self)->get_name (self);
 }
 
 void
-sp_policy_decide (const SpPolicyInput *input, SpDecision *decision)
+sp_policy_decide (SpPolicy *self, const SpSnapshot *previous, SpSnapshot *next)
 {
-  const SpConfig *config = input->config;
-  g_autoptr (GString) reason = g_string_new (NULL);
-  g_autofree char *total_s = NULL;
-  g_autofree char *free_s = NULL;
-  g_autofree char *committed_s = NULL;
-  g_autofree char *thres_s = NULL;
-  const char *free_name;
-  guint64 margin_kib;
-  gboolean pressure;
-  gboolean stop;
+  g_return_if_fail (SP_IS_POLICY (self));
+  g_return_if_fail (previous != NULL && next != NULL);
+  SP_POLICY_GET_IFACE (self)->decide (self, previous, next);
+}
 
-  memset (decision, 0, sizeof (*decision));
-  decision->total_kib = input->mem.total_kib;
-  decision->free_kib = sp_meminfo_free_kib (&input->mem, config->free_source);
-  decision->committed_kib = input->committed_kib;
-  decision->threshold_kib = sp_policy_threshold_kib (config, input->mem.total_kib);
-  decision->sleep_millisecs = sp_policy_sleep_millisecs (config, input->mem.total_kib);
-  decision->npages = input->previous_npages;
+const char *
+sp_policy_urgent_reason (SpPolicy *self, const SpSnapshot *previous, const SpSnapshot *next)
+{
+  SpPolicyInterface *iface;
 
-  if (!input->ksm.available)
-    {
-      decision->action = SP_ACTION_NONE;
-      decision->reason = g_strdup ("none: KSM is not available on this kernel");
-      return;
-    }
-  if (input->mem.total_kib == 0)
-    {
-      decision->action = SP_ACTION_NONE;
-      decision->reason = g_strdup ("none: no memory information");
-      return;
-    }
-
-  total_s = sp_format_kib (decision->total_kib);
-  free_s = sp_format_kib (decision->free_kib);
-  committed_s = sp_format_kib (decision->committed_kib);
-  thres_s = sp_format_kib (decision->threshold_kib);
-  free_name = config->free_source == SP_FREE_SOURCE_AVAILABLE ? "available" : "free";
-  pressure = decision->free_kib < decision->threshold_kib;
-
-  switch (config->mode)
-    {
-    case SP_MODE_NEVER:
-      decision->action = SP_ACTION_STOP;
-      decision->reason = g_strdup ("stop: mode is never");
-      add_setting (decision, SP_KSM_RUN, SP_KSM_RUN_STOP);
-      return;
-
-    case SP_MODE_ALWAYS:
-      decision->action = SP_ACTION_RUN;
-      g_string_append_printf (reason, "run: mode is always, %s %s %s threshold %s", free_name,
-                              free_s, pressure ? "<" : ">=", thres_s);
-      decide_rate (input, decision, pressure, reason);
-      decision->reason = g_string_free (g_steal_pointer (&reason), FALSE);
-      return;
-
-    case SP_MODE_AUTO:
-    default:
-      break;
-    }
-
-  /* ksmtuned stops when committed + thres < total and free > thres. Once
-   * KSM runs, samepaged asks for the same with a margin, so a host that
-   * hovers at the threshold does not flap. */
-  margin_kib = input->previous_action == SP_ACTION_RUN
-                   ? decision->threshold_kib / 100 * (guint64) config->hysteresis_pct
-                   : 0;
-  stop = decision->committed_kib + decision->threshold_kib + margin_kib < decision->total_kib &&
-         decision->free_kib > decision->threshold_kib + margin_kib;
-
-  if (stop)
-    {
-      decision->action = SP_ACTION_STOP;
-      decision->reason = g_strdup_printf ("stop: committed %s + threshold %s < total %s and "
-                                          "%s %s > threshold",
-                                          committed_s, thres_s, total_s, free_name, free_s);
-      add_setting (decision, SP_KSM_RUN, SP_KSM_RUN_STOP);
-      return;
-    }
-
-  decision->action = SP_ACTION_RUN;
-  if (pressure)
-    g_string_append_printf (reason, "run: %s %s < threshold %s", free_name, free_s, thres_s);
-  else if (decision->committed_kib + decision->threshold_kib >= decision->total_kib)
-    g_string_append_printf (reason, "run: committed %s + threshold %s >= total %s", committed_s,
-                            thres_s, total_s);
-  else
-    {
-      g_autofree char *margin_s = sp_format_kib (margin_kib);
-      g_string_append_printf (reason,
-                              "run: within the hysteresis band (%s above "
-                              "threshold %s), committed %s, %s %s",
-                              margin_s, thres_s, committed_s, free_name, free_s);
-    }
-  decide_rate (input, decision, pressure, reason);
-  decision->reason = g_string_free (g_steal_pointer (&reason), FALSE);
+  g_return_val_if_fail (SP_IS_POLICY (self), NULL);
+  iface = SP_POLICY_GET_IFACE (self);
+  if (iface->urgent_reason == NULL)
+    return NULL;
+  return iface->urgent_reason (self, previous, next);
 }

@@ -1,74 +1,70 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The tuning policy: a pure function from one snapshot of inputs to one
- * decision. No I/O, no clock, no globals: the tests drive it with tables.
+ * SpPolicy: the deciding half of the seam between SpTuner and its parts;
+ * SpActuator (sp-actuator.h) is the acting half. One tuning pass:
  *
- * Baseline is ksmtuned, recomputed on every call:
- *   thres = max(thres_const, total * thres_coef / 100)
- *   sleep = max(10, sleep_msec * 16 GiB / total)
- *   stop  when committed + thres < total and free > thres
- *   else  run with npages += boost (free < thres) or += decay, clamped
- * plus hysteresis, the advisor (with its page rate capped by the guests'
- * committed memory), and mode always/never.
+ *   inputs ──► snapshot ──► policies ──► actuators ──► published snapshot ──► D-Bus, metrics
+ *
+ * 1. The tuner reads the inputs (KSM sysfs, /proc/meminfo, the guests from
+ *    libvirt, the config) into a new SpSnapshot, next.
+ * 2. Each actuator observes next: what changed behind its back since it last
+ *    applied (optional).
+ * 3. Each policy, in the order added, decides from next's inputs and the
+ *    previous snapshot and writes its decision into next, in a field of
+ *    SpSnapshot it alone writes (the KSM policy: next->decision). A policy
+ *    is a pure function of the two snapshots: no I/O, no clock, no logging,
+ *    so tests drive it with tables; it may read what the policies before it
+ *    decided.
+ * 4. Each actuator, in the order added, applies the decision it serves and
+ *    records the result in next (the KSM actuator writes the knobs and reads
+ *    them back into next->ksm). It logs its own problems, once, and never
+ *    blocks the main loop: slow work (libvirt calls) goes to a worker.
+ * 5. next is published: immutable from then on, D-Bus and metrics read it.
+ * On exit each actuator restores what it changed, in reverse order.
+ *
+ * Between ticks the pressure watch runs step 3 alone on fresh memory
+ * information and retunes at once when a policy says its new decision
+ * cannot wait for the next tick (urgent_reason).
+ *
+ * Adding a part, e.g. ballooning: a balloon policy (next's guests and
+ * memory → per-domain balloon targets, in a new SpSnapshot field) and a
+ * balloon actuator (applies the targets through libvirt in a worker, puts
+ * them back on exit) implement these two interfaces in their own files and
+ * are registered with sp_tuner_add_policy() and sp_tuner_add_actuator()
+ * where the daemon creates the tuner. The libvirt and D-Bus code changes
+ * only to register them (and, should D-Bus show the targets, to read the
+ * new snapshot field). sp_tuner_new() registers the KSM policy
+ * (sp-ksm-policy.h) and the KSM actuator (sp-ksm-actuator.h).
  */
 #pragma once
 
-#include <glib.h>
+#include <glib-object.h>
 
-#include "sp-config.h"
-#include "sp-enums.h"
-#include "sp-ksm.h"
-#include "sp-meminfo.h"
+#include "sp-snapshot.h"
 
 G_BEGIN_DECLS
 
-typedef struct {
-  const SpConfig *config;
-  SpMeminfo mem;
-  guint64 committed_kib;    /* guest memory KSM may merge */
-  SpKsmState ksm;           /* as read from sysfs just before deciding */
-  SpAction previous_action; /* the last decision (NONE at start) */
-  gint64 previous_npages;   /* the last decision's npages (advisor mode) */
-  guint64 page_kib;         /* the base page size KSM merges (0: 4 KiB) */
-} SpPolicyInput;
+#define SP_TYPE_POLICY (sp_policy_get_type ())
+G_DECLARE_INTERFACE (SpPolicy, sp_policy, SP, POLICY, GObject)
 
-/* A knob the decision wants to have, with its value. */
-typedef struct {
-  SpKsmField field;
-  gint64 value;
-} SpKnobSetting;
+struct _SpPolicyInterface {
+  GTypeInterface parent_iface;
 
-#define SP_POLICY_MAX_SETTINGS 8
+  /* A short name for logs ("ksm"). */
+  const char *(*get_name) (SpPolicy *self);
 
-typedef struct {
-  SpAction action;
-  char *reason; /* human readable, e.g. "run: available 3.1 GiB < threshold ..." */
+  /* Writes the policy's decision into next from next's inputs and previous
+   * (the last published snapshot). Pure: see above. */
+  void (*decide) (SpPolicy *self, const SpSnapshot *previous, SpSnapshot *next);
 
-  /* the inputs and intermediate values, for logs, D-Bus and metrics */
-  guint64 total_kib;
-  guint64 free_kib;
-  guint64 committed_kib;
-  guint64 threshold_kib;
-  gint64 npages;
-  gint64 sleep_millisecs;
-  gboolean use_advisor;
-  gint64 advisor_max_cpu;
-  gint64 advisor_target_scan_time;
-  gint64 advisor_max_pages; /* 0: not written (the kernel has no such file) */
+  /* Optional. Why next's decision cannot wait for the next tick (a string
+   * next owns, for the debug log), or NULL. Unset: it always can. */
+  const char *(*urgent_reason) (SpPolicy *self, const SpSnapshot *previous, const SpSnapshot *next);
+};
 
-  /* what to write, in order (only values; the knob writer skips unchanged) */
-  SpKnobSetting settings[SP_POLICY_MAX_SETTINGS];
-  guint n_settings;
-} SpDecision;
-
-void sp_policy_decide (const SpPolicyInput *input, SpDecision *decision);
-
-/* Frees decision->reason and resets the decision. */
-void sp_decision_clear (SpDecision *decision);
-void sp_decision_copy (SpDecision *dest, const SpDecision *src);
-
-/* The threshold and sleep of ksmtuned's formulas, exposed for tests/D-Bus. */
-guint64 sp_policy_threshold_kib (const SpConfig *config, guint64 total_kib);
-gint64 sp_policy_sleep_millisecs (const SpConfig *config, guint64 total_kib);
+const char *sp_policy_get_name (SpPolicy *self);
+void sp_policy_decide (SpPolicy *self, const SpSnapshot *previous, SpSnapshot *next);
+const char *sp_policy_urgent_reason (SpPolicy *self, const SpSnapshot *previous,
+                                     const SpSnapshot *next);
 
 G_END_DECLS

@@ -3,6 +3,10 @@
  * One immutable picture of everything samepaged knows after a decision:
  * KSM state, host memory, guests, config and the decision. The D-Bus service
  * and metrics answer from it, never from sysfs or libvirt directly.
+ *
+ * The tuner builds each one in a tuning pass (sp-policy.h): the inputs
+ * first, then each policy adds its decision and each actuator the result;
+ * once published it does not change. A new policy adds its decision here.
  */
 #pragma once
 
@@ -10,9 +14,9 @@
 
 #include "sp-config.h"
 #include "sp-domain.h"
+#include "sp-ksm-decision.h"
 #include "sp-ksm.h"
 #include "sp-meminfo.h"
-#include "sp-policy.h"
 
 G_BEGIN_DECLS
 
@@ -21,7 +25,7 @@ typedef struct {
   gint64 time_us; /* wall-clock time of the decision (g_get_real_time) */
   SpKsmState ksm; /* after the knobs were written */
   SpMeminfo mem;
-  SpDecision decision;
+  SpDecision decision; /* the KSM policy's (sp-ksm-policy.h) */
   SpConfig *config;
   SpGuests *guests;
   gboolean dry_run;

@@ -5,10 +5,9 @@
 
 #include <unistd.h>
 
-#include "sp-io.h"
-#include "sp-knobs.h"
+#include "sp-ksm-actuator.h"
+#include "sp-ksm-policy.h"
 #include "sp-log.h"
-#include "sp-policy.h"
 
 struct _SpTuner {
   GObject parent_instance;
@@ -17,9 +16,9 @@ struct _SpTuner {
   char *sysfs_root;
   char *procfs_root;
   gboolean dry_run;
-  guint64 page_kib; /* the base page size, for the policy */
 
-  SpKnobs *knobs;
+  GPtrArray *policies;  /* SpPolicy, in the order they decide */
+  GPtrArray *actuators; /* SpActuator, in the order they apply */
   SpGuests *guests;
   SpSnapshot *snapshot;
   guint64 n_decisions;
@@ -29,14 +28,8 @@ struct _SpTuner {
   guint queued_id;
   gboolean started;
 
-  /* what the last decision asked for, to notice changes made by others */
-  SpDecision applied;
-  gboolean applied_valid;
-
   SpLogOnce ksm_problem;
   SpLogOnce mem_problem;
-  SpLogOnce write_problem;
-  SpLogOnce outside_change;
 };
 
 enum {
@@ -55,7 +48,8 @@ sp_tuner_dispose (GObject *object)
   g_clear_handle_id (&self->tick_id, g_source_remove);
   g_clear_handle_id (&self->watch_id, g_source_remove);
   g_clear_handle_id (&self->queued_id, g_source_remove);
-  g_clear_object (&self->knobs);
+  g_clear_pointer (&self->policies, g_ptr_array_unref);
+  g_clear_pointer (&self->actuators, g_ptr_array_unref);
   G_OBJECT_CLASS (sp_tuner_parent_class)->dispose (object);
 }
 
@@ -69,11 +63,8 @@ sp_tuner_finalize (GObject *object)
   g_free (self->procfs_root);
   g_clear_pointer (&self->guests, sp_guests_unref);
   g_clear_pointer (&self->snapshot, sp_snapshot_unref);
-  sp_decision_clear (&self->applied);
   sp_log_once_reset (&self->ksm_problem);
   sp_log_once_reset (&self->mem_problem);
-  sp_log_once_reset (&self->write_problem);
-  sp_log_once_reset (&self->outside_change);
   G_OBJECT_CLASS (sp_tuner_parent_class)->finalize (object);
 }
 
@@ -98,7 +89,8 @@ sp_tuner_class_init (SpTunerClass *klass)
 static void
 sp_tuner_init (SpTuner *self)
 {
-  self->page_kib = sp_page_size_kib ();
+  self->policies = g_ptr_array_new_with_free_func (g_object_unref);
+  self->actuators = g_ptr_array_new_with_free_func (g_object_unref);
   self->guests = sp_guests_new ();
   self->snapshot = sp_snapshot_new ();
   self->snapshot->guests = sp_guests_ref (self->guests);
@@ -109,49 +101,36 @@ sp_tuner_new (const SpConfig *config, const char *sysfs_root, const char *procfs
               gboolean dry_run)
 {
   SpTuner *self = g_object_new (SP_TYPE_TUNER, NULL);
+  g_autoptr (SpPolicy) ksm_policy = sp_ksm_policy_new ();
+  g_autoptr (SpKsmActuator) ksm_actuator = sp_ksm_actuator_new (sysfs_root, dry_run);
 
   self->config = sp_config_copy (config);
   self->sysfs_root = g_strdup (sysfs_root);
   self->procfs_root = g_strdup (procfs_root);
   self->dry_run = dry_run;
-  self->knobs = sp_knobs_new (sysfs_root, dry_run);
   self->snapshot->config = sp_config_copy (config);
   self->snapshot->dry_run = dry_run;
+  sp_tuner_add_policy (self, ksm_policy);
+  sp_tuner_add_actuator (self, SP_ACTUATOR (ksm_actuator));
   return self;
 }
 
-/* Logs knobs that differ from what samepaged last wrote: someone else
- * changed them. The policy continues from the real value. */
-static void
-notice_outside_changes (SpTuner *self, const SpKsmState *ksm)
+void
+sp_tuner_add_policy (SpTuner *self, SpPolicy *policy)
 {
-  g_autoptr (GString) changes = g_string_new (NULL);
+  g_return_if_fail (SP_IS_TUNER (self));
+  g_return_if_fail (SP_IS_POLICY (policy));
 
-  if (!self->applied_valid || self->dry_run)
-    return;
+  g_ptr_array_add (self->policies, g_object_ref (policy));
+}
 
-  for (guint i = 0; i < self->applied.n_settings; i++)
-    {
-      const SpKnobSetting *s = &self->applied.settings[i];
+void
+sp_tuner_add_actuator (SpTuner *self, SpActuator *actuator)
+{
+  g_return_if_fail (SP_IS_TUNER (self));
+  g_return_if_fail (SP_IS_ACTUATOR (actuator));
 
-      if (!sp_ksm_state_has (ksm, s->field) || sp_ksm_state_get (ksm, s->field) == s->value)
-        continue;
-      /* the advisor owns pages_to_scan while it runs */
-      if (s->field == SP_KSM_PAGES_TO_SCAN && sp_ksm_state_get (ksm, SP_KSM_ADVISOR_MODE) != 0)
-        continue;
-      g_string_append_printf (changes, "%s%s %" G_GINT64_FORMAT " → %" G_GINT64_FORMAT,
-                              changes->len ? ", " : "", sp_ksm_field_name (s->field), s->value,
-                              sp_ksm_state_get (ksm, s->field));
-    }
-
-  if (changes->len == 0)
-    {
-      sp_log_once_reset (&self->outside_change);
-      return;
-    }
-  if (sp_log_once_changed (&self->outside_change, changes->str))
-    g_warning ("KSM knobs were changed outside samepaged (%s); continuing from the real values",
-               changes->str);
+  g_ptr_array_add (self->actuators, g_object_ref (actuator));
 }
 
 static gboolean
@@ -187,51 +166,45 @@ read_inputs (SpTuner *self, SpKsmState *ksm, SpMeminfo *mem)
   return TRUE;
 }
 
-static void
-publish (SpTuner *self, const SpKsmState *ksm, const SpMeminfo *mem, const SpDecision *decision)
+/* A snapshot holding the inputs of a pass, for the policies to decide on. */
+static SpSnapshot *
+snapshot_with_inputs (SpTuner *self, const SpKsmState *ksm, const SpMeminfo *mem)
 {
-  SpSnapshot *snapshot = sp_snapshot_new ();
+  SpSnapshot *next = sp_snapshot_new ();
 
-  snapshot->serial = self->snapshot->serial + 1;
-  snapshot->time_us = g_get_real_time ();
-  snapshot->ksm = *ksm;
-  snapshot->mem = *mem;
-  sp_decision_copy (&snapshot->decision, decision);
-  snapshot->config = sp_config_copy (self->config);
-  snapshot->guests = sp_guests_ref (self->guests);
-  snapshot->dry_run = self->dry_run;
+  next->serial = self->snapshot->serial + 1;
+  next->ksm = *ksm;
+  next->mem = *mem;
+  next->config = sp_config_copy (self->config);
+  next->guests = sp_guests_ref (self->guests);
+  next->dry_run = self->dry_run;
+  return next;
+}
 
+static void
+decide (SpTuner *self, SpSnapshot *next)
+{
+  for (guint i = 0; i < self->policies->len; i++)
+    sp_policy_decide (g_ptr_array_index (self->policies, i), self->snapshot, next);
+}
+
+static void
+publish (SpTuner *self, SpSnapshot *next)
+{
+  next->time_us = g_get_real_time ();
   g_clear_pointer (&self->snapshot, sp_snapshot_unref);
-  self->snapshot = snapshot;
-  g_signal_emit (self, signals[SIGNAL_TUNED], 0, snapshot);
+  self->snapshot = next;
+  g_signal_emit (self, signals[SIGNAL_TUNED], 0, next);
 }
 
-/* What the policy decides from: these inputs, the guests, the last decision. */
-static void
-policy_input (SpTuner *self, const SpKsmState *ksm, const SpMeminfo *mem, SpPolicyInput *input)
-{
-  const SpDecision *previous = &self->snapshot->decision;
-
-  memset (input, 0, sizeof (*input));
-  input->config = self->config;
-  input->mem = *mem;
-  input->committed_kib = self->guests->committed_kib;
-  input->ksm = *ksm;
-  input->previous_action = previous->action;
-  input->previous_npages = previous->npages;
-  input->page_kib = self->page_kib;
-}
-
+/* One tuning pass, as sp-policy.h describes it. */
 void
 sp_tuner_retune (SpTuner *self)
 {
   SpKsmState ksm = { 0 };
   SpMeminfo mem = { 0 };
-  SpPolicyInput input;
-  SpDecision decision = { 0 };
-  g_autoptr (GError) error = NULL;
-  const SpDecision *previous = &self->snapshot->decision;
-  guint n_written = 0;
+  SpSnapshot *next;
+  const SpDecision *previous;
 
   g_return_if_fail (SP_IS_TUNER (self));
 
@@ -239,41 +212,25 @@ sp_tuner_retune (SpTuner *self)
 
   if (!read_inputs (self, &ksm, &mem))
     return;
+  next = snapshot_with_inputs (self, &ksm, &mem);
 
-  notice_outside_changes (self, &ksm);
+  for (guint i = 0; i < self->actuators->len; i++)
+    sp_actuator_observe (g_ptr_array_index (self->actuators, i), next);
 
-  policy_input (self, &ksm, &mem, &input);
-  sp_policy_decide (&input, &decision);
+  decide (self, next);
   self->n_decisions++;
 
   /* the journal gets a line when the action changes, not on every tick */
-  if (previous->action != decision.action || self->n_decisions == 1)
-    g_message ("%s", decision.reason);
+  previous = &self->snapshot->decision;
+  if (previous->action != next->decision.action || self->n_decisions == 1)
+    g_message ("%s", next->decision.reason);
   else
-    g_debug ("%s", decision.reason);
+    g_debug ("%s", next->decision.reason);
 
-  if (!sp_knobs_apply (self->knobs, &ksm, &decision, &n_written, &error))
-    {
-      if (sp_log_once_changed (&self->write_problem, error->message))
-        g_warning ("Cannot apply the decision: %s", error->message);
-    }
-  else if (sp_log_once_reset (&self->write_problem))
-    g_message ("KSM knobs writable again");
+  for (guint i = 0; i < self->actuators->len; i++)
+    sp_actuator_apply (g_ptr_array_index (self->actuators, i), next);
 
-  sp_decision_clear (&self->applied);
-  sp_decision_copy (&self->applied, &decision);
-  self->applied_valid = error == NULL;
-
-  /* the snapshot shows the knobs as they are now */
-  if (n_written > 0)
-    {
-      g_autoptr (GError) reread_error = NULL;
-      if (!sp_ksm_read (self->sysfs_root, &ksm, &reread_error))
-        g_debug ("Re-reading KSM after writing: %s", reread_error->message);
-    }
-
-  publish (self, &ksm, &mem, &decision);
-  sp_decision_clear (&decision);
+  publish (self, next);
 }
 
 static gboolean
@@ -285,32 +242,36 @@ on_tick (gpointer user_data)
 
 /*
  * Between two ticks, the pressure watch reads /proc/meminfo alone (one file,
- * no fork) and retunes at once when the policy's action would change: KSM
- * stops within SP_TUNER_WATCH_INTERVAL_S of the memory coming back instead
- * of at the next tick, and starts as soon as memory runs short. The boost and
- * decay of the scan rate keep the tick's pace.
+ * no fork), lets the policies decide on it, and retunes at once when one of
+ * them says its decision cannot wait (the KSM policy: KSM should start or
+ * stop): KSM stops within SP_TUNER_WATCH_INTERVAL_S of the memory coming
+ * back instead of at the next tick, and starts as soon as memory runs
+ * short. The boost and decay of the scan rate keep the tick's pace.
  */
 static gboolean
 on_watch (gpointer user_data)
 {
   SpTuner *self = SP_TUNER (user_data);
-  const SpDecision *previous = &self->snapshot->decision;
-  SpPolicyInput input;
-  SpDecision decision = { 0 };
+  g_autoptr (SpSnapshot) next = NULL;
   SpMeminfo mem = { 0 };
 
-  if (previous->action == SP_ACTION_NONE || !self->snapshot->ksm.available ||
-      !sp_meminfo_read (self->procfs_root, &mem, NULL))
+  if (!sp_meminfo_read (self->procfs_root, &mem, NULL))
     return G_SOURCE_CONTINUE; /* the tick logs the problems */
 
-  policy_input (self, &self->snapshot->ksm, &mem, &input);
-  sp_policy_decide (&input, &decision);
-  if (decision.action != previous->action)
+  next = snapshot_with_inputs (self, &self->snapshot->ksm, &mem);
+  decide (self, next);
+  for (guint i = 0; i < self->policies->len; i++)
     {
-      g_debug ("Pressure watch: %s", decision.reason);
-      sp_tuner_retune (self);
+      SpPolicy *policy = g_ptr_array_index (self->policies, i);
+      const char *reason = sp_policy_urgent_reason (policy, self->snapshot, next);
+
+      if (reason != NULL)
+        {
+          g_debug ("Pressure watch: %s", reason);
+          sp_tuner_retune (self);
+          break;
+        }
     }
-  sp_decision_clear (&decision);
   return G_SOURCE_CONTINUE;
 }
 
@@ -401,6 +362,8 @@ sp_tuner_get_n_decisions (SpTuner *self)
 gboolean
 sp_tuner_restore (SpTuner *self, GError **error)
 {
+  g_autoptr (GError) first_error = NULL;
+
   g_return_val_if_fail (SP_IS_TUNER (self), FALSE);
 
   if (!self->config->restore_on_exit)
@@ -408,8 +371,23 @@ sp_tuner_restore (SpTuner *self, GError **error)
       g_message ("Leaving the KSM knobs as they are (restore_on_exit=false)");
       return TRUE;
     }
-  if (sp_knobs_get_n_changed (self->knobs) > 0)
-    g_message ("Restoring %u KSM knob(s) to the values found at start",
-               sp_knobs_get_n_changed (self->knobs));
-  return sp_knobs_restore (self->knobs, error);
+  /* the last added first; every actuator tries, the first error is returned */
+  for (guint i = self->actuators->len; i > 0; i--)
+    {
+      SpActuator *actuator = g_ptr_array_index (self->actuators, i - 1);
+      g_autoptr (GError) local_error = NULL;
+
+      if (sp_actuator_restore (actuator, &local_error))
+        continue;
+      g_debug ("Actuator %s could not restore everything: %s", sp_actuator_get_name (actuator),
+               local_error->message);
+      if (first_error == NULL)
+        first_error = g_steal_pointer (&local_error);
+    }
+  if (first_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&first_error));
+      return FALSE;
+    }
+  return TRUE;
 }

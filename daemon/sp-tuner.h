@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * SpTuner runs the data flow of samepaged:
- *   inputs (KSM sysfs, /proc/meminfo, guests) → policy → knobs → snapshot
+ *   inputs (KSM sysfs, /proc/meminfo, guests) → snapshot → policies → actuators
  * on a periodic tick (the safety net) and on demand (events, D-Bus), and
- * emits "tuned" with each new snapshot.
+ * emits "tuned" with each new snapshot (which D-Bus and metrics read).
+ * Policies and actuators are parts behind a seam (sp-policy.h, where a pass
+ * is described step by step); the KSM ones are added by sp_tuner_new().
  */
 #pragma once
 
 #include <glib-object.h>
 
+#include "sp-actuator.h"
 #include "sp-config.h"
 #include "sp-domain.h"
+#include "sp-policy.h"
 #include "sp-snapshot.h"
 
 G_BEGIN_DECLS
@@ -24,6 +28,13 @@ G_DECLARE_FINAL_TYPE (SpTuner, sp_tuner, SP, TUNER, GObject)
 
 SpTuner *sp_tuner_new (const SpConfig *config, const char *sysfs_root, const char *procfs_root,
                        gboolean dry_run);
+
+/*
+ * Adds a part: policies decide in the order added, actuators apply in the
+ * order added and restore in reverse. Before sp_tuner_start().
+ */
+void sp_tuner_add_policy (SpTuner *self, SpPolicy *policy);
+void sp_tuner_add_actuator (SpTuner *self, SpActuator *actuator);
 
 /* Runs the first decision now and arms the periodic tick. */
 void sp_tuner_start (SpTuner *self);
@@ -47,7 +58,8 @@ SpSnapshot *sp_tuner_get_snapshot (SpTuner *self);
 /* Number of decisions made so far. */
 guint64 sp_tuner_get_n_decisions (SpTuner *self);
 
-/* Puts back the knobs samepaged changed (when restore_on_exit is set). */
+/* Puts back the knobs samepaged changed (when restore_on_exit is set):
+ * every actuator restores, the first error is returned. */
 gboolean sp_tuner_restore (SpTuner *self, GError **error);
 
 G_END_DECLS

@@ -1,13 +1,22 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The config module: defaults, samepaged.conf, the ksmtuned.conf import,
- * D-Bus style setters and the text form. */
+/* The config module: defaults, samepaged.conf, D-Bus style setters
+ * (sp-config-variant) and the text form (sp-config-doc); the ksmtuned.conf
+ * import has its own test-ksmtuned-import.c. */
 #define G_LOG_DOMAIN "test-config"
 
 #include <glib/gstdio.h>
 
 #include "sp-config.h"
+#include "sp-ksmtuned-import.h"
+#include "sp-config-variant.h"
+#include "sp-config-doc.h"
 #include "sp-error.h"
-#include "sp-test.h"
+
+static char *
+data_path (const char *name)
+{
+  return g_test_build_filename (G_TEST_DIST, "data", name, NULL);
+}
 
 static const SpConfigIntKey *
 int_key (const char *name)
@@ -33,22 +42,35 @@ typedef struct {
 static void
 tmp_dir_setup (TmpDir *tmp, gconstpointer data)
 {
-  tmp->dir = sp_test_make_tmp_dir ();
+  g_autoptr (GError) error = NULL;
+
+  tmp->dir = g_dir_make_tmp ("test-config-XXXXXX", &error);
+  g_assert_no_error (error);
 }
 
 static void
 tmp_dir_teardown (TmpDir *tmp, gconstpointer data)
 {
-  sp_test_remove_tree (tmp->dir);
+  g_autoptr (GDir) dir = g_dir_open (tmp->dir, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (tmp->dir, name, NULL);
+      g_unlink (path);
+    }
+  g_rmdir (tmp->dir);
   g_free (tmp->dir);
 }
 
 static char *
 tmp_write (TmpDir *tmp, const char *name, const char *contents)
 {
+  g_autoptr (GError) error = NULL;
   char *path = g_build_filename (tmp->dir, name, NULL);
 
-  sp_test_write_file (path, contents, -1);
+  g_file_set_contents (path, contents, -1, &error);
+  g_assert_no_error (error);
   return path;
 }
 
@@ -165,7 +187,7 @@ test_load_full (void)
 {
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (GError) error = NULL;
-  g_autofree char *path = sp_test_data_path (NULL, "samepaged-full.conf");
+  g_autofree char *path = data_path ("samepaged-full.conf");
 
   g_assert_true (sp_config_load_file (config, path, TRUE, &error));
   g_assert_no_error (error);
@@ -203,8 +225,8 @@ test_load_partial_and_missing (void)
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (SpConfig) expected = sp_config_new_default ();
   g_autoptr (GError) error = NULL;
-  g_autofree char *path = sp_test_data_path (NULL, "samepaged-override.conf");
-  g_autofree char *missing = sp_test_data_path (NULL, "does-not-exist.conf");
+  g_autofree char *path = data_path ("samepaged-override.conf");
+  g_autofree char *missing = data_path ("does-not-exist.conf");
 
   g_assert_true (sp_config_load_file (config, path, TRUE, &error));
   g_assert_no_error (error);
@@ -262,7 +284,7 @@ test_load_bad (void)
       g_autoptr (SpConfig) config = sp_config_new_default ();
       g_autoptr (SpConfig) before = NULL;
       g_autoptr (GError) error = NULL;
-      g_autofree char *path = sp_test_data_path (NULL, c->file);
+      g_autofree char *path = data_path (c->file);
 
       config->connect_uri = g_strdup ("test:///default");
       before = sp_config_copy (config);
@@ -376,7 +398,7 @@ test_round_trip (TmpDir *tmp, gconstpointer data)
 {
   g_autoptr (SpConfig) full = sp_config_new_default ();
   g_autoptr (SpConfig) defaults = sp_config_new_default ();
-  g_autofree char *full_path = sp_test_data_path (NULL, "samepaged-full.conf");
+  g_autofree char *full_path = data_path ("samepaged-full.conf");
   SpConfig *configs[] = { NULL, NULL };
 
   g_assert_true (sp_config_load_file (full, full_path, TRUE, NULL));
@@ -454,213 +476,14 @@ test_default_file (void)
   g_assert_cmpuint (n_keys, ==, 19);
 }
 
-typedef struct {
-  const char *key;
-  gint64 value;
-} KeyValue;
-
-/* ksmtuned.conf with every setting, in the forms a shell accepts. */
-static void
-test_ksmtuned_custom (void)
-{
-  g_autoptr (SpConfig) config = sp_config_new_default ();
-  g_autoptr (SpConfig) defaults = sp_config_new_default ();
-  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GError) error = NULL;
-  g_autofree char *path = sp_test_data_path (NULL, "ksmtuned-custom.conf");
-  const KeyValue expect[] = {
-    { "monitor_interval", 30 }, { "sleep_msec", 20 },   { "npages_boost", 600 },
-    { "npages_decay", -50 }, /* KSM_NPAGES_DECAY= resets to the default */
-    { "npages_min", 128 },      { "npages_max", 2500 }, { "thres_coef", 30 },
-    { "thres_const", 8192 },
-  };
-
-  g_assert_true (sp_config_import_ksmtuned (config, path, warnings, &error));
-  g_assert_no_error (error);
-  for (guint i = 0; i < warnings->len; i++)
-    g_test_message ("unexpected: %s", (const char *) g_ptr_array_index (warnings, i));
-  g_assert_cmpuint (warnings->len, ==, 0);
-  for (gsize i = 0; i < G_N_ELEMENTS (expect); i++)
-    g_assert_cmpint (sp_config_get_int (config, int_key (expect[i].key)), ==, expect[i].value);
-
-  /* the keys ksmtuned does not have keep their values */
-  g_assert_cmpint (config->hysteresis_pct, ==, defaults->hysteresis_pct);
-  g_assert_cmpint (config->mode, ==, defaults->mode);
-  g_assert_cmpint (config->advisor_max_cpu_max, ==, defaults->advisor_max_cpu_max);
-}
-
-/* Debian's stock /etc/ksmtuned.conf (all commented out) changes nothing and
- * warns about nothing; neither does a missing file. */
-static void
-test_ksmtuned_debian_and_missing (void)
-{
-  const char *names[] = { "ksmtuned-debian.conf", "does-not-exist.conf" };
-
-  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
-    {
-      g_autoptr (SpConfig) config = sp_config_new_default ();
-      g_autoptr (SpConfig) defaults = sp_config_new_default ();
-      g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
-      g_autoptr (GError) error = NULL;
-      g_autofree char *path = sp_test_data_path (NULL, names[i]);
-
-      g_assert_true (sp_config_import_ksmtuned (config, path, warnings, &error));
-      g_assert_no_error (error);
-      g_assert_cmpuint (warnings->len, ==, 0);
-      g_assert_true (sp_config_equal (config, defaults));
-    }
-}
-
-typedef struct {
-  guint line;
-  const char *expect[3];
-} WarningCase;
-
-/* One warning per bad line, naming FILE:LINE, and the defaults kept. */
-static void
-test_ksmtuned_malformed (void)
-{
-  const WarningCase cases[] = {
-    { 2, { "'KSM_NPAGES_MAX' is not a KEY=value line", "ignored" } },
-    { 3, { "KSM_NPAGES_MAX='$(echo 5000)' is shell syntax", "using default 1250" } },
-    { 4, { "KSM_NPAGES_MIN='`echo 10`' is shell syntax", "using default 64" } },
-    { 5, { "KSM_NPAGES_BOOST='lots' is not an integer; using default 300" } },
-    { 6, { "KSM_NPAGES_DECAY=50 is out of range (-100000..0 pages); using default -50" } },
-    { 7, { "KSM_SLEEP_MSEC=99999999 is out of range (1..10000 ms); using default 10" } },
-    { 8, { "KSM_THRES_COEF='\"20' has an unterminated quote; using default 20" } },
-    { 9, { "KSM_THRES_CONST='2048 extra' has text after the value; using default 2048" } },
-    { 10, { "KSM_MONITOR_INTERVAL='60; reboot' is shell syntax", "using default 60" } },
-    { 11, { "unknown ksmtuned setting KSM_NPAGES_LIMIT; ignored" } },
-    { 12, { "'export KSM_NPAGES_MAX=2000' is not a KEY=value line", "no export" } },
-    { 13, { "'KSM_NPAGES_MAX = 2000' is not a KEY=value line" } },
-    { 14, { "'if [ -f /etc/foo ]; then KSM_NPAGES_MAX=1; fi' is not a KEY=value line" } },
-    { 15, { "KSM_THRES_COEF='\"$COEF\"' is shell syntax", "using default 20" } },
-    { 16,
-      { "KSM_MONITOR_INTERVAL=99999999999999999999999 is out of range (1..86400 s)",
-        "using default 60" } },
-    /* in the shell, # starts a comment only after a blank */
-    { 17, { "KSM_NPAGES_BOOST='\"500\"#no-space' has text after the value", "using default 300" } },
-  };
-  g_autoptr (SpConfig) config = sp_config_new_default ();
-  g_autoptr (SpConfig) defaults = sp_config_new_default ();
-  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GError) error = NULL;
-  g_autofree char *path = sp_test_data_path (NULL, "ksmtuned-malformed.conf");
-
-  g_assert_true (sp_config_import_ksmtuned (config, path, warnings, &error));
-  g_assert_no_error (error);
-  for (guint i = 0; i < warnings->len; i++)
-    g_test_message ("%s", (const char *) g_ptr_array_index (warnings, i));
-  g_assert_cmpuint (warnings->len, ==, G_N_ELEMENTS (cases));
-  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      const char *warning = g_ptr_array_index (warnings, i);
-      g_autofree char *prefix = g_strdup_printf ("%s:%u: ", path, cases[i].line);
-
-      g_assert_true (g_str_has_prefix (warning, prefix));
-      for (guint j = 0; j < G_N_ELEMENTS (cases[i].expect) && cases[i].expect[j] != NULL; j++)
-        assert_contains (warning, cases[i].expect[j]);
-    }
-  g_assert_true (sp_config_equal (config, defaults));
-
-  /* no warnings array: same result, nothing to report to */
-  sp_config_free (g_steal_pointer (&config));
-  config = sp_config_new_default ();
-  g_assert_true (sp_config_import_ksmtuned (config, path, NULL, &error));
-  g_assert_no_error (error);
-  g_assert_true (sp_config_equal (config, defaults));
-}
-
-/* A bad value replaces an earlier good one with the default, as the
- * warning says; over a non-default config, the warning says "keeping". */
-static void
-test_ksmtuned_bad_after_good (TmpDir *tmp, gconstpointer data)
-{
-  g_autoptr (SpConfig) config = sp_config_new_default ();
-  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
-  g_autofree char *path =
-      tmp_write (tmp, "ksmtuned.conf", "KSM_NPAGES_MAX=2000\r\nKSM_NPAGES_MAX=lots\r\n");
-
-  config->npages_max = 1500;
-  g_assert_true (sp_config_import_ksmtuned (config, path, warnings, NULL));
-  g_assert_cmpuint (warnings->len, ==, 1);
-  assert_contains (g_ptr_array_index (warnings, 0), ":2: KSM_NPAGES_MAX='lots' is not an integer; "
-                                                    "keeping 1500");
-  g_assert_cmpint (config->npages_max, ==, 1500);
-}
-
-/* DEBUG and LOGFILE: one warning for both, saying why, values still read. */
-static void
-test_ksmtuned_debug_logfile (void)
-{
-  g_autoptr (SpConfig) config = sp_config_new_default ();
-  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GError) error = NULL;
-  g_autofree char *path = sp_test_data_path (NULL, "ksmtuned-debug.conf");
-  g_autofree char *prefix = g_strdup_printf ("%s:2: DEBUG: ", path);
-
-  g_assert_true (sp_config_import_ksmtuned (config, path, warnings, &error));
-  g_assert_no_error (error);
-  g_assert_cmpuint (warnings->len, ==, 1);
-  g_assert_true (g_str_has_prefix (g_ptr_array_index (warnings, 0), prefix));
-  assert_contains (g_ptr_array_index (warnings, 0), "ignores DEBUG and LOGFILE");
-  assert_contains (g_ptr_array_index (warnings, 0), "journal");
-  assert_contains (g_ptr_array_index (warnings, 0), "--verbose");
-  g_assert_cmpint (config->npages_max, ==, 2000);
-}
-
-/* Values in range, but npages_min > npages_max together: both fall back. */
-static void
-test_ksmtuned_inverted (void)
-{
-  g_autoptr (SpConfig) config = sp_config_new_default ();
-  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GError) error = NULL;
-  g_autofree char *path = sp_test_data_path (NULL, "ksmtuned-inverted.conf");
-  g_autofree char *expect = g_strdup_printf (
-      "%s:3: KSM_NPAGES_MIN=2000 is greater than KSM_NPAGES_MAX=1250; using the defaults 64 and "
-      "1250",
-      path);
-
-  g_assert_true (sp_config_import_ksmtuned (config, path, warnings, &error));
-  g_assert_no_error (error);
-  g_assert_cmpuint (warnings->len, ==, 1);
-  g_assert_cmpstr (g_ptr_array_index (warnings, 0), ==, expect);
-  g_assert_cmpint (config->npages_min, ==, 64);
-  g_assert_cmpint (config->npages_max, ==, 1250);
-  g_assert_cmpint (config->npages_boost, ==, 500);
-  g_assert_true (sp_config_validate (config, &error));
-}
-
-/* A directory or a binary file is an error, and changes nothing. */
-static void
-test_ksmtuned_not_a_file (TmpDir *tmp, gconstpointer data)
-{
-  g_autoptr (SpConfig) config = sp_config_new_default ();
-  g_autoptr (SpConfig) defaults = sp_config_new_default ();
-  g_autoptr (GError) error = NULL;
-  g_autofree char *path = g_build_filename (tmp->dir, "binary.conf", NULL);
-
-  g_assert_false (sp_config_import_ksmtuned (config, tmp->dir, NULL, &error));
-  g_assert_error (error, SP_ERROR, SP_ERROR_CONFIG);
-  g_clear_error (&error);
-
-  g_assert_true (g_file_set_contents (path, "KSM_NPAGES_MAX=2000\n\0\n", 22, NULL));
-  g_assert_false (sp_config_import_ksmtuned (config, path, NULL, &error));
-  g_assert_error (error, SP_ERROR, SP_ERROR_CONFIG);
-  assert_contains (error->message, path);
-  g_assert_true (sp_config_equal (config, defaults));
-  g_unlink (path);
-}
-
 /* defaults < ksmtuned.conf < samepaged.conf */
 static void
 test_precedence (void)
 {
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (GError) error = NULL;
-  g_autofree char *ksmtuned = sp_test_data_path (NULL, "ksmtuned-custom.conf");
-  g_autofree char *samepaged = sp_test_data_path (NULL, "samepaged-override.conf");
+  g_autofree char *ksmtuned = data_path ("ksmtuned-custom.conf");
+  g_autofree char *samepaged = data_path ("samepaged-override.conf");
 
   g_assert_true (sp_config_import_ksmtuned (config, ksmtuned, NULL, &error));
   g_assert_no_error (error);
@@ -816,7 +639,7 @@ test_tuning_to_variant (void)
 {
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (SpConfig) copy = sp_config_new_default ();
-  g_autofree char *path = sp_test_data_path (NULL, "samepaged-full.conf");
+  g_autofree char *path = data_path ("samepaged-full.conf");
   g_autoptr (GVariant) dict = NULL;
   g_autoptr (GVariant) value = NULL;
   GVariantIter iter;
@@ -905,15 +728,6 @@ main (int argc, char **argv)
               tmp_dir_teardown);
   g_test_add ("/config/round-trip", TmpDir, NULL, tmp_dir_setup, test_round_trip, tmp_dir_teardown);
   g_test_add_func ("/config/default-file", test_default_file);
-  g_test_add_func ("/config/ksmtuned/custom", test_ksmtuned_custom);
-  g_test_add_func ("/config/ksmtuned/debian-and-missing", test_ksmtuned_debian_and_missing);
-  g_test_add_func ("/config/ksmtuned/malformed", test_ksmtuned_malformed);
-  g_test_add ("/config/ksmtuned/bad-after-good", TmpDir, NULL, tmp_dir_setup,
-              test_ksmtuned_bad_after_good, tmp_dir_teardown);
-  g_test_add_func ("/config/ksmtuned/debug-logfile", test_ksmtuned_debug_logfile);
-  g_test_add_func ("/config/ksmtuned/inverted", test_ksmtuned_inverted);
-  g_test_add ("/config/ksmtuned/not-a-file", TmpDir, NULL, tmp_dir_setup, test_ksmtuned_not_a_file,
-              tmp_dir_teardown);
   g_test_add_func ("/config/precedence", test_precedence);
   g_test_add_func ("/config/set-from-string", test_set_from_string);
   g_test_add_func ("/config/set-from-variant", test_set_from_variant);

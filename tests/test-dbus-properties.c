@@ -9,6 +9,7 @@
 #define G_LOG_DOMAIN "test-dbus-properties"
 
 #include "config.h"
+#include "sp-config-variant.h"
 
 #include <string.h>
 

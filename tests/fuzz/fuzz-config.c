@@ -8,6 +8,7 @@
 
 #include "fuzz-common.h"
 #include "sp-config.h"
+#include "sp-config-doc.h"
 #include "sp-error.h"
 
 int

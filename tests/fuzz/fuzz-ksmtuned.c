@@ -10,8 +10,9 @@
 #include "fuzz-common.h"
 #include "sp-config.h"
 #include "sp-error.h"
+#include "sp-ksmtuned-import.h"
 
-/* as in sp-config.c */
+/* as in sp-ksmtuned-import.c */
 #define MAX_SIZE ((size_t) 1024 * 1024)
 
 int

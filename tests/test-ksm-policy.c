@@ -1,11 +1,18 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The tuning policy, driven by tables: stop, boost, decay, clamp,
+/* The KSM policy, driven by tables: stop, boost, decay, clamp,
  * hysteresis, free source, modes, advisor. */
-#include "sp-policy.h"
-#include "sp-test.h"
+#include "sp-io.h"
+#include "sp-ksm-policy.h"
 
 #define GIB (G_GUINT64_CONSTANT (1024) * 1024)
 #define MIB G_GUINT64_CONSTANT (1024)
+
+static void
+set_field (SpKsmState *ksm, SpKsmField field, gint64 value)
+{
+  ksm->present |= G_GUINT64_CONSTANT (1) << field;
+  ksm->values[field] = value;
+}
 
 /* A kernel without the advisor (before 6.8). */
 static void
@@ -13,18 +20,18 @@ ksm_classic (SpKsmState *ksm, gint64 pages_to_scan)
 {
   memset (ksm, 0, sizeof (*ksm));
   ksm->available = TRUE;
-  sp_test_ksm_set (ksm, SP_KSM_RUN, 0);
-  sp_test_ksm_set (ksm, SP_KSM_PAGES_TO_SCAN, pages_to_scan);
-  sp_test_ksm_set (ksm, SP_KSM_SLEEP_MILLISECS, 20);
+  set_field (ksm, SP_KSM_RUN, 0);
+  set_field (ksm, SP_KSM_PAGES_TO_SCAN, pages_to_scan);
+  set_field (ksm, SP_KSM_SLEEP_MILLISECS, 20);
 }
 
 static void
 ksm_with_advisor (SpKsmState *ksm, gint64 pages_to_scan)
 {
   ksm_classic (ksm, pages_to_scan);
-  sp_test_ksm_set (ksm, SP_KSM_ADVISOR_MODE, SP_KSM_ADVISOR_NONE);
-  sp_test_ksm_set (ksm, SP_KSM_ADVISOR_MAX_CPU, 70);
-  sp_test_ksm_set (ksm, SP_KSM_ADVISOR_TARGET_SCAN_TIME, 200);
+  set_field (ksm, SP_KSM_ADVISOR_MODE, SP_KSM_ADVISOR_NONE);
+  set_field (ksm, SP_KSM_ADVISOR_MAX_CPU, 70);
+  set_field (ksm, SP_KSM_ADVISOR_TARGET_SCAN_TIME, 200);
 }
 
 static void
@@ -105,7 +112,7 @@ static void
 run_case (const PolicyCase *c)
 {
   g_autoptr (SpConfig) config = sp_config_new_default ();
-  SpPolicyInput in = { 0 };
+  SpKsmPolicyInput in = { 0 };
   SpDecision d = { 0 };
 
   g_test_message ("case: %s", c->name);
@@ -117,7 +124,7 @@ run_case (const PolicyCase *c)
   in.previous_action = c->previous;
   in.previous_npages = c->pages_to_scan;
 
-  sp_policy_decide (&in, &d);
+  sp_ksm_policy_decide (&in, &d);
   g_assert_cmpstr (sp_action_to_string (d.action), ==, sp_action_to_string (c->expect_action));
   g_assert_cmpuint (d.threshold_kib, ==, 3355443);
   g_assert_cmpint (d.sleep_millisecs, ==, 10);
@@ -153,7 +160,7 @@ static void
 test_policy_hysteresis_off (void)
 {
   g_autoptr (SpConfig) config = sp_config_new_default ();
-  SpPolicyInput in = { 0 };
+  SpKsmPolicyInput in = { 0 };
   SpDecision d = { 0 };
 
   config->hysteresis_pct = 0;
@@ -163,7 +170,7 @@ test_policy_hysteresis_off (void)
   in.committed_kib = 16 * GIB - 3355443 - 100 * MIB;
   ksm_classic (&in.ksm, 500);
   in.previous_action = SP_ACTION_RUN;
-  sp_policy_decide (&in, &d);
+  sp_ksm_policy_decide (&in, &d);
   /* plain ksmtuned semantics: stop */
   g_assert_cmpint (d.action, ==, SP_ACTION_STOP);
   sp_decision_clear (&d);
@@ -175,28 +182,28 @@ test_policy_formulas (void)
   g_autoptr (SpConfig) config = sp_config_new_default ();
 
   /* thres_const wins on a small host */
-  g_assert_cmpuint (sp_policy_threshold_kib (config, 8000), ==, 2048);
-  g_assert_cmpuint (sp_policy_threshold_kib (config, 16 * GIB), ==, 3355443);
+  g_assert_cmpuint (sp_ksm_policy_threshold_kib (config, 8000), ==, 2048);
+  g_assert_cmpuint (sp_ksm_policy_threshold_kib (config, 16 * GIB), ==, 3355443);
   /* 4 TiB host: 64-bit, no overflow */
-  g_assert_cmpuint (sp_policy_threshold_kib (config, 4096 * GIB), ==, 4096 * GIB / 5);
+  g_assert_cmpuint (sp_ksm_policy_threshold_kib (config, 4096 * GIB), ==, 4096 * GIB / 5);
   config->thres_coef = 100;
-  g_assert_cmpuint (sp_policy_threshold_kib (config, G_MAXUINT64 / 2), ==, G_MAXUINT64 / 2);
+  g_assert_cmpuint (sp_ksm_policy_threshold_kib (config, G_MAXUINT64 / 2), ==, G_MAXUINT64 / 2);
   config->thres_coef = 20;
 
   /* sleep = max(10, sleep_msec * 16 GiB / total) */
-  g_assert_cmpint (sp_policy_sleep_millisecs (config, 16 * GIB), ==, 10);
-  g_assert_cmpint (sp_policy_sleep_millisecs (config, 4 * GIB), ==, 40);
-  g_assert_cmpint (sp_policy_sleep_millisecs (config, 2 * GIB), ==, 80);
-  g_assert_cmpint (sp_policy_sleep_millisecs (config, 4096 * GIB), ==, 10);
+  g_assert_cmpint (sp_ksm_policy_sleep_millisecs (config, 16 * GIB), ==, 10);
+  g_assert_cmpint (sp_ksm_policy_sleep_millisecs (config, 4 * GIB), ==, 40);
+  g_assert_cmpint (sp_ksm_policy_sleep_millisecs (config, 2 * GIB), ==, 80);
+  g_assert_cmpint (sp_ksm_policy_sleep_millisecs (config, 4096 * GIB), ==, 10);
   config->sleep_msec = 100;
-  g_assert_cmpint (sp_policy_sleep_millisecs (config, 32 * GIB), ==, 50);
+  g_assert_cmpint (sp_ksm_policy_sleep_millisecs (config, 32 * GIB), ==, 50);
 }
 
 static void
 test_policy_small_host_sleep (void)
 {
   g_autoptr (SpConfig) config = sp_config_new_default ();
-  SpPolicyInput in = { 0 };
+  SpKsmPolicyInput in = { 0 };
   SpDecision d = { 0 };
 
   config->scan_rate = SP_SCAN_RATE_CLASSIC;
@@ -204,7 +211,7 @@ test_policy_small_host_sleep (void)
   mem_set (&in.mem, 4 * GIB, 100 * MIB);
   ksm_classic (&in.ksm, 100);
   in.committed_kib = 3 * GIB;
-  sp_policy_decide (&in, &d);
+  sp_ksm_policy_decide (&in, &d);
   g_assert_cmpint (d.action, ==, SP_ACTION_RUN);
   g_assert_cmpint (setting (&d, SP_KSM_SLEEP_MILLISECS), ==, 40);
   sp_decision_clear (&d);
@@ -214,7 +221,7 @@ static void
 test_policy_free_source (void)
 {
   g_autoptr (SpConfig) config = sp_config_new_default ();
-  SpPolicyInput in = { 0 };
+  SpKsmPolicyInput in = { 0 };
   SpDecision d = { 0 };
 
   config->scan_rate = SP_SCAN_RATE_CLASSIC;
@@ -228,13 +235,13 @@ test_policy_free_source (void)
   in.committed_kib = 2 * GIB;
   ksm_classic (&in.ksm, 100);
 
-  sp_policy_decide (&in, &d);
+  sp_ksm_policy_decide (&in, &d);
   g_assert_cmpint (d.action, ==, SP_ACTION_RUN);
   g_assert_cmpuint (d.free_kib, ==, 1 * GIB);
   sp_decision_clear (&d);
 
   config->free_source = SP_FREE_SOURCE_KSMTUNED;
-  sp_policy_decide (&in, &d);
+  sp_ksm_policy_decide (&in, &d);
   g_assert_cmpint (d.action, ==, SP_ACTION_STOP);
   g_assert_cmpuint (d.free_kib, ==, 10 * GIB);
   g_assert_nonnull (strstr (d.reason, "free 10.0 GiB"));
@@ -245,7 +252,7 @@ static void
 test_policy_modes (void)
 {
   g_autoptr (SpConfig) config = sp_config_new_default ();
-  SpPolicyInput in = { 0 };
+  SpKsmPolicyInput in = { 0 };
   SpDecision d = { 0 };
 
   config->scan_rate = SP_SCAN_RATE_CLASSIC;
@@ -256,7 +263,7 @@ test_policy_modes (void)
   config->mode = SP_MODE_NEVER;
   mem_set (&in.mem, 16 * GIB, 100 * MIB);
   in.committed_kib = 15 * GIB;
-  sp_policy_decide (&in, &d);
+  sp_ksm_policy_decide (&in, &d);
   g_assert_cmpint (d.action, ==, SP_ACTION_STOP);
   g_assert_cmpint (setting (&d, SP_KSM_RUN), ==, 0);
   g_assert_nonnull (strstr (d.reason, "mode is never"));
@@ -266,7 +273,7 @@ test_policy_modes (void)
   config->mode = SP_MODE_ALWAYS;
   mem_set (&in.mem, 16 * GIB, 12 * GIB);
   in.committed_kib = 0;
-  sp_policy_decide (&in, &d);
+  sp_ksm_policy_decide (&in, &d);
   g_assert_cmpint (d.action, ==, SP_ACTION_RUN);
   g_assert_cmpint (setting (&d, SP_KSM_RUN), ==, 1);
   g_assert_cmpint (setting (&d, SP_KSM_PAGES_TO_SCAN), ==, 64);
@@ -278,7 +285,7 @@ static void
 test_policy_advisor (void)
 {
   g_autoptr (SpConfig) config = sp_config_new_default ();
-  SpPolicyInput in = { 0 };
+  SpKsmPolicyInput in = { 0 };
   SpDecision d = { 0 };
 
   in.config = config; /* scan_rate=auto */
@@ -289,7 +296,7 @@ test_policy_advisor (void)
   in.previous_npages = 0;
 
   /* boost from 0 → 300: a quarter of the way from min 64 to max 1250 */
-  sp_policy_decide (&in, &d);
+  sp_ksm_policy_decide (&in, &d);
   g_assert_cmpint (d.action, ==, SP_ACTION_RUN);
   g_assert_true (d.use_advisor);
   g_assert_cmpint (d.npages, ==, 300);
@@ -307,14 +314,14 @@ test_policy_advisor (void)
   /* full pressure for long: clamps at the max end of both ranges */
   in.previous_action = SP_ACTION_RUN;
   in.previous_npages = 1250;
-  sp_policy_decide (&in, &d);
+  sp_ksm_policy_decide (&in, &d);
   g_assert_cmpint (setting (&d, SP_KSM_ADVISOR_MAX_CPU), ==, 70);
   g_assert_cmpint (setting (&d, SP_KSM_ADVISOR_TARGET_SCAN_TIME), ==, 30);
   sp_decision_clear (&d);
 
   /* classic on an advisor kernel: advisor off first, then pages_to_scan */
   config->scan_rate = SP_SCAN_RATE_CLASSIC;
-  sp_policy_decide (&in, &d);
+  sp_ksm_policy_decide (&in, &d);
   g_assert_false (d.use_advisor);
   g_assert_cmpint (d.settings[0].field, ==, SP_KSM_ADVISOR_MODE);
   g_assert_cmpint (d.settings[0].value, ==, SP_KSM_ADVISOR_NONE);
@@ -324,7 +331,7 @@ test_policy_advisor (void)
   /* advisor asked for on a kernel without it: classic, and the reason says */
   config->scan_rate = SP_SCAN_RATE_ADVISOR;
   ksm_classic (&in.ksm, 100);
-  sp_policy_decide (&in, &d);
+  sp_ksm_policy_decide (&in, &d);
   g_assert_false (d.use_advisor);
   g_assert_false (find_setting (&d, SP_KSM_ADVISOR_MODE, NULL));
   g_assert_cmpint (setting (&d, SP_KSM_PAGES_TO_SCAN), ==, 400);
@@ -339,7 +346,7 @@ static void
 test_policy_advisor_max_pages (void)
 {
   g_autoptr (SpConfig) config = sp_config_new_default ();
-  SpPolicyInput in = { 0 };
+  SpKsmPolicyInput in = { 0 };
   SpDecision d = { 0 };
   const struct {
     const char *what;
@@ -375,11 +382,11 @@ test_policy_advisor_max_pages (void)
 
       g_test_message ("%s", cases[i].what);
       ksm_with_advisor (&in.ksm, 5000);
-      sp_test_ksm_set (&in.ksm, SP_KSM_ADVISOR_MIN_PAGES_TO_SCAN, cases[i].min_pages);
-      sp_test_ksm_set (&in.ksm, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN, 30000);
+      set_field (&in.ksm, SP_KSM_ADVISOR_MIN_PAGES_TO_SCAN, cases[i].min_pages);
+      set_field (&in.ksm, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN, 30000);
       in.committed_kib = cases[i].committed_kib;
       in.previous_npages = cases[i].previous_npages;
-      sp_policy_decide (&in, &d);
+      sp_ksm_policy_decide (&in, &d);
       g_assert_true (d.use_advisor);
       g_assert_cmpint (d.sleep_millisecs, ==, 10);
       g_assert_cmpint (setting (&d, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN), ==, cases[i].expected);
@@ -394,14 +401,14 @@ test_policy_advisor_max_pages (void)
   in.page_kib = 64;
   in.committed_kib = 15 * GIB;
   in.previous_npages = 1250;
-  sp_policy_decide (&in, &d);
+  sp_ksm_policy_decide (&in, &d);
   g_assert_cmpint (setting (&d, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN), ==, 1250); /* 82 × 4 < 1250 */
   sp_decision_clear (&d);
   in.page_kib = 0;
 
   /* a kernel without the file: not written */
   ksm_with_advisor (&in.ksm, 5000);
-  sp_policy_decide (&in, &d);
+  sp_ksm_policy_decide (&in, &d);
   g_assert_true (d.use_advisor);
   g_assert_false (find_setting (&d, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN, NULL));
   g_assert_cmpint (d.advisor_max_pages, ==, 0);
@@ -409,8 +416,8 @@ test_policy_advisor_max_pages (void)
 
   /* classic: the advisor's cap is not touched */
   config->scan_rate = SP_SCAN_RATE_CLASSIC;
-  sp_test_ksm_set (&in.ksm, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN, 30000);
-  sp_policy_decide (&in, &d);
+  set_field (&in.ksm, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN, 30000);
+  sp_ksm_policy_decide (&in, &d);
   g_assert_false (find_setting (&d, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN, NULL));
   sp_decision_clear (&d);
 }
@@ -419,31 +426,86 @@ static void
 test_policy_unavailable (void)
 {
   g_autoptr (SpConfig) config = sp_config_new_default ();
-  SpPolicyInput in = { 0 };
+  SpKsmPolicyInput in = { 0 };
   SpDecision d = { 0 };
 
   in.config = config;
   mem_set (&in.mem, 16 * GIB, 100 * MIB);
   in.committed_kib = 15 * GIB;
-  sp_policy_decide (&in, &d); /* ksm.available = FALSE */
+  sp_ksm_policy_decide (&in, &d); /* ksm.available = FALSE */
   g_assert_cmpint (d.action, ==, SP_ACTION_NONE);
   g_assert_cmpuint (d.n_settings, ==, 0);
   g_assert_nonnull (strstr (d.reason, "not available"));
   sp_decision_clear (&d);
 }
 
+/* SpKsmPolicy, the policy as the tuner runs it: next->decision is what the
+ * pure function decides from next's inputs and the previous decision; it is
+ * urgent only when the action changes from one that was made on KSM. */
+static void
+test_policy_part (void)
+{
+  g_autoptr (SpPolicy) policy = sp_ksm_policy_new ();
+  g_autoptr (SpSnapshot) previous = sp_snapshot_new ();
+  g_autoptr (SpSnapshot) next = sp_snapshot_new ();
+  SpKsmPolicyInput in = { 0 };
+  SpDecision d = { 0 };
+
+  g_assert_cmpstr (sp_policy_get_name (policy), ==, "ksm");
+  previous->config = sp_config_new_default ();
+  previous->decision.action = SP_ACTION_RUN;
+  previous->decision.npages = 500;
+  ksm_classic (&previous->ksm, 500);
+  next->config = sp_config_new_default ();
+  next->config->scan_rate = SP_SCAN_RATE_CLASSIC;
+  next->guests = sp_guests_new ();
+  next->guests->committed_kib = 4 * GIB;
+  mem_set (&next->mem, 16 * GIB, 10 * GIB);
+  ksm_classic (&next->ksm, 500);
+
+  sp_policy_decide (policy, previous, next);
+  g_assert_cmpint (next->decision.action, ==, SP_ACTION_STOP);
+  g_assert_cmpuint (next->decision.committed_kib, ==, 4 * GIB);
+
+  in.config = next->config;
+  in.mem = next->mem;
+  in.committed_kib = 4 * GIB;
+  in.ksm = next->ksm;
+  in.previous_action = SP_ACTION_RUN;
+  in.previous_npages = 500;
+  in.page_kib = sp_page_size_kib ();
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_cmpstr (next->decision.reason, ==, d.reason);
+  g_assert_cmpuint (next->decision.n_settings, ==, d.n_settings);
+  g_assert_cmpint (setting (&next->decision, SP_KSM_RUN), ==, SP_KSM_RUN_STOP);
+  sp_decision_clear (&d);
+
+  /* run → stop cannot wait for the tick */
+  g_assert_true (sp_policy_urgent_reason (policy, previous, next) == next->decision.reason);
+  /* the same action can */
+  previous->decision.action = SP_ACTION_STOP;
+  g_assert_null (sp_policy_urgent_reason (policy, previous, next));
+  /* and so can anything after no decision, or one made without KSM */
+  previous->decision.action = SP_ACTION_NONE;
+  g_assert_null (sp_policy_urgent_reason (policy, previous, next));
+  previous->decision.action = SP_ACTION_RUN;
+  previous->ksm.available = FALSE;
+  g_assert_null (sp_policy_urgent_reason (policy, previous, next));
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_add_func ("/policy/table", test_policy_table);
-  g_test_add_func ("/policy/hysteresis-off", test_policy_hysteresis_off);
-  g_test_add_func ("/policy/formulas", test_policy_formulas);
-  g_test_add_func ("/policy/small-host-sleep", test_policy_small_host_sleep);
-  g_test_add_func ("/policy/free-source", test_policy_free_source);
-  g_test_add_func ("/policy/modes", test_policy_modes);
-  g_test_add_func ("/policy/advisor", test_policy_advisor);
-  g_test_add_func ("/policy/advisor-max-pages", test_policy_advisor_max_pages);
-  g_test_add_func ("/policy/unavailable", test_policy_unavailable);
+  g_test_add_func ("/ksm-policy/table", test_policy_table);
+  g_test_add_func ("/ksm-policy/hysteresis-off", test_policy_hysteresis_off);
+  g_test_add_func ("/ksm-policy/formulas", test_policy_formulas);
+  g_test_add_func ("/ksm-policy/small-host-sleep", test_policy_small_host_sleep);
+  g_test_add_func ("/ksm-policy/free-source", test_policy_free_source);
+  g_test_add_func ("/ksm-policy/modes", test_policy_modes);
+  g_test_add_func ("/ksm-policy/advisor", test_policy_advisor);
+  g_test_add_func ("/ksm-policy/advisor-max-pages", test_policy_advisor_max_pages);
+  g_test_add_func ("/ksm-policy/unavailable", test_policy_unavailable);
+  g_test_add_func ("/ksm-policy/part", test_policy_part);
   return g_test_run ();
 }

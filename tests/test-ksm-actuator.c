@@ -1,29 +1,37 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The knob writer: writes only what changes, restores what it changed. */
+/* The KSM actuator: writes only what changes, restores what it changed. */
 #include <glib/gstdio.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include "sp-knobs.h"
+#include "sp-ksm-actuator.h"
 #include "sp-io.h"
-#include "sp-test.h"
 
 typedef struct {
-  SpTestSysfs tree;
+  char *root;
+  char *ksm_dir;
   GPtrArray *strings; /* what read_knob returned, freed at teardown */
 } Fixture;
 
 static void
 write_knob (Fixture *f, const char *name, const char *value)
 {
-  sp_test_sysfs_set (&f->tree, name, value);
+  g_autofree char *path = g_build_filename (f->ksm_dir, name, NULL);
+  g_autoptr (GError) error = NULL;
+
+  g_file_set_contents (path, value, -1, &error);
+  g_assert_no_error (error);
 }
 
 static char *
 read_knob (Fixture *f, const char *name)
 {
-  char *contents = sp_test_sysfs_get (&f->tree, name);
+  g_autofree char *path = g_build_filename (f->ksm_dir, name, NULL);
+  g_autoptr (GError) error = NULL;
+  char *contents = NULL;
 
+  g_file_get_contents (path, &contents, NULL, &error);
+  g_assert_no_error (error);
   g_ptr_array_add (f->strings, contents);
   return g_strchomp (contents);
 }
@@ -32,7 +40,7 @@ read_knob (Fixture *f, const char *name)
 static void
 age_knob (Fixture *f, const char *name)
 {
-  g_autofree char *path = sp_test_sysfs_path (&f->tree, name);
+  g_autofree char *path = g_build_filename (f->ksm_dir, name, NULL);
   struct timespec times[2] = { { 1000, 0 }, { 1000, 0 } };
 
   g_assert_cmpint (utimensat (AT_FDCWD, path, times, 0), ==, 0);
@@ -41,7 +49,7 @@ age_knob (Fixture *f, const char *name)
 static gboolean
 knob_was_written (Fixture *f, const char *name)
 {
-  g_autofree char *path = sp_test_sysfs_path (&f->tree, name);
+  g_autofree char *path = g_build_filename (f->ksm_dir, name, NULL);
   struct stat st;
 
   g_assert_cmpint (stat (path, &st), ==, 0);
@@ -51,8 +59,13 @@ knob_was_written (Fixture *f, const char *name)
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
+  g_autoptr (GError) error = NULL;
+
   f->strings = g_ptr_array_new_with_free_func (g_free);
-  sp_test_sysfs_init (&f->tree, NULL);
+  f->root = g_dir_make_tmp ("sp-knobs-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->ksm_dir = g_build_filename (f->root, "kernel", "mm", "ksm", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (f->ksm_dir, 0755), ==, 0);
   write_knob (f, "run", "0\n");
   write_knob (f, "pages_to_scan", "100\n");
   write_knob (f, "sleep_millisecs", "20\n");
@@ -65,7 +78,26 @@ fixture_setup (Fixture *f, gconstpointer data)
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  sp_test_sysfs_clear (&f->tree);
+  const char *names[] = {
+    "run",          "pages_to_scan",   "sleep_millisecs",         "pages_sharing",
+    "advisor_mode", "advisor_max_cpu", "advisor_target_scan_time"
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree char *path = g_build_filename (f->ksm_dir, names[i], NULL);
+      g_unlink (path);
+    }
+  for (int up = 0; up < 3; up++)
+    {
+      char *slash;
+      g_rmdir (f->ksm_dir);
+      slash = strrchr (f->ksm_dir, '/');
+      *slash = '\0';
+    }
+  g_rmdir (f->root);
+  g_free (f->ksm_dir);
+  g_free (f->root);
   g_ptr_array_unref (f->strings);
 }
 
@@ -82,14 +114,14 @@ read_state (Fixture *f, SpKsmState *ksm)
 {
   g_autoptr (GError) error = NULL;
 
-  g_assert_true (sp_ksm_read (f->tree.root, ksm, &error));
+  g_assert_true (sp_ksm_read (f->root, ksm, &error));
   g_assert_no_error (error);
 }
 
 static void
 test_knobs_write_only_changes (Fixture *f, gconstpointer data)
 {
-  g_autoptr (SpKnobs) knobs = sp_knobs_new (f->tree.root, FALSE);
+  g_autoptr (SpKsmActuator) knobs = sp_ksm_actuator_new (f->root, FALSE);
   g_autoptr (GError) error = NULL;
   SpDecision d = { 0 };
   SpKsmState ksm;
@@ -105,7 +137,7 @@ test_knobs_write_only_changes (Fixture *f, gconstpointer data)
   age_knob (f, "run");
 
   read_state (f, &ksm);
-  g_assert_true (sp_knobs_apply (knobs, &ksm, &d, &n, &error));
+  g_assert_true (sp_ksm_actuator_write (knobs, &ksm, &d, &n, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (n, ==, 2);
   g_assert_false (knob_was_written (f, "advisor_mode"));
@@ -114,13 +146,13 @@ test_knobs_write_only_changes (Fixture *f, gconstpointer data)
   g_assert_true (knob_was_written (f, "run"));
   g_assert_cmpstr (read_knob (f, "pages_to_scan"), ==, "400");
   g_assert_cmpstr (read_knob (f, "run"), ==, "1");
-  g_assert_cmpuint (sp_knobs_get_n_changed (knobs), ==, 2);
+  g_assert_cmpuint (sp_ksm_actuator_get_n_changed (knobs), ==, 2);
 
   /* the same decision again writes nothing */
   age_knob (f, "pages_to_scan");
   age_knob (f, "run");
   read_state (f, &ksm);
-  g_assert_true (sp_knobs_apply (knobs, &ksm, &d, &n, &error));
+  g_assert_true (sp_ksm_actuator_write (knobs, &ksm, &d, &n, &error));
   g_assert_cmpuint (n, ==, 0);
   g_assert_false (knob_was_written (f, "pages_to_scan"));
   g_assert_false (knob_was_written (f, "run"));
@@ -129,7 +161,7 @@ test_knobs_write_only_changes (Fixture *f, gconstpointer data)
 static void
 test_knobs_restore (Fixture *f, gconstpointer data)
 {
-  g_autoptr (SpKnobs) knobs = sp_knobs_new (f->tree.root, FALSE);
+  g_autoptr (SpKsmActuator) knobs = sp_ksm_actuator_new (f->root, FALSE);
   g_autoptr (GError) error = NULL;
   SpDecision d = { 0 };
   SpDecision d2 = { 0 };
@@ -139,31 +171,31 @@ test_knobs_restore (Fixture *f, gconstpointer data)
   add (&d, SP_KSM_ADVISOR_MAX_CPU, 40);
   add (&d, SP_KSM_RUN, 1);
   read_state (f, &ksm);
-  g_assert_true (sp_knobs_apply (knobs, &ksm, &d, NULL, &error));
+  g_assert_true (sp_ksm_actuator_write (knobs, &ksm, &d, NULL, &error));
   g_assert_cmpstr (read_knob (f, "advisor_mode"), ==, "scan-time");
 
   /* a second decision changes a knob again: the original stays the first one */
   add (&d2, SP_KSM_ADVISOR_MAX_CPU, 55);
   add (&d2, SP_KSM_SLEEP_MILLISECS, 10);
   read_state (f, &ksm);
-  g_assert_true (sp_knobs_apply (knobs, &ksm, &d2, NULL, &error));
+  g_assert_true (sp_ksm_actuator_write (knobs, &ksm, &d2, NULL, &error));
   g_assert_cmpstr (read_knob (f, "advisor_max_cpu"), ==, "55");
-  g_assert_cmpuint (sp_knobs_get_n_changed (knobs), ==, 4);
+  g_assert_cmpuint (sp_ksm_actuator_get_n_changed (knobs), ==, 4);
 
-  g_assert_true (sp_knobs_restore (knobs, &error));
+  g_assert_true (sp_actuator_restore (SP_ACTUATOR (knobs), &error));
   g_assert_no_error (error);
   g_assert_cmpstr (read_knob (f, "run"), ==, "0");
   g_assert_cmpstr (read_knob (f, "advisor_max_cpu"), ==, "70");
   g_assert_cmpstr (read_knob (f, "sleep_millisecs"), ==, "20");
   g_assert_cmpstr (read_knob (f, "advisor_mode"), ==, "none");
   g_assert_cmpstr (read_knob (f, "pages_to_scan"), ==, "100");
-  g_assert_cmpuint (sp_knobs_get_n_changed (knobs), ==, 0);
+  g_assert_cmpuint (sp_ksm_actuator_get_n_changed (knobs), ==, 0);
 }
 
 static void
 test_knobs_dry_run (Fixture *f, gconstpointer data)
 {
-  g_autoptr (SpKnobs) knobs = sp_knobs_new (f->tree.root, TRUE);
+  g_autoptr (SpKsmActuator) knobs = sp_ksm_actuator_new (f->root, TRUE);
   g_autoptr (GError) error = NULL;
   SpDecision d = { 0 };
   SpKsmState ksm;
@@ -174,7 +206,7 @@ test_knobs_dry_run (Fixture *f, gconstpointer data)
   age_knob (f, "pages_to_scan");
   age_knob (f, "run");
   read_state (f, &ksm);
-  g_assert_true (sp_knobs_apply (knobs, &ksm, &d, &n, &error));
+  g_assert_true (sp_ksm_actuator_write (knobs, &ksm, &d, &n, &error));
   g_assert_cmpuint (n, ==, 0);
   g_assert_false (knob_was_written (f, "pages_to_scan"));
   g_assert_false (knob_was_written (f, "run"));
@@ -184,9 +216,9 @@ test_knobs_dry_run (Fixture *f, gconstpointer data)
 static void
 test_knobs_unsupported_skipped (Fixture *f, gconstpointer data)
 {
-  g_autoptr (SpKnobs) knobs = sp_knobs_new (f->tree.root, FALSE);
+  g_autoptr (SpKsmActuator) knobs = sp_ksm_actuator_new (f->root, FALSE);
   g_autoptr (GError) error = NULL;
-  g_autofree char *path = sp_test_sysfs_path (&f->tree, "smart_scan");
+  g_autofree char *path = g_build_filename (f->ksm_dir, "smart_scan", NULL);
   SpDecision d = { 0 };
   SpKsmState ksm;
   guint n = 99;
@@ -195,7 +227,7 @@ test_knobs_unsupported_skipped (Fixture *f, gconstpointer data)
   add (&d, SP_KSM_SMART_SCAN, 1);
   add (&d, SP_KSM_RUN, 1);
   read_state (f, &ksm);
-  g_assert_true (sp_knobs_apply (knobs, &ksm, &d, &n, &error));
+  g_assert_true (sp_ksm_actuator_write (knobs, &ksm, &d, &n, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (n, ==, 1);
   g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
@@ -204,9 +236,9 @@ test_knobs_unsupported_skipped (Fixture *f, gconstpointer data)
 static void
 test_knobs_write_error (Fixture *f, gconstpointer data)
 {
-  g_autoptr (SpKnobs) knobs = sp_knobs_new (f->tree.root, FALSE);
+  g_autoptr (SpKsmActuator) knobs = sp_ksm_actuator_new (f->root, FALSE);
   g_autoptr (GError) error = NULL;
-  g_autofree char *path = sp_test_sysfs_path (&f->tree, "pages_to_scan");
+  g_autofree char *path = g_build_filename (f->ksm_dir, "pages_to_scan", NULL);
   SpDecision d = { 0 };
   SpKsmState ksm;
   guint n = 99;
@@ -216,7 +248,7 @@ test_knobs_write_error (Fixture *f, gconstpointer data)
   read_state (f, &ksm);
   /* the knob vanishes between read and write (kernel module gone) */
   g_assert_cmpint (g_unlink (path), ==, 0);
-  g_assert_false (sp_knobs_apply (knobs, &ksm, &d, &n, &error));
+  g_assert_false (sp_ksm_actuator_write (knobs, &ksm, &d, &n, &error));
   g_assert_nonnull (error);
   g_assert_nonnull (strstr (error->message, path));
   g_assert_cmpuint (n, ==, 0);
@@ -230,10 +262,10 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
-  ADD ("/knobs/write-only-changes", test_knobs_write_only_changes);
-  ADD ("/knobs/restore", test_knobs_restore);
-  ADD ("/knobs/dry-run", test_knobs_dry_run);
-  ADD ("/knobs/unsupported-skipped", test_knobs_unsupported_skipped);
-  ADD ("/knobs/write-error", test_knobs_write_error);
+  ADD ("/ksm-actuator/write-only-changes", test_knobs_write_only_changes);
+  ADD ("/ksm-actuator/restore", test_knobs_restore);
+  ADD ("/ksm-actuator/dry-run", test_knobs_dry_run);
+  ADD ("/ksm-actuator/unsupported-skipped", test_knobs_unsupported_skipped);
+  ADD ("/ksm-actuator/write-error", test_knobs_write_error);
   return g_test_run ();
 }

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * SpDecision: what the KSM policy (sp-ksm-policy.h) decided in one tuning
+ * pass: the action, why, the values it computed on the way, and the knob
+ * settings the KSM actuator (sp-ksm-actuator.h) writes. Each snapshot holds
+ * the one it was made with (SpSnapshot.decision).
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "sp-enums.h"
+#include "sp-ksm.h"
+
+G_BEGIN_DECLS
+
+/* A knob the decision wants to have, with its value. */
+typedef struct {
+  SpKsmField field;
+  gint64 value;
+} SpKnobSetting;
+
+#define SP_DECISION_MAX_SETTINGS 8
+
+typedef struct {
+  SpAction action;
+  char *reason; /* human readable, e.g. "run: available 3.1 GiB < threshold ..." */
+
+  /* the inputs and intermediate values, for logs, D-Bus and metrics */
+  guint64 total_kib;
+  guint64 free_kib;
+  guint64 committed_kib;
+  guint64 threshold_kib;
+  gint64 npages;
+  gint64 sleep_millisecs;
+  gboolean use_advisor;
+  gint64 advisor_max_cpu;
+  gint64 advisor_target_scan_time;
+  gint64 advisor_max_pages; /* 0: not written (the kernel has no such file) */
+
+  /* what to write, in order (only values; the actuator skips unchanged knobs) */
+  SpKnobSetting settings[SP_DECISION_MAX_SETTINGS];
+  guint n_settings;
+} SpDecision;
+
+/* Frees decision->reason and resets the decision. */
+void sp_decision_clear (SpDecision *decision);
+void sp_decision_copy (SpDecision *dest, const SpDecision *src);
+
+G_END_DECLS

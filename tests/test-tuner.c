@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The tuner and its seam (sp-policy.h): the KSM policy and actuator are its
+ * parts by default; a second policy and actuator added beside them see each
+ * step of a pass in order, on the snapshot being built, and restore in
+ * reverse order. */
+#define G_LOG_DOMAIN "test-tuner"
+
+#include <glib/gstdio.h>
+
+#include "sp-error.h"
+#include "sp-tuner.h"
+
+#define GIB (G_GUINT64_CONSTANT (1024) * 1024)
+
+/* A temporary sysfs (kernel/mm/ksm) and procfs (meminfo) for one tuner. */
+typedef struct {
+  char *root;
+  char *sysfs;
+  char *procfs;
+  char *ksm_dir;
+  GString *calls; /* what the test parts saw, in order */
+} Fixture;
+
+static const char *const knob_names[] = { "run", "pages_to_scan", "sleep_millisecs",
+                                          "pages_sharing" };
+
+static void
+write_file (const char *dir, const char *name, const char *contents)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_autoptr (GError) error = NULL;
+
+  g_file_set_contents (path, contents, -1, &error);
+  g_assert_no_error (error);
+}
+
+static char *
+read_knob (Fixture *f, const char *name)
+{
+  g_autofree char *path = g_build_filename (f->ksm_dir, name, NULL);
+  g_autoptr (GError) error = NULL;
+  char *contents = NULL;
+
+  g_file_get_contents (path, &contents, NULL, &error);
+  g_assert_no_error (error);
+  return g_strchomp (contents);
+}
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->root = g_dir_make_tmp ("test-tuner-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->sysfs = g_build_filename (f->root, "sys", NULL);
+  f->procfs = g_build_filename (f->root, "proc", NULL);
+  f->ksm_dir = g_build_filename (f->sysfs, "kernel", "mm", "ksm", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (f->ksm_dir, 0755), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (f->procfs, 0755), ==, 0);
+  write_file (f->ksm_dir, "run", "0\n");
+  write_file (f->ksm_dir, "pages_to_scan", "100\n");
+  write_file (f->ksm_dir, "sleep_millisecs", "20\n");
+  write_file (f->ksm_dir, "pages_sharing", "0\n");
+  /* 16 GiB, 1 GiB available: under the 3.2 GiB threshold, KSM runs */
+  write_file (f->procfs, "meminfo",
+              "MemTotal:       16777216 kB\nMemFree:          524288 kB\n"
+              "MemAvailable:    1048576 kB\nBuffers:               0 kB\n"
+              "Cached:           524288 kB\n");
+  f->calls = g_string_new (NULL);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  g_autofree char *meminfo = g_build_filename (f->procfs, "meminfo", NULL);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (knob_names); i++)
+    {
+      g_autofree char *path = g_build_filename (f->ksm_dir, knob_names[i], NULL);
+      g_unlink (path);
+    }
+  g_unlink (meminfo);
+  for (int up = 0; up < 3; up++)
+    {
+      char *slash;
+      g_rmdir (f->ksm_dir);
+      slash = strrchr (f->ksm_dir, '/');
+      *slash = '\0';
+    }
+  g_rmdir (f->procfs);
+  g_rmdir (f->root);
+  g_free (f->ksm_dir);
+  g_free (f->procfs);
+  g_free (f->sysfs);
+  g_free (f->root);
+  g_string_free (f->calls, TRUE);
+}
+
+static void
+note (Fixture *f, const char *call)
+{
+  g_string_append_printf (f->calls, "%s%s", f->calls->len > 0 ? " " : "", call);
+}
+
+/* A second policy: decides after the KSM policy, from the same snapshot. */
+#define TEST_TYPE_POLICY (test_policy_get_type ())
+G_DECLARE_FINAL_TYPE (TestPolicy, test_policy, TEST, POLICY, GObject)
+
+struct _TestPolicy {
+  GObject parent_instance;
+  Fixture *f;
+};
+
+static void test_policy_iface_init (SpPolicyInterface *iface);
+G_DEFINE_TYPE_WITH_CODE (TestPolicy, test_policy, G_TYPE_OBJECT,
+                         G_IMPLEMENT_INTERFACE (SP_TYPE_POLICY, test_policy_iface_init))
+
+static void
+test_policy_class_init (TestPolicyClass *klass)
+{
+}
+
+static void
+test_policy_init (TestPolicy *self)
+{
+}
+
+static const char *
+test_policy_get_name (SpPolicy *policy)
+{
+  return "test";
+}
+
+static void
+test_policy_decide (SpPolicy *policy, const SpSnapshot *previous, SpSnapshot *next)
+{
+  TestPolicy *self = TEST_POLICY (policy);
+
+  note (self->f, "decide");
+  /* the inputs of this pass, the last published snapshot, and what the
+   * policy before it decided */
+  g_assert_cmpuint (next->serial, ==, previous->serial + 1);
+  g_assert_cmpuint (next->mem.total_kib, ==, 16 * GIB);
+  g_assert_true (next->ksm.available);
+  g_assert_cmpint (sp_ksm_state_get (&next->ksm, SP_KSM_RUN), ==, 0);
+  g_assert_nonnull (next->config);
+  g_assert_nonnull (next->guests);
+  g_assert_cmpint (next->decision.action, ==, SP_ACTION_RUN);
+}
+
+static void
+test_policy_iface_init (SpPolicyInterface *iface)
+{
+  iface->get_name = test_policy_get_name;
+  iface->decide = test_policy_decide;
+}
+
+/* A second actuator: applies after the KSM actuator, restores before it. */
+#define TEST_TYPE_ACTUATOR (test_actuator_get_type ())
+G_DECLARE_FINAL_TYPE (TestActuator, test_actuator, TEST, ACTUATOR, GObject)
+
+struct _TestActuator {
+  GObject parent_instance;
+  Fixture *f;
+  const SpSnapshot *applied; /* the snapshot apply() was given */
+  gboolean fail_restore;
+};
+
+static void test_actuator_iface_init (SpActuatorInterface *iface);
+G_DEFINE_TYPE_WITH_CODE (TestActuator, test_actuator, G_TYPE_OBJECT,
+                         G_IMPLEMENT_INTERFACE (SP_TYPE_ACTUATOR, test_actuator_iface_init))
+
+static void
+test_actuator_class_init (TestActuatorClass *klass)
+{
+}
+
+static void
+test_actuator_init (TestActuator *self)
+{
+}
+
+static const char *
+test_actuator_get_name (SpActuator *actuator)
+{
+  return "test";
+}
+
+static void
+test_actuator_observe (SpActuator *actuator, const SpSnapshot *next)
+{
+  TestActuator *self = TEST_ACTUATOR (actuator);
+
+  note (self->f, "observe");
+  g_assert_cmpint (next->decision.action, ==, SP_ACTION_NONE); /* nothing decided yet */
+}
+
+static void
+test_actuator_apply (SpActuator *actuator, SpSnapshot *next)
+{
+  TestActuator *self = TEST_ACTUATOR (actuator);
+
+  note (self->f, "apply");
+  /* the KSM actuator wrote the knobs and read them back into next */
+  g_assert_cmpint (sp_ksm_state_get (&next->ksm, SP_KSM_RUN), ==, 1);
+  self->applied = next;
+}
+
+static gboolean
+test_actuator_restore (SpActuator *actuator, GError **error)
+{
+  TestActuator *self = TEST_ACTUATOR (actuator);
+  g_autofree char *run = read_knob (self->f, "run");
+
+  note (self->f, "restore");
+  /* the KSM actuator, added first, restores after this one */
+  g_assert_cmpstr (run, ==, "1");
+  if (self->fail_restore)
+    {
+      g_set_error_literal (error, SP_ERROR, SP_ERROR_FAILED, "test actuator cannot restore");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+test_actuator_iface_init (SpActuatorInterface *iface)
+{
+  iface->get_name = test_actuator_get_name;
+  iface->observe = test_actuator_observe;
+  iface->apply = test_actuator_apply;
+  iface->restore = test_actuator_restore;
+}
+
+static void
+on_tuned (SpTuner *tuner, SpSnapshot *snapshot, gpointer user_data)
+{
+  Fixture *f = user_data;
+
+  note (f, "tuned");
+  g_assert_true (snapshot == sp_tuner_get_snapshot (tuner));
+}
+
+static SpTuner *
+new_tuner (Fixture *f)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+
+  config->scan_rate = SP_SCAN_RATE_CLASSIC;
+  return sp_tuner_new (config, f->sysfs, f->procfs, FALSE);
+}
+
+/* Without anything added, the KSM policy decides and the KSM actuator
+ * writes the knobs, reads them back, and restores them. */
+static void
+test_tuner_ksm_parts (Fixture *f, gconstpointer data)
+{
+  g_autoptr (SpTuner) tuner = new_tuner (f);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *run = NULL;
+  g_autofree char *pages = NULL;
+  g_autofree char *restored = NULL;
+  SpSnapshot *snapshot;
+
+  sp_tuner_retune (tuner);
+  g_assert_cmpuint (sp_tuner_get_n_decisions (tuner), ==, 1);
+  snapshot = sp_tuner_get_snapshot (tuner);
+  g_assert_cmpuint (snapshot->serial, ==, 1);
+  g_assert_cmpint (snapshot->decision.action, ==, SP_ACTION_RUN);
+  g_assert_cmpint (snapshot->decision.npages, ==, 400); /* 100 + boost 300 */
+  run = read_knob (f, "run");
+  pages = read_knob (f, "pages_to_scan");
+  g_assert_cmpstr (run, ==, "1");
+  g_assert_cmpstr (pages, ==, "400");
+  /* the snapshot shows the knobs as written */
+  g_assert_cmpint (sp_ksm_state_get (&snapshot->ksm, SP_KSM_RUN), ==, 1);
+  g_assert_cmpint (sp_ksm_state_get (&snapshot->ksm, SP_KSM_PAGES_TO_SCAN), ==, 400);
+
+  g_assert_true (sp_tuner_restore (tuner, &error));
+  g_assert_no_error (error);
+  restored = read_knob (f, "run");
+  g_assert_cmpstr (restored, ==, "0");
+}
+
+/* A policy and an actuator added beside the KSM ones take part in every
+ * pass in order: observe, decide, apply, then "tuned"; restore in reverse. */
+static void
+test_tuner_second_part (Fixture *f, gconstpointer data)
+{
+  g_autoptr (SpTuner) tuner = new_tuner (f);
+  g_autoptr (TestPolicy) policy = g_object_new (TEST_TYPE_POLICY, NULL);
+  g_autoptr (TestActuator) actuator = g_object_new (TEST_TYPE_ACTUATOR, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *run = NULL;
+
+  policy->f = f;
+  actuator->f = f;
+  sp_tuner_add_policy (tuner, SP_POLICY (policy));
+  sp_tuner_add_actuator (tuner, SP_ACTUATOR (actuator));
+  g_signal_connect (tuner, "tuned", G_CALLBACK (on_tuned), f);
+
+  sp_tuner_retune (tuner);
+  g_assert_cmpstr (f->calls->str, ==, "observe decide apply tuned");
+  g_assert_true (actuator->applied == sp_tuner_get_snapshot (tuner));
+
+  g_string_truncate (f->calls, 0);
+  g_assert_true (sp_tuner_restore (tuner, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (f->calls->str, ==, "restore");
+  run = read_knob (f, "run");
+  g_assert_cmpstr (run, ==, "0");
+}
+
+/* One actuator failing to restore does not keep the others from it; its
+ * error is the tuner's. */
+static void
+test_tuner_restore_error (Fixture *f, gconstpointer data)
+{
+  g_autoptr (SpTuner) tuner = new_tuner (f);
+  g_autoptr (TestActuator) actuator = g_object_new (TEST_TYPE_ACTUATOR, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *run = NULL;
+
+  actuator->f = f;
+  actuator->fail_restore = TRUE;
+  sp_tuner_add_actuator (tuner, SP_ACTUATOR (actuator));
+  sp_tuner_retune (tuner);
+
+  g_assert_false (sp_tuner_restore (tuner, &error));
+  g_assert_error (error, SP_ERROR, SP_ERROR_FAILED);
+  g_assert_cmpstr (error->message, ==, "test actuator cannot restore");
+  run = read_knob (f, "run");
+  g_assert_cmpstr (run, ==, "0");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+  ADD ("/tuner/ksm-parts", test_tuner_ksm_parts);
+  ADD ("/tuner/second-part", test_tuner_second_part);
+  ADD ("/tuner/restore-error", test_tuner_restore_error);
+  return g_test_run ();
+}
