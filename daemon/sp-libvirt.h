@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * SpLibvirt watches a libvirt connection: it subscribes to domain events,
- * refreshes the domain list and their memory (one GetAllDomainStats call
- * per refresh) in a worker thread, reconnects with backoff when the
- * connection drops, and publishes an immutable SpGuests after each refresh
- * with "guests-changed". Nothing in here blocks the main loop.
+ * SpLibvirt watches libvirt: the facade that wires an SpLibvirtLink (the
+ * connection, reconnected with backoff), SpLibvirtEvents (domain events)
+ * and an SpGuestQuery (refreshes in a worker thread) together, and
+ * publishes an immutable SpGuests after each refresh and each change of the
+ * connection with "guests-changed". Nothing in here blocks the main loop.
  */
 #pragma once
 
@@ -12,16 +12,16 @@
 #include <libvirt/libvirt.h>
 
 #include "sp-domain.h"
+#include "sp-guest-query.h"
+#include "sp-libvirt-link.h"
 
 G_BEGIN_DECLS
 
-#define SP_LIBVIRT_DEFAULT_URI "qemu:///system"
-#define SP_LIBVIRT_EMBEDDED_URI "test:///default"
 /* where libvirt's QEMU driver writes <domain>.pid */
 #define SP_LIBVIRT_QEMU_PID_DIR "/run/libvirt/qemu"
 
 /* Events inside this window fold into one refresh. */
-#define SP_LIBVIRT_DEBOUNCE_MS 100
+#define SP_LIBVIRT_DEBOUNCE_MS SP_GUEST_QUERY_DEBOUNCE_MS
 
 #define SP_TYPE_LIBVIRT (sp_libvirt_get_type ())
 G_DECLARE_FINAL_TYPE (SpLibvirt, sp_libvirt, SP, LIBVIRT, GObject)

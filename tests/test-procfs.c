@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "sp-procfs.h"
+#include "sp-qemu-proc.h"
 
 #ifndef PR_SET_MEMORY_MERGE
 #define PR_SET_MEMORY_MERGE 67
@@ -203,10 +204,10 @@ test_cmdline_has_uuid (void)
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       g_test_message ("case %" G_GSIZE_FORMAT, i);
-      g_assert_cmpint (sp_proc_cmdline_has_uuid (cases[i].cmdline, cases[i].len, UUID_ALPHA), ==,
-                       cases[i].found);
+      g_assert_cmpint (sp_qemu_proc_cmdline_has_uuid (cases[i].cmdline, cases[i].len, UUID_ALPHA),
+                       ==, cases[i].found);
     }
-  g_assert_false (sp_proc_cmdline_has_uuid (NULL, 0, UUID_ALPHA));
+  g_assert_false (sp_qemu_proc_cmdline_has_uuid (NULL, 0, UUID_ALPHA));
 }
 
 /* A fake procfs and libvirt run directory in a temporary directory. */
@@ -334,25 +335,26 @@ tree_teardown (Tree *tree, gconstpointer data)
 static void
 test_find_pidfile (Tree *tree, gconstpointer data)
 {
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "alpha", UUID_ALPHA), ==, 2000);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "alpha", UUID_ALPHA), ==, 2000);
   /* the uuid compares case-insensitively with the command line */
-  g_assert_cmpint (
-      sp_qemu_find_pid (tree->proc, tree->run, "alpha", "3F7C2A9E-5B1D-4C8E-9F0A-1D2E3F4A5B6C"), ==,
-      2000);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "alpha",
+                                          "3F7C2A9E-5B1D-4C8E-9F0A-1D2E3F4A5B6C"),
+                   ==, 2000);
   /* without the pid file the scan finds both; the lowest pid wins */
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, NULL, "alpha", UUID_ALPHA), ==, 100);
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, NULL, UUID_ALPHA), ==, 100);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, NULL, "alpha", UUID_ALPHA), ==, 100);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, NULL, UUID_ALPHA), ==, 100);
 }
 
 /* No pid file: the scan of command lines. */
 static void
 test_find_scan (Tree *tree, gconstpointer data)
 {
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "no-pidfile", UUID_BETA), ==, 101);
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, NULL, "beta", UUID_BETA), ==, 101);
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, NULL, NULL, UUID_BETA_UPPER), ==, 101);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "no-pidfile", UUID_BETA), ==, 101);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, NULL, "beta", UUID_BETA), ==, 101);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, NULL, NULL, UUID_BETA_UPPER), ==, 101);
   /* a pid directory that does not exist */
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, "/nonexistent/run", "beta", UUID_BETA), ==, 101);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, "/nonexistent/run", "beta", UUID_BETA), ==,
+                   101);
 }
 
 /* A pid file naming another process, or no process: the scan decides. */
@@ -360,28 +362,29 @@ static void
 test_find_wrong_pidfile (Tree *tree, gconstpointer data)
 {
   /* beta.pid names alpha's stale QEMU 100 */
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "beta", UUID_BETA), ==, 101);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "beta", UUID_BETA), ==, 101);
   /* garbage, a gone pid, a negative pid */
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "gamma", UUID_BETA), ==, 101);
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "delta", UUID_ALPHA), ==, 100);
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "epsilon", UUID_ALPHA), ==, 100);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "gamma", UUID_BETA), ==, 101);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "delta", UUID_ALPHA), ==, 100);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "epsilon", UUID_ALPHA), ==, 100);
   /* a name that would leave the pid directory is not used as a path */
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "../evil", UUID_ALPHA), ==, 100);
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "..", UUID_ALPHA), ==, 100);
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "", UUID_ALPHA), ==, 100);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "../evil", UUID_ALPHA), ==, 100);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "..", UUID_ALPHA), ==, 100);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "", UUID_ALPHA), ==, 100);
 }
 
 static void
 test_find_none (Tree *tree, gconstpointer data)
 {
   /* only decoys and non-process entries mention it */
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "nobody", UUID_NOBODY), ==, 0);
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, NULL, NULL, UUID_NOBODY), ==, 0);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "nobody", UUID_NOBODY), ==, 0);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, NULL, NULL, UUID_NOBODY), ==, 0);
   /* alpha's pid file, but the uuid of nobody */
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "alpha", UUID_NOBODY), ==, 0);
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "alpha", ""), ==, 0);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "alpha", UUID_NOBODY), ==, 0);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "alpha", ""), ==, 0);
   /* no procfs at all */
-  g_assert_cmpint (sp_qemu_find_pid ("/nonexistent/proc", tree->run, "alpha", UUID_ALPHA), ==, 0);
+  g_assert_cmpint (sp_qemu_proc_find_pid ("/nonexistent/proc", tree->run, "alpha", UUID_ALPHA), ==,
+                   0);
 }
 
 static void
@@ -599,8 +602,8 @@ test_find_real (void)
   pid = g_ascii_strtoll (g_subprocess_get_identifier (child), NULL, 10);
   g_assert_cmpint (pid, >, 0);
 
-  g_assert_cmpint (sp_qemu_find_pid ("/proc", NULL, NULL, uuid), ==, pid);
-  g_assert_cmpint (sp_qemu_find_pid ("/proc", NULL, NULL, upper), ==, pid);
+  g_assert_cmpint (sp_qemu_proc_find_pid ("/proc", NULL, NULL, uuid), ==, pid);
+  g_assert_cmpint (sp_qemu_proc_find_pid ("/proc", NULL, NULL, upper), ==, pid);
 
   run = g_dir_make_tmp ("samepage-run-XXXXXX", &error);
   g_assert_no_error (error);
@@ -608,13 +611,13 @@ test_find_real (void)
   pid_text = g_strdup_printf ("%" G_GINT64_FORMAT "\n", pid);
   g_file_set_contents (pidfile, pid_text, -1, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (sp_qemu_find_pid ("/proc", run, "guest", uuid), ==, pid);
+  g_assert_cmpint (sp_qemu_proc_find_pid ("/proc", run, "guest", uuid), ==, pid);
   /* the pid file of this test process: not the guest, so the scan */
   g_free (pid_text);
   pid_text = g_strdup_printf ("%d\n", (int) getpid ());
   g_file_set_contents (pidfile, pid_text, -1, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (sp_qemu_find_pid ("/proc", run, "guest", uuid), ==, pid);
+  g_assert_cmpint (sp_qemu_proc_find_pid ("/proc", run, "guest", uuid), ==, pid);
   g_assert_cmpint (g_unlink (pidfile), ==, 0);
   g_assert_cmpint (g_rmdir (run), ==, 0);
 
@@ -624,7 +627,7 @@ test_find_real (void)
   g_assert_true (g_subprocess_wait_check (child, NULL, &error));
   g_assert_no_error (error);
 
-  g_assert_cmpint (sp_qemu_find_pid ("/proc", NULL, NULL, uuid), ==, 0);
+  g_assert_cmpint (sp_qemu_proc_find_pid ("/proc", NULL, NULL, uuid), ==, 0);
 }
 
 int

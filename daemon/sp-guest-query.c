@@ -1,0 +1,553 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#define G_LOG_DOMAIN "samepaged-libvirt"
+
+#include "sp-guest-query.h"
+
+#include "sp-domain-xml.h"
+#include "sp-libvirt-util.h"
+#include "sp-log.h"
+#include "sp-qemu-proc.h"
+
+struct _SpGuestQuery {
+  GObject parent_instance;
+
+  SpLibvirtLink *link;
+  char *procfs_root;
+  char *pid_dir;
+
+  guint refresh_id;
+  gboolean refresh_running;
+  gboolean refresh_again;
+  /* What the next refresh queries: every domain when full_refresh, else the
+   * domains requests named (UUIDs) and any domain the last list lacked. */
+  gboolean full_refresh;
+  GHashTable *dirty;
+  SpGuests *last; /* of the last successful refresh */
+
+  guint64 n_refreshes;
+  guint64 n_queried; /* domains queried by the last refresh */
+  GCancellable *cancellable;
+  SpLogOnce refresh_problem;
+};
+
+enum {
+  SIGNAL_REFRESHED,
+  N_SIGNALS,
+};
+static guint signals[N_SIGNALS];
+
+G_DEFINE_TYPE (SpGuestQuery, sp_guest_query, G_TYPE_OBJECT)
+
+/* ---- refresh (worker thread) ----------------------------------------- */
+
+typedef struct {
+  virConnectPtr conn;
+  char *uri;
+  char *procfs_root;
+  char *pid_dir;
+  gboolean qemu; /* look for QEMU processes and their ksm_stat */
+  /* incremental: the last published domains, kept unless dirty (NULL: full) */
+  SpGuests *previous;
+  GHashTable *dirty;
+  guint n_queried;    /* out */
+  GPtrArray *queried; /* out: SpDomainInfo* (borrowed from the result) */
+} RefreshJob;
+
+static void
+refresh_job_free (RefreshJob *job)
+{
+  if (job->conn != NULL)
+    virConnectClose (job->conn);
+  g_free (job->uri);
+  g_free (job->procfs_root);
+  g_free (job->pid_dir);
+  g_clear_pointer (&job->previous, sp_guests_unref);
+  g_clear_pointer (&job->dirty, g_hash_table_unref);
+  g_clear_pointer (&job->queried, g_ptr_array_unref);
+  g_free (job);
+}
+
+typedef struct {
+  char uuid[VIR_UUID_STRING_BUFLEN];
+  gboolean has_current;
+  guint64 current_kib;
+  gboolean has_maximum;
+  guint64 maximum_kib;
+} BalloonStats;
+
+/* Balloon stats by UUID: of every active domain (doms NULL), else of doms
+ * (NULL-terminated; a refresh uses them for active domains only). */
+static GHashTable *
+collect_balloon_stats (virConnectPtr conn, virDomainPtr *doms, GError **error)
+{
+  g_autoptr (GHashTable) table = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  virDomainStatsRecordPtr *records = NULL;
+  const unsigned int stats = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_BALLOON;
+  int n;
+
+  if (doms == NULL)
+    n = virConnectGetAllDomainStats (conn, stats, &records,
+                                     VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE);
+  else if (doms[0] == NULL)
+    return g_steal_pointer (&table);
+  else
+    {
+      n = virDomainListGetStats (doms, stats, &records, 0);
+      /* one of doms went away meanwhile: all active ones, as a full refresh */
+      if (n < 0)
+        n = virConnectGetAllDomainStats (conn, stats, &records,
+                                         VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE);
+    }
+  if (n < 0)
+    {
+      sp_libvirt_set_error (error, "Cannot get domain stats");
+      return NULL;
+    }
+  for (int i = 0; i < n; i++)
+    {
+      BalloonStats *b = g_new0 (BalloonStats, 1);
+      unsigned long long value;
+
+      if (virDomainGetUUIDString (records[i]->dom, b->uuid) < 0)
+        {
+          g_free (b);
+          continue;
+        }
+      if (virTypedParamsGetULLong (records[i]->params, records[i]->nparams, "balloon.current",
+                                   &value) == 1)
+        {
+          b->has_current = TRUE;
+          b->current_kib = value;
+        }
+      if (virTypedParamsGetULLong (records[i]->params, records[i]->nparams, "balloon.maximum",
+                                   &value) == 1)
+        {
+          b->has_maximum = TRUE;
+          b->maximum_kib = value;
+        }
+      g_hash_table_insert (table, b->uuid, b);
+    }
+  virDomainStatsRecordListFree (records);
+  return g_steal_pointer (&table);
+}
+
+static gboolean
+domain_facts (virDomainPtr dom, unsigned int flags, SpDomainXmlFacts *facts, GError **error)
+{
+  /* the name first: virDomainGetName() resets libvirt's last error */
+  const char *name = virDomainGetName (dom);
+  g_autofree char *xml = virDomainGetXMLDesc (dom, flags);
+
+  if (xml == NULL)
+    {
+      sp_libvirt_set_error (error, "Cannot get the XML of domain %s", name);
+      return FALSE;
+    }
+  if (!sp_domain_xml_parse (xml, facts, error))
+    {
+      g_prefix_error (error, "Domain %s: ", name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static SpDomainInfo *
+domain_info (const RefreshJob *job, virDomainPtr dom, GHashTable *balloon, GError **error)
+{
+  g_autoptr (SpDomainInfo) info = sp_domain_info_new ();
+  g_auto (SpDomainXmlFacts) live = { 0 };
+  g_auto (SpDomainXmlFacts) config = { 0 };
+  char uuid[VIR_UUID_STRING_BUFLEN];
+  const BalloonStats *b;
+  const char *reason;
+  /* the name first: virDomainGetName() resets libvirt's last error */
+  const char *name = virDomainGetName (dom);
+  int active = virDomainIsActive (dom);
+  int persistent = virDomainIsPersistent (dom);
+
+  if (active < 0 || persistent < 0 || virDomainGetUUIDString (dom, uuid) < 0)
+    {
+      sp_libvirt_set_error (error, "Cannot query domain %s", name);
+      return NULL;
+    }
+  info->name = g_strdup (name);
+  info->uuid = g_strdup (uuid);
+  info->active = active == 1;
+  info->persistent = persistent == 1;
+
+  if (!domain_facts (dom, 0, &live, error))
+    return NULL;
+  if (info->persistent && !domain_facts (dom, VIR_DOMAIN_XML_INACTIVE, &config, error))
+    return NULL;
+
+  info->mem_merge = !(info->persistent ? config.nosharepages : live.nosharepages);
+  info->mem_merge_active = info->active ? !live.nosharepages : info->mem_merge;
+  info->pending_restart = info->active && info->mem_merge != info->mem_merge_active;
+
+  /* memory: balloon.current, else virDomainGetInfo, else the XML */
+  b = info->active ? g_hash_table_lookup (balloon, uuid) : NULL;
+  info->maximum_kib = live.memory_kib;
+  if (b != NULL && b->has_current)
+    {
+      info->current_kib = b->current_kib;
+      info->memory_source = g_strdup ("balloon");
+      if (b->has_maximum)
+        info->maximum_kib = b->maximum_kib;
+    }
+  else
+    {
+      virDomainInfo vinfo;
+
+      if (info->active && virDomainGetInfo (dom, &vinfo) == 0)
+        {
+          info->current_kib = vinfo.memory;
+          info->maximum_kib = vinfo.maxMem;
+          info->memory_source = g_strdup ("info");
+        }
+      else
+        {
+          info->current_kib = live.current_memory_kib;
+          info->memory_source = g_strdup ("xml");
+        }
+    }
+
+  if (info->active && job->qemu)
+    sp_qemu_proc_read_facts (job->procfs_root, job->pid_dir, info);
+
+  /* what the running guest can merge: its live XML; else its config */
+  reason = sp_domain_xml_unmergeable_reason (info->active ? &live
+                                                          : (info->persistent ? &config : &live));
+  if (reason == NULL && info->ksm_mergeable == SP_KSM_MERGEABLE_NO)
+    reason = "QEMU reports ksm_mergeable: no";
+  info->mergeable = reason == NULL;
+  info->unmergeable_reason = g_strdup (reason);
+  return g_steal_pointer (&info);
+}
+
+/* The UUID of dom, or NULL when libvirt cannot say (the domain is queried). */
+static const char *
+domain_uuid (virDomainPtr dom, char buf[VIR_UUID_STRING_BUFLEN])
+{
+  return virDomainGetUUIDString (dom, buf) == 0 ? buf : NULL;
+}
+
+/*
+ * A full refresh queries every domain: 3 to 5 RPCs and 1 or 2 XML parses
+ * each, linear in the number of domains. An incremental one (job->previous
+ * set) lists the domains (one RPC), keeps the previous libvirt facts of
+ * every domain no event named since, and queries only the named and the new
+ * ones. Events name every change samepaged reads from libvirt (lifecycle,
+ * define, balloon, devices, metadata), so the kept facts are current; what
+ * events cannot cover, a reconnection or a failed refresh, asks for a full
+ * one. How much a running guest merges changes with no event: its /proc
+ * facts are read again for every active domain, kept ones included (file
+ * reads, no RPC).
+ */
+static void
+refresh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  RefreshJob *job = task_data;
+  g_autoptr (SpGuests) guests = sp_guests_new ();
+  g_autoptr (GHashTable) balloon = NULL;
+  g_autoptr (GHashTable) previous = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree virDomainPtr *query = NULL;
+  virDomainPtr *doms = NULL;
+  guint n_query = 0;
+  int n;
+
+  n = virConnectListAllDomains (job->conn, &doms, 0);
+  if (n < 0)
+    {
+      sp_libvirt_set_error (&error, "Cannot list domains");
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  query = g_new0 (virDomainPtr, n + 1);
+  if (job->previous != NULL)
+    {
+      previous = g_hash_table_new (g_str_hash, g_str_equal);
+      for (guint i = 0; i < job->previous->domains->len; i++)
+        {
+          SpDomainInfo *d = g_ptr_array_index (job->previous->domains, i);
+          g_hash_table_insert (previous, d->uuid, d);
+        }
+    }
+  for (int i = 0; i < n; i++)
+    {
+      char buf[VIR_UUID_STRING_BUFLEN];
+      const char *uuid = domain_uuid (doms[i], buf);
+      const SpDomainInfo *kept = NULL;
+
+      if (previous != NULL && uuid != NULL && !g_hash_table_contains (job->dirty, uuid))
+        kept = g_hash_table_lookup (previous, uuid);
+      if (kept != NULL)
+        {
+          SpDomainInfo *copy = sp_domain_info_copy (kept);
+
+          /* no event tells how much a guest merges: /proc, no RPC */
+          if (copy->active && job->qemu)
+            sp_qemu_proc_read_facts (job->procfs_root, job->pid_dir, copy);
+          g_ptr_array_add (guests->domains, copy);
+        }
+      else
+        query[n_query++] = doms[i];
+    }
+
+  balloon = collect_balloon_stats (job->conn, previous != NULL ? query : NULL, &error);
+  job->queried = g_ptr_array_new ();
+  for (guint i = 0; balloon != NULL && i < n_query; i++)
+    {
+      g_autoptr (GError) local_error = NULL;
+      SpDomainInfo *info = domain_info (job, query[i], balloon, &local_error);
+
+      if (info != NULL)
+        {
+          g_ptr_array_add (guests->domains, info);
+          g_ptr_array_add (job->queried, info);
+          continue;
+        }
+      /* a domain undefined during the refresh is not a failure */
+      if (virDomainIsActive (query[i]) < 0 && virGetLastErrorCode () == VIR_ERR_NO_DOMAIN)
+        continue;
+      error = g_steal_pointer (&local_error);
+      break;
+    }
+  job->n_queried = n_query;
+  for (int i = 0; i < n; i++)
+    virDomainFree (doms[i]);
+  free (doms);
+  if (error != NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  guests->uri = g_strdup (job->uri);
+  guests->connected = TRUE;
+  guests->refreshed_us = g_get_monotonic_time ();
+  sp_guests_finish (guests);
+  g_task_return_pointer (task, g_steal_pointer (&guests), (GDestroyNotify) sp_guests_unref);
+}
+
+/* One line per domain at debug level: what the refresh found. */
+static void
+log_domain (const SpDomainInfo *d)
+{
+  g_debug ("Domain %s: %s, %" G_GUINT64_FORMAT " KiB from %s, %s, QEMU pid %" G_GINT64_FORMAT
+           ", ksm_mergeable %s, merging pages %" G_GINT64_FORMAT,
+           d->name, d->active ? "active" : "inactive", d->current_kib, d->memory_source,
+           d->mergeable ? "mergeable" : d->unmergeable_reason, d->pid,
+           sp_ksm_mergeable_to_string (d->ksm_mergeable), d->ksm_merging_pages);
+}
+
+static void schedule_refresh (SpGuestQuery *self);
+
+static void
+refresh_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  SpGuestQuery *self = SP_GUEST_QUERY (source);
+  RefreshJob *job = g_task_get_task_data (G_TASK (result));
+  g_autoptr (GError) error = NULL;
+  SpGuests *guests = g_task_propagate_pointer (G_TASK (result), &error);
+
+  self->refresh_running = FALSE;
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  self->n_refreshes++;
+
+  if (guests == NULL)
+    {
+      /* the changes this refresh was to pick up are not in self->last */
+      self->full_refresh = TRUE;
+      if (sp_log_once_changed (&self->refresh_problem, error->message))
+        g_warning ("Cannot refresh the domain list: %s", error->message);
+    }
+  else
+    {
+      if (sp_log_once_reset (&self->refresh_problem))
+        g_message ("Domain list refreshed again");
+      /* the connection may have dropped while the refresh ran */
+      guests->connected = sp_libvirt_link_is_connected (self->link);
+      guests->status = g_strdup (sp_libvirt_link_get_status (self->link));
+      self->n_queried = job->n_queried;
+      g_debug ("Refreshed %u domain(s), %u active, committed %" G_GUINT64_FORMAT
+               " KiB; %u queried%s",
+               guests->domains->len, guests->n_active, guests->committed_kib, job->n_queried,
+               job->previous == NULL ? " (full)" : "");
+      for (guint i = 0; i < job->queried->len; i++)
+        log_domain (g_ptr_array_index (job->queried, i));
+      g_clear_pointer (&self->last, sp_guests_unref);
+      self->last = guests;
+      g_signal_emit (self, signals[SIGNAL_REFRESHED], 0, guests);
+    }
+
+  /* requests during the refresh: their domains (or a full refresh) next */
+  if (self->refresh_again)
+    {
+      self->refresh_again = FALSE;
+      schedule_refresh (self);
+    }
+}
+
+static void
+start_refresh (SpGuestQuery *self)
+{
+  g_autoptr (GTask) task = NULL;
+  virConnectPtr conn = sp_libvirt_link_ref_connection (self->link);
+  const char *uri = sp_libvirt_link_get_uri (self->link);
+  RefreshJob *job;
+
+  if (conn == NULL)
+    return;
+  if (self->refresh_running)
+    {
+      virConnectClose (conn);
+      self->refresh_again = TRUE;
+      return;
+    }
+  job = g_new0 (RefreshJob, 1);
+  job->conn = conn;
+  job->uri = g_strdup (uri);
+  job->procfs_root = g_strdup (self->procfs_root);
+  job->pid_dir = g_strdup (self->pid_dir);
+  job->qemu = g_str_has_prefix (uri, "qemu");
+  if (!self->full_refresh && self->last != NULL && self->last->refreshed_us != 0 &&
+      g_strcmp0 (self->last->uri, uri) == 0)
+    job->previous = sp_guests_ref (self->last);
+  job->dirty = g_steal_pointer (&self->dirty);
+  self->dirty = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->full_refresh = FALSE;
+
+  self->refresh_running = TRUE;
+  task = g_task_new (self, self->cancellable, refresh_done, NULL);
+  g_task_set_task_data (task, job, (GDestroyNotify) refresh_job_free);
+  g_task_run_in_thread (task, refresh_thread);
+}
+
+static gboolean
+on_refresh_timeout (gpointer user_data)
+{
+  SpGuestQuery *self = SP_GUEST_QUERY (user_data);
+
+  self->refresh_id = 0;
+  start_refresh (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_refresh (SpGuestQuery *self)
+{
+  if (self->refresh_id != 0)
+    return;
+  if (self->refresh_running)
+    {
+      self->refresh_again = TRUE;
+      return;
+    }
+  self->refresh_id = g_timeout_add (SP_GUEST_QUERY_DEBOUNCE_MS, on_refresh_timeout, self);
+}
+
+void
+sp_guest_query_queue_full (SpGuestQuery *self)
+{
+  g_return_if_fail (SP_IS_GUEST_QUERY (self));
+
+  self->full_refresh = TRUE;
+  schedule_refresh (self);
+}
+
+void
+sp_guest_query_queue_domain (SpGuestQuery *self, const char *uuid)
+{
+  g_return_if_fail (SP_IS_GUEST_QUERY (self));
+  g_return_if_fail (uuid != NULL);
+
+  g_hash_table_add (self->dirty, g_ascii_strdown (uuid, -1));
+  schedule_refresh (self);
+}
+
+SpGuests *
+sp_guest_query_get_last (SpGuestQuery *self)
+{
+  g_return_val_if_fail (SP_IS_GUEST_QUERY (self), NULL);
+  return self->last;
+}
+
+guint64
+sp_guest_query_get_n_refreshes (SpGuestQuery *self)
+{
+  g_return_val_if_fail (SP_IS_GUEST_QUERY (self), 0);
+  return self->n_refreshes;
+}
+
+guint64
+sp_guest_query_get_n_queried (SpGuestQuery *self)
+{
+  g_return_val_if_fail (SP_IS_GUEST_QUERY (self), 0);
+  return self->n_queried;
+}
+
+/* ---- object ------------------------------------------------------------ */
+
+static void
+sp_guest_query_dispose (GObject *object)
+{
+  SpGuestQuery *self = SP_GUEST_QUERY (object);
+
+  g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->refresh_id, g_source_remove);
+  G_OBJECT_CLASS (sp_guest_query_parent_class)->dispose (object);
+}
+
+static void
+sp_guest_query_finalize (GObject *object)
+{
+  SpGuestQuery *self = SP_GUEST_QUERY (object);
+
+  g_clear_object (&self->link);
+  g_free (self->procfs_root);
+  g_free (self->pid_dir);
+  g_clear_pointer (&self->last, sp_guests_unref);
+  g_clear_pointer (&self->dirty, g_hash_table_unref);
+  g_clear_object (&self->cancellable);
+  sp_log_once_reset (&self->refresh_problem);
+  G_OBJECT_CLASS (sp_guest_query_parent_class)->finalize (object);
+}
+
+static void
+sp_guest_query_class_init (SpGuestQueryClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = sp_guest_query_dispose;
+  object_class->finalize = sp_guest_query_finalize;
+
+  /**
+   * SpGuestQuery::refreshed:
+   * @guests: (type gpointer): the new SpGuests
+   */
+  signals[SIGNAL_REFRESHED] =
+      g_signal_new ("refreshed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                    G_TYPE_NONE, 1, G_TYPE_POINTER);
+}
+
+static void
+sp_guest_query_init (SpGuestQuery *self)
+{
+  self->dirty = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->cancellable = g_cancellable_new ();
+}
+
+SpGuestQuery *
+sp_guest_query_new (SpLibvirtLink *link, const char *procfs_root, const char *pid_dir)
+{
+  SpGuestQuery *self;
+
+  g_return_val_if_fail (SP_IS_LIBVIRT_LINK (link), NULL);
+
+  self = g_object_new (SP_TYPE_GUEST_QUERY, NULL);
+  self->link = g_object_ref (link);
+  self->procfs_root = g_strdup (procfs_root ? procfs_root : "/proc");
+  self->pid_dir = g_strdup (pid_dir);
+  return self;
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The QEMU process of a libvirt domain and its KSM facts: finding its pid
+ * (libvirt's pid file, checked against the command line, else a scan of
+ * procfs for "-uuid <uuid>") and filling an SpDomainInfo from its
+ * /proc/<pid>/ksm_stat (read by sp-procfs). File reads only, no libvirt.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "sp-domain.h"
+
+G_BEGIN_DECLS
+
+/*
+ * Finds the QEMU process of a domain: first <pid_dir>/<name>.pid (libvirt's
+ * /run/libvirt/qemu), checked against the process's command line, then a
+ * scan of <procfs>/[0-9]* command lines for the argument pair "-uuid"
+ * <uuid>. Returns 0 when none is found. pid_dir may be NULL. A pid file
+ * naming another process is ignored; unreadable and vanished processes are
+ * skipped; of several matches the lowest pid wins.
+ */
+gint64 sp_qemu_proc_find_pid (const char *procfs_root, const char *pid_dir, const char *name,
+                              const char *uuid);
+
+/*
+ * Whether a /proc/<pid>/cmdline (len bytes, NUL-separated argv) holds an
+ * element "-uuid" (or "--uuid", which QEMU accepts too) immediately followed
+ * by an element equal to uuid, compared case-insensitively.
+ */
+gboolean sp_qemu_proc_cmdline_has_uuid (const char *cmdline, gsize len, const char *uuid);
+
+/*
+ * Sets info->pid and the ksm_* facts of info (named by info->name and
+ * info->uuid) from its QEMU process: pid 0, no ksm_stat and
+ * SP_KSM_MERGEABLE_UNKNOWN when there is none or it cannot be read.
+ */
+void sp_qemu_proc_read_facts (const char *procfs_root, const char *pid_dir, SpDomainInfo *info);
+
+G_END_DECLS
