@@ -6,11 +6,13 @@
 #include <libvirt/virterror.h>
 
 /*
- * The callbacks of one connection. Registering and deregistering run in
- * worker threads; the callbacks run on the main loop and reach the
- * SpLibvirtEvents through owner, which only the main thread sets (once the
- * registrations are complete) and clears (when the subscription is
- * dropped). Each callback holds a reference, dropped by libvirt's freecb.
+ * The callbacks of one connection. Registering and deregistering run in a
+ * worker thread, one at a time and in order (libvirt refuses a callback
+ * already registered on a connection, so re-subscribing a connection must
+ * follow the deregistration of its last subscription); the callbacks run on the main loop and reach
+ * the SpLibvirtEvents through owner, which only the main thread sets (once the registrations are
+ * complete) and clears (when the subscription is dropped). Each callback holds a reference, dropped
+ * by libvirt's freecb.
  */
 typedef struct {
   SpLibvirtEvents *owner; /* NULL until adopted, and once dropped */
@@ -21,6 +23,7 @@ typedef struct {
 struct _SpLibvirtEvents {
   GObject parent_instance;
 
+  GThreadPool *rpcs;     /* Op*, one at a time, in order */
   Subscription *pending; /* registering in a worker */
   Subscription *current; /* registered, delivering events */
   guint64 n_events;
@@ -154,13 +157,17 @@ static const struct {
 #endif
 };
 
-/* ---- registering and deregistering (worker threads) ------------------- */
+/* ---- registering and deregistering (worker thread) -------------------- */
+
+typedef struct {
+  gboolean deregister;
+  Subscription *sub;
+  GTask *task; /* returned when done (registering only) */
+} Op;
 
 static void
-register_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+register_callbacks (Subscription *sub)
 {
-  Subscription *sub = task_data;
-
   for (gsize i = 0; i < G_N_ELEMENTS (domain_events); i++)
     {
       int id = virConnectDomainEventRegisterAny (sub->conn, NULL, domain_events[i].id,
@@ -175,29 +182,56 @@ register_thread (GTask *task, gpointer source, gpointer task_data, GCancellable 
         }
       g_array_append_val (sub->callback_ids, id);
     }
-  g_task_return_boolean (task, TRUE);
 }
 
 static void
-deregister_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+deregister_callbacks (Subscription *sub)
 {
-  Subscription *sub = task_data;
-
   for (guint i = 0; i < sub->callback_ids->len; i++)
     virConnectDomainEventDeregisterAny (sub->conn, g_array_index (sub->callback_ids, int, i));
   g_array_set_size (sub->callback_ids, 0);
-  g_task_return_boolean (task, TRUE);
 }
 
-/* Takes the reference of sub: its callbacks go off in a worker. */
+/* The worker: uses nothing but the Op, which it frees. */
 static void
-deregister (Subscription *sub)
+run_op (gpointer data, gpointer pool_data)
 {
-  g_autoptr (GTask) task = g_task_new (NULL, NULL, NULL, NULL);
+  Op *op = data;
 
+  if (op->deregister)
+    deregister_callbacks (op->sub);
+  else
+    register_callbacks (op->sub);
+  if (op->task != NULL)
+    {
+      g_task_return_boolean (op->task, TRUE);
+      g_object_unref (op->task);
+    }
+  subscription_unref (op->sub);
+  g_free (op);
+}
+
+/* Takes sub and task. */
+static void
+push_op (SpLibvirtEvents *self, gboolean deregister, Subscription *sub, GTask *task)
+{
+  g_autoptr (GError) error = NULL;
+  Op *op = g_new0 (Op, 1);
+
+  op->deregister = deregister;
+  op->sub = sub;
+  op->task = task;
+  /* queued even when no thread could be started now */
+  if (!g_thread_pool_push (self->rpcs, op, &error))
+    g_warning ("Cannot start a thread for libvirt's event callbacks: %s", error->message);
+}
+
+/* Takes the reference of sub: its callbacks go off in the worker. */
+static void
+deregister (SpLibvirtEvents *self, Subscription *sub)
+{
   sub->owner = NULL;
-  g_task_set_task_data (task, sub, subscription_unref);
-  g_task_run_in_thread (task, deregister_thread);
+  push_op (self, TRUE, sub, NULL);
 }
 
 static void
@@ -209,8 +243,7 @@ register_done (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (self->pending != sub)
     {
-      /* dropped or replaced meanwhile */
-      deregister (subscription_ref (sub));
+      /* dropped or replaced meanwhile: its deregistration is queued */
       g_task_return_new_error (outer, G_IO_ERROR, G_IO_ERROR_CANCELLED,
                                "The subscription was dropped");
       return;
@@ -227,10 +260,12 @@ sp_libvirt_events_unsubscribe (SpLibvirtEvents *self)
 {
   g_return_if_fail (SP_IS_LIBVIRT_EVENTS (self));
 
-  /* a pending one is deregistered when its registrations complete */
-  g_clear_pointer (&self->pending, subscription_unref);
+  /* a pending one is deregistered right after its registrations: the
+   * worker takes them in order */
+  if (self->pending != NULL)
+    deregister (self, g_steal_pointer (&self->pending));
   if (self->current != NULL)
-    deregister (g_steal_pointer (&self->current));
+    deregister (self, g_steal_pointer (&self->current));
 }
 
 void
@@ -238,8 +273,8 @@ sp_libvirt_events_subscribe_async (SpLibvirtEvents *self, virConnectPtr conn,
                                    GCancellable *cancellable, GAsyncReadyCallback callback,
                                    gpointer user_data)
 {
-  g_autoptr (GTask) task = NULL;
   GTask *outer;
+  GTask *task;
   Subscription *sub;
 
   g_return_if_fail (SP_IS_LIBVIRT_EVENTS (self));
@@ -256,7 +291,7 @@ sp_libvirt_events_subscribe_async (SpLibvirtEvents *self, virConnectPtr conn,
   g_task_set_source_tag (outer, sp_libvirt_events_subscribe_async);
   task = g_task_new (self, NULL, register_done, outer);
   g_task_set_task_data (task, subscription_ref (sub), subscription_unref);
-  g_task_run_in_thread (task, register_thread);
+  push_op (self, FALSE, subscription_ref (sub), task);
 }
 
 gboolean
@@ -290,11 +325,22 @@ sp_libvirt_events_dispose (GObject *object)
 }
 
 static void
+sp_libvirt_events_finalize (GObject *object)
+{
+  SpLibvirtEvents *self = SP_LIBVIRT_EVENTS (object);
+
+  /* deregistrations still queued run on; the worker needs nothing of self */
+  g_thread_pool_free (self->rpcs, FALSE, FALSE);
+  G_OBJECT_CLASS (sp_libvirt_events_parent_class)->finalize (object);
+}
+
+static void
 sp_libvirt_events_class_init (SpLibvirtEventsClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
 
   object_class->dispose = sp_libvirt_events_dispose;
+  object_class->finalize = sp_libvirt_events_finalize;
 
   /**
    * SpLibvirtEvents::domain-changed:
@@ -309,6 +355,8 @@ sp_libvirt_events_class_init (SpLibvirtEventsClass *klass)
 static void
 sp_libvirt_events_init (SpLibvirtEvents *self)
 {
+  /* a shared thread, one at a time: cannot fail */
+  self->rpcs = g_thread_pool_new (run_op, NULL, 1, FALSE, NULL);
 }
 
 SpLibvirtEvents *

@@ -441,6 +441,51 @@ test_read_tree (Tree *tree, gconstpointer data)
   g_assert_cmpint (stat.merging_pages, ==, -1);
 }
 
+/* A domain's QEMU found and its ksm_stat read into an SpDomainInfo; what
+ * was there before goes. */
+static void
+test_qemu_facts (Tree *tree, gconstpointer data)
+{
+  g_autoptr (SpDomainInfo) info = sp_domain_info_new ();
+
+  copy_fixture (tree->proc, "2000/ksm_stat", "ksm_stat-6.14-qemu.txt");
+  info->name = g_strdup ("alpha");
+  info->uuid = g_strdup (UUID_ALPHA);
+  sp_qemu_proc_read_facts (tree->proc, tree->run, info);
+  g_assert_cmpint (info->pid, ==, 2000);
+  g_assert_true (info->ksm_stat_present);
+  g_assert_cmpint (info->ksm_merging_pages, ==, 30000);
+  g_assert_cmpint (info->ksm_zero_pages, ==, 12);
+  g_assert_cmpint (info->ksm_process_profit, ==, 118734848);
+  g_assert_cmpint (info->ksm_mergeable, ==, SP_KSM_MERGEABLE_YES);
+
+  /* a QEMU without KSM files (before 5.19): found, no facts */
+  g_free (info->name);
+  g_free (info->uuid);
+  info->name = g_strdup ("beta");
+  info->uuid = g_strdup (UUID_BETA);
+  sp_qemu_proc_read_facts (tree->proc, tree->run, info);
+  g_assert_cmpint (info->pid, ==, 101);
+  g_assert_false (info->ksm_stat_present);
+  g_assert_cmpint (info->ksm_merging_pages, ==, 0);
+  g_assert_cmpint (info->ksm_zero_pages, ==, 0);
+  /* the kernel's "not reported", as sp_ksm_proc_stat_read gives it */
+  g_assert_cmpint (info->ksm_process_profit, ==, -1);
+  g_assert_cmpint (info->ksm_mergeable, ==, SP_KSM_MERGEABLE_UNKNOWN);
+
+  /* no QEMU at all: the old facts are cleared */
+  info->ksm_stat_present = TRUE;
+  info->ksm_merging_pages = 5;
+  info->ksm_mergeable = SP_KSM_MERGEABLE_NO;
+  g_free (info->uuid);
+  info->uuid = g_strdup (UUID_NOBODY);
+  sp_qemu_proc_read_facts (tree->proc, tree->run, info);
+  g_assert_cmpint (info->pid, ==, 0);
+  g_assert_false (info->ksm_stat_present);
+  g_assert_cmpint (info->ksm_merging_pages, ==, 0);
+  g_assert_cmpint (info->ksm_mergeable, ==, SP_KSM_MERGEABLE_UNKNOWN);
+}
+
 static void
 test_read_errors (Tree *tree, gconstpointer data)
 {
@@ -652,6 +697,7 @@ main (int argc, char **argv)
   g_test_add_func ("/procfs/find-pid/real", test_find_real);
   g_test_add ("/procfs/read/tree", Tree, NULL, tree_setup, test_read_tree, tree_teardown);
   g_test_add ("/procfs/read/errors", Tree, NULL, tree_setup, test_read_errors, tree_teardown);
+  g_test_add ("/procfs/qemu-facts", Tree, NULL, tree_setup, test_qemu_facts, tree_teardown);
   g_test_add_func ("/procfs/read/self", test_read_self);
   g_test_add_func ("/procfs/read/merge-any-child", test_read_merge_any_child);
 
