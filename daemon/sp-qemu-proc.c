@@ -229,3 +229,18 @@ sp_qemu_proc_read_facts (const char *procfs_root, const char *pid_dir, SpDomainI
   info->ksm_process_profit = stat.process_profit;
   info->ksm_mergeable = stat.mergeable;
 }
+
+void
+sp_qemu_proc_follow_mergeable (SpDomainInfo *info)
+{
+  g_return_if_fail (info != NULL);
+
+  /* a reason from the XML outweighs what QEMU says */
+  if (info->unmergeable_reason != NULL &&
+      g_strcmp0 (info->unmergeable_reason, SP_QEMU_PROC_UNMERGEABLE_REASON) != 0)
+    return;
+  g_clear_pointer (&info->unmergeable_reason, g_free);
+  if (info->ksm_mergeable == SP_KSM_MERGEABLE_NO)
+    info->unmergeable_reason = g_strdup (SP_QEMU_PROC_UNMERGEABLE_REASON);
+  info->mergeable = info->unmergeable_reason == NULL;
+}

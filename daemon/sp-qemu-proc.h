@@ -13,6 +13,10 @@
 
 G_BEGIN_DECLS
 
+/* The unmergeable reason of a guest whose QEMU says KSM cannot merge it
+ * (ksm_mergeable: no, Linux 6.14+) while its XML has no reason. */
+#define SP_QEMU_PROC_UNMERGEABLE_REASON "QEMU reports ksm_mergeable: no"
+
 /*
  * Finds the QEMU process of a domain: first <pid_dir>/<name>.pid (libvirt's
  * /run/libvirt/qemu), checked against the process's command line, then a
@@ -37,5 +41,12 @@ gboolean sp_qemu_proc_cmdline_has_uuid (const char *cmdline, gsize len, const ch
  * SP_KSM_MERGEABLE_UNKNOWN when there is none or it cannot be read.
  */
 void sp_qemu_proc_read_facts (const char *procfs_root, const char *pid_dir, SpDomainInfo *info);
+
+/*
+ * Sets info->mergeable and info->unmergeable_reason from
+ * info->ksm_mergeable (SP_QEMU_PROC_UNMERGEABLE_REASON when it is NO),
+ * unless info holds a reason from its XML, which stays.
+ */
+void sp_qemu_proc_follow_mergeable (SpDomainInfo *info);
 
 G_END_DECLS

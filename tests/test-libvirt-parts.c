@@ -2,16 +2,22 @@
 /*
  * The parts SpLibvirt wires together, each on its own, on libvirt's test
  * driver (test:///<node.xml>): the connection (SpLibvirtLink), the event
- * subscription (SpLibvirtEvents) and the refresh engine (SpGuestQuery).
+ * subscription (SpLibvirtEvents), one domain's facts (sp-libvirt-domain)
+ * and the refresh engine (SpGuestQuery).
  */
 #define G_LOG_DOMAIN "test-libvirt-parts"
 
+#include "sp-error.h"
 #include "sp-guest-query.h"
+#include "sp-libvirt-domain.h"
 #include "sp-libvirt-events.h"
 #include "sp-libvirt-link.h"
 #include "sp-libvirt-util.h"
 
 #define PLAIN_UUID "11111111-1111-4111-8111-111111111111"
+#define OFF_UUID "66666666-6666-4666-8666-666666666666"
+#define MIB G_GUINT64_CONSTANT (1024)
+#define GIB (MIB * 1024)
 
 static gboolean
 on_timeout (gpointer user_data)
@@ -276,6 +282,97 @@ test_events_subscribe (void)
   link_stop (link, &lw);
 }
 
+/* ---- sp-libvirt-domain --------------------------------------------------- */
+
+static const char *FRESH_DOMAIN =
+    "<domain type='test'><name>fresh</name>"
+    "<uuid>77777777-7777-4777-8777-777777777777</uuid>"
+    "<memory unit='KiB'>1048576</memory><os><type>hvm</type></os></domain>";
+
+static void
+test_domain_query (void)
+{
+  g_autofree char *uri = node_uri ();
+  g_autoptr (virConnect) conn = NULL;
+  g_autoptr (virDomain) plain = NULL;
+  g_autoptr (virDomain) noshare = NULL;
+  g_autoptr (virDomain) off = NULL;
+  g_autoptr (virDomain) fresh = NULL;
+  g_autoptr (GHashTable) balloon = NULL;
+  g_autoptr (GHashTable) some = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SpDomainInfo) info = NULL;
+  virDomainPtr doms[2] = { NULL, NULL };
+  LinkWatch lw;
+  SpLibvirtLink *link = link_start (uri, &lw);
+
+  wait_count (&lw.n_connected, 0);
+  conn = sp_libvirt_link_ref_connection (link);
+  plain = virDomainLookupByName (conn, "plain");
+  noshare = virDomainLookupByName (conn, "noshare");
+  off = virDomainLookupByName (conn, "off");
+
+  /* every active domain, by UUID; the test driver has no balloon stats */
+  balloon = sp_libvirt_domain_balloon_stats (conn, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (balloon);
+  g_assert_cmpuint (g_hash_table_size (balloon), ==, 5);
+  g_assert_false (((SpBalloonStats *) g_hash_table_lookup (balloon, PLAIN_UUID))->has_current);
+  g_assert_false (g_hash_table_contains (balloon, OFF_UUID));
+  /* of some domains; of none */
+  doms[0] = plain;
+  some = sp_libvirt_domain_balloon_stats (conn, doms, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_hash_table_size (some), ==, 1);
+  g_assert_true (g_hash_table_contains (some, PLAIN_UUID));
+  g_clear_pointer (&some, g_hash_table_unref);
+  doms[0] = NULL;
+  some = sp_libvirt_domain_balloon_stats (conn, doms, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_hash_table_size (some), ==, 0);
+
+  info = sp_libvirt_domain_query (plain, balloon, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (info->name, ==, "plain");
+  g_assert_cmpstr (info->uuid, ==, PLAIN_UUID);
+  g_assert_true (info->active);
+  g_assert_true (info->persistent);
+  g_assert_cmpuint (info->current_kib, ==, 512 * MIB);
+  g_assert_cmpuint (info->maximum_kib, ==, 1 * GIB);
+  g_assert_cmpstr (info->memory_source, ==, "info");
+  g_assert_true (info->mergeable);
+  g_assert_null (info->unmergeable_reason);
+  /* no /proc facts here */
+  g_assert_cmpint (info->pid, ==, 0);
+  g_assert_cmpint (info->ksm_mergeable, ==, SP_KSM_MERGEABLE_UNKNOWN);
+  g_clear_pointer (&info, sp_domain_info_free);
+
+  info = sp_libvirt_domain_query (noshare, balloon, &error);
+  g_assert_no_error (error);
+  g_assert_false (info->mergeable);
+  g_assert_cmpstr (info->unmergeable_reason, ==, "nosharepages");
+  g_assert_false (info->mem_merge);
+  g_clear_pointer (&info, sp_domain_info_free);
+
+  info = sp_libvirt_domain_query (off, balloon, &error);
+  g_assert_no_error (error);
+  g_assert_false (info->active);
+  g_assert_cmpuint (info->current_kib, ==, 2 * GIB);
+  g_assert_cmpstr (info->memory_source, ==, "xml");
+  g_clear_pointer (&info, sp_domain_info_free);
+
+  /* a domain gone meanwhile: a libvirt error */
+  fresh = virDomainDefineXML (conn, FRESH_DOMAIN);
+  g_assert_nonnull (fresh);
+  g_assert_cmpint (virDomainUndefine (fresh), ==, 0);
+  info = sp_libvirt_domain_query (fresh, balloon, &error);
+  g_assert_null (info);
+  g_assert_error (error, SP_ERROR, SP_ERROR_LIBVIRT);
+  g_test_message ("error: %s", error->message);
+
+  link_stop (link, &lw);
+}
+
 /* ---- SpGuestQuery ------------------------------------------------------- */
 
 typedef struct {
@@ -357,6 +454,7 @@ main (int argc, char **argv)
   g_test_add_func ("/libvirt-link/connect", test_link_connect);
   g_test_add_func ("/libvirt-link/backoff", test_link_backoff);
   g_test_add_func ("/libvirt-events/subscribe", test_events_subscribe);
+  g_test_add_func ("/libvirt-domain/query", test_domain_query);
   g_test_add_func ("/guest-query/refresh", test_query_refresh);
   return g_test_run ();
 }

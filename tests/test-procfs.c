@@ -486,6 +486,40 @@ test_qemu_facts (Tree *tree, gconstpointer data)
   g_assert_cmpint (info->ksm_mergeable, ==, SP_KSM_MERGEABLE_UNKNOWN);
 }
 
+/* The unmergeable reason follows ksm_mergeable unless the XML gave one. */
+static void
+test_qemu_follow_mergeable (void)
+{
+  g_autoptr (SpDomainInfo) info = sp_domain_info_new ();
+
+  info->ksm_mergeable = SP_KSM_MERGEABLE_NO;
+  sp_qemu_proc_follow_mergeable (info);
+  g_assert_false (info->mergeable);
+  g_assert_cmpstr (info->unmergeable_reason, ==, "QEMU reports ksm_mergeable: no");
+
+  info->ksm_mergeable = SP_KSM_MERGEABLE_YES;
+  sp_qemu_proc_follow_mergeable (info);
+  g_assert_true (info->mergeable);
+  g_assert_null (info->unmergeable_reason);
+
+  info->ksm_mergeable = SP_KSM_MERGEABLE_UNKNOWN;
+  sp_qemu_proc_follow_mergeable (info);
+  g_assert_true (info->mergeable);
+  g_assert_null (info->unmergeable_reason);
+
+  /* the XML's reason stays, whatever QEMU says */
+  info->mergeable = FALSE;
+  info->unmergeable_reason = g_strdup ("hugepages");
+  info->ksm_mergeable = SP_KSM_MERGEABLE_NO;
+  sp_qemu_proc_follow_mergeable (info);
+  g_assert_false (info->mergeable);
+  g_assert_cmpstr (info->unmergeable_reason, ==, "hugepages");
+  info->ksm_mergeable = SP_KSM_MERGEABLE_YES;
+  sp_qemu_proc_follow_mergeable (info);
+  g_assert_false (info->mergeable);
+  g_assert_cmpstr (info->unmergeable_reason, ==, "hugepages");
+}
+
 static void
 test_read_errors (Tree *tree, gconstpointer data)
 {
@@ -698,6 +732,7 @@ main (int argc, char **argv)
   g_test_add ("/procfs/read/tree", Tree, NULL, tree_setup, test_read_tree, tree_teardown);
   g_test_add ("/procfs/read/errors", Tree, NULL, tree_setup, test_read_errors, tree_teardown);
   g_test_add ("/procfs/qemu-facts", Tree, NULL, tree_setup, test_qemu_facts, tree_teardown);
+  g_test_add_func ("/procfs/qemu-follow-mergeable", test_qemu_follow_mergeable);
   g_test_add_func ("/procfs/read/self", test_read_self);
   g_test_add_func ("/procfs/read/merge-any-child", test_read_merge_any_child);
 
