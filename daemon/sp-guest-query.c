@@ -22,7 +22,11 @@ struct _SpGuestQuery {
    * domains requests named (UUIDs) and any domain the last list lacked. */
   gboolean full_refresh;
   GHashTable *dirty;
-  SpGuests *last; /* of the last successful refresh */
+  SpGuests *last;      /* of the last successful refresh or /proc read */
+  guint64 generation;  /* of last */
+  gboolean qemu_facts; /* read them whatever the URI */
+  guint proc_id;
+  gboolean proc_running;
 
   guint64 n_refreshes;
   guint64 n_queried; /* domains queried by the last refresh */
@@ -130,7 +134,10 @@ refresh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
 
           /* no event tells how much a guest merges: /proc, no RPC */
           if (copy->active && job->qemu)
-            sp_qemu_proc_read_facts (job->procfs_root, job->pid_dir, copy);
+            {
+              sp_qemu_proc_read_facts (job->procfs_root, job->pid_dir, copy);
+              sp_qemu_proc_follow_mergeable (copy);
+            }
           g_ptr_array_add (guests->domains, copy);
         }
       else
@@ -226,6 +233,7 @@ refresh_done (GObject *source, GAsyncResult *result, gpointer user_data)
         log_domain (g_ptr_array_index (job->queried, i));
       g_clear_pointer (&self->last, sp_guests_unref);
       self->last = guests;
+      self->generation++;
       g_signal_emit (self, signals[SIGNAL_REFRESHED], 0, guests);
     }
 
@@ -235,6 +243,12 @@ refresh_done (GObject *source, GAsyncResult *result, gpointer user_data)
       self->refresh_again = FALSE;
       schedule_refresh (self);
     }
+}
+
+static gboolean
+wants_qemu_facts (SpGuestQuery *self, const char *uri)
+{
+  return self->qemu_facts || (uri != NULL && g_str_has_prefix (uri, "qemu"));
 }
 
 static void
@@ -258,7 +272,7 @@ start_refresh (SpGuestQuery *self)
   job->uri = g_strdup (uri);
   job->procfs_root = g_strdup (self->procfs_root);
   job->pid_dir = g_strdup (self->pid_dir);
-  job->qemu = g_str_has_prefix (uri, "qemu");
+  job->qemu = wants_qemu_facts (self, uri);
   if (!self->full_refresh && self->last != NULL && self->last->refreshed_us != 0 &&
       g_strcmp0 (self->last->uri, uri) == 0)
     job->previous = sp_guests_ref (self->last);
@@ -293,6 +307,99 @@ schedule_refresh (SpGuestQuery *self)
       return;
     }
   self->refresh_id = g_timeout_add (SP_GUEST_QUERY_DEBOUNCE_MS, on_refresh_timeout, self);
+}
+
+/* ---- QEMU's /proc facts between refreshes (worker thread) ------------- */
+
+typedef struct {
+  SpGuests *base;
+  char *procfs_root;
+  char *pid_dir;
+  guint64 generation; /* of base */
+} ProcJob;
+
+static void
+proc_job_free (ProcJob *job)
+{
+  sp_guests_unref (job->base);
+  g_free (job->procfs_root);
+  g_free (job->pid_dir);
+  g_free (job);
+}
+
+static void
+proc_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  ProcJob *job = task_data;
+
+  g_task_return_pointer (task,
+                         sp_qemu_proc_update_guests (job->base, job->procfs_root, job->pid_dir),
+                         (GDestroyNotify) sp_guests_unref);
+}
+
+/* A refresh to come reads /proc itself, and one since the read began
+ * makes it stale. Waiting for the refresh also keeps a /proc update from
+ * passing for the refresh a caller (SetMemMerge) waits for. */
+static gboolean
+refresh_pending (SpGuestQuery *self)
+{
+  return self->refresh_id != 0 || self->refresh_running || self->refresh_again;
+}
+
+static void
+proc_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  SpGuestQuery *self = SP_GUEST_QUERY (source);
+  ProcJob *job = g_task_get_task_data (G_TASK (result));
+  g_autoptr (GError) error = NULL;
+  SpGuests *fresh = g_task_propagate_pointer (G_TASK (result), &error);
+
+  self->proc_running = FALSE;
+  if (fresh == NULL)
+    return; /* nothing changed, or cancelled */
+  if (job->generation != self->generation || refresh_pending (self))
+    {
+      sp_guests_unref (fresh);
+      return;
+    }
+  fresh->connected = sp_libvirt_link_is_connected (self->link);
+  g_free (fresh->status);
+  fresh->status = g_strdup (sp_libvirt_link_get_status (self->link));
+  g_debug ("QEMU's KSM facts changed with no libvirt event; committed %" G_GUINT64_FORMAT " KiB",
+           fresh->committed_kib);
+  g_clear_pointer (&self->last, sp_guests_unref);
+  self->last = fresh;
+  self->generation++;
+  g_signal_emit (self, signals[SIGNAL_REFRESHED], 0, fresh);
+}
+
+static gboolean
+on_proc_timeout (gpointer user_data)
+{
+  SpGuestQuery *self = SP_GUEST_QUERY (user_data);
+  g_autoptr (GTask) task = NULL;
+  ProcJob *job;
+
+  if (self->proc_running || self->last == NULL || refresh_pending (self) ||
+      !wants_qemu_facts (self, self->last->uri))
+    return G_SOURCE_CONTINUE;
+  job = g_new0 (ProcJob, 1);
+  job->base = sp_guests_ref (self->last);
+  job->procfs_root = g_strdup (self->procfs_root);
+  job->pid_dir = g_strdup (self->pid_dir);
+  job->generation = self->generation;
+  self->proc_running = TRUE;
+  task = g_task_new (self, self->cancellable, proc_done, NULL);
+  g_task_set_task_data (task, job, (GDestroyNotify) proc_job_free);
+  g_task_run_in_thread (task, proc_thread);
+  return G_SOURCE_CONTINUE;
+}
+
+void
+sp_guest_query_set_qemu_facts_always (SpGuestQuery *self, gboolean always)
+{
+  g_return_if_fail (SP_IS_GUEST_QUERY (self));
+  self->qemu_facts = always;
 }
 
 void
@@ -344,6 +451,7 @@ sp_guest_query_dispose (GObject *object)
 
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->refresh_id, g_source_remove);
+  g_clear_handle_id (&self->proc_id, g_source_remove);
   G_OBJECT_CLASS (sp_guest_query_parent_class)->dispose (object);
 }
 
@@ -384,6 +492,7 @@ sp_guest_query_init (SpGuestQuery *self)
 {
   self->dirty = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->cancellable = g_cancellable_new ();
+  self->proc_id = g_timeout_add_seconds (SP_GUEST_QUERY_PROC_INTERVAL_S, on_proc_timeout, self);
 }
 
 SpGuestQuery *

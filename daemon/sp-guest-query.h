@@ -19,20 +19,32 @@ G_BEGIN_DECLS
 /* Requests inside this window fold into one refresh. */
 #define SP_GUEST_QUERY_DEBOUNCE_MS 100
 
+/* How often QEMU's KSM facts are read again between refreshes: as often as
+ * the tuner watches memory pressure (SP_TUNER_WATCH_INTERVAL_S). */
+#define SP_GUEST_QUERY_PROC_INTERVAL_S 5
+
 #define SP_TYPE_GUEST_QUERY (sp_guest_query_get_type ())
 G_DECLARE_FINAL_TYPE (SpGuestQuery, sp_guest_query, SP, GUEST_QUERY, GObject)
 
 /*
  * Queries the connection of link (a reference is kept); procfs_root and
  * pid_dir (may be NULL) locate QEMU processes and their ksm_stat, read for
- * qemu URIs only.
+ * qemu URIs only. How much a guest merges changes with no libvirt event, so
+ * every SP_GUEST_QUERY_PROC_INTERVAL_S the ksm_stat of each running QEMU is
+ * read again in a worker (files only, no libvirt call).
  *
  * Signal (main thread):
- *  "refreshed" (SpGuests *guests): a refresh succeeded; guests carries the
- *    link's URI, connection state and status as it ended.
+ *  "refreshed" (SpGuests *guests): a refresh succeeded, or the periodic read
+ *    found a fact of some domain changed (ksm_stat, and the unmergeable
+ *    reason following ksm_mergeable); guests carries the link's connection
+ *    state and status as it ended.
  */
 SpGuestQuery *sp_guest_query_new (SpLibvirtLink *link, const char *procfs_root,
                                   const char *pid_dir);
+
+/* Reads QEMU's /proc facts whatever the driver, not only for qemu URIs: for
+ * tests on libvirt's test driver over a fake procfs tree. */
+void sp_guest_query_set_qemu_facts_always (SpGuestQuery *self, gboolean always);
 
 /* A refresh of every domain after the debounce window. Nothing happens
  * while the link is down. */

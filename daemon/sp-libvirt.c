@@ -174,6 +174,13 @@ sp_libvirt_new (const char *uri, const char *procfs_root, const char *pid_dir)
 }
 
 void
+sp_libvirt_set_qemu_facts_always (SpLibvirt *self, gboolean always)
+{
+  g_return_if_fail (SP_IS_LIBVIRT (self));
+  sp_guest_query_set_qemu_facts_always (self->query, always);
+}
+
+void
 sp_libvirt_start (SpLibvirt *self)
 {
   g_return_if_fail (SP_IS_LIBVIRT (self));

@@ -3,8 +3,10 @@
  * SpLibvirt watches libvirt: the facade that wires an SpLibvirtLink (the
  * connection, reconnected with backoff), SpLibvirtEvents (domain events)
  * and an SpGuestQuery (refreshes in a worker thread) together, and
- * publishes an immutable SpGuests after each refresh and each change of the
- * connection with "guests-changed". Nothing in here blocks the main loop.
+ * publishes an immutable SpGuests with "guests-changed" after each refresh,
+ * each change of the connection, and each change of a running guest's
+ * /proc KSM facts (read every SP_GUEST_QUERY_PROC_INTERVAL_S, with no
+ * libvirt event needed). Nothing in here blocks the main loop.
  */
 #pragma once
 
@@ -32,6 +34,10 @@ G_DECLARE_FINAL_TYPE (SpLibvirt, sp_libvirt, SP, LIBVIRT, GObject)
  * procfs_root and pid_dir locate QEMU processes and their ksm_stat.
  */
 SpLibvirt *sp_libvirt_new (const char *uri, const char *procfs_root, const char *pid_dir);
+
+/* Reads QEMU's /proc facts whatever the driver, not only for qemu URIs: for
+ * tests on libvirt's test driver over a fake procfs tree. */
+void sp_libvirt_set_qemu_facts_always (SpLibvirt *self, gboolean always);
 
 /* Initialises libvirt-glib's event loop (once per process) and connects. */
 void sp_libvirt_start (SpLibvirt *self);

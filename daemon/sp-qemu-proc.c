@@ -199,14 +199,12 @@ sp_qemu_proc_find_pid (const char *procfs_root, const char *pid_dir, const char 
   return scan_for_uuid (procfs_root, uuid);
 }
 
-void
-sp_qemu_proc_read_facts (const char *procfs_root, const char *pid_dir, SpDomainInfo *info)
+/* The ksm_* facts of pid into info; cleared when they cannot be read. */
+static void
+read_stat (const char *procfs_root, gint64 pid, SpDomainInfo *info)
 {
   g_autoptr (GError) error = NULL;
   SpKsmProcStat stat;
-
-  g_return_if_fail (procfs_root != NULL);
-  g_return_if_fail (info != NULL && info->uuid != NULL);
 
   /* a kept domain's old facts go: the process may have changed or gone */
   info->ksm_stat_present = FALSE;
@@ -214,12 +212,12 @@ sp_qemu_proc_read_facts (const char *procfs_root, const char *pid_dir, SpDomainI
   info->ksm_zero_pages = 0;
   info->ksm_process_profit = 0;
   info->ksm_mergeable = SP_KSM_MERGEABLE_UNKNOWN;
-  info->pid = sp_qemu_proc_find_pid (procfs_root, pid_dir, info->name, info->uuid);
-  if (info->pid <= 0)
+  info->pid = pid;
+  if (pid <= 0)
     return;
-  if (!sp_ksm_proc_stat_read (procfs_root, info->pid, &stat, &error))
+  if (!sp_ksm_proc_stat_read (procfs_root, pid, &stat, &error))
     {
-      g_debug ("No KSM facts for domain %s (pid %" G_GINT64_FORMAT "): %s", info->name, info->pid,
+      g_debug ("No KSM facts for domain %s (pid %" G_GINT64_FORMAT "): %s", info->name, pid,
                error->message);
       return;
     }
@@ -228,6 +226,16 @@ sp_qemu_proc_read_facts (const char *procfs_root, const char *pid_dir, SpDomainI
   info->ksm_zero_pages = MAX (stat.zero_pages, 0);
   info->ksm_process_profit = stat.process_profit;
   info->ksm_mergeable = stat.mergeable;
+}
+
+void
+sp_qemu_proc_read_facts (const char *procfs_root, const char *pid_dir, SpDomainInfo *info)
+{
+  g_return_if_fail (procfs_root != NULL);
+  g_return_if_fail (info != NULL && info->uuid != NULL);
+
+  read_stat (procfs_root, sp_qemu_proc_find_pid (procfs_root, pid_dir, info->name, info->uuid),
+             info);
 }
 
 void
@@ -243,4 +251,58 @@ sp_qemu_proc_follow_mergeable (SpDomainInfo *info)
   if (info->ksm_mergeable == SP_KSM_MERGEABLE_NO)
     info->unmergeable_reason = g_strdup (SP_QEMU_PROC_UNMERGEABLE_REASON);
   info->mergeable = info->unmergeable_reason == NULL;
+}
+
+gboolean
+sp_qemu_proc_update_facts (const char *procfs_root, const char *pid_dir, SpDomainInfo *info)
+{
+  g_autoptr (SpDomainInfo) before = NULL;
+
+  g_return_val_if_fail (procfs_root != NULL, FALSE);
+  g_return_val_if_fail (info != NULL && info->uuid != NULL, FALSE);
+
+  if (!info->active || info->pid <= 0)
+    return FALSE;
+  before = sp_domain_info_copy (info);
+  /* the same QEMU: its ksm_stat (one or two small files); else look again */
+  if (process_has_uuid (procfs_root, info->pid, info->uuid))
+    read_stat (procfs_root, info->pid, info);
+  else
+    sp_qemu_proc_read_facts (procfs_root, pid_dir, info);
+  sp_qemu_proc_follow_mergeable (info);
+
+  return before->pid != info->pid || before->ksm_stat_present != info->ksm_stat_present ||
+         before->ksm_merging_pages != info->ksm_merging_pages ||
+         before->ksm_zero_pages != info->ksm_zero_pages ||
+         before->ksm_process_profit != info->ksm_process_profit ||
+         before->ksm_mergeable != info->ksm_mergeable || before->mergeable != info->mergeable ||
+         g_strcmp0 (before->unmergeable_reason, info->unmergeable_reason) != 0;
+}
+
+SpGuests *
+sp_qemu_proc_update_guests (const SpGuests *guests, const char *procfs_root, const char *pid_dir)
+{
+  g_autoptr (SpGuests) fresh = NULL;
+  gboolean changed = FALSE;
+
+  g_return_val_if_fail (guests != NULL, NULL);
+  g_return_val_if_fail (procfs_root != NULL, NULL);
+
+  fresh = sp_guests_new ();
+  for (guint i = 0; i < guests->domains->len; i++)
+    {
+      SpDomainInfo *copy = sp_domain_info_copy (g_ptr_array_index (guests->domains, i));
+
+      if (sp_qemu_proc_update_facts (procfs_root, pid_dir, copy))
+        changed = TRUE;
+      g_ptr_array_add (fresh->domains, copy);
+    }
+  if (!changed)
+    return NULL;
+  fresh->uri = g_strdup (guests->uri);
+  fresh->connected = guests->connected;
+  fresh->status = g_strdup (guests->status);
+  fresh->refreshed_us = guests->refreshed_us;
+  sp_guests_finish (fresh);
+  return g_steal_pointer (&fresh);
 }

@@ -49,4 +49,22 @@ void sp_qemu_proc_read_facts (const char *procfs_root, const char *pid_dir, SpDo
  */
 void sp_qemu_proc_follow_mergeable (SpDomainInfo *info);
 
+/*
+ * Reads the facts of an active domain again, as sp_qemu_proc_read_facts()
+ * and sp_qemu_proc_follow_mergeable() do, but cheaply: the known pid is
+ * kept while its command line still names the domain's UUID (a domain
+ * without a known pid is left alone: the next refresh looks for it).
+ * Returns TRUE when a fact of info changed.
+ */
+gboolean sp_qemu_proc_update_facts (const char *procfs_root, const char *pid_dir,
+                                    SpDomainInfo *info);
+
+/*
+ * sp_qemu_proc_update_facts() on a copy of every domain of guests: a new
+ * SpGuests (finished; uri, connection state, status and refresh time
+ * copied) when some fact changed, else NULL.
+ */
+SpGuests *sp_qemu_proc_update_guests (const SpGuests *guests, const char *procfs_root,
+                                      const char *pid_dir);
+
 G_END_DECLS

@@ -486,6 +486,107 @@ test_qemu_facts (Tree *tree, gconstpointer data)
   g_assert_cmpint (info->ksm_mergeable, ==, SP_KSM_MERGEABLE_UNKNOWN);
 }
 
+/* Facts read again: the known pid kept while it is the domain's QEMU, a
+ * change reported, a domain without a known QEMU left alone. */
+static void
+test_qemu_update (Tree *tree, gconstpointer data)
+{
+  g_autoptr (SpDomainInfo) info = sp_domain_info_new ();
+  g_autoptr (SpDomainInfo) idle = sp_domain_info_new ();
+
+  copy_fixture (tree->proc, "2000/ksm_stat", "ksm_stat-6.14-qemu.txt");
+  info->name = g_strdup ("alpha");
+  info->uuid = g_strdup (UUID_ALPHA);
+  info->active = TRUE;
+  sp_qemu_proc_read_facts (tree->proc, tree->run, info);
+  g_assert_cmpint (info->pid, ==, 2000);
+
+  /* nothing new */
+  g_assert_false (sp_qemu_proc_update_facts (tree->proc, tree->run, info));
+  g_assert_cmpint (info->ksm_merging_pages, ==, 30000);
+
+  /* merging more, then QEMU says no: the reason follows */
+  write_file (tree->proc, "2000/ksm_stat", "ksm_merging_pages 31000\nksm_mergeable: yes\n", -1);
+  g_assert_true (sp_qemu_proc_update_facts (tree->proc, tree->run, info));
+  g_assert_cmpint (info->ksm_merging_pages, ==, 31000);
+  g_assert_true (info->mergeable);
+  write_file (tree->proc, "2000/ksm_stat", "ksm_merging_pages 31000\nksm_mergeable: no\n", -1);
+  g_assert_true (sp_qemu_proc_update_facts (tree->proc, tree->run, info));
+  g_assert_false (info->mergeable);
+  g_assert_cmpstr (info->unmergeable_reason, ==, "QEMU reports ksm_mergeable: no");
+  g_assert_false (sp_qemu_proc_update_facts (tree->proc, tree->run, info));
+
+  /* pid 2000 is another process now: looked for again (the scan finds 100) */
+  CMDLINE (tree, "2000", "/bin/true\0");
+  g_assert_true (sp_qemu_proc_update_facts (tree->proc, tree->run, info));
+  g_assert_cmpint (info->pid, ==, 100);
+  g_assert_false (info->ksm_stat_present);
+  g_assert_true (info->mergeable);
+  g_assert_null (info->unmergeable_reason);
+
+  /* inactive, or no QEMU known: left alone */
+  idle->name = g_strdup ("beta");
+  idle->uuid = g_strdup (UUID_BETA);
+  idle->active = TRUE;
+  g_assert_false (sp_qemu_proc_update_facts (tree->proc, tree->run, idle));
+  g_assert_cmpint (idle->pid, ==, 0);
+  idle->active = FALSE;
+  idle->pid = 101;
+  g_assert_false (sp_qemu_proc_update_facts (tree->proc, tree->run, idle));
+  g_assert_false (idle->ksm_stat_present);
+}
+
+/* A new SpGuests only when some domain's facts changed; the old one stays
+ * as it was. */
+static void
+test_qemu_update_guests (Tree *tree, gconstpointer data)
+{
+  g_autoptr (SpGuests) guests = sp_guests_new ();
+  g_autoptr (SpGuests) fresh = NULL;
+  SpDomainInfo *alpha = sp_domain_info_new ();
+  SpDomainInfo *off = sp_domain_info_new ();
+  const SpDomainInfo *d;
+
+  write_file (tree->proc, "2000/ksm_stat", "ksm_merging_pages 10\nksm_mergeable: yes\n", -1);
+  alpha->name = g_strdup ("alpha");
+  alpha->uuid = g_strdup (UUID_ALPHA);
+  alpha->active = TRUE;
+  alpha->current_kib = 1024;
+  sp_qemu_proc_read_facts (tree->proc, tree->run, alpha);
+  off->name = g_strdup ("off");
+  off->uuid = g_strdup (UUID_NOBODY);
+  off->current_kib = 4096;
+  g_ptr_array_add (guests->domains, alpha);
+  g_ptr_array_add (guests->domains, off);
+  guests->uri = g_strdup ("qemu:///system");
+  guests->connected = TRUE;
+  guests->status = g_strdup ("connected");
+  guests->refreshed_us = 42;
+  sp_guests_finish (guests);
+  g_assert_cmpuint (guests->committed_kib, ==, 1024);
+
+  g_assert_null (sp_qemu_proc_update_guests (guests, tree->proc, tree->run));
+
+  write_file (tree->proc, "2000/ksm_stat", "ksm_merging_pages 10\nksm_mergeable: no\n", -1);
+  fresh = sp_qemu_proc_update_guests (guests, tree->proc, tree->run);
+  g_assert_nonnull (fresh);
+  g_assert_true (fresh != guests);
+  g_assert_cmpuint (fresh->domains->len, ==, 2);
+  g_assert_cmpstr (fresh->uri, ==, "qemu:///system");
+  g_assert_true (fresh->connected);
+  g_assert_cmpstr (fresh->status, ==, "connected");
+  g_assert_cmpint (fresh->refreshed_us, ==, 42);
+  g_assert_cmpuint (fresh->n_active, ==, 1);
+  g_assert_cmpuint (fresh->committed_kib, ==, 0);
+  d = sp_guests_find (fresh, "alpha");
+  g_assert_false (d->mergeable);
+  g_assert_cmpint (d->ksm_mergeable, ==, SP_KSM_MERGEABLE_NO);
+  /* the old guests are untouched */
+  g_assert_true (alpha->mergeable);
+  g_assert_cmpint (alpha->ksm_mergeable, ==, SP_KSM_MERGEABLE_YES);
+  g_assert_cmpuint (guests->committed_kib, ==, 1024);
+}
+
 /* The unmergeable reason follows ksm_mergeable unless the XML gave one. */
 static void
 test_qemu_follow_mergeable (void)
@@ -733,6 +834,9 @@ main (int argc, char **argv)
   g_test_add ("/procfs/read/errors", Tree, NULL, tree_setup, test_read_errors, tree_teardown);
   g_test_add ("/procfs/qemu-facts", Tree, NULL, tree_setup, test_qemu_facts, tree_teardown);
   g_test_add_func ("/procfs/qemu-follow-mergeable", test_qemu_follow_mergeable);
+  g_test_add ("/procfs/qemu-update", Tree, NULL, tree_setup, test_qemu_update, tree_teardown);
+  g_test_add ("/procfs/qemu-update-guests", Tree, NULL, tree_setup, test_qemu_update_guests,
+              tree_teardown);
   g_test_add_func ("/procfs/read/self", test_read_self);
   g_test_add_func ("/procfs/read/merge-any-child", test_read_merge_any_child);
 
