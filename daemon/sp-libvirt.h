@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * SpLibvirt watches a libvirt connection: it subscribes to domain events,
- * refreshes the domain list and their memory (one GetAllDomainStats call
- * per refresh) in a worker thread, reconnects with backoff when the
- * connection drops, and publishes an immutable SpGuests after each refresh
- * with "guests-changed". Nothing in here blocks the main loop.
+ * SpLibvirt watches libvirt: the facade that wires an SpLibvirtLink (the
+ * connection, reconnected with backoff), SpLibvirtEvents (domain events)
+ * and an SpGuestQuery (refreshes in a worker thread) together, and
+ * publishes an immutable SpGuests with "guests-changed" after each refresh,
+ * each change of the connection, and each change of a running guest's
+ * /proc KSM facts (read every SP_GUEST_QUERY_PROC_INTERVAL_S, with no
+ * libvirt event needed). Nothing in here blocks the main loop.
  */
 #pragma once
 
@@ -12,16 +14,16 @@
 #include <libvirt/libvirt.h>
 
 #include "sp-domain.h"
+#include "sp-guest-query.h"
+#include "sp-libvirt-link.h"
 
 G_BEGIN_DECLS
 
-#define SP_LIBVIRT_DEFAULT_URI "qemu:///system"
-#define SP_LIBVIRT_EMBEDDED_URI "test:///default"
 /* where libvirt's QEMU driver writes <domain>.pid */
 #define SP_LIBVIRT_QEMU_PID_DIR "/run/libvirt/qemu"
 
 /* Events inside this window fold into one refresh. */
-#define SP_LIBVIRT_DEBOUNCE_MS 100
+#define SP_LIBVIRT_DEBOUNCE_MS SP_GUEST_QUERY_DEBOUNCE_MS
 
 #define SP_TYPE_LIBVIRT (sp_libvirt_get_type ())
 G_DECLARE_FINAL_TYPE (SpLibvirt, sp_libvirt, SP, LIBVIRT, GObject)
@@ -32,6 +34,10 @@ G_DECLARE_FINAL_TYPE (SpLibvirt, sp_libvirt, SP, LIBVIRT, GObject)
  * procfs_root and pid_dir locate QEMU processes and their ksm_stat.
  */
 SpLibvirt *sp_libvirt_new (const char *uri, const char *procfs_root, const char *pid_dir);
+
+/* Reads QEMU's /proc facts whatever the driver, not only for qemu URIs: for
+ * tests on libvirt's test driver over a fake procfs tree. */
+void sp_libvirt_set_qemu_facts_always (SpLibvirt *self, gboolean always);
 
 /* Initialises libvirt-glib's event loop (once per process) and connects. */
 void sp_libvirt_start (SpLibvirt *self);

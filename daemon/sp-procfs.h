@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Per-process KSM facts from procfs: /proc/<pid>/ksm_stat and
- * ksm_merging_pages, and finding the QEMU process of a libvirt domain.
+ * ksm_merging_pages, of any kernel since 5.19. Finding a domain's QEMU
+ * process is sp-qemu-proc's.
  */
 #pragma once
 
@@ -38,23 +39,5 @@ gboolean sp_ksm_proc_stat_parse (const char *contents, SpKsmProcStat *stat, GErr
  */
 gboolean sp_ksm_proc_stat_read (const char *procfs_root, gint64 pid, SpKsmProcStat *stat,
                                 GError **error);
-
-/*
- * Finds the QEMU process of a domain: first <pid_dir>/<name>.pid (libvirt's
- * /run/libvirt/qemu), checked against the process's command line, then a
- * scan of <procfs>/[0-9]* command lines for the argument pair "-uuid"
- * <uuid>. Returns 0 when none is found. pid_dir may be NULL. A pid file
- * naming another process is ignored; unreadable and vanished processes are
- * skipped; of several matches the lowest pid wins.
- */
-gint64 sp_qemu_find_pid (const char *procfs_root, const char *pid_dir, const char *name,
-                         const char *uuid);
-
-/*
- * Whether a /proc/<pid>/cmdline (len bytes, NUL-separated argv) holds an
- * element "-uuid" (or "--uuid", which QEMU accepts too) immediately followed
- * by an element equal to uuid, compared case-insensitively.
- */
-gboolean sp_proc_cmdline_has_uuid (const char *cmdline, gsize len, const char *uuid);
 
 G_END_DECLS

@@ -241,11 +241,20 @@ on_guests_changed (SpLibvirt *libvirt, SpGuests *guests, gpointer user_data)
 void
 sp_test_watch_start (SpTestWatch *w, const char *node_xml)
 {
+  sp_test_watch_start_full (w, node_xml, NULL, NULL);
+}
+
+void
+sp_test_watch_start_full (SpTestWatch *w, const char *node_xml, const char *procfs_root,
+                          const char *pid_dir)
+{
   g_autofree char *uri = sp_test_libvirt_uri (node_xml);
   SpTestTimeout timeout;
 
   memset (w, 0, sizeof (*w));
-  w->libvirt = sp_libvirt_new (uri, "/proc", NULL);
+  w->libvirt = sp_libvirt_new (uri, procfs_root != NULL ? procfs_root : "/proc", pid_dir);
+  if (procfs_root != NULL)
+    sp_libvirt_set_qemu_facts_always (w->libvirt, TRUE);
   g_signal_connect (w->libvirt, "guests-changed", G_CALLBACK (on_guests_changed), w);
   sp_libvirt_start (w->libvirt);
   /* connected, then the first refresh */

@@ -93,6 +93,10 @@ typedef struct {
 /* An SpLibvirt on sp_test_libvirt_uri (node_xml), started; returns once it
  * is connected and published a refresh with domains. */
 void sp_test_watch_start (SpTestWatch *w, const char *node_xml);
+/* The same over a fake procfs tree and pid directory whose QEMU facts are
+ * read although the test driver is not QEMU. */
+void sp_test_watch_start_full (SpTestWatch *w, const char *node_xml, const char *procfs_root,
+                               const char *pid_dir);
 /* Iterates the main loop until the watch saw more than n changes (20 s at most). */
 void sp_test_watch_wait_changes (SpTestWatch *w, guint n);
 /* Disconnects from and drops the watcher: a refresh still running does not

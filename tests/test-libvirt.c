@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The libvirt watcher on libvirt's test driver (test:///<node.xml>): the
- * committed sum and its exclusions, event-driven refresh and retune, and the
- * debounce of event storms.
+ * committed sum and its exclusions, event-driven refresh and retune, the
+ * debounce of event storms, and QEMU's /proc facts followed with no event
+ * (over a fake procfs tree).
  */
 #include <glib/gstdio.h>
 
@@ -11,6 +12,10 @@
 #include "sp-test.h"
 #include "sp-tuner.h"
 
+#define PLAIN_UUID "11111111-1111-4111-8111-111111111111"
+
+/* the /proc facts are read as often as the tuner watches memory pressure */
+G_STATIC_ASSERT (SP_GUEST_QUERY_PROC_INTERVAL_S == SP_TUNER_WATCH_INTERVAL_S);
 #define MIB G_GUINT64_CONSTANT (1024)
 #define GIB (MIB * 1024)
 
@@ -280,6 +285,140 @@ test_libvirt_event_retunes (void)
   sp_test_sysfs_clear (&tree);
 }
 
+/* ---- QEMU's /proc facts with no libvirt event --------------------------- */
+
+/* "plain"'s QEMU, process 4242 of the fake tree: its ksm_stat (Linux 6.14). */
+static void
+write_ksm_stat (const char *proc, gint64 merging_pages, const char *mergeable)
+{
+  g_autofree char *path = g_build_filename (proc, "4242", "ksm_stat", NULL);
+  g_autofree char *text = g_strdup_printf ("ksm_rmap_items 4096\nksm_zero_pages 7\n"
+                                           "ksm_merging_pages %" G_GINT64_FORMAT "\n"
+                                           "ksm_process_profit 1000\nksm_merge_any: no\n"
+                                           "ksm_mergeable: %s\n",
+                                           merging_pages, mergeable);
+
+  sp_test_write_file (path, text, -1);
+}
+
+static gboolean
+on_expired (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+typedef gboolean (*WatchCheck) (SpTestWatch *w);
+
+/* Iterates the main loop until check holds, for at most two /proc periods
+ * (and a second for the worker). */
+static void
+wait_within_two_periods (SpTestWatch *w, WatchCheck check)
+{
+  gboolean expired = FALSE;
+  guint id = g_timeout_add (2 * SP_GUEST_QUERY_PROC_INTERVAL_S * 1000 + 1000, on_expired, &expired);
+
+  while (!check (w) && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (expired);
+  g_source_remove (id);
+}
+
+static gboolean
+merging_250 (SpTestWatch *w)
+{
+  return find (w, "plain")->ksm_merging_pages == 250;
+}
+
+static gboolean
+plain_unmergeable (SpTestWatch *w)
+{
+  return !find (w, "plain")->mergeable;
+}
+
+static gboolean
+plain_mergeable (SpTestWatch *w)
+{
+  return find (w, "plain")->mergeable;
+}
+
+/*
+ * How much a running guest merges changes with no libvirt event: its
+ * ksm_stat is read again every SP_GUEST_QUERY_PROC_INTERVAL_S, and new
+ * guests are published when (and only when) a fact changed; the
+ * unmergeable reason and the committed sum follow ksm_mergeable.
+ */
+static void
+test_libvirt_proc_facts_follow (void)
+{
+  static const char cmdline[] = "/usr/bin/qemu-system-x86_64\0-name\0guest=plain\0"
+                                "-uuid\0" PLAIN_UUID "\0-m\0512\0";
+  g_autofree char *root = sp_test_make_tmp_dir ();
+  g_autofree char *proc = g_build_filename (root, "proc", NULL);
+  g_autofree char *run = g_build_filename (root, "run", NULL);
+  g_autofree char *cmdline_path = g_build_filename (proc, "4242", "cmdline", NULL);
+  g_autofree char *pid_path = g_build_filename (run, "plain.pid", NULL);
+  const SpDomainInfo *d;
+  guint64 events, refreshes;
+  guint n;
+  SpTestWatch w;
+
+  sp_test_write_file (cmdline_path, cmdline, sizeof (cmdline) - 1);
+  sp_test_write_file (pid_path, "4242\n", -1);
+  write_ksm_stat (proc, 100, "yes");
+
+  sp_test_watch_start_full (&w, "node.xml", proc, run);
+  d = find (&w, "plain");
+  g_assert_cmpint (d->pid, ==, 4242);
+  g_assert_true (d->ksm_stat_present);
+  g_assert_cmpint (d->ksm_merging_pages, ==, 100);
+  g_assert_cmpint (d->ksm_zero_pages, ==, 7);
+  g_assert_cmpint (d->ksm_mergeable, ==, SP_KSM_MERGEABLE_YES);
+  g_assert_true (d->mergeable);
+  /* the other guests have no QEMU in the tree */
+  g_assert_cmpint (find (&w, "small")->pid, ==, 0);
+  g_assert_cmpuint (w.last->committed_kib, ==, 768 * MIB);
+  events = sp_libvirt_get_n_events (w.libvirt);
+  refreshes = sp_libvirt_get_n_refreshes (w.libvirt);
+
+  /* nothing changed: nothing published, for two periods */
+  n = w.n_changed;
+  sp_test_settle (2 * SP_GUEST_QUERY_PROC_INTERVAL_S * 1000 + 500);
+  g_assert_cmpuint (w.n_changed, ==, n);
+
+  /* KSM merged more of it: published once, with no libvirt event */
+  write_ksm_stat (proc, 250, "yes");
+  wait_within_two_periods (&w, merging_250);
+  g_assert_cmpuint (w.n_changed, ==, n + 1);
+  d = find (&w, "plain");
+  g_assert_cmpint (d->pid, ==, 4242);
+  g_assert_true (d->mergeable);
+  g_assert_cmpuint (w.last->committed_kib, ==, 768 * MIB);
+  g_assert_true (w.last->connected);
+  g_assert_cmpstr (w.last->status, ==, "connected");
+  /* the domains libvirt told stay */
+  g_assert_cmpuint (w.last->domains->len, ==, 6);
+  g_assert_cmpstr (find (&w, "noshare")->unmergeable_reason, ==, "nosharepages");
+
+  /* QEMU says KSM cannot merge it: the reason and the sum follow */
+  write_ksm_stat (proc, 250, "no");
+  wait_within_two_periods (&w, plain_unmergeable);
+  g_assert_cmpstr (find (&w, "plain")->unmergeable_reason, ==, "QEMU reports ksm_mergeable: no");
+  g_assert_cmpuint (w.last->committed_kib, ==, 256 * MIB);
+
+  write_ksm_stat (proc, 260, "yes");
+  wait_within_two_periods (&w, plain_mergeable);
+  g_assert_null (find (&w, "plain")->unmergeable_reason);
+  g_assert_cmpint (find (&w, "plain")->ksm_merging_pages, ==, 260);
+  g_assert_cmpuint (w.last->committed_kib, ==, 768 * MIB);
+
+  /* all of it without libvirt */
+  g_assert_cmpuint (sp_libvirt_get_n_events (w.libvirt), ==, events);
+  g_assert_cmpuint (sp_libvirt_get_n_refreshes (w.libvirt), ==, refreshes);
+  sp_test_watch_stop (&w);
+  sp_test_remove_tree (root);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -289,5 +428,6 @@ main (int argc, char **argv)
   g_test_add_func ("/libvirt/incremental", test_libvirt_incremental);
   g_test_add_func ("/libvirt/debounce", test_libvirt_debounce);
   g_test_add_func ("/libvirt/event-retunes", test_libvirt_event_retunes);
+  g_test_add_func ("/libvirt/proc-facts-follow", test_libvirt_proc_facts_follow);
   return g_test_run ();
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "sp-procfs.h"
+#include "sp-qemu-proc.h"
 #include "sp-test.h"
 
 #ifndef PR_SET_MEMORY_MERGE
@@ -192,10 +193,10 @@ test_cmdline_has_uuid (void)
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       g_test_message ("case %" G_GSIZE_FORMAT, i);
-      g_assert_cmpint (sp_proc_cmdline_has_uuid (cases[i].cmdline, cases[i].len, UUID_ALPHA), ==,
-                       cases[i].found);
+      g_assert_cmpint (sp_qemu_proc_cmdline_has_uuid (cases[i].cmdline, cases[i].len, UUID_ALPHA),
+                       ==, cases[i].found);
     }
-  g_assert_false (sp_proc_cmdline_has_uuid (NULL, 0, UUID_ALPHA));
+  g_assert_false (sp_qemu_proc_cmdline_has_uuid (NULL, 0, UUID_ALPHA));
 }
 
 /* A fake procfs and libvirt run directory in a temporary directory. */
@@ -286,25 +287,26 @@ tree_teardown (Tree *tree, gconstpointer data)
 static void
 test_find_pidfile (Tree *tree, gconstpointer data)
 {
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "alpha", UUID_ALPHA), ==, 2000);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "alpha", UUID_ALPHA), ==, 2000);
   /* the uuid compares case-insensitively with the command line */
-  g_assert_cmpint (
-      sp_qemu_find_pid (tree->proc, tree->run, "alpha", "3F7C2A9E-5B1D-4C8E-9F0A-1D2E3F4A5B6C"), ==,
-      2000);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "alpha",
+                                          "3F7C2A9E-5B1D-4C8E-9F0A-1D2E3F4A5B6C"),
+                   ==, 2000);
   /* without the pid file the scan finds both; the lowest pid wins */
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, NULL, "alpha", UUID_ALPHA), ==, 100);
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, NULL, UUID_ALPHA), ==, 100);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, NULL, "alpha", UUID_ALPHA), ==, 100);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, NULL, UUID_ALPHA), ==, 100);
 }
 
 /* No pid file: the scan of command lines. */
 static void
 test_find_scan (Tree *tree, gconstpointer data)
 {
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "no-pidfile", UUID_BETA), ==, 101);
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, NULL, "beta", UUID_BETA), ==, 101);
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, NULL, NULL, UUID_BETA_UPPER), ==, 101);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "no-pidfile", UUID_BETA), ==, 101);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, NULL, "beta", UUID_BETA), ==, 101);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, NULL, NULL, UUID_BETA_UPPER), ==, 101);
   /* a pid directory that does not exist */
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, "/nonexistent/run", "beta", UUID_BETA), ==, 101);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, "/nonexistent/run", "beta", UUID_BETA), ==,
+                   101);
 }
 
 /* A pid file naming another process, or no process: the scan decides. */
@@ -312,28 +314,29 @@ static void
 test_find_wrong_pidfile (Tree *tree, gconstpointer data)
 {
   /* beta.pid names alpha's stale QEMU 100 */
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "beta", UUID_BETA), ==, 101);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "beta", UUID_BETA), ==, 101);
   /* garbage, a gone pid, a negative pid */
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "gamma", UUID_BETA), ==, 101);
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "delta", UUID_ALPHA), ==, 100);
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "epsilon", UUID_ALPHA), ==, 100);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "gamma", UUID_BETA), ==, 101);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "delta", UUID_ALPHA), ==, 100);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "epsilon", UUID_ALPHA), ==, 100);
   /* a name that would leave the pid directory is not used as a path */
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "../evil", UUID_ALPHA), ==, 100);
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "..", UUID_ALPHA), ==, 100);
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "", UUID_ALPHA), ==, 100);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "../evil", UUID_ALPHA), ==, 100);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "..", UUID_ALPHA), ==, 100);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "", UUID_ALPHA), ==, 100);
 }
 
 static void
 test_find_none (Tree *tree, gconstpointer data)
 {
   /* only decoys and non-process entries mention it */
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "nobody", UUID_NOBODY), ==, 0);
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, NULL, NULL, UUID_NOBODY), ==, 0);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "nobody", UUID_NOBODY), ==, 0);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, NULL, NULL, UUID_NOBODY), ==, 0);
   /* alpha's pid file, but the uuid of nobody */
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "alpha", UUID_NOBODY), ==, 0);
-  g_assert_cmpint (sp_qemu_find_pid (tree->proc, tree->run, "alpha", ""), ==, 0);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "alpha", UUID_NOBODY), ==, 0);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "alpha", ""), ==, 0);
   /* no procfs at all */
-  g_assert_cmpint (sp_qemu_find_pid ("/nonexistent/proc", tree->run, "alpha", UUID_ALPHA), ==, 0);
+  g_assert_cmpint (sp_qemu_proc_find_pid ("/nonexistent/proc", tree->run, "alpha", UUID_ALPHA), ==,
+                   0);
 }
 
 static void
@@ -388,6 +391,186 @@ test_read_tree (Tree *tree, gconstpointer data)
   read_stat (tree->proc, 304, &stat);
   g_assert_false (stat.present);
   g_assert_cmpint (stat.merging_pages, ==, -1);
+}
+
+/* A domain's QEMU found and its ksm_stat read into an SpDomainInfo; what
+ * was there before goes. */
+static void
+test_qemu_facts (Tree *tree, gconstpointer data)
+{
+  g_autoptr (SpDomainInfo) info = sp_domain_info_new ();
+
+  copy_fixture (tree->proc, "2000/ksm_stat", "ksm_stat-6.14-qemu.txt");
+  info->name = g_strdup ("alpha");
+  info->uuid = g_strdup (UUID_ALPHA);
+  sp_qemu_proc_read_facts (tree->proc, tree->run, info);
+  g_assert_cmpint (info->pid, ==, 2000);
+  g_assert_true (info->ksm_stat_present);
+  g_assert_cmpint (info->ksm_merging_pages, ==, 30000);
+  g_assert_cmpint (info->ksm_zero_pages, ==, 12);
+  g_assert_cmpint (info->ksm_process_profit, ==, 118734848);
+  g_assert_cmpint (info->ksm_mergeable, ==, SP_KSM_MERGEABLE_YES);
+
+  /* a QEMU without KSM files (before 5.19): found, no facts */
+  g_free (info->name);
+  g_free (info->uuid);
+  info->name = g_strdup ("beta");
+  info->uuid = g_strdup (UUID_BETA);
+  sp_qemu_proc_read_facts (tree->proc, tree->run, info);
+  g_assert_cmpint (info->pid, ==, 101);
+  g_assert_false (info->ksm_stat_present);
+  g_assert_cmpint (info->ksm_merging_pages, ==, 0);
+  g_assert_cmpint (info->ksm_zero_pages, ==, 0);
+  /* the kernel's "not reported", as sp_ksm_proc_stat_read gives it */
+  g_assert_cmpint (info->ksm_process_profit, ==, -1);
+  g_assert_cmpint (info->ksm_mergeable, ==, SP_KSM_MERGEABLE_UNKNOWN);
+
+  /* no QEMU at all: the old facts are cleared */
+  info->ksm_stat_present = TRUE;
+  info->ksm_merging_pages = 5;
+  info->ksm_mergeable = SP_KSM_MERGEABLE_NO;
+  g_free (info->uuid);
+  info->uuid = g_strdup (UUID_NOBODY);
+  sp_qemu_proc_read_facts (tree->proc, tree->run, info);
+  g_assert_cmpint (info->pid, ==, 0);
+  g_assert_false (info->ksm_stat_present);
+  g_assert_cmpint (info->ksm_merging_pages, ==, 0);
+  g_assert_cmpint (info->ksm_mergeable, ==, SP_KSM_MERGEABLE_UNKNOWN);
+}
+
+/* Facts read again: the known pid kept while it is the domain's QEMU, a
+ * change reported, a domain without a known QEMU left alone. */
+static void
+test_qemu_update (Tree *tree, gconstpointer data)
+{
+  g_autoptr (SpDomainInfo) info = sp_domain_info_new ();
+  g_autoptr (SpDomainInfo) idle = sp_domain_info_new ();
+
+  copy_fixture (tree->proc, "2000/ksm_stat", "ksm_stat-6.14-qemu.txt");
+  info->name = g_strdup ("alpha");
+  info->uuid = g_strdup (UUID_ALPHA);
+  info->active = TRUE;
+  sp_qemu_proc_read_facts (tree->proc, tree->run, info);
+  g_assert_cmpint (info->pid, ==, 2000);
+
+  /* nothing new */
+  g_assert_false (sp_qemu_proc_update_facts (tree->proc, tree->run, info));
+  g_assert_cmpint (info->ksm_merging_pages, ==, 30000);
+
+  /* merging more, then QEMU says no: the reason follows */
+  sp_test_write_in (tree->proc, "2000/ksm_stat", "ksm_merging_pages 31000\nksm_mergeable: yes\n", -1);
+  g_assert_true (sp_qemu_proc_update_facts (tree->proc, tree->run, info));
+  g_assert_cmpint (info->ksm_merging_pages, ==, 31000);
+  g_assert_true (info->mergeable);
+  sp_test_write_in (tree->proc, "2000/ksm_stat", "ksm_merging_pages 31000\nksm_mergeable: no\n", -1);
+  g_assert_true (sp_qemu_proc_update_facts (tree->proc, tree->run, info));
+  g_assert_false (info->mergeable);
+  g_assert_cmpstr (info->unmergeable_reason, ==, "QEMU reports ksm_mergeable: no");
+  g_assert_false (sp_qemu_proc_update_facts (tree->proc, tree->run, info));
+
+  /* pid 2000 is another process now: looked for again (the scan finds 100) */
+  CMDLINE (tree, "2000", "/bin/true\0");
+  g_assert_true (sp_qemu_proc_update_facts (tree->proc, tree->run, info));
+  g_assert_cmpint (info->pid, ==, 100);
+  g_assert_false (info->ksm_stat_present);
+  g_assert_true (info->mergeable);
+  g_assert_null (info->unmergeable_reason);
+
+  /* inactive, or no QEMU known: left alone */
+  idle->name = g_strdup ("beta");
+  idle->uuid = g_strdup (UUID_BETA);
+  idle->active = TRUE;
+  g_assert_false (sp_qemu_proc_update_facts (tree->proc, tree->run, idle));
+  g_assert_cmpint (idle->pid, ==, 0);
+  idle->active = FALSE;
+  idle->pid = 101;
+  g_assert_false (sp_qemu_proc_update_facts (tree->proc, tree->run, idle));
+  g_assert_false (idle->ksm_stat_present);
+}
+
+/* A new SpGuests only when some domain's facts changed; the old one stays
+ * as it was. */
+static void
+test_qemu_update_guests (Tree *tree, gconstpointer data)
+{
+  g_autoptr (SpGuests) guests = sp_guests_new ();
+  g_autoptr (SpGuests) fresh = NULL;
+  SpDomainInfo *alpha = sp_domain_info_new ();
+  SpDomainInfo *off = sp_domain_info_new ();
+  const SpDomainInfo *d;
+
+  sp_test_write_in (tree->proc, "2000/ksm_stat", "ksm_merging_pages 10\nksm_mergeable: yes\n", -1);
+  alpha->name = g_strdup ("alpha");
+  alpha->uuid = g_strdup (UUID_ALPHA);
+  alpha->active = TRUE;
+  alpha->current_kib = 1024;
+  sp_qemu_proc_read_facts (tree->proc, tree->run, alpha);
+  off->name = g_strdup ("off");
+  off->uuid = g_strdup (UUID_NOBODY);
+  off->current_kib = 4096;
+  g_ptr_array_add (guests->domains, alpha);
+  g_ptr_array_add (guests->domains, off);
+  guests->uri = g_strdup ("qemu:///system");
+  guests->connected = TRUE;
+  guests->status = g_strdup ("connected");
+  guests->refreshed_us = 42;
+  sp_guests_finish (guests);
+  g_assert_cmpuint (guests->committed_kib, ==, 1024);
+
+  g_assert_null (sp_qemu_proc_update_guests (guests, tree->proc, tree->run));
+
+  sp_test_write_in (tree->proc, "2000/ksm_stat", "ksm_merging_pages 10\nksm_mergeable: no\n", -1);
+  fresh = sp_qemu_proc_update_guests (guests, tree->proc, tree->run);
+  g_assert_nonnull (fresh);
+  g_assert_true (fresh != guests);
+  g_assert_cmpuint (fresh->domains->len, ==, 2);
+  g_assert_cmpstr (fresh->uri, ==, "qemu:///system");
+  g_assert_true (fresh->connected);
+  g_assert_cmpstr (fresh->status, ==, "connected");
+  g_assert_cmpint (fresh->refreshed_us, ==, 42);
+  g_assert_cmpuint (fresh->n_active, ==, 1);
+  g_assert_cmpuint (fresh->committed_kib, ==, 0);
+  d = sp_guests_find (fresh, "alpha");
+  g_assert_false (d->mergeable);
+  g_assert_cmpint (d->ksm_mergeable, ==, SP_KSM_MERGEABLE_NO);
+  /* the old guests are untouched */
+  g_assert_true (alpha->mergeable);
+  g_assert_cmpint (alpha->ksm_mergeable, ==, SP_KSM_MERGEABLE_YES);
+  g_assert_cmpuint (guests->committed_kib, ==, 1024);
+}
+
+/* The unmergeable reason follows ksm_mergeable unless the XML gave one. */
+static void
+test_qemu_follow_mergeable (void)
+{
+  g_autoptr (SpDomainInfo) info = sp_domain_info_new ();
+
+  info->ksm_mergeable = SP_KSM_MERGEABLE_NO;
+  sp_qemu_proc_follow_mergeable (info);
+  g_assert_false (info->mergeable);
+  g_assert_cmpstr (info->unmergeable_reason, ==, "QEMU reports ksm_mergeable: no");
+
+  info->ksm_mergeable = SP_KSM_MERGEABLE_YES;
+  sp_qemu_proc_follow_mergeable (info);
+  g_assert_true (info->mergeable);
+  g_assert_null (info->unmergeable_reason);
+
+  info->ksm_mergeable = SP_KSM_MERGEABLE_UNKNOWN;
+  sp_qemu_proc_follow_mergeable (info);
+  g_assert_true (info->mergeable);
+  g_assert_null (info->unmergeable_reason);
+
+  /* the XML's reason stays, whatever QEMU says */
+  info->mergeable = FALSE;
+  info->unmergeable_reason = g_strdup ("hugepages");
+  info->ksm_mergeable = SP_KSM_MERGEABLE_NO;
+  sp_qemu_proc_follow_mergeable (info);
+  g_assert_false (info->mergeable);
+  g_assert_cmpstr (info->unmergeable_reason, ==, "hugepages");
+  info->ksm_mergeable = SP_KSM_MERGEABLE_YES;
+  sp_qemu_proc_follow_mergeable (info);
+  g_assert_false (info->mergeable);
+  g_assert_cmpstr (info->unmergeable_reason, ==, "hugepages");
 }
 
 static void
@@ -551,19 +734,19 @@ test_find_real (void)
   pid = g_ascii_strtoll (g_subprocess_get_identifier (child), NULL, 10);
   g_assert_cmpint (pid, >, 0);
 
-  g_assert_cmpint (sp_qemu_find_pid ("/proc", NULL, NULL, uuid), ==, pid);
-  g_assert_cmpint (sp_qemu_find_pid ("/proc", NULL, NULL, upper), ==, pid);
+  g_assert_cmpint (sp_qemu_proc_find_pid ("/proc", NULL, NULL, uuid), ==, pid);
+  g_assert_cmpint (sp_qemu_proc_find_pid ("/proc", NULL, NULL, upper), ==, pid);
 
   run = sp_test_make_tmp_dir ();
   pidfile = g_build_filename (run, "guest.pid", NULL);
   pid_text = g_strdup_printf ("%" G_GINT64_FORMAT "\n", pid);
   sp_test_write_file (pidfile, pid_text, -1);
-  g_assert_cmpint (sp_qemu_find_pid ("/proc", run, "guest", uuid), ==, pid);
+  g_assert_cmpint (sp_qemu_proc_find_pid ("/proc", run, "guest", uuid), ==, pid);
   /* the pid file of this test process: not the guest, so the scan */
   g_free (pid_text);
   pid_text = g_strdup_printf ("%d\n", (int) getpid ());
   sp_test_write_file (pidfile, pid_text, -1);
-  g_assert_cmpint (sp_qemu_find_pid ("/proc", run, "guest", uuid), ==, pid);
+  g_assert_cmpint (sp_qemu_proc_find_pid ("/proc", run, "guest", uuid), ==, pid);
   g_assert_cmpint (g_unlink (pidfile), ==, 0);
   g_assert_cmpint (g_rmdir (run), ==, 0);
 
@@ -573,7 +756,7 @@ test_find_real (void)
   g_assert_true (g_subprocess_wait_check (child, NULL, &error));
   g_assert_no_error (error);
 
-  g_assert_cmpint (sp_qemu_find_pid ("/proc", NULL, NULL, uuid), ==, 0);
+  g_assert_cmpint (sp_qemu_proc_find_pid ("/proc", NULL, NULL, uuid), ==, 0);
 }
 
 int
@@ -598,6 +781,11 @@ main (int argc, char **argv)
   g_test_add_func ("/procfs/find-pid/real", test_find_real);
   g_test_add ("/procfs/read/tree", Tree, NULL, tree_setup, test_read_tree, tree_teardown);
   g_test_add ("/procfs/read/errors", Tree, NULL, tree_setup, test_read_errors, tree_teardown);
+  g_test_add ("/procfs/qemu-facts", Tree, NULL, tree_setup, test_qemu_facts, tree_teardown);
+  g_test_add_func ("/procfs/qemu-follow-mergeable", test_qemu_follow_mergeable);
+  g_test_add ("/procfs/qemu-update", Tree, NULL, tree_setup, test_qemu_update, tree_teardown);
+  g_test_add ("/procfs/qemu-update-guests", Tree, NULL, tree_setup, test_qemu_update_guests,
+              tree_teardown);
   g_test_add_func ("/procfs/read/self", test_read_self);
   g_test_add_func ("/procfs/read/merge-any-child", test_read_merge_any_child);
 

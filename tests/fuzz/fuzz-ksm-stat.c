@@ -2,7 +2,7 @@
 /*
  * libFuzzer target: the per-process KSM readers of procfs. Every input is
  * both a /proc/<pid>/ksm_stat (sp_ksm_proc_stat_parse) and a
- * /proc/<pid>/cmdline (sp_proc_cmdline_has_uuid, on an exact-size copy
+ * /proc/<pid>/cmdline (sp_qemu_proc_cmdline_has_uuid, on an exact-size copy
  * without a NUL after it, as the kernel hands it over; checked against a
  * plain reference implementation).
  */
@@ -10,6 +10,7 @@
 
 #include "fuzz-common.h"
 #include "sp-procfs.h"
+#include "sp-qemu-proc.h"
 
 static const char *const uuids[] = {
   "c7a5fdbd-cdaf-9455-926a-d65c16db1809",
@@ -106,7 +107,7 @@ check_cmdline (const uint8_t *data, size_t size)
   g_autofree char *cmdline = size > 0 ? g_memdup2 (data, size) : NULL;
 
   for (gsize i = 0; i < G_N_ELEMENTS (uuids); i++)
-    FUZZ_CHECK (sp_proc_cmdline_has_uuid (cmdline, size, uuids[i]) ==
+    FUZZ_CHECK (sp_qemu_proc_cmdline_has_uuid (cmdline, size, uuids[i]) ==
                 reference_has_uuid (cmdline, size, uuids[i]));
 }
 

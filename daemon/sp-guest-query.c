@@ -1,0 +1,510 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#define G_LOG_DOMAIN "samepaged-libvirt"
+
+#include "sp-guest-query.h"
+
+#include "sp-libvirt-domain.h"
+#include "sp-libvirt-util.h"
+#include "sp-log.h"
+#include "sp-qemu-proc.h"
+
+struct _SpGuestQuery {
+  GObject parent_instance;
+
+  SpLibvirtLink *link;
+  char *procfs_root;
+  char *pid_dir;
+
+  guint refresh_id;
+  gboolean refresh_running;
+  gboolean refresh_again;
+  /* What the next refresh queries: every domain when full_refresh, else the
+   * domains requests named (UUIDs) and any domain the last list lacked. */
+  gboolean full_refresh;
+  GHashTable *dirty;
+  SpGuests *last;      /* of the last successful refresh or /proc read */
+  guint64 generation;  /* of last */
+  gboolean qemu_facts; /* read them whatever the URI */
+  guint proc_id;
+  gboolean proc_running;
+
+  guint64 n_refreshes;
+  guint64 n_queried; /* domains queried by the last refresh */
+  GCancellable *cancellable;
+  SpLogOnce refresh_problem;
+};
+
+enum {
+  SIGNAL_REFRESHED,
+  N_SIGNALS,
+};
+static guint signals[N_SIGNALS];
+
+G_DEFINE_TYPE (SpGuestQuery, sp_guest_query, G_TYPE_OBJECT)
+
+/* ---- refresh (worker thread) ----------------------------------------- */
+
+typedef struct {
+  virConnectPtr conn;
+  char *uri;
+  char *procfs_root;
+  char *pid_dir;
+  gboolean qemu; /* look for QEMU processes and their ksm_stat */
+  /* incremental: the last published domains, kept unless dirty (NULL: full) */
+  SpGuests *previous;
+  GHashTable *dirty;
+  guint n_queried;    /* out */
+  GPtrArray *queried; /* out: SpDomainInfo* (borrowed from the result) */
+} RefreshJob;
+
+static void
+refresh_job_free (RefreshJob *job)
+{
+  if (job->conn != NULL)
+    virConnectClose (job->conn);
+  g_free (job->uri);
+  g_free (job->procfs_root);
+  g_free (job->pid_dir);
+  g_clear_pointer (&job->previous, sp_guests_unref);
+  g_clear_pointer (&job->dirty, g_hash_table_unref);
+  g_clear_pointer (&job->queried, g_ptr_array_unref);
+  g_free (job);
+}
+
+/* The UUID of dom, or NULL when libvirt cannot say (the domain is queried). */
+static const char *
+domain_uuid (virDomainPtr dom, char buf[VIR_UUID_STRING_BUFLEN])
+{
+  return virDomainGetUUIDString (dom, buf) == 0 ? buf : NULL;
+}
+
+/*
+ * A full refresh queries every domain: 3 to 5 RPCs and 1 or 2 XML parses
+ * each, linear in the number of domains. An incremental one (job->previous
+ * set) lists the domains (one RPC), keeps the previous libvirt facts of
+ * every domain no event named since, and queries only the named and the new
+ * ones. Events name every change samepaged reads from libvirt (lifecycle,
+ * define, balloon, devices, metadata), so the kept facts are current; what
+ * events cannot cover, a reconnection or a failed refresh, asks for a full
+ * one. How much a running guest merges changes with no event: its /proc
+ * facts are read again for every active domain, kept ones included (file
+ * reads, no RPC).
+ */
+static void
+refresh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  RefreshJob *job = task_data;
+  g_autoptr (SpGuests) guests = sp_guests_new ();
+  g_autoptr (GHashTable) balloon = NULL;
+  g_autoptr (GHashTable) previous = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree virDomainPtr *query = NULL;
+  virDomainPtr *doms = NULL;
+  guint n_query = 0;
+  int n;
+
+  n = virConnectListAllDomains (job->conn, &doms, 0);
+  if (n < 0)
+    {
+      sp_libvirt_set_error (&error, "Cannot list domains");
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  query = g_new0 (virDomainPtr, n + 1);
+  if (job->previous != NULL)
+    {
+      previous = g_hash_table_new (g_str_hash, g_str_equal);
+      for (guint i = 0; i < job->previous->domains->len; i++)
+        {
+          SpDomainInfo *d = g_ptr_array_index (job->previous->domains, i);
+          g_hash_table_insert (previous, d->uuid, d);
+        }
+    }
+  for (int i = 0; i < n; i++)
+    {
+      char buf[VIR_UUID_STRING_BUFLEN];
+      const char *uuid = domain_uuid (doms[i], buf);
+      const SpDomainInfo *kept = NULL;
+
+      if (previous != NULL && uuid != NULL && !g_hash_table_contains (job->dirty, uuid))
+        kept = g_hash_table_lookup (previous, uuid);
+      if (kept != NULL)
+        {
+          SpDomainInfo *copy = sp_domain_info_copy (kept);
+
+          /* no event tells how much a guest merges: /proc, no RPC */
+          if (copy->active && job->qemu)
+            {
+              sp_qemu_proc_read_facts (job->procfs_root, job->pid_dir, copy);
+              sp_qemu_proc_follow_mergeable (copy);
+            }
+          g_ptr_array_add (guests->domains, copy);
+        }
+      else
+        query[n_query++] = doms[i];
+    }
+
+  balloon = sp_libvirt_domain_balloon_stats (job->conn, previous != NULL ? query : NULL, &error);
+  job->queried = g_ptr_array_new ();
+  for (guint i = 0; balloon != NULL && i < n_query; i++)
+    {
+      g_autoptr (GError) local_error = NULL;
+      SpDomainInfo *info = sp_libvirt_domain_query (query[i], balloon, &local_error);
+
+      if (info != NULL)
+        {
+          if (info->active && job->qemu)
+            {
+              sp_qemu_proc_read_facts (job->procfs_root, job->pid_dir, info);
+              sp_qemu_proc_follow_mergeable (info);
+            }
+          g_ptr_array_add (guests->domains, info);
+          g_ptr_array_add (job->queried, info);
+          continue;
+        }
+      /* a domain undefined during the refresh is not a failure */
+      if (virDomainIsActive (query[i]) < 0 && virGetLastErrorCode () == VIR_ERR_NO_DOMAIN)
+        continue;
+      error = g_steal_pointer (&local_error);
+      break;
+    }
+  job->n_queried = n_query;
+  for (int i = 0; i < n; i++)
+    virDomainFree (doms[i]);
+  free (doms);
+  if (error != NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  guests->uri = g_strdup (job->uri);
+  guests->connected = TRUE;
+  guests->refreshed_us = g_get_monotonic_time ();
+  sp_guests_finish (guests);
+  g_task_return_pointer (task, g_steal_pointer (&guests), (GDestroyNotify) sp_guests_unref);
+}
+
+/* One line per domain at debug level: what the refresh found. */
+static void
+log_domain (const SpDomainInfo *d)
+{
+  g_debug ("Domain %s: %s, %" G_GUINT64_FORMAT " KiB from %s, %s, QEMU pid %" G_GINT64_FORMAT
+           ", ksm_mergeable %s, merging pages %" G_GINT64_FORMAT,
+           d->name, d->active ? "active" : "inactive", d->current_kib, d->memory_source,
+           d->mergeable ? "mergeable" : d->unmergeable_reason, d->pid,
+           sp_ksm_mergeable_to_string (d->ksm_mergeable), d->ksm_merging_pages);
+}
+
+static void schedule_refresh (SpGuestQuery *self);
+
+static void
+refresh_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  SpGuestQuery *self = SP_GUEST_QUERY (source);
+  RefreshJob *job = g_task_get_task_data (G_TASK (result));
+  g_autoptr (GError) error = NULL;
+  SpGuests *guests = g_task_propagate_pointer (G_TASK (result), &error);
+
+  self->refresh_running = FALSE;
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  self->n_refreshes++;
+
+  if (guests == NULL)
+    {
+      /* the changes this refresh was to pick up are not in self->last */
+      self->full_refresh = TRUE;
+      if (sp_log_once_changed (&self->refresh_problem, error->message))
+        g_warning ("Cannot refresh the domain list: %s", error->message);
+    }
+  else
+    {
+      if (sp_log_once_reset (&self->refresh_problem))
+        g_message ("Domain list refreshed again");
+      /* the connection may have dropped while the refresh ran */
+      guests->connected = sp_libvirt_link_is_connected (self->link);
+      guests->status = g_strdup (sp_libvirt_link_get_status (self->link));
+      self->n_queried = job->n_queried;
+      g_debug ("Refreshed %u domain(s), %u active, committed %" G_GUINT64_FORMAT
+               " KiB; %u queried%s",
+               guests->domains->len, guests->n_active, guests->committed_kib, job->n_queried,
+               job->previous == NULL ? " (full)" : "");
+      for (guint i = 0; i < job->queried->len; i++)
+        log_domain (g_ptr_array_index (job->queried, i));
+      g_clear_pointer (&self->last, sp_guests_unref);
+      self->last = guests;
+      self->generation++;
+      g_signal_emit (self, signals[SIGNAL_REFRESHED], 0, guests);
+    }
+
+  /* requests during the refresh: their domains (or a full refresh) next */
+  if (self->refresh_again)
+    {
+      self->refresh_again = FALSE;
+      schedule_refresh (self);
+    }
+}
+
+static gboolean
+wants_qemu_facts (SpGuestQuery *self, const char *uri)
+{
+  return self->qemu_facts || (uri != NULL && g_str_has_prefix (uri, "qemu"));
+}
+
+static void
+start_refresh (SpGuestQuery *self)
+{
+  g_autoptr (GTask) task = NULL;
+  virConnectPtr conn = sp_libvirt_link_ref_connection (self->link);
+  const char *uri = sp_libvirt_link_get_uri (self->link);
+  RefreshJob *job;
+
+  if (conn == NULL)
+    return;
+  if (self->refresh_running)
+    {
+      virConnectClose (conn);
+      self->refresh_again = TRUE;
+      return;
+    }
+  job = g_new0 (RefreshJob, 1);
+  job->conn = conn;
+  job->uri = g_strdup (uri);
+  job->procfs_root = g_strdup (self->procfs_root);
+  job->pid_dir = g_strdup (self->pid_dir);
+  job->qemu = wants_qemu_facts (self, uri);
+  if (!self->full_refresh && self->last != NULL && self->last->refreshed_us != 0 &&
+      g_strcmp0 (self->last->uri, uri) == 0)
+    job->previous = sp_guests_ref (self->last);
+  job->dirty = g_steal_pointer (&self->dirty);
+  self->dirty = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->full_refresh = FALSE;
+
+  self->refresh_running = TRUE;
+  task = g_task_new (self, self->cancellable, refresh_done, NULL);
+  g_task_set_task_data (task, job, (GDestroyNotify) refresh_job_free);
+  g_task_run_in_thread (task, refresh_thread);
+}
+
+static gboolean
+on_refresh_timeout (gpointer user_data)
+{
+  SpGuestQuery *self = SP_GUEST_QUERY (user_data);
+
+  self->refresh_id = 0;
+  start_refresh (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_refresh (SpGuestQuery *self)
+{
+  if (self->refresh_id != 0)
+    return;
+  if (self->refresh_running)
+    {
+      self->refresh_again = TRUE;
+      return;
+    }
+  self->refresh_id = g_timeout_add (SP_GUEST_QUERY_DEBOUNCE_MS, on_refresh_timeout, self);
+}
+
+/* ---- QEMU's /proc facts between refreshes (worker thread) ------------- */
+
+typedef struct {
+  SpGuests *base;
+  char *procfs_root;
+  char *pid_dir;
+  guint64 generation; /* of base */
+} ProcJob;
+
+static void
+proc_job_free (ProcJob *job)
+{
+  sp_guests_unref (job->base);
+  g_free (job->procfs_root);
+  g_free (job->pid_dir);
+  g_free (job);
+}
+
+static void
+proc_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  ProcJob *job = task_data;
+
+  g_task_return_pointer (task,
+                         sp_qemu_proc_update_guests (job->base, job->procfs_root, job->pid_dir),
+                         (GDestroyNotify) sp_guests_unref);
+}
+
+/* A refresh to come reads /proc itself, and one since the read began
+ * makes it stale. Waiting for the refresh also keeps a /proc update from
+ * passing for the refresh a caller (SetMemMerge) waits for. */
+static gboolean
+refresh_pending (SpGuestQuery *self)
+{
+  return self->refresh_id != 0 || self->refresh_running || self->refresh_again;
+}
+
+static void
+proc_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  SpGuestQuery *self = SP_GUEST_QUERY (source);
+  ProcJob *job = g_task_get_task_data (G_TASK (result));
+  g_autoptr (GError) error = NULL;
+  SpGuests *fresh = g_task_propagate_pointer (G_TASK (result), &error);
+
+  self->proc_running = FALSE;
+  if (fresh == NULL)
+    return; /* nothing changed, or cancelled */
+  if (job->generation != self->generation || refresh_pending (self))
+    {
+      sp_guests_unref (fresh);
+      return;
+    }
+  fresh->connected = sp_libvirt_link_is_connected (self->link);
+  g_free (fresh->status);
+  fresh->status = g_strdup (sp_libvirt_link_get_status (self->link));
+  g_debug ("QEMU's KSM facts changed with no libvirt event; committed %" G_GUINT64_FORMAT " KiB",
+           fresh->committed_kib);
+  g_clear_pointer (&self->last, sp_guests_unref);
+  self->last = fresh;
+  self->generation++;
+  g_signal_emit (self, signals[SIGNAL_REFRESHED], 0, fresh);
+}
+
+static gboolean
+on_proc_timeout (gpointer user_data)
+{
+  SpGuestQuery *self = SP_GUEST_QUERY (user_data);
+  g_autoptr (GTask) task = NULL;
+  ProcJob *job;
+
+  if (self->proc_running || self->last == NULL || refresh_pending (self) ||
+      !wants_qemu_facts (self, self->last->uri))
+    return G_SOURCE_CONTINUE;
+  job = g_new0 (ProcJob, 1);
+  job->base = sp_guests_ref (self->last);
+  job->procfs_root = g_strdup (self->procfs_root);
+  job->pid_dir = g_strdup (self->pid_dir);
+  job->generation = self->generation;
+  self->proc_running = TRUE;
+  task = g_task_new (self, self->cancellable, proc_done, NULL);
+  g_task_set_task_data (task, job, (GDestroyNotify) proc_job_free);
+  g_task_run_in_thread (task, proc_thread);
+  return G_SOURCE_CONTINUE;
+}
+
+void
+sp_guest_query_set_qemu_facts_always (SpGuestQuery *self, gboolean always)
+{
+  g_return_if_fail (SP_IS_GUEST_QUERY (self));
+  self->qemu_facts = always;
+}
+
+void
+sp_guest_query_queue_full (SpGuestQuery *self)
+{
+  g_return_if_fail (SP_IS_GUEST_QUERY (self));
+
+  self->full_refresh = TRUE;
+  schedule_refresh (self);
+}
+
+void
+sp_guest_query_queue_domain (SpGuestQuery *self, const char *uuid)
+{
+  g_return_if_fail (SP_IS_GUEST_QUERY (self));
+  g_return_if_fail (uuid != NULL);
+
+  g_hash_table_add (self->dirty, g_ascii_strdown (uuid, -1));
+  schedule_refresh (self);
+}
+
+SpGuests *
+sp_guest_query_get_last (SpGuestQuery *self)
+{
+  g_return_val_if_fail (SP_IS_GUEST_QUERY (self), NULL);
+  return self->last;
+}
+
+guint64
+sp_guest_query_get_n_refreshes (SpGuestQuery *self)
+{
+  g_return_val_if_fail (SP_IS_GUEST_QUERY (self), 0);
+  return self->n_refreshes;
+}
+
+guint64
+sp_guest_query_get_n_queried (SpGuestQuery *self)
+{
+  g_return_val_if_fail (SP_IS_GUEST_QUERY (self), 0);
+  return self->n_queried;
+}
+
+/* ---- object ------------------------------------------------------------ */
+
+static void
+sp_guest_query_dispose (GObject *object)
+{
+  SpGuestQuery *self = SP_GUEST_QUERY (object);
+
+  g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->refresh_id, g_source_remove);
+  g_clear_handle_id (&self->proc_id, g_source_remove);
+  G_OBJECT_CLASS (sp_guest_query_parent_class)->dispose (object);
+}
+
+static void
+sp_guest_query_finalize (GObject *object)
+{
+  SpGuestQuery *self = SP_GUEST_QUERY (object);
+
+  g_clear_object (&self->link);
+  g_free (self->procfs_root);
+  g_free (self->pid_dir);
+  g_clear_pointer (&self->last, sp_guests_unref);
+  g_clear_pointer (&self->dirty, g_hash_table_unref);
+  g_clear_object (&self->cancellable);
+  sp_log_once_reset (&self->refresh_problem);
+  G_OBJECT_CLASS (sp_guest_query_parent_class)->finalize (object);
+}
+
+static void
+sp_guest_query_class_init (SpGuestQueryClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = sp_guest_query_dispose;
+  object_class->finalize = sp_guest_query_finalize;
+
+  /**
+   * SpGuestQuery::refreshed:
+   * @guests: (type gpointer): the new SpGuests
+   */
+  signals[SIGNAL_REFRESHED] =
+      g_signal_new ("refreshed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                    G_TYPE_NONE, 1, G_TYPE_POINTER);
+}
+
+static void
+sp_guest_query_init (SpGuestQuery *self)
+{
+  self->dirty = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->cancellable = g_cancellable_new ();
+  self->proc_id = g_timeout_add_seconds (SP_GUEST_QUERY_PROC_INTERVAL_S, on_proc_timeout, self);
+}
+
+SpGuestQuery *
+sp_guest_query_new (SpLibvirtLink *link, const char *procfs_root, const char *pid_dir)
+{
+  SpGuestQuery *self;
+
+  g_return_val_if_fail (SP_IS_LIBVIRT_LINK (link), NULL);
+
+  self = g_object_new (SP_TYPE_GUEST_QUERY, NULL);
+  self->link = g_object_ref (link);
+  self->procfs_root = g_strdup (procfs_root ? procfs_root : "/proc");
+  self->pid_dir = g_strdup (pid_dir);
+  return self;
+}

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#define G_LOG_DOMAIN "samepaged-libvirt"
+
+#include "sp-libvirt-domain.h"
+
+#include "sp-domain-xml.h"
+#include "sp-libvirt-util.h"
+
+GHashTable *
+sp_libvirt_domain_balloon_stats (virConnectPtr conn, virDomainPtr *doms, GError **error)
+{
+  g_autoptr (GHashTable) table = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  virDomainStatsRecordPtr *records = NULL;
+  const unsigned int stats = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_BALLOON;
+  int n;
+
+  if (doms == NULL)
+    n = virConnectGetAllDomainStats (conn, stats, &records,
+                                     VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE);
+  else if (doms[0] == NULL)
+    return g_steal_pointer (&table);
+  else
+    {
+      n = virDomainListGetStats (doms, stats, &records, 0);
+      /* one of doms went away meanwhile: all active ones, as a full refresh */
+      if (n < 0)
+        n = virConnectGetAllDomainStats (conn, stats, &records,
+                                         VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE);
+    }
+  if (n < 0)
+    {
+      sp_libvirt_set_error (error, "Cannot get domain stats");
+      return NULL;
+    }
+  for (int i = 0; i < n; i++)
+    {
+      SpBalloonStats *b = g_new0 (SpBalloonStats, 1);
+      unsigned long long value;
+
+      if (virDomainGetUUIDString (records[i]->dom, b->uuid) < 0)
+        {
+          g_free (b);
+          continue;
+        }
+      if (virTypedParamsGetULLong (records[i]->params, records[i]->nparams, "balloon.current",
+                                   &value) == 1)
+        {
+          b->has_current = TRUE;
+          b->current_kib = value;
+        }
+      if (virTypedParamsGetULLong (records[i]->params, records[i]->nparams, "balloon.maximum",
+                                   &value) == 1)
+        {
+          b->has_maximum = TRUE;
+          b->maximum_kib = value;
+        }
+      g_hash_table_insert (table, b->uuid, b);
+    }
+  virDomainStatsRecordListFree (records);
+  return g_steal_pointer (&table);
+}
+
+static gboolean
+domain_facts (virDomainPtr dom, unsigned int flags, SpDomainXmlFacts *facts, GError **error)
+{
+  /* the name first: virDomainGetName() resets libvirt's last error */
+  const char *name = virDomainGetName (dom);
+  g_autofree char *xml = virDomainGetXMLDesc (dom, flags);
+
+  if (xml == NULL)
+    {
+      sp_libvirt_set_error (error, "Cannot get the XML of domain %s", name);
+      return FALSE;
+    }
+  if (!sp_domain_xml_parse (xml, facts, error))
+    {
+      g_prefix_error (error, "Domain %s: ", name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+SpDomainInfo *
+sp_libvirt_domain_query (virDomainPtr dom, GHashTable *balloon, GError **error)
+{
+  g_autoptr (SpDomainInfo) info = sp_domain_info_new ();
+  g_auto (SpDomainXmlFacts) live = { 0 };
+  g_auto (SpDomainXmlFacts) config = { 0 };
+  char uuid[VIR_UUID_STRING_BUFLEN];
+  const SpBalloonStats *b;
+  const char *reason;
+  /* the name first: virDomainGetName() resets libvirt's last error */
+  const char *name = virDomainGetName (dom);
+  int active = virDomainIsActive (dom);
+  int persistent = virDomainIsPersistent (dom);
+
+  if (active < 0 || persistent < 0 || virDomainGetUUIDString (dom, uuid) < 0)
+    {
+      sp_libvirt_set_error (error, "Cannot query domain %s", name);
+      return NULL;
+    }
+  info->name = g_strdup (name);
+  info->uuid = g_strdup (uuid);
+  info->active = active == 1;
+  info->persistent = persistent == 1;
+
+  if (!domain_facts (dom, 0, &live, error))
+    return NULL;
+  if (info->persistent && !domain_facts (dom, VIR_DOMAIN_XML_INACTIVE, &config, error))
+    return NULL;
+
+  info->mem_merge = !(info->persistent ? config.nosharepages : live.nosharepages);
+  info->mem_merge_active = info->active ? !live.nosharepages : info->mem_merge;
+  info->pending_restart = info->active && info->mem_merge != info->mem_merge_active;
+
+  /* memory: balloon.current, else virDomainGetInfo, else the XML */
+  b = info->active ? g_hash_table_lookup (balloon, uuid) : NULL;
+  info->maximum_kib = live.memory_kib;
+  if (b != NULL && b->has_current)
+    {
+      info->current_kib = b->current_kib;
+      info->memory_source = g_strdup ("balloon");
+      if (b->has_maximum)
+        info->maximum_kib = b->maximum_kib;
+    }
+  else
+    {
+      virDomainInfo vinfo;
+
+      if (info->active && virDomainGetInfo (dom, &vinfo) == 0)
+        {
+          info->current_kib = vinfo.memory;
+          info->maximum_kib = vinfo.maxMem;
+          info->memory_source = g_strdup ("info");
+        }
+      else
+        {
+          info->current_kib = live.current_memory_kib;
+          info->memory_source = g_strdup ("xml");
+        }
+    }
+
+  /* what the running guest can merge: its live XML; else its config (what
+   * QEMU says is the caller's: sp_qemu_proc_follow_mergeable) */
+  reason = sp_domain_xml_unmergeable_reason (info->active ? &live
+                                                          : (info->persistent ? &config : &live));
+  info->mergeable = reason == NULL;
+  info->unmergeable_reason = g_strdup (reason);
+  return g_steal_pointer (&info);
+}
