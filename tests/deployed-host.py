@@ -36,6 +36,8 @@ CONF = "/etc/samepage/samepaged.conf"
 # follows at all, not how fast.
 WATCH_PERIOD_S = 5
 USER = "spuser"
+# an npages_boost no default has, set in ksmtuned.conf before samepage comes
+KSMTUNED_BOOST = 333
 ADMIN_GROUP = "kvmadmins"
 POLKIT_RULES = """polkit.addRule(function(action, subject) {
     if (action.id == "org.samepage1.configure" && subject.isInGroup("%s"))
@@ -61,6 +63,15 @@ class DeployedHost(unittest.TestCase):
         cls.c = spdeployed.Container()
         try:
             c = cls.c
+            # an old ksmtuned host: the package installed (not started:
+            # policy-rc.d, so the knobs stay untouched) and configured
+            c.write("/usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n", mode=0o755)
+            cls.ksmtuned = c.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
+                                  "ksmtuned"], check=False, timeout=600)
+            c.run(["rm", "/usr/sbin/policy-rc.d"])
+            c.sh("grep -q '^# *KSM_NPAGES_BOOST' /etc/ksmtuned.conf && "
+                 "sed -i 's/^# *KSM_NPAGES_BOOST=.*/KSM_NPAGES_BOOST=%d/' /etc/ksmtuned.conf"
+                 % KSMTUNED_BOOST, check=False)
             # the knobs as the host had them before samepaged ever ran
             cls.knobs_before = sptest.save_real_knobs()
             name = os.path.basename(cls.deb)
@@ -186,6 +197,17 @@ class DeployedHost(unittest.TestCase):
         self.assertFalse([p for p in listed if "/build" in p or "obj-" in p], listed)
         # libvirt's QEMU user exists: guests will run as libvirt-qemu
         self.c.run(["getent", "passwd", "libvirt-qemu"])
+
+    def test_00_replaces_ksmtuned(self):
+        """Installing samepage removes ksmtuned (Conflicts/Replaces); its
+        ksmtuned.conf stays and is imported (debian/NEWS)."""
+        self.assertEqual(self.ksmtuned.returncode, 0, self.ksmtuned.stdout[-2000:]
+                         + self.ksmtuned.stderr[-2000:])
+        self.assertIn("KSM_NPAGES_BOOST=%d\n" % KSMTUNED_BOOST,
+                      self.c.run(["cat", "/etc/ksmtuned.conf"]).stdout)
+        self.assertEqual(self.c.run(["dpkg-query", "-W", "-f=${db:Status-Status}",
+                                     "ksmtuned"]).stdout, "config-files")
+        self.assertEqual(self.status()["tuning"]["npages_boost"], KSMTUNED_BOOST)
 
     def test_01_lintian(self):
         r = subprocess.run(["lintian", "--fail-on", "error", self.deb], stdout=subprocess.PIPE,
