@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sptest  # noqa: E402
@@ -153,6 +154,7 @@ def ensure_deb():
             build_deb(tmp)
             os.chmod(tmp, 0o755)
             os.rename(tmp, target)
+            log("cached as %s" % target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -250,6 +252,29 @@ def ensure_root():
 
 # ---- the container --------------------------------------------------------
 
+_containers = weakref.WeakSet()  # what a SIGTERM must power off
+_previous_handlers = {}
+
+
+def _on_signal(signum, frame):
+    """meson's timeout (SIGTERM) or Ctrl-C: power off every container
+    (restoring the knobs), then whatever handler was there (sptestbed's
+    stops its libvirtds), else exit."""
+    log("signal %d: stopping every container started here" % signum)
+    for container in list(_containers):
+        try:
+            container.stop()
+        except Exception as e:  # keep stopping the others
+            log("stopping %r failed: %s" % (container, e))
+    previous = _previous_handlers.get(signum)
+    if callable(previous):
+        previous(signum, frame)
+    os._exit(128 + signum)
+
+
+for _sig in (signal.SIGTERM, signal.SIGINT):
+    _previous_handlers[_sig] = signal.signal(_sig, _on_signal)
+
 class Container:
     """The deployed root booted with systemd-nspawn (see the module doc).
 
@@ -269,6 +294,7 @@ class Container:
         env = dict(os.environ, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY="1")
         self.proc = None
         self.cpid = None
+        _containers.add(self)
         start = time.monotonic()
         try:
             self.proc = subprocess.Popen(
@@ -372,6 +398,7 @@ class Container:
     def stop(self):
         """systemctl poweroff inside, then SIGKILL nspawn by PID if it is
         still there; the host's KSM knobs are restored in any case."""
+        _containers.discard(self)
         try:
             if self.proc is not None and self.proc.poll() is None:
                 if self.cpid:
