@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import unittest
+import uuid as uuidlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sptest  # noqa: E402
@@ -141,7 +142,7 @@ class DeployedHost(unittest.TestCase):
                           check=False).stdout
 
     def define_guest(self, name):
-        import uuid as uuidlib
+
         xml = sptestbed.DOMAIN_XML.format(
             name=name, uuid=str(uuidlib.uuid4()), memory=GUEST_MIB, fill=FILL_MIB,
             qemu="/usr/bin/qemu-system-x86_64", kernel=BOOT_DIR + "/sp-vmlinuz",
