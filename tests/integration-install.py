@@ -82,7 +82,13 @@ class InstallTest(unittest.TestCase):
         self.assertEqual(service["Type"], "dbus")
         self.assertEqual(service["BusName"], "org.samepage1")
         self.assertEqual(service["ExecStart"], "/usr/sbin/samepaged")
-        self.assertEqual(service["ReadWritePaths"], "/sys/kernel/mm/ksm")
+        with open(self.path("usr/lib/systemd/system/samepaged.service")) as f:
+            lines = f.read().splitlines()
+        # the KSM knobs, and the documented metrics directory when it exists
+        self.assertIn("ReadWritePaths=/sys/kernel/mm/ksm", lines)
+        self.assertIn("ReadWritePaths=-/var/lib/prometheus/node-exporter", lines)
+        # one capability: reading /proc/<pid>/ksm_stat of QEMU run as another user
+        self.assertIn("CapabilityBoundingSet=CAP_DAC_READ_SEARCH", lines)
         self.assertEqual(service["ProtectSystem"], "strict")
         self.assertEqual(service["RestrictAddressFamilies"], "AF_UNIX")
         self.assertEqual(unit["Unit"]["ConditionPathExists"], "/sys/kernel/mm/ksm")
