@@ -240,7 +240,8 @@ test_unlisted_denied (Fixture *f, gconstpointer data)
 
   /* polkit was never asked */
   g_assert_cmpuint (sp_test_log_count ("WARNING No polkit authority is reachable*"), ==, 0);
-  g_assert_cmpuint (sp_test_log_count ("MESSAGE Denied Frobnicate to *"), ==, 1);
+  /* nor logged here: SpDbusService logs refused calls, rate-limited */
+  g_assert_cmpuint (sp_test_log_count ("MESSAGE Denied *"), ==, 0);
 }
 
 /* A listed method without a polkit authority: root only, said once. */
