@@ -161,7 +161,7 @@ refuse (SpDbusService *self, GDBusMethodInvocation *invocation, const GError *er
           g_message ("Denied %s to %s: %s%s", method, caller, error->message, more ? more : "");
         }
       else
-        g_info ("%s from %s failed: %s%s", method, sender, error->message, more ? more : "");
+        g_message ("Refused %s from %s: %s%s", method, sender, error->message, more ? more : "");
     }
   schedule_refusals (self);
   sp_dbus_return_error_unlogged (invocation, error);
