@@ -703,6 +703,8 @@ class HostileDBusTest(unittest.TestCase):
         minutes = int(max(root["seconds"], nobody["seconds"]) // 60) + 1
         for result in (root, nobody):
             about = [line for line in important if mentions(line, result["sender"])]
+            sys.stderr.write("# %d log line(s) about the calls from %s\n"
+                             % (len(about), result["sender"]))
             self.assertGreaterEqual(len(about), 1)
             self.assertLessEqual(len(about), 2 * minutes, "\n".join(about)[-3000:])
         self.assertLessEqual(len(important), 4 * minutes + 10, "\n".join(important)[-3000:])
