@@ -4,6 +4,8 @@
 
 #include "sp-test.h"
 
+#include "sp-log.h"
+
 #include <string.h>
 
 #include <glib/gstdio.h>
@@ -315,13 +317,15 @@ sp_test_tuner_new (const char *root, const SpConfig *config)
 /* ---- log capture -------------------------------------------------------- */
 
 G_LOCK_DEFINE_STATIC (logged);
-static GPtrArray *logged; /* char*: "WARNING message", "MESSAGE message" */
+static GPtrArray *logged; /* char*: "WARNING message", "MESSAGE message",
+                           * "INFO <SAMEPAGE_DOMAIN or -> message" */
 
 static GLogWriterOutput
 log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
 {
   const char *domain = NULL;
   const char *message = NULL;
+  const char *guest = "-";
 
   for (gsize i = 0; i < n_fields; i++)
     {
@@ -329,6 +333,17 @@ log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoin
         domain = fields[i].value;
       else if (g_str_equal (fields[i].key, "MESSAGE"))
         message = fields[i].value;
+      else if (g_str_equal (fields[i].key, SP_LOG_FIELD_DOMAIN))
+        guest = fields[i].value;
+    }
+  if (domain != NULL && g_str_has_prefix (domain, "samepaged") && message != NULL &&
+      (level & G_LOG_LEVEL_INFO) != 0)
+    {
+      G_LOCK (logged);
+      g_ptr_array_add (logged, g_strdup_printf ("INFO %s %s", guest, message));
+      G_UNLOCK (logged);
+      g_test_message ("%s: INFO %s %s", domain, guest, message);
+      return G_LOG_WRITER_HANDLED;
     }
   if (domain != NULL && g_str_has_prefix (domain, "samepaged") && message != NULL &&
       (level & (G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE)) != 0)

@@ -115,9 +115,9 @@ SpTuner *sp_test_tuner_new (const char *root, const SpConfig *config);
 
 /*
  * From now on, warnings and messages of the log domains that start with
- * "samepaged" are recorded as "WARNING <message>" / "MESSAGE <message>"
- * (and printed as TAP comments) instead of going to stderr; a warning is
- * then not fatal. Everything else goes to GLib's default writer.
+ * "samepaged" are recorded as "WARNING <message>" / "MESSAGE <message>", info lines as "INFO
+ * <SAMEPAGE_DOMAIN field, or -> <message>" (and printed as TAP comments) instead of going to
+ * stderr; a warning is then not fatal. Everything else goes to GLib's default writer.
  */
 void sp_test_log_capture (void);
 

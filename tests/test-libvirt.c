@@ -86,6 +86,8 @@ test_libvirt_events_refresh (void)
   SpTestWatch w;
   guint n;
 
+  sp_test_log_capture ();
+  sp_test_log_clear ();
   sp_test_watch_start (&w, "node.xml");
   conn = sp_libvirt_ref_connection (w.libvirt);
   g_assert_nonnull (conn);
@@ -110,6 +112,14 @@ test_libvirt_events_refresh (void)
   g_assert_cmpint (virDomainUndefine (dom), ==, 0);
   sp_test_watch_wait_changes (&w, n);
   g_assert_null (sp_guests_find (w.last, "off"));
+
+  /* the domain's story, one info line a change, under SAMEPAGE_DOMAIN=off */
+  g_assert_cmpuint (sp_test_log_count ("INFO plain Domain plain is running: 512.0 MiB, mergeable"),
+                    ==, 1);
+  g_assert_cmpuint (sp_test_log_count ("INFO off Domain off started: 2.0 GiB, mergeable"), ==, 1);
+  g_assert_cmpuint (sp_test_log_count ("INFO off Domain off stopped"), ==, 1);
+  g_assert_cmpuint (sp_test_log_count ("INFO off Domain off undefined"), ==, 1);
+  g_assert_cmpuint (sp_test_log_count ("INFO - *"), ==, 0);
   sp_test_watch_stop (&w);
 }
 
