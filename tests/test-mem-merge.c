@@ -428,6 +428,42 @@ test_unmergeable (Fixture *f, gconstpointer data)
   g_assert_cmpstr (memfd_after, ==, memfd_before);
 }
 
+/* Huge pages on one NUMA cell of two: the other cell merges, so the guest
+ * can opt out (and back in) like any other. */
+static void
+test_partly_mergeable (Fixture *f, gconstpointer data)
+{
+  static const char xml[] =
+      "<domain type='test'><name>half-huge</name>"
+      "<uuid>f6f6f6f6-6666-4666-8666-666666666666</uuid>"
+      "<memory unit='GiB'>4</memory>"
+      "<memoryBacking><hugepages><page size='2048' unit='KiB' nodeset='1'/></hugepages>"
+      "</memoryBacking><vcpu>2</vcpu><os><type arch='x86_64'>hvm</type></os>"
+      "<cpu><numa><cell id='0' cpus='0' memory='3' unit='GiB'/>"
+      "<cell id='1' cpus='1' memory='1' unit='GiB'/></numa></cpu></domain>";
+  g_autoptr (virDomain) dom = virDomainDefineXML (f->conn, xml);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *config = NULL;
+  SpMemMergeResult result = { 0 };
+
+  g_assert_nonnull (dom);
+  g_assert_true (mem_merge_set (f->watch.libvirt, "half-huge", FALSE, &result, &error));
+  g_assert_no_error (error);
+  g_assert_true (result.changed);
+  config = config_xml (f, "half-huge");
+  g_assert_true (has_nosharepages (config));
+  /* the huge pages stay as they were */
+  g_assert_nonnull (strstr (config, "nodeset='1'"));
+
+  g_assert_true (mem_merge_set (f->watch.libvirt, "half-huge", TRUE, &result, &error));
+  g_assert_no_error (error);
+  g_assert_true (result.changed);
+  g_clear_pointer (&config, g_free);
+  config = config_xml (f, "half-huge");
+  g_assert_false (has_nosharepages (config));
+  g_assert_cmpint (virDomainUndefine (dom), ==, 0);
+}
+
 static void
 test_not_connected (void)
 {
@@ -645,6 +681,7 @@ main (int argc, char **argv)
   ADD ("/mem-merge/unknown-domain", test_unknown_domain);
   ADD ("/mem-merge/transient", test_transient);
   ADD ("/mem-merge/unmergeable", test_unmergeable);
+  ADD ("/mem-merge/partly-mergeable", test_partly_mergeable);
   ADD ("/mem-merge/concurrent-retry", test_concurrent_retry);
   ADD ("/mem-merge/concurrent-conflict", test_concurrent_conflict);
   ADD ("/mem-merge/concurrent-undefine", test_concurrent_undefine);
