@@ -290,9 +290,8 @@ class DeployedHost(unittest.TestCase):
 
     def test_07_merged_without_events(self):
         """Bug (b): per-guest merged pages follow /proc/<pid>/ksm_merging_pages
-        within the 5 s watch, with no libvirt event after the guests booted.
-        Expected to fail until per-domain /proc facts are re-read without an
-        event."""
+        within the 5 s watch, with no libvirt event after the guests booted
+        (fails on a daemon that re-reads /proc facts on events only)."""
         self.require_guests()
         main_pid = self.unit("MainPID")
         # fast classic scanning, KSM on whatever the memory (D-Bus calls,
@@ -374,8 +373,8 @@ class DeployedHost(unittest.TestCase):
     # -- journal --
 
     def test_09_journal_domain_field(self):
-        """Per-domain lines carry SAMEPAGE_DOMAIN=<name> (STYLE.md). Expected
-        to fail while samepaged does not add that field."""
+        """Per-domain lines carry SAMEPAGE_DOMAIN=<name> (STYLE.md), so
+        `journalctl SAMEPAGE_DOMAIN=g1` tells g1's story."""
         self.require_guests()
         self.ksmctl("merge", "g1", "off")
         self.ksmctl("merge", "g1", "on")
