@@ -383,6 +383,10 @@ class DeployedHost(unittest.TestCase):
         tagged = self.journal("SAMEPAGE_DOMAIN=g1", "-o", "cat")
         self.assertIn("g1", tagged, "no journal entry with SAMEPAGE_DOMAIN=g1; samepaged's "
                       "lines about g1:\n" + lines)
+        # its story: how it came to run, and the merging changes
+        self.assertRegex(tagged, r"Domain g1 (started|is running): ")
+        self.assertIn("Memory merging of domain g1 (persistent config): on → off", tagged)
+        self.assertNotIn("Domain g2", tagged)
 
     def test_10_journal_priorities(self):
         """Logged through the journal's native protocol with GLib's
