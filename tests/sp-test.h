@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Helpers shared by the unit tests (tests/test-*.c): the test data, temporary
- * trees and files, a writable KSM sysfs tree, main-loop waits and a libvirt
+ * trees and files (and a temporary directory fixture), assertions, a
+ * writable KSM sysfs tree, main-loop waits and a libvirt
  * watcher on the test driver, a dry-run tuner, log capture and a private
  * D-Bus bus. Every helper fails the test (g_assert) when
  * what it does fails, so a test reads as what it checks.

@@ -342,7 +342,7 @@ test_query_refresh (void)
   g_autofree char *uri = sp_test_libvirt_uri ("node.xml");
   g_autoptr (SpGuestQuery) query = NULL;
   LinkWatch lw;
-  SpTestWatch w = { 0 }; /* no libvirt: the query's "refreshed" */
+  SpTestWatch w = { 0 }; /* the query's "refreshed", no SpLibvirt */
   SpLibvirtLink *link = link_new (uri, &lw);
   const SpDomainInfo *d;
 
