@@ -311,13 +311,6 @@ write_ksm_stat (const char *proc, gint64 merging_pages, const char *mergeable)
   sp_test_write_file (path, text, -1);
 }
 
-static gboolean
-on_expired (gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
 typedef gboolean (*WatchCheck) (SpTestWatch *w);
 
 /* Iterates the main loop until check holds, for at most two /proc periods
@@ -325,13 +318,12 @@ typedef gboolean (*WatchCheck) (SpTestWatch *w);
 static void
 wait_within_two_periods (SpTestWatch *w, WatchCheck check)
 {
-  gboolean expired = FALSE;
-  guint id = g_timeout_add (2 * SP_GUEST_QUERY_PROC_INTERVAL_S * 1000 + 1000, on_expired, &expired);
+  SpTestTimeout timeout;
 
-  while (!check (w) && !expired)
+  sp_test_timeout_start_ms (&timeout, 2 * SP_GUEST_QUERY_PROC_INTERVAL_S * 1000 + 1000);
+  while (!check (w) && !timeout.expired)
     g_main_context_iteration (NULL, TRUE);
-  g_assert_false (expired);
-  g_source_remove (id);
+  sp_test_timeout_finish (&timeout);
 }
 
 static gboolean

@@ -25,54 +25,39 @@
 #define STOPPED_UUID "c3c3c3c3-3333-4333-8333-333333333333"
 #define CALLER "uid 1000 (:1.42)"
 
-/* ---- log capture: what samepaged-mem-merge said ------------------------ */
+/* ---- what samepaged-mem-merge said (sp_test_log_capture) ---------------- */
 
-G_LOCK_DEFINE_STATIC (logged);
-static GPtrArray *logged; /* char*: the messages of samepaged-mem-merge */
-
-static GLogWriterOutput
-log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+/* Captured, a warning of samepaged would not abort the test any more: each
+ * test fails if one was logged. */
+static void
+assert_no_warning (void)
 {
-  const char *domain = NULL;
-  const char *message = NULL;
+  g_assert_cmpuint (sp_test_log_count ("WARNING *"), ==, 0);
+}
 
-  for (gsize i = 0; i < n_fields; i++)
-    {
-      if (g_str_equal (fields[i].key, "GLIB_DOMAIN"))
-        domain = fields[i].value;
-      else if (g_str_equal (fields[i].key, "MESSAGE"))
-        message = fields[i].value;
-    }
-  if (g_strcmp0 (domain, "samepaged-mem-merge") == 0 && message != NULL &&
-      (level & G_LOG_LEVEL_MESSAGE) != 0)
-    {
-      G_LOCK (logged);
-      g_ptr_array_add (logged, g_strdup (message));
-      G_UNLOCK (logged);
-    }
-  return g_log_writer_default (level, fields, n_fields, user_data);
+/* The messages of samepaged-mem-merge so far, oldest first. */
+static char **
+mem_merge_messages (void)
+{
+  return sp_test_log_lines ("samepaged-mem-merge", "MESSAGE *");
 }
 
 static guint
 n_logged (void)
 {
-  guint n;
+  g_auto (GStrv) lines = mem_merge_messages ();
 
-  G_LOCK (logged);
-  n = logged->len;
-  G_UNLOCK (logged);
-  return n;
+  return g_strv_length (lines);
 }
 
+/* The i-th message, without "MESSAGE ". */
 static char *
 logged_at (guint i)
 {
-  char *message;
+  g_auto (GStrv) lines = mem_merge_messages ();
 
-  G_LOCK (logged);
-  message = g_strdup (g_ptr_array_index (logged, i));
-  G_UNLOCK (logged);
-  return message;
+  g_assert_cmpuint (i, <, g_strv_length (lines));
+  return g_strdup (lines[i] + strlen ("MESSAGE "));
 }
 
 /* ---- the watcher, a DEFINED counter, the main loop --------------------- */
@@ -118,6 +103,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
   /* a refresh still running holds the watcher: it publishes after this
    * test, into the next one, and f is gone by then */
   sp_test_watch_stop (&f->watch);
+  assert_no_warning ();
 }
 
 static void
@@ -474,6 +460,7 @@ test_not_connected (void)
   /* never started: no connection */
   g_assert_false (mem_merge_set (libvirt, "test", FALSE, &result, &error));
   g_assert_error (error, SP_ERROR, SP_ERROR_NOT_CONNECTED);
+  assert_no_warning ();
 }
 
 /* ---- concurrent edits ----------------------------------------------------- */
@@ -670,8 +657,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  logged = g_ptr_array_new_with_free_func (g_free);
-  g_log_set_writer_func (log_writer, NULL, NULL);
+  sp_test_log_capture ();
 
 #define ADD(path, fn) g_test_add ((path), Fixture, NULL, fixture_setup, (fn), fixture_teardown)
   ADD ("/mem-merge/off-then-on-running", test_off_then_on_running);
