@@ -88,6 +88,7 @@ static const DomainField domain_fields[] = {
   { "process_profit", "ProcessProfit" },
   { "pid", "Pid" },
   { "ksm_mergeable", "KsmMergeable" },
+  { "unmergeable_kib", "UnmergeableKiB" },
 };
 
 /* One domain as a JSON object; unmergeable_reason is null when KSM can merge it. */
@@ -105,6 +106,12 @@ ksmctl_json_add_domain (JsonBuilder *builder, GVariant *domain)
                                  domain_fields[i].property);
   json_builder_set_member_name (builder, "unmergeable_reason");
   if (ksmctl_dict_boolean (props, "Mergeable") || reason == NULL || *reason == '\0')
+    json_builder_add_null_value (builder);
+  else
+    json_builder_add_string_value (builder, reason);
+  json_builder_set_member_name (builder, "unmergeable_part");
+  reason = ksmctl_dict_string (props, "UnmergeablePart");
+  if (reason == NULL || *reason == '\0')
     json_builder_add_null_value (builder);
   else
     json_builder_add_string_value (builder, reason);
@@ -138,9 +145,19 @@ domain_note (GVariant *props)
   g_autoptr (GPtrArray) notes = g_ptr_array_new_with_free_func (g_free);
   const char *reason = ksmctl_dict_string (props, "UnmergeableReason");
 
+  const char *part = ksmctl_dict_string (props, "UnmergeablePart");
+  gint64 unmergeable_kib = ksmctl_dict_int (props, "UnmergeableKiB");
+
   if (!ksmctl_dict_boolean (props, "Mergeable"))
     g_ptr_array_add (notes, g_strdup_printf ("not mergeable: %s",
                                              reason != NULL && *reason ? reason : "unknown"));
+  else if (unmergeable_kib > 0)
+    {
+      g_autofree char *size = sp_format_kib (unmergeable_kib);
+
+      g_ptr_array_add (notes, g_strdup_printf ("%s not mergeable: %s", size,
+                                               part != NULL && *part ? part : "unknown"));
+    }
   if (ksmctl_dict_boolean (props, "PendingRestart"))
     g_ptr_array_add (notes,
                      g_strdup_printf ("merge %s from the next cold start",

@@ -34,21 +34,6 @@ list_runtime_keys (void)
   return g_string_free (g_steal_pointer (&str), FALSE);
 }
 
-/* Sets one key (int_key or string_key) from its config file form. */
-static gboolean
-set_key (SpConfig *config, const SpConfigIntKey *int_key, const SpConfigStringKey *string_key,
-         const char *value, char **problem)
-{
-  gint64 v;
-
-  if (string_key != NULL)
-    return sp_config_set_string (config, string_key, value, problem);
-  if (!sp_config_int_key_parse (int_key, value, &v, problem))
-    return FALSE;
-  sp_config_set_int (config, int_key, v);
-  return TRUE;
-}
-
 /* The runtime key called key, or an error. */
 static gboolean
 find_runtime_key (const char *key, const SpConfigIntKey **int_key,
@@ -83,7 +68,7 @@ sp_config_set_from_string (SpConfig *config, const char *key, const char *value,
 
   if (!find_runtime_key (key, &int_key, &string_key, error))
     return FALSE;
-  if (!set_key (config, int_key, string_key, value, &problem))
+  if (!sp_config_set_key (config, int_key, string_key, value, &problem))
     {
       g_set_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS, "%s = %s", key, problem);
       return FALSE;

@@ -356,10 +356,9 @@ sp_config_set_string (SpConfig *config, const SpConfigStringKey *key, const char
   return ok;
 }
 
-/* Sets one key (int_key or string_key) from its config file form. */
-static gboolean
-set_key (SpConfig *config, const SpConfigIntKey *int_key, const SpConfigStringKey *string_key,
-         const char *value, char **problem)
+gboolean
+sp_config_set_key (SpConfig *config, const SpConfigIntKey *int_key,
+                   const SpConfigStringKey *string_key, const char *value, char **problem)
 {
   gint64 v;
 
@@ -505,7 +504,7 @@ load_key (SpConfig *config, GKeyFile *keyfile, const char *path, const char *gro
                    local_error->message);
       return FALSE;
     }
-  if (!set_key (config, int_key, string_key, value, &problem))
+  if (!sp_config_set_key (config, int_key, string_key, value, &problem))
     {
       g_set_error (error, SP_ERROR, SP_ERROR_CONFIG, "%s: [%s] %s = %s", path, group, key, problem);
       return FALSE;

@@ -119,6 +119,13 @@ char *sp_config_get_string (const SpConfig *config, const SpConfigStringKey *key
 gboolean sp_config_set_string (SpConfig *config, const SpConfigStringKey *key, const char *value,
                                char **problem);
 
+/*
+ * Sets one key, int_key or string_key (the other NULL), from its config
+ * file form; else *problem says why and config is unchanged.
+ */
+gboolean sp_config_set_key (SpConfig *config, const SpConfigIntKey *int_key,
+                            const SpConfigStringKey *string_key, const char *value, char **problem);
+
 /* What the key takes: "one of auto|always|never", "an absolute path"... */
 char *sp_config_string_key_allowed (const SpConfigStringKey *key);
 

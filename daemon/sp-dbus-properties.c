@@ -100,6 +100,9 @@ sp_dbus_domain_properties (const SpDomainInfo *d)
   add (&b, "Mergeable", g_variant_new_boolean (d->mergeable));
   add (&b, "UnmergeableReason",
        g_variant_new_string (d->unmergeable_reason ? d->unmergeable_reason : ""));
+  add (&b, "UnmergeableKiB", g_variant_new_uint64 (d->unmergeable_kib));
+  add (&b, "UnmergeablePart",
+       g_variant_new_string (d->unmergeable_part ? d->unmergeable_part : ""));
   add (&b, "Pid", g_variant_new_int64 (d->pid));
   add (&b, "MergingPages", g_variant_new_int64 (d->ksm_merging_pages));
   add (&b, "ZeroPages", g_variant_new_int64 (d->ksm_zero_pages));

@@ -24,6 +24,7 @@ sp_domain_info_copy (const SpDomainInfo *info)
   copy->uuid = g_strdup (info->uuid);
   copy->memory_source = g_strdup (info->memory_source);
   copy->unmergeable_reason = g_strdup (info->unmergeable_reason);
+  copy->unmergeable_part = g_strdup (info->unmergeable_part);
   return copy;
 }
 
@@ -36,6 +37,7 @@ sp_domain_info_free (SpDomainInfo *info)
   g_free (info->uuid);
   g_free (info->memory_source);
   g_free (info->unmergeable_reason);
+  g_free (info->unmergeable_part);
   g_free (info);
 }
 
@@ -77,6 +79,21 @@ compare_by_name (gconstpointer a, gconstpointer b)
   return g_strcmp0 (da->name, db->name);
 }
 
+guint64
+sp_domain_add_kib (guint64 a, guint64 b)
+{
+  return b > G_MAXUINT64 - a ? G_MAXUINT64 : a + b;
+}
+
+guint64
+sp_domain_info_mergeable_kib (const SpDomainInfo *info)
+{
+  /* the unmergeable regions count in full: a balloon shrinks what is left */
+  if (!info->mergeable)
+    return 0;
+  return info->current_kib - MIN (info->current_kib, info->unmergeable_kib);
+}
+
 void
 sp_guests_finish (SpGuests *guests)
 {
@@ -91,7 +108,8 @@ sp_guests_finish (SpGuests *guests)
         continue;
       guests->n_active++;
       if (d->mergeable)
-        guests->committed_kib += d->current_kib;
+        guests->committed_kib =
+            sp_domain_add_kib (guests->committed_kib, sp_domain_info_mergeable_kib (d));
     }
 }
 

@@ -25,6 +25,9 @@ typedef struct {
   gboolean pending_restart;  /* running and mem_merge != mem_merge_active */
   gboolean mergeable;        /* KSM can merge this guest's memory now */
   char *unmergeable_reason;  /* NULL when mergeable */
+  guint64 unmergeable_kib;   /* of a mergeable guest, the regions KSM can never merge
+                              * (a NUMA cell in huge pages, an nvdimm...); 0 when none */
+  char *unmergeable_part;    /* those regions and why, or NULL */
 
   /* from /proc/<pid>/ksm_stat and ksm_merging_pages (0/unknown when absent) */
   gint64 pid;
@@ -36,6 +39,13 @@ typedef struct {
 } SpDomainInfo;
 
 SpDomainInfo *sp_domain_info_new (void);
+
+/* What of the guest's current memory KSM may merge: 0 when unmergeable,
+ * else current_kib less unmergeable_kib (never below 0). */
+guint64 sp_domain_info_mergeable_kib (const SpDomainInfo *info);
+
+/* a + b, saturating at G_MAXUINT64: libvirt-supplied sizes never wrap. */
+guint64 sp_domain_add_kib (guint64 a, guint64 b);
 SpDomainInfo *sp_domain_info_copy (const SpDomainInfo *info);
 void sp_domain_info_free (SpDomainInfo *info);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SpDomainInfo, sp_domain_info_free)
@@ -43,7 +53,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (SpDomainInfo, sp_domain_info_free)
 /* Immutable once published; reference counted. */
 typedef struct {
   GPtrArray *domains;    /* SpDomainInfo*, sorted by name */
-  guint64 committed_kib; /* Σ current_kib of active, mergeable domains */
+  guint64 committed_kib; /* Σ of active, mergeable domains: current_kib less their
+                          * unmergeable_kib (saturating, never wrapping) */
   guint n_active;
   char *uri;           /* libvirt URI in use, NULL when none */
   gboolean connected;  /* libvirt answers */

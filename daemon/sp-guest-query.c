@@ -7,6 +7,7 @@
 #include "sp-libvirt-util.h"
 #include "sp-log.h"
 #include "sp-qemu-proc.h"
+#include "sp-str.h"
 
 struct _SpGuestQuery {
   GObject parent_instance;
@@ -188,11 +189,63 @@ refresh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
 static void
 log_domain (const SpDomainInfo *d)
 {
-  g_debug ("Domain %s: %s, %" G_GUINT64_FORMAT " KiB from %s, %s, QEMU pid %" G_GINT64_FORMAT
-           ", ksm_mergeable %s, merging pages %" G_GINT64_FORMAT,
-           d->name, d->active ? "active" : "inactive", d->current_kib, d->memory_source,
-           d->mergeable ? "mergeable" : d->unmergeable_reason, d->pid,
-           sp_ksm_mergeable_to_string (d->ksm_mergeable), d->ksm_merging_pages);
+  sp_log_domain (G_LOG_LEVEL_DEBUG, d->name, d->uuid,
+                 "Domain %s: %s, %" G_GUINT64_FORMAT " KiB from %s, %s, QEMU pid %" G_GINT64_FORMAT
+                 ", ksm_mergeable %s, merging pages %" G_GINT64_FORMAT,
+                 d->name, d->active ? "active" : "inactive", d->current_kib, d->memory_source,
+                 d->mergeable ? "mergeable" : d->unmergeable_reason, d->pid,
+                 sp_ksm_mergeable_to_string (d->ksm_mergeable), d->ksm_merging_pages);
+}
+
+/* What a domain brings to committed memory, for a log line. */
+static char *
+describe_memory (const SpDomainInfo *d)
+{
+  g_autofree char *size = sp_format_kib ((gint64) d->current_kib);
+
+  if (d->mergeable)
+    return g_strdup_printf ("%s, mergeable", size);
+  return g_strdup_printf ("%s, not mergeable: %s", size, d->unmergeable_reason);
+}
+
+/* One info line per domain whose life changed since the last refresh
+ * (started, stopped, undefined, memory resized): the story of each domain
+ * in the journal, under SAMEPAGE_DOMAIN=<name>. */
+static void
+log_changes (const SpGuests *previous, const SpGuests *guests)
+{
+  for (guint i = 0; i < guests->domains->len; i++)
+    {
+      const SpDomainInfo *d = g_ptr_array_index (guests->domains, i);
+      const char *key = d->uuid != NULL ? d->uuid : d->name;
+      const SpDomainInfo *old = previous != NULL ? sp_guests_find (previous, key) : NULL;
+      g_autofree char *memory = describe_memory (d);
+
+      if (old == NULL && d->active)
+        sp_log_domain (G_LOG_LEVEL_INFO, d->name, d->uuid, "Domain %s %s: %s", d->name,
+                       previous != NULL ? "started" : "is running", memory);
+      else if (old == NULL && previous != NULL)
+        sp_log_domain (G_LOG_LEVEL_INFO, d->name, d->uuid, "Domain %s defined", d->name);
+      else if (old != NULL && d->active && !old->active)
+        sp_log_domain (G_LOG_LEVEL_INFO, d->name, d->uuid, "Domain %s started: %s", d->name,
+                       memory);
+      else if (old != NULL && !d->active && old->active)
+        sp_log_domain (G_LOG_LEVEL_INFO, d->name, d->uuid, "Domain %s stopped", d->name);
+      else if (old != NULL && d->active && old->current_kib != d->current_kib)
+        {
+          g_autofree char *from = sp_format_kib ((gint64) old->current_kib);
+
+          sp_log_domain (G_LOG_LEVEL_INFO, d->name, d->uuid, "Domain %s memory: %s → %s", d->name,
+                         from, memory);
+        }
+    }
+  for (guint i = 0; previous != NULL && i < previous->domains->len; i++)
+    {
+      const SpDomainInfo *old = g_ptr_array_index (previous->domains, i);
+
+      if (sp_guests_find (guests, old->uuid != NULL ? old->uuid : old->name) == NULL)
+        sp_log_domain (G_LOG_LEVEL_INFO, old->name, old->uuid, "Domain %s undefined", old->name);
+    }
 }
 
 static void schedule_refresh (SpGuestQuery *self);
@@ -231,6 +284,7 @@ refresh_done (GObject *source, GAsyncResult *result, gpointer user_data)
                job->previous == NULL ? " (full)" : "");
       for (guint i = 0; i < job->queried->len; i++)
         log_domain (g_ptr_array_index (job->queried, i));
+      log_changes (self->last, guests);
       g_clear_pointer (&self->last, sp_guests_unref);
       self->last = guests;
       self->generation++;

@@ -167,20 +167,33 @@ advisor_mode_selected (char **words, const char **selected)
   return TRUE;
 }
 
+/* Splits str and looks its selected mode up: FALSE when str is not a mode
+ * list; *known FALSE for a mode this version does not know. */
+static gboolean
+advisor_mode_lookup (const char *str, gboolean *known, SpKsmAdvisorMode *mode)
+{
+  g_auto (GStrv) words = NULL;
+  const char *selected;
+
+  if (str == NULL)
+    return FALSE;
+  words = g_strsplit_set (str, " \t\n", -1);
+  if (!advisor_mode_selected (words, &selected))
+    return FALSE;
+  *known = advisor_mode_from_name (selected, mode);
+  return TRUE;
+}
+
 /* Unselected names this version does not know are tolerated, so that a
  * kernel adding a mode does not break reading; a selected unknown mode is
  * FALSE here (sp_ksm_read marks the field unknown). */
 gboolean
 sp_ksm_advisor_mode_parse (const char *str, SpKsmAdvisorMode *out)
 {
-  g_auto (GStrv) words = NULL;
-  const char *selected;
+  gboolean known;
   SpKsmAdvisorMode mode;
 
-  if (str == NULL)
-    return FALSE;
-  words = g_strsplit_set (str, " \t\n", -1);
-  if (!advisor_mode_selected (words, &selected) || !advisor_mode_from_name (selected, &mode))
+  if (!advisor_mode_lookup (str, &known, &mode) || !known)
     return FALSE;
   if (out != NULL)
     *out = mode;
@@ -190,14 +203,10 @@ sp_ksm_advisor_mode_parse (const char *str, SpKsmAdvisorMode *out)
 gboolean
 sp_ksm_advisor_mode_is_unknown (const char *str)
 {
-  g_auto (GStrv) words = NULL;
-  const char *selected;
+  gboolean known;
   SpKsmAdvisorMode mode;
 
-  if (str == NULL)
-    return FALSE;
-  words = g_strsplit_set (str, " \t\n", -1);
-  return advisor_mode_selected (words, &selected) && !advisor_mode_from_name (selected, &mode);
+  return advisor_mode_lookup (str, &known, &mode) && !known;
 }
 
 gboolean

@@ -88,6 +88,7 @@ sp_libvirt_domain_query (virDomainPtr dom, GHashTable *balloon, GError **error)
   g_auto (SpDomainXmlFacts) config = { 0 };
   char uuid[VIR_UUID_STRING_BUFLEN];
   const SpBalloonStats *b;
+  const SpDomainXmlFacts *facts;
   const char *reason;
   /* the name first: virDomainGetName() resets libvirt's last error */
   const char *name = virDomainGetName (dom);
@@ -142,9 +143,14 @@ sp_libvirt_domain_query (virDomainPtr dom, GHashTable *balloon, GError **error)
 
   /* what the running guest can merge: its live XML; else its config (what
    * QEMU says is the caller's: sp_qemu_proc_follow_mergeable) */
-  reason = sp_domain_xml_unmergeable_reason (info->active ? &live
-                                                          : (info->persistent ? &config : &live));
+  facts = info->active ? &live : (info->persistent ? &config : &live);
+  reason = sp_domain_xml_unmergeable_reason (facts);
   info->mergeable = reason == NULL;
   info->unmergeable_reason = g_strdup (reason);
+  if (info->mergeable && facts->unmergeable_kib > 0)
+    {
+      info->unmergeable_kib = facts->unmergeable_kib;
+      info->unmergeable_part = g_strdup (facts->unmergeable_part);
+    }
   return g_steal_pointer (&info);
 }

@@ -5,6 +5,8 @@
 
 #include <libvirt/virterror.h>
 
+#include "sp-log.h"
+
 /*
  * The callbacks of one connection. Registering and deregistering run in a
  * worker thread, one at a time and in order (libvirt refuses a callback
@@ -63,13 +65,15 @@ domain_event (Subscription *sub, virDomainPtr dom, const char *what)
 {
   SpLibvirtEvents *self = sub->owner;
   char buf[VIR_UUID_STRING_BUFLEN];
+  const char *uuid;
 
   if (self == NULL)
     return;
   self->n_events++;
-  g_debug ("libvirt event: domain %s %s", virDomainGetName (dom), what);
-  g_signal_emit (self, signals[SIGNAL_DOMAIN_CHANGED], 0,
-                 virDomainGetUUIDString (dom, buf) == 0 ? buf : NULL, what);
+  uuid = virDomainGetUUIDString (dom, buf) == 0 ? buf : NULL;
+  sp_log_domain (G_LOG_LEVEL_DEBUG, virDomainGetName (dom), uuid, "libvirt event: domain %s %s",
+                 virDomainGetName (dom), what);
+  g_signal_emit (self, signals[SIGNAL_DOMAIN_CHANGED], 0, uuid, what);
 }
 
 static const char *

@@ -7,6 +7,7 @@
 #include "sp-domain-xml.h"
 #include "sp-error.h"
 #include "sp-libvirt-util.h"
+#include "sp-log.h"
 
 /* what libvirt's `virsh edit` reads: the persistent config, with secrets
  * (defining it without them would drop passwords and keys) */
@@ -27,6 +28,9 @@ typedef struct {
   char *name;                        /* the domain's name, once found */
   char uuid[VIR_UUID_STRING_BUFLEN]; /* and its UUID ("" if libvirt cannot say) */
 } MergeJob;
+
+/* The job's UUID for a journal field, NULL when libvirt could not say. */
+#define JOB_UUID(job) ((job)->uuid[0] != '\0' ? (job)->uuid : NULL)
 
 static void
 merge_job_free (MergeJob *job)
@@ -225,8 +229,9 @@ set_nosharepages (MergeJob *job, virDomainPtr dom, GCancellable *cancellable,
         }
       if (new_xml == NULL)
         {
-          g_debug ("Memory merging of domain %s is already %s: nothing to define", name,
-                   on_off (job->enabled));
+          sp_log_domain (G_LOG_LEVEL_DEBUG, name, JOB_UUID (job),
+                         "Memory merging of domain %s is already %s: nothing to define", name,
+                         on_off (job->enabled));
           result->changed = FALSE;
           return TRUE;
         }
@@ -248,9 +253,10 @@ set_nosharepages (MergeJob *job, virDomainPtr dom, GCancellable *cancellable,
                            name, attempt + 1);
               return FALSE;
             }
-          g_debug ("Domain %s was redefined while its memory merging was being changed: "
-                   "starting over from its new config",
-                   name);
+          sp_log_domain (G_LOG_LEVEL_DEBUG, name, JOB_UUID (job),
+                         "Domain %s was redefined while its memory merging was being changed: "
+                         "starting over from its new config",
+                         name);
           g_free (xml);
           xml = g_steal_pointer (&current);
           continue;
@@ -261,9 +267,10 @@ set_nosharepages (MergeJob *job, virDomainPtr dom, GCancellable *cancellable,
       run_test_hook (job->conn, dom, attempt, SP_MEM_MERGE_TEST_BEFORE_DEFINE);
       if (!define_xml (job, new_xml, error))
         return FALSE;
-      g_message ("Memory merging of domain %s (persistent config): %s → %s, asked by %s", name,
-                 on_off (!facts.nosharepages), on_off (job->enabled),
-                 job->caller != NULL ? job->caller : "an unknown caller");
+      sp_log_domain (G_LOG_LEVEL_MESSAGE, name, JOB_UUID (job),
+                     "Memory merging of domain %s (persistent config): %s → %s, asked by %s", name,
+                     on_off (!facts.nosharepages), on_off (job->enabled),
+                     job->caller != NULL ? job->caller : "an unknown caller");
       result->changed = TRUE;
       return TRUE;
     }
@@ -291,9 +298,10 @@ read_running_state (MergeJob *job, virDomainPtr dom, SpMemMergeResult *result, G
     return FALSE;
   result->pending_restart = live.nosharepages != !job->enabled;
   if (result->changed && result->pending_restart)
-    g_message ("Domain %s runs with memory merging %s until its next cold start (a guest reboot "
-               "is not enough)",
-               job->name, on_off (!live.nosharepages));
+    sp_log_domain (G_LOG_LEVEL_MESSAGE, job->name, JOB_UUID (job),
+                   "Domain %s runs with memory merging %s until its next cold start (a guest "
+                   "reboot is not enough)",
+                   job->name, on_off (!live.nosharepages));
   return TRUE;
 }
 
@@ -322,7 +330,8 @@ set_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
     }
   /* the change is made: a failure to read the running state is only logged */
   if (!read_running_state (job, dom, &result, &error))
-    g_warning ("Memory merging of domain %s: %s", job->name, error->message);
+    sp_log_domain (G_LOG_LEVEL_WARNING, job->name, JOB_UUID (job),
+                   "Memory merging of domain %s: %s", job->name, error->message);
   g_task_return_pointer (task, g_memdup2 (&result, sizeof (result)), g_free);
 }
 

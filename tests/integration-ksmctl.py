@@ -69,7 +69,7 @@ MANAGER = {
 
 
 def domain(name, uuid, active, mem_merge=True, mem_merge_active=None, current_kib=2097152,
-           reason="", merging_pages=0, pid=0):
+           reason="", merging_pages=0, pid=0, unmergeable_kib=0, unmergeable_part=""):
     if mem_merge_active is None:
         mem_merge_active = mem_merge
     return {
@@ -79,6 +79,7 @@ def domain(name, uuid, active, mem_merge=True, mem_merge_active=None, current_ki
         "MemMerge": mem_merge, "MemMergeActive": mem_merge_active,
         "PendingRestart": active and mem_merge != mem_merge_active,
         "Mergeable": reason == "", "UnmergeableReason": reason,
+        "UnmergeableKiB": unmergeable_kib, "UnmergeablePart": unmergeable_part,
         "Pid": pid, "MergingPages": merging_pages, "ZeroPages": 3,
         "ProcessProfit": -4096 if merging_pages == 0 else merging_pages * 4096,
         "KsmMergeable": "yes" if reason == "" else "no",
@@ -299,6 +300,23 @@ class DomainsTest(KsmctlTestCase):
         self.assertIsNone(next(d for d in domains if d["name"] == "web")["unmergeable_reason"])
         self.assertEqual(next(d for d in domains if d["name"] == "db")["unmergeable_reason"],
                          "nosharepages")
+        for d in domains:
+            self.assertEqual(d["unmergeable_kib"], 0)
+            self.assertIsNone(d["unmergeable_part"])
+
+    def test_domains_partly_mergeable(self):
+        part = "hugepages (NUMA cell 1), file-backed memory module (nvdimm module of 1.0 GiB)"
+        numa = domain("numa", "22222222-3333-4444-8555-666666666666", True, current_kib=6291456,
+                      unmergeable_kib=3145728, unmergeable_part=part, pid=4545)
+        self.start_fake(domains=[numa])
+        d = self.ksmctl_json("domains", "--json")[0]
+        self.assertTrue(d["mergeable"])
+        self.assertIsNone(d["unmergeable_reason"])
+        self.assertEqual(d["unmergeable_kib"], 3145728)
+        self.assertEqual(d["unmergeable_part"], part)
+        row = self.ksmctl("domains").stdout.splitlines()[1]
+        self.assertIn("6.0 GiB", row)
+        self.assertIn("3.0 GiB not mergeable: " + part, row)
 
     def test_domains_json_empty(self):
         self.start_fake(domains=[])
@@ -329,6 +347,7 @@ class DomainsTest(KsmctlTestCase):
         self.assertIn("4.0 GiB", rows["db"])
         self.assertIn("not mergeable: nosharepages", rows["db"])
         self.assertIn("not mergeable: hugepages", rows["big-hugepages-guest"])
+        self.assertNotIn("not mergeable", rows["web"])
         self.assertIn("1.5 GiB", rows["pending"])
         self.assertIn("merge off from the next cold start", rows["pending"])
 

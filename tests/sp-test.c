@@ -4,6 +4,8 @@
 
 #include "sp-test.h"
 
+#include "sp-log.h"
+
 #include <string.h>
 
 #include <glib/gstdio.h>
@@ -132,6 +134,54 @@ sp_test_read_file (const char *path, gsize *len)
   return contents;
 }
 
+void
+sp_test_make_dir_in (const char *dir, const char *relative)
+{
+  g_autofree char *path = g_build_filename (dir, relative, NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
+}
+
+void
+sp_test_tmp_dir_setup (SpTestTmpDir *tmp, gconstpointer data)
+{
+  tmp->dir = sp_test_make_tmp_dir ();
+}
+
+void
+sp_test_tmp_dir_teardown (SpTestTmpDir *tmp, gconstpointer data)
+{
+  sp_test_remove_tree (tmp->dir);
+  g_clear_pointer (&tmp->dir, g_free);
+}
+
+char *
+sp_test_tmp_dir_write (SpTestTmpDir *tmp, const char *name, const char *contents)
+{
+  char *path = g_build_filename (tmp->dir, name, NULL);
+
+  sp_test_write_file (path, contents, -1);
+  return path;
+}
+
+/* ---- assertions ----------------------------------------------------------- */
+
+void
+sp_test_assert_contains (const char *haystack, const char *needle)
+{
+  if (strstr (haystack, needle) == NULL)
+    g_error ("“%s” does not contain “%s”", haystack, needle);
+}
+
+const SpConfigIntKey *
+sp_test_int_key (const char *name)
+{
+  const SpConfigIntKey *key = sp_config_find_int_key (name);
+
+  g_assert_nonnull (key);
+  return key;
+}
+
 /* ---- a writable KSM sysfs tree ----------------------------------------- */
 
 void
@@ -181,6 +231,12 @@ sp_test_sysfs_get (SpTestSysfs *t, const char *name)
   return sp_test_read_file (path, NULL);
 }
 
+char *
+sp_test_sysfs_knob (SpTestSysfs *t, const char *name)
+{
+  return g_strchomp (sp_test_sysfs_get (t, name));
+}
+
 /* ---- KSM state ---------------------------------------------------------- */
 
 void
@@ -209,6 +265,13 @@ sp_test_timeout_start (SpTestTimeout *t, guint seconds)
 }
 
 void
+sp_test_timeout_start_ms (SpTestTimeout *t, guint ms)
+{
+  t->expired = FALSE;
+  t->id = g_timeout_add (ms, on_timeout, &t->expired);
+}
+
+void
 sp_test_timeout_finish (SpTestTimeout *t)
 {
   g_assert_false (t->expired);
@@ -226,10 +289,21 @@ sp_test_settle (guint ms)
     g_main_context_iteration (NULL, TRUE);
 }
 
+void
+sp_test_wait_count (const guint *counter, guint n)
+{
+  SpTestTimeout timeout;
+
+  sp_test_timeout_start (&timeout, 20);
+  while (*counter <= n && !timeout.expired)
+    g_main_context_iteration (NULL, TRUE);
+  sp_test_timeout_finish (&timeout);
+}
+
 /* ---- a libvirt watcher on the test driver ------------------------------- */
 
-static void
-on_guests_changed (SpLibvirt *libvirt, SpGuests *guests, gpointer user_data)
+void
+sp_test_watch_record (gpointer source, SpGuests *guests, gpointer user_data)
 {
   SpTestWatch *w = user_data;
 
@@ -255,7 +329,7 @@ sp_test_watch_start_full (SpTestWatch *w, const char *node_xml, const char *proc
   w->libvirt = sp_libvirt_new (uri, procfs_root != NULL ? procfs_root : "/proc", pid_dir);
   if (procfs_root != NULL)
     sp_libvirt_set_qemu_facts_always (w->libvirt, TRUE);
-  g_signal_connect (w->libvirt, "guests-changed", G_CALLBACK (on_guests_changed), w);
+  g_signal_connect (w->libvirt, "guests-changed", G_CALLBACK (sp_test_watch_record), w);
   sp_libvirt_start (w->libvirt);
   /* connected, then the first refresh */
   sp_test_timeout_start (&timeout, 20);
@@ -268,12 +342,7 @@ sp_test_watch_start_full (SpTestWatch *w, const char *node_xml, const char *proc
 void
 sp_test_watch_wait_changes (SpTestWatch *w, guint n)
 {
-  SpTestTimeout timeout;
-
-  sp_test_timeout_start (&timeout, 20);
-  while (w->n_changed <= n && !timeout.expired)
-    g_main_context_iteration (NULL, TRUE);
-  sp_test_timeout_finish (&timeout);
+  sp_test_wait_count (&w->n_changed, n);
 }
 
 void
@@ -314,14 +383,30 @@ sp_test_tuner_new (const char *root, const SpConfig *config)
 
 /* ---- log capture -------------------------------------------------------- */
 
+typedef struct {
+  char *domain;
+  char *line; /* "WARNING message", "MESSAGE message", "INFO <SAMEPAGE_DOMAIN or -> message" */
+} LoggedLine;
+
+static void
+logged_line_free (gpointer data)
+{
+  LoggedLine *l = data;
+
+  g_free (l->domain);
+  g_free (l->line);
+  g_free (l);
+}
+
 G_LOCK_DEFINE_STATIC (logged);
-static GPtrArray *logged; /* char*: "WARNING message", "MESSAGE message" */
+static GPtrArray *logged; /* LoggedLine* */
 
 static GLogWriterOutput
 log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
 {
   const char *domain = NULL;
   const char *message = NULL;
+  const char *guest = "-";
 
   for (gsize i = 0; i < n_fields; i++)
     {
@@ -329,16 +414,24 @@ log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoin
         domain = fields[i].value;
       else if (g_str_equal (fields[i].key, "MESSAGE"))
         message = fields[i].value;
+      else if (g_str_equal (fields[i].key, SP_LOG_FIELD_DOMAIN))
+        guest = fields[i].value;
     }
   if (domain != NULL && g_str_has_prefix (domain, "samepaged") && message != NULL &&
-      (level & (G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE)) != 0)
+      (level & (G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO)) != 0)
     {
-      const char *kind = (level & G_LOG_LEVEL_WARNING) != 0 ? "WARNING" : "MESSAGE";
+      LoggedLine *l = g_new0 (LoggedLine, 1);
 
+      l->domain = g_strdup (domain);
+      if ((level & G_LOG_LEVEL_INFO) != 0)
+        l->line = g_strdup_printf ("INFO %s %s", guest, message);
+      else
+        l->line = g_strdup_printf (
+            "%s %s", (level & G_LOG_LEVEL_WARNING) != 0 ? "WARNING" : "MESSAGE", message);
       G_LOCK (logged);
-      g_ptr_array_add (logged, g_strdup_printf ("%s %s", kind, message));
+      g_ptr_array_add (logged, l);
       G_UNLOCK (logged);
-      g_test_message ("%s: %s %s", domain, kind, message);
+      g_test_message ("%s: %s", domain, l->line);
       return G_LOG_WRITER_HANDLED;
     }
   return g_log_writer_default (level, fields, n_fields, user_data);
@@ -349,7 +442,7 @@ sp_test_log_capture (void)
 {
   G_LOCK (logged);
   if (logged == NULL)
-    logged = g_ptr_array_new_with_free_func (g_free);
+    logged = g_ptr_array_new_with_free_func (logged_line_free);
   G_UNLOCK (logged);
   g_log_set_writer_func (log_writer, NULL, NULL);
 }
@@ -357,14 +450,27 @@ sp_test_log_capture (void)
 guint
 sp_test_log_count (const char *pattern)
 {
-  guint n = 0;
+  g_auto (GStrv) lines = sp_test_log_lines (NULL, pattern);
+
+  return g_strv_length (lines);
+}
+
+char **
+sp_test_log_lines (const char *domain, const char *pattern)
+{
+  g_autoptr (GStrvBuilder) lines = g_strv_builder_new ();
 
   G_LOCK (logged);
   for (guint i = 0; logged != NULL && i < logged->len; i++)
-    if (g_pattern_match_simple (pattern, g_ptr_array_index (logged, i)))
-      n++;
+    {
+      const LoggedLine *l = g_ptr_array_index (logged, i);
+
+      if ((domain == NULL || g_str_equal (domain, l->domain)) &&
+          g_pattern_match_simple (pattern, l->line))
+        g_strv_builder_add (lines, l->line);
+    }
   G_UNLOCK (logged);
-  return n;
+  return g_strv_builder_end (lines);
 }
 
 void
@@ -377,6 +483,16 @@ sp_test_log_clear (void)
 }
 
 /* ---- a private bus ------------------------------------------------------ */
+
+int
+sp_test_run_with_bus (GTestDBus *bus)
+{
+  int status = g_test_run ();
+
+  g_test_dbus_down (bus);
+  g_object_unref (bus);
+  return status;
+}
 
 GTestDBus *
 sp_test_bus_up (void)
@@ -441,20 +557,11 @@ sp_test_error_message (const GError *error)
   return g_strdup (copy->message);
 }
 
-static gboolean
-on_spin_timeout (gpointer user_data)
-{
-  gboolean *expired = user_data;
-
-  *expired = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
 gboolean
 sp_test_spin_until (const gboolean *flag, guint timeout_ms)
 {
   gboolean expired = FALSE;
-  guint id = g_timeout_add (timeout_ms, on_spin_timeout, &expired);
+  guint id = g_timeout_add (timeout_ms, on_timeout, &expired);
 
   while (!expired && (flag == NULL || !*flag))
     g_main_context_iteration (NULL, TRUE);

@@ -196,6 +196,12 @@ class Daemon:
         return wait_for(lambda: self.output().count(text) >= count, timeout,
                         what="%r in samepaged's log:\n%s" % (text, self.output()[-3000:]))
 
+    def wait_log_from(self, offset, text, timeout=10.0, interval=0.05):
+        """text in the log after its first offset characters (a mark taken
+        with len(output()) before what should log it)."""
+        return wait_for(lambda: text in self.output()[offset:], timeout, interval,
+                        what="%r in samepaged's log:\n%s" % (text, self.output()[-3000:]))
+
     def signal(self, sig):
         os.kill(self.pid, sig)
 

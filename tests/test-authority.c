@@ -277,8 +277,6 @@ test_no_polkit_root_only (Fixture *f, gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  int status;
-
   g_test_init (&argc, &argv, NULL);
   sp_test_log_capture ();
   bus = sp_test_bus_up ();
@@ -289,8 +287,5 @@ main (int argc, char **argv)
   g_test_add ("/authority/no-polkit-root-only", Fixture, NULL, fixture_setup,
               test_no_polkit_root_only, fixture_teardown);
 
-  status = g_test_run ();
-  g_test_dbus_down (bus);
-  g_object_unref (bus);
-  return status;
+  return sp_test_run_with_bus (bus);
 }

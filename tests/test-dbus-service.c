@@ -816,8 +816,6 @@ test_drain_refuses_calls (Fixture *f, gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  int status;
-
   g_test_init (&argc, &argv, NULL);
   sp_test_log_capture ();
   bus = sp_test_bus_up ();
@@ -842,8 +840,5 @@ main (int argc, char **argv)
   ADD ("/dbus-service/drain", test_drain_refuses_calls);
 #undef ADD
 
-  status = g_test_run ();
-  g_test_dbus_down (bus);
-  g_object_unref (bus);
-  return status;
+  return sp_test_run_with_bus (bus);
 }

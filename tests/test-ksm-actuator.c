@@ -6,41 +6,27 @@
 
 #include "sp-ksm-actuator.h"
 #include "sp-io.h"
+#include "sp-test.h"
 
 typedef struct {
-  char *root;
-  char *ksm_dir;
+  SpTestSysfs sysfs;
   GPtrArray *strings; /* what read_knob returned, freed at teardown */
 } Fixture;
-
-static void
-write_knob (Fixture *f, const char *name, const char *value)
-{
-  g_autofree char *path = g_build_filename (f->ksm_dir, name, NULL);
-  g_autoptr (GError) error = NULL;
-
-  g_file_set_contents (path, value, -1, &error);
-  g_assert_no_error (error);
-}
 
 static char *
 read_knob (Fixture *f, const char *name)
 {
-  g_autofree char *path = g_build_filename (f->ksm_dir, name, NULL);
-  g_autoptr (GError) error = NULL;
-  char *contents = NULL;
+  char *value = sp_test_sysfs_knob (&f->sysfs, name);
 
-  g_file_get_contents (path, &contents, NULL, &error);
-  g_assert_no_error (error);
-  g_ptr_array_add (f->strings, contents);
-  return g_strchomp (contents);
+  g_ptr_array_add (f->strings, value);
+  return value;
 }
 
 /* Sets the mtime to a known old value, to see later whether it was written. */
 static void
 age_knob (Fixture *f, const char *name)
 {
-  g_autofree char *path = g_build_filename (f->ksm_dir, name, NULL);
+  g_autofree char *path = sp_test_sysfs_path (&f->sysfs, name);
   struct timespec times[2] = { { 1000, 0 }, { 1000, 0 } };
 
   g_assert_cmpint (utimensat (AT_FDCWD, path, times, 0), ==, 0);
@@ -49,7 +35,7 @@ age_knob (Fixture *f, const char *name)
 static gboolean
 knob_was_written (Fixture *f, const char *name)
 {
-  g_autofree char *path = g_build_filename (f->ksm_dir, name, NULL);
+  g_autofree char *path = sp_test_sysfs_path (&f->sysfs, name);
   struct stat st;
 
   g_assert_cmpint (stat (path, &st), ==, 0);
@@ -59,45 +45,21 @@ knob_was_written (Fixture *f, const char *name)
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
-
   f->strings = g_ptr_array_new_with_free_func (g_free);
-  f->root = g_dir_make_tmp ("sp-knobs-XXXXXX", &error);
-  g_assert_no_error (error);
-  f->ksm_dir = g_build_filename (f->root, "kernel", "mm", "ksm", NULL);
-  g_assert_cmpint (g_mkdir_with_parents (f->ksm_dir, 0755), ==, 0);
-  write_knob (f, "run", "0\n");
-  write_knob (f, "pages_to_scan", "100\n");
-  write_knob (f, "sleep_millisecs", "20\n");
-  write_knob (f, "pages_sharing", "0\n");
-  write_knob (f, "advisor_mode", "[none] scan-time\n");
-  write_knob (f, "advisor_max_cpu", "70\n");
-  write_knob (f, "advisor_target_scan_time", "200\n");
+  sp_test_sysfs_init (&f->sysfs, NULL);
+  sp_test_sysfs_set (&f->sysfs, "run", "0\n");
+  sp_test_sysfs_set (&f->sysfs, "pages_to_scan", "100\n");
+  sp_test_sysfs_set (&f->sysfs, "sleep_millisecs", "20\n");
+  sp_test_sysfs_set (&f->sysfs, "pages_sharing", "0\n");
+  sp_test_sysfs_set (&f->sysfs, "advisor_mode", "[none] scan-time\n");
+  sp_test_sysfs_set (&f->sysfs, "advisor_max_cpu", "70\n");
+  sp_test_sysfs_set (&f->sysfs, "advisor_target_scan_time", "200\n");
 }
 
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  const char *names[] = {
-    "run",          "pages_to_scan",   "sleep_millisecs",         "pages_sharing",
-    "advisor_mode", "advisor_max_cpu", "advisor_target_scan_time"
-  };
-
-  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
-    {
-      g_autofree char *path = g_build_filename (f->ksm_dir, names[i], NULL);
-      g_unlink (path);
-    }
-  for (int up = 0; up < 3; up++)
-    {
-      char *slash;
-      g_rmdir (f->ksm_dir);
-      slash = strrchr (f->ksm_dir, '/');
-      *slash = '\0';
-    }
-  g_rmdir (f->root);
-  g_free (f->ksm_dir);
-  g_free (f->root);
+  sp_test_sysfs_clear (&f->sysfs);
   g_ptr_array_unref (f->strings);
 }
 
@@ -114,14 +76,14 @@ read_state (Fixture *f, SpKsmState *ksm)
 {
   g_autoptr (GError) error = NULL;
 
-  g_assert_true (sp_ksm_read (f->root, ksm, &error));
+  g_assert_true (sp_ksm_read (f->sysfs.root, ksm, &error));
   g_assert_no_error (error);
 }
 
 static void
 test_knobs_write_only_changes (Fixture *f, gconstpointer data)
 {
-  g_autoptr (SpKsmActuator) knobs = sp_ksm_actuator_new (f->root, FALSE);
+  g_autoptr (SpKsmActuator) knobs = sp_ksm_actuator_new (f->sysfs.root, FALSE);
   g_autoptr (GError) error = NULL;
   SpDecision d = { 0 };
   SpKsmState ksm;
@@ -161,7 +123,7 @@ test_knobs_write_only_changes (Fixture *f, gconstpointer data)
 static void
 test_knobs_restore (Fixture *f, gconstpointer data)
 {
-  g_autoptr (SpKsmActuator) knobs = sp_ksm_actuator_new (f->root, FALSE);
+  g_autoptr (SpKsmActuator) knobs = sp_ksm_actuator_new (f->sysfs.root, FALSE);
   g_autoptr (GError) error = NULL;
   SpDecision d = { 0 };
   SpDecision d2 = { 0 };
@@ -195,7 +157,7 @@ test_knobs_restore (Fixture *f, gconstpointer data)
 static void
 test_knobs_dry_run (Fixture *f, gconstpointer data)
 {
-  g_autoptr (SpKsmActuator) knobs = sp_ksm_actuator_new (f->root, TRUE);
+  g_autoptr (SpKsmActuator) knobs = sp_ksm_actuator_new (f->sysfs.root, TRUE);
   g_autoptr (GError) error = NULL;
   SpDecision d = { 0 };
   SpKsmState ksm;
@@ -216,9 +178,9 @@ test_knobs_dry_run (Fixture *f, gconstpointer data)
 static void
 test_knobs_unsupported_skipped (Fixture *f, gconstpointer data)
 {
-  g_autoptr (SpKsmActuator) knobs = sp_ksm_actuator_new (f->root, FALSE);
+  g_autoptr (SpKsmActuator) knobs = sp_ksm_actuator_new (f->sysfs.root, FALSE);
   g_autoptr (GError) error = NULL;
-  g_autofree char *path = g_build_filename (f->ksm_dir, "smart_scan", NULL);
+  g_autofree char *path = sp_test_sysfs_path (&f->sysfs, "smart_scan");
   SpDecision d = { 0 };
   SpKsmState ksm;
   guint n = 99;
@@ -236,9 +198,9 @@ test_knobs_unsupported_skipped (Fixture *f, gconstpointer data)
 static void
 test_knobs_write_error (Fixture *f, gconstpointer data)
 {
-  g_autoptr (SpKsmActuator) knobs = sp_ksm_actuator_new (f->root, FALSE);
+  g_autoptr (SpKsmActuator) knobs = sp_ksm_actuator_new (f->sysfs.root, FALSE);
   g_autoptr (GError) error = NULL;
-  g_autofree char *path = g_build_filename (f->ksm_dir, "pages_to_scan", NULL);
+  g_autofree char *path = sp_test_sysfs_path (&f->sysfs, "pages_to_scan");
   SpDecision d = { 0 };
   SpKsmState ksm;
   guint n = 99;
@@ -254,7 +216,7 @@ test_knobs_write_error (Fixture *f, gconstpointer data)
   g_assert_cmpuint (n, ==, 0);
   /* it stopped at the first failure: run was not switched on */
   g_assert_cmpstr (read_knob (f, "run"), ==, "0");
-  write_knob (f, "pages_to_scan", "100\n");
+  sp_test_sysfs_set (&f->sysfs, "pages_to_scan", "100\n");
 }
 
 int

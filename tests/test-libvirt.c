@@ -86,6 +86,8 @@ test_libvirt_events_refresh (void)
   SpTestWatch w;
   guint n;
 
+  sp_test_log_capture ();
+  sp_test_log_clear ();
   sp_test_watch_start (&w, "node.xml");
   conn = sp_libvirt_ref_connection (w.libvirt);
   g_assert_nonnull (conn);
@@ -110,6 +112,14 @@ test_libvirt_events_refresh (void)
   g_assert_cmpint (virDomainUndefine (dom), ==, 0);
   sp_test_watch_wait_changes (&w, n);
   g_assert_null (sp_guests_find (w.last, "off"));
+
+  /* the domain's story, one info line a change, under SAMEPAGE_DOMAIN=off */
+  g_assert_cmpuint (sp_test_log_count ("INFO plain Domain plain is running: 512.0 MiB, mergeable"),
+                    ==, 1);
+  g_assert_cmpuint (sp_test_log_count ("INFO off Domain off started: 2.0 GiB, mergeable"), ==, 1);
+  g_assert_cmpuint (sp_test_log_count ("INFO off Domain off stopped"), ==, 1);
+  g_assert_cmpuint (sp_test_log_count ("INFO off Domain off undefined"), ==, 1);
+  g_assert_cmpuint (sp_test_log_count ("INFO - *"), ==, 0);
   sp_test_watch_stop (&w);
 }
 
@@ -301,13 +311,6 @@ write_ksm_stat (const char *proc, gint64 merging_pages, const char *mergeable)
   sp_test_write_file (path, text, -1);
 }
 
-static gboolean
-on_expired (gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
 typedef gboolean (*WatchCheck) (SpTestWatch *w);
 
 /* Iterates the main loop until check holds, for at most two /proc periods
@@ -315,13 +318,12 @@ typedef gboolean (*WatchCheck) (SpTestWatch *w);
 static void
 wait_within_two_periods (SpTestWatch *w, WatchCheck check)
 {
-  gboolean expired = FALSE;
-  guint id = g_timeout_add (2 * SP_GUEST_QUERY_PROC_INTERVAL_S * 1000 + 1000, on_expired, &expired);
+  SpTestTimeout timeout;
 
-  while (!check (w) && !expired)
+  sp_test_timeout_start_ms (&timeout, 2 * SP_GUEST_QUERY_PROC_INTERVAL_S * 1000 + 1000);
+  while (!check (w) && !timeout.expired)
     g_main_context_iteration (NULL, TRUE);
-  g_assert_false (expired);
-  g_source_remove (id);
+  sp_test_timeout_finish (&timeout);
 }
 
 static gboolean

@@ -25,54 +25,39 @@
 #define STOPPED_UUID "c3c3c3c3-3333-4333-8333-333333333333"
 #define CALLER "uid 1000 (:1.42)"
 
-/* ---- log capture: what samepaged-mem-merge said ------------------------ */
+/* ---- what samepaged-mem-merge said (sp_test_log_capture) ---------------- */
 
-G_LOCK_DEFINE_STATIC (logged);
-static GPtrArray *logged; /* char*: the messages of samepaged-mem-merge */
-
-static GLogWriterOutput
-log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+/* Captured, a warning of samepaged would not abort the test any more: each
+ * test fails if one was logged. */
+static void
+assert_no_warning (void)
 {
-  const char *domain = NULL;
-  const char *message = NULL;
+  g_assert_cmpuint (sp_test_log_count ("WARNING *"), ==, 0);
+}
 
-  for (gsize i = 0; i < n_fields; i++)
-    {
-      if (g_str_equal (fields[i].key, "GLIB_DOMAIN"))
-        domain = fields[i].value;
-      else if (g_str_equal (fields[i].key, "MESSAGE"))
-        message = fields[i].value;
-    }
-  if (g_strcmp0 (domain, "samepaged-mem-merge") == 0 && message != NULL &&
-      (level & G_LOG_LEVEL_MESSAGE) != 0)
-    {
-      G_LOCK (logged);
-      g_ptr_array_add (logged, g_strdup (message));
-      G_UNLOCK (logged);
-    }
-  return g_log_writer_default (level, fields, n_fields, user_data);
+/* The messages of samepaged-mem-merge so far, oldest first. */
+static char **
+mem_merge_messages (void)
+{
+  return sp_test_log_lines ("samepaged-mem-merge", "MESSAGE *");
 }
 
 static guint
 n_logged (void)
 {
-  guint n;
+  g_auto (GStrv) lines = mem_merge_messages ();
 
-  G_LOCK (logged);
-  n = logged->len;
-  G_UNLOCK (logged);
-  return n;
+  return g_strv_length (lines);
 }
 
+/* The i-th message, without "MESSAGE ". */
 static char *
 logged_at (guint i)
 {
-  char *message;
+  g_auto (GStrv) lines = mem_merge_messages ();
 
-  G_LOCK (logged);
-  message = g_strdup (g_ptr_array_index (logged, i));
-  G_UNLOCK (logged);
-  return message;
+  g_assert_cmpuint (i, <, g_strv_length (lines));
+  return g_strdup (lines[i] + strlen ("MESSAGE "));
 }
 
 /* ---- the watcher, a DEFINED counter, the main loop --------------------- */
@@ -118,6 +103,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
   /* a refresh still running holds the watcher: it publishes after this
    * test, into the next one, and f is gone by then */
   sp_test_watch_stop (&f->watch);
+  assert_no_warning ();
 }
 
 static void
@@ -428,6 +414,42 @@ test_unmergeable (Fixture *f, gconstpointer data)
   g_assert_cmpstr (memfd_after, ==, memfd_before);
 }
 
+/* Huge pages on one NUMA cell of two: the other cell merges, so the guest
+ * can opt out (and back in) like any other. */
+static void
+test_partly_mergeable (Fixture *f, gconstpointer data)
+{
+  static const char xml[] =
+      "<domain type='test'><name>half-huge</name>"
+      "<uuid>f6f6f6f6-6666-4666-8666-666666666666</uuid>"
+      "<memory unit='GiB'>4</memory>"
+      "<memoryBacking><hugepages><page size='2048' unit='KiB' nodeset='1'/></hugepages>"
+      "</memoryBacking><vcpu>2</vcpu><os><type arch='x86_64'>hvm</type></os>"
+      "<cpu><numa><cell id='0' cpus='0' memory='3' unit='GiB'/>"
+      "<cell id='1' cpus='1' memory='1' unit='GiB'/></numa></cpu></domain>";
+  g_autoptr (virDomain) dom = virDomainDefineXML (f->conn, xml);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *config = NULL;
+  SpMemMergeResult result = { 0 };
+
+  g_assert_nonnull (dom);
+  g_assert_true (mem_merge_set (f->watch.libvirt, "half-huge", FALSE, &result, &error));
+  g_assert_no_error (error);
+  g_assert_true (result.changed);
+  config = config_xml (f, "half-huge");
+  g_assert_true (has_nosharepages (config));
+  /* the huge pages stay as they were */
+  g_assert_nonnull (strstr (config, "nodeset='1'"));
+
+  g_assert_true (mem_merge_set (f->watch.libvirt, "half-huge", TRUE, &result, &error));
+  g_assert_no_error (error);
+  g_assert_true (result.changed);
+  g_clear_pointer (&config, g_free);
+  config = config_xml (f, "half-huge");
+  g_assert_false (has_nosharepages (config));
+  g_assert_cmpint (virDomainUndefine (dom), ==, 0);
+}
+
 static void
 test_not_connected (void)
 {
@@ -438,6 +460,7 @@ test_not_connected (void)
   /* never started: no connection */
   g_assert_false (mem_merge_set (libvirt, "test", FALSE, &result, &error));
   g_assert_error (error, SP_ERROR, SP_ERROR_NOT_CONNECTED);
+  assert_no_warning ();
 }
 
 /* ---- concurrent edits ----------------------------------------------------- */
@@ -634,8 +657,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  logged = g_ptr_array_new_with_free_func (g_free);
-  g_log_set_writer_func (log_writer, NULL, NULL);
+  sp_test_log_capture ();
 
 #define ADD(path, fn) g_test_add ((path), Fixture, NULL, fixture_setup, (fn), fixture_teardown)
   ADD ("/mem-merge/off-then-on-running", test_off_then_on_running);
@@ -645,6 +667,7 @@ main (int argc, char **argv)
   ADD ("/mem-merge/unknown-domain", test_unknown_domain);
   ADD ("/mem-merge/transient", test_transient);
   ADD ("/mem-merge/unmergeable", test_unmergeable);
+  ADD ("/mem-merge/partly-mergeable", test_partly_mergeable);
   ADD ("/mem-merge/concurrent-retry", test_concurrent_retry);
   ADD ("/mem-merge/concurrent-conflict", test_concurrent_conflict);
   ADD ("/mem-merge/concurrent-undefine", test_concurrent_undefine);

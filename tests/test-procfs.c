@@ -207,14 +207,6 @@ typedef struct {
 } Tree;
 
 static void
-make_dir (const char *dir, const char *relative)
-{
-  g_autofree char *path = g_build_filename (dir, relative, NULL);
-
-  g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
-}
-
-static void
 copy_fixture (const char *dir, const char *relative, const char *fixture)
 {
   gsize len;
@@ -231,8 +223,8 @@ tree_setup (Tree *tree, gconstpointer data)
   tree->root = sp_test_make_tmp_dir ();
   tree->proc = g_build_filename (tree->root, "proc", NULL);
   tree->run = g_build_filename (tree->root, "run", NULL);
-  make_dir (tree->root, "proc");
-  make_dir (tree->root, "run");
+  sp_test_make_dir_in (tree->root, "proc");
+  sp_test_make_dir_in (tree->root, "run");
 
   /* not processes */
   sp_test_write_in (tree->proc, "meminfo", "MemTotal: 1 kB\n", -1);
@@ -262,8 +254,8 @@ tree_setup (Tree *tree, gconstpointer data)
   /* kernel thread / zombie: empty command line */
   CMDLINE (tree, "2", "");
   /* unreadable: cmdline is a directory; a vanished pid without cmdline */
-  make_dir (tree->proc, "53/cmdline");
-  make_dir (tree->proc, "54");
+  sp_test_make_dir_in (tree->proc, "53/cmdline");
+  sp_test_make_dir_in (tree->proc, "54");
 
   /* pid files that are wrong: another domain's QEMU, garbage, gone */
   sp_test_write_in (tree->run, "beta.pid", "100\n", -1);
@@ -379,7 +371,7 @@ test_read_tree (Tree *tree, gconstpointer data)
   g_assert_cmpint (stat.process_profit, ==, -1);
 
   /* before 5.19: neither file, a process all the same */
-  make_dir (tree->proc, "303");
+  sp_test_make_dir_in (tree->proc, "303");
   read_stat (tree->proc, 303, &stat);
   g_assert_false (stat.present);
   g_assert_cmpint (stat.merging_pages, ==, -1);
@@ -458,11 +450,13 @@ test_qemu_update (Tree *tree, gconstpointer data)
   g_assert_cmpint (info->ksm_merging_pages, ==, 30000);
 
   /* merging more, then QEMU says no: the reason follows */
-  sp_test_write_in (tree->proc, "2000/ksm_stat", "ksm_merging_pages 31000\nksm_mergeable: yes\n", -1);
+  sp_test_write_in (tree->proc, "2000/ksm_stat", "ksm_merging_pages 31000\nksm_mergeable: yes\n",
+                    -1);
   g_assert_true (sp_qemu_proc_update_facts (tree->proc, tree->run, info));
   g_assert_cmpint (info->ksm_merging_pages, ==, 31000);
   g_assert_true (info->mergeable);
-  sp_test_write_in (tree->proc, "2000/ksm_stat", "ksm_merging_pages 31000\nksm_mergeable: no\n", -1);
+  sp_test_write_in (tree->proc, "2000/ksm_stat", "ksm_merging_pages 31000\nksm_mergeable: no\n",
+                    -1);
   g_assert_true (sp_qemu_proc_update_facts (tree->proc, tree->run, info));
   g_assert_false (info->mergeable);
   g_assert_cmpstr (info->unmergeable_reason, ==, "QEMU reports ksm_mergeable: no");
@@ -607,7 +601,7 @@ test_read_errors (Tree *tree, gconstpointer data)
   g_clear_error (&error);
 
   /* a read error of a live process is not "gone" */
-  make_dir (tree->proc, "312/ksm_stat");
+  sp_test_make_dir_in (tree->proc, "312/ksm_stat");
   g_assert_false (sp_ksm_proc_stat_read (tree->proc, 312, &stat, &error));
   g_assert_nonnull (error);
   g_assert_false (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND));
