@@ -612,8 +612,9 @@ class FakeKsmKernel:
             if (sptest.read_knob(self.ksm, "run") == "2"
                     and sptest.read_knob(self.ksm, "pages_shared") != "0"):
                 time.sleep(self.delay)
-                sptest.write_knob(self.ksm, "pages_shared", "0")
-                sptest.write_knob(self.ksm, "pages_sharing", "0")
+                # atomically, as samepaged polls them meanwhile
+                for name in ("pages_shared", "pages_sharing"):
+                    sptest.replace_file(os.path.join(self.ksm, name), "0\n")
 
     def stop(self):
         self.stopping.set()
