@@ -138,11 +138,12 @@ class RealKsmTest(unittest.TestCase):
         self.wait_running_with_advisor(d)
         # the kernel reset pages_to_scan when the advisor was written
         self.assertNotEqual(self.knob("pages_to_scan"), "1000")
-        self.assertTrue(os.path.exists(record))
+        recorded = os.path.exists(record)
         self.assertEqual(d.stop(), 0)
         self.daemon = None
         for name, value in self.OPERATOR_KNOBS:
             self.assertEqual(self.knob(name), value, name)
+        self.assertTrue(recorded, "no %s while samepaged ran" % record)
         self.assertFalse(os.path.exists(record))
 
     @unittest.skipUnless(os.path.exists(os.path.join(sptest.REAL_KSM, "advisor_mode")),
@@ -157,16 +158,17 @@ class RealKsmTest(unittest.TestCase):
         first.signal(signal.SIGKILL)
         first.proc.wait(10)
         first.stop()
-        self.assertTrue(os.path.exists(record))
+        recorded = os.path.exists(record)
         # what the killed one left: not what the operator had
         self.assertEqual(self.knob("advisor_mode"), "scan-time")
 
         self.daemon = second = self.start_under_pressure(state_dir)
-        second.wait_log("An earlier samepaged did not put the KSM knobs back")
         self.wait_running_with_advisor(second)
         self.assertEqual(second.stop(), 0)
         self.daemon = None
         self.assertEqual(sptest.save_real_knobs(), before)
+        self.assertTrue(recorded, "no %s after SIGKILL" % record)
+        self.assertIn("An earlier samepaged did not put the KSM knobs back", second.output())
         self.assertFalse(os.path.exists(record))
 
     def test_restore_on_exit_false_leaves_them_and_says_so(self):
