@@ -11,9 +11,9 @@ struct _SpKsmActuator {
 
   char *sysfs_root;
   gboolean dry_run;
-  GArray *originals;    /* SpKnobOriginal, in order of first write */
-  char *record_path;    /* <state-dir>/ksm-originals; NULL: not kept */
-  gboolean held;        /* an unmerge writes the knobs: apply() waits */
+  GArray *originals; /* SpKnobOriginal, in order of first write */
+  char *record_path; /* <state-dir>/ksm-originals; NULL: not kept */
+  gboolean held;     /* an unmerge writes the knobs: apply() waits */
 
   /* what the last decision asked for, to notice changes made by others */
   SpDecision applied;
@@ -186,8 +186,7 @@ add_original (SpKsmActuator *self, const SpKsmState *current, SpKsmField field)
  * The record is replaced before the write. TRUE when something was new.
  */
 static gboolean
-record_before_write (SpKsmActuator *self, const SpKsmState *current, SpKsmField field,
-                     gint64 value)
+record_before_write (SpKsmActuator *self, const SpKsmState *current, SpKsmField field, gint64 value)
 {
   gboolean added = add_original (self, current, field);
 

@@ -11,9 +11,9 @@
 #define GROUP "originals"
 #define KEY_KSM_DIR "ksm_dir"
 
-#define HEADER                                                                    \
+#define HEADER                                                                   \
   " samepaged: the KSM knobs as found before samepaged first changed them. It\n" \
-  " puts them back on exit and then removes this file; a samepaged started\n"   \
+  " puts them back on exit and then removes this file; a samepaged started\n"    \
   " after a crash restores these values, not the ones it finds."
 
 static char *
@@ -117,9 +117,8 @@ sp_ksm_originals_load (const char *path, const char *ksm_dir, GArray *originals,
   recorded_dir = g_key_file_get_string (keyfile, GROUP, KEY_KSM_DIR, NULL);
   if (g_strcmp0 (recorded_dir, ksm_dir) != 0)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                   "%s: the record is of %s, not of %s", path,
-                   recorded_dir != NULL ? recorded_dir : "no KSM directory", ksm_dir);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: the record is of %s, not of %s",
+                   path, recorded_dir != NULL ? recorded_dir : "no KSM directory", ksm_dir);
       return FALSE;
     }
   keys = g_key_file_get_keys (keyfile, GROUP, NULL, NULL);

@@ -180,13 +180,12 @@ on_poll (gpointer user_data)
       u->poll_id = 0;
       if (u->options.merge_across_nodes >= 0)
         put_back_run (u);
-      answer (u, g_error_new (SP_ERROR, SP_ERROR_FAILED,
-                              "KSM still shares %" G_GINT64_FORMAT " pages after %u s of "
-                              "unmerging (%" G_GINT64_FORMAT " at the start)%s",
-                              shared, u->options.timeout_ms / 1000, u->shared_at_start,
-                              u->options.merge_across_nodes >= 0
-                                  ? "; merge_across_nodes not changed"
-                                  : ""));
+      answer (u, g_error_new (
+                     SP_ERROR, SP_ERROR_FAILED,
+                     "KSM still shares %" G_GINT64_FORMAT " pages after %u s of "
+                     "unmerging (%" G_GINT64_FORMAT " at the start)%s",
+                     shared, u->options.timeout_ms / 1000, u->shared_at_start,
+                     u->options.merge_across_nodes >= 0 ? "; merge_across_nodes not changed" : ""));
       return G_SOURCE_REMOVE;
     }
   if (now_us - u->last_progress_us >= SP_KSM_UNMERGE_PROGRESS_S * G_USEC_PER_SEC)
@@ -289,8 +288,8 @@ sp_ksm_unmerge_async (SpKsmActuator *actuator, const char *sysfs_root,
   g_task_set_source_tag (writer, write_run_in_thread);
   g_task_set_task_data (writer, g_strdup (sysfs_root), g_free);
   g_task_run_in_thread (writer, write_run_in_thread);
-  u->poll_id = g_timeout_add_full (G_PRIORITY_DEFAULT, u->options.poll_ms, on_poll,
-                                   unmerge_ref (u), (GDestroyNotify) unmerge_unref);
+  u->poll_id = g_timeout_add_full (G_PRIORITY_DEFAULT, u->options.poll_ms, on_poll, unmerge_ref (u),
+                                   (GDestroyNotify) unmerge_unref);
 }
 
 gboolean

@@ -20,8 +20,8 @@ struct _SpTuner {
   char *procfs_root;
   gboolean dry_run;
 
-  GPtrArray *policies;  /* SpPolicy, in the order they decide */
-  GPtrArray *actuators; /* SpActuator, in the order they apply */
+  GPtrArray *policies;         /* SpPolicy, in the order they decide */
+  GPtrArray *actuators;        /* SpActuator, in the order they apply */
   SpKsmActuator *ksm_actuator; /* in actuators */
   SpGuests *guests;
   SpSnapshot *snapshot;
@@ -424,8 +424,7 @@ sp_tuner_get_ksm_actuator (SpTuner *self)
 /* Unmerging */
 
 gboolean
-sp_tuner_check_unmerge (SpTuner *self, gint64 merge_across_nodes, gboolean *needed,
-                        GError **error)
+sp_tuner_check_unmerge (SpTuner *self, gint64 merge_across_nodes, gboolean *needed, GError **error)
 {
   g_autoptr (GError) local_error = NULL;
   SpKsmState ksm = { 0 };

@@ -83,8 +83,8 @@ SpKsmActuator *sp_tuner_get_ksm_actuator (SpTuner *self);
  */
 gboolean sp_tuner_check_unmerge (SpTuner *self, gint64 merge_across_nodes, gboolean *needed,
                                  GError **error);
-void sp_tuner_unmerge_async (SpTuner *self, gint64 merge_across_nodes,
-                             GAsyncReadyCallback callback, gpointer user_data);
+void sp_tuner_unmerge_async (SpTuner *self, gint64 merge_across_nodes, GAsyncReadyCallback callback,
+                             gpointer user_data);
 gboolean sp_tuner_unmerge_finish (SpTuner *self, GAsyncResult *result, GError **error);
 
 G_END_DECLS

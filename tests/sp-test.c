@@ -500,11 +500,11 @@ fake_kernel_write (const char *sysfs_root, SpKsmField field, gint64 value, gpoin
     case SP_KSM_ADVISOR_MODE:
       if (sp_ksm_state_get (&ksm, field) != value)
         {
-          g_autofree char *reset = g_strdup_printf (
-              "%" G_GINT64_FORMAT "\n",
-              value == SP_KSM_ADVISOR_NONE
-                  ? 100
-                  : sp_ksm_state_get (&ksm, SP_KSM_ADVISOR_MIN_PAGES_TO_SCAN));
+          g_autofree char *reset =
+              g_strdup_printf ("%" G_GINT64_FORMAT "\n",
+                               value == SP_KSM_ADVISOR_NONE
+                                   ? 100
+                                   : sp_ksm_state_get (&ksm, SP_KSM_ADVISOR_MIN_PAGES_TO_SCAN));
           sp_test_sysfs_set (k->sysfs, "pages_to_scan", reset);
         }
       break;
