@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import unittest
 
 import sptest
@@ -255,7 +256,11 @@ sys.stdin.read()
         # merge_across_nodes while pages are shared: unmerged first, no EBUSY
         self.fake_meminfo(16 * 1024 * 1024)
         other = "0" if mac_before == "1" else "1"
+        sharing = self.knob("pages_sharing")
+        start = time.monotonic()
         r = self.ksmctl(bus, "set", "merge_across_nodes=" + other)
+        sys.stderr.write("# ksmctl set merge_across_nodes=%s with %s pages sharing: %.2f s\n"
+                         % (other, sharing, time.monotonic() - start))
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr + d.output()[-2000:])
         self.assertEqual(self.knob("merge_across_nodes"), other)
         self.assertEqual(self.knob("run"), "1")
@@ -267,7 +272,11 @@ sys.stdin.read()
         # merged again, then ksmctl unmerge splits everything
         sptest.wait_for(lambda: int(self.knob("pages_shared")) > 0, 60,
                         what="KSM merging again")
+        sharing = self.knob("pages_sharing")
+        start = time.monotonic()
         r = self.ksmctl(bus, "unmerge")
+        sys.stderr.write("# ksmctl unmerge with %s pages sharing: %.2f s\n"
+                         % (sharing, time.monotonic() - start))
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr + d.output()[-2000:])
         self.assertEqual(self.knob("pages_shared"), "0")
         self.assertNotEqual(self.knob("run"), "1")
