@@ -52,6 +52,11 @@ static const SpConfigIntKey int_keys[] = {
            "s", 30, "advisor_target_scan_time when pages_to_scan is at npages_max."),
   INT_KEY (SP_CONFIG_GROUP_TUNING, "advisor_scan_time_max", advisor_scan_time_max, 1, 86400, NULL,
            "s", 200, "advisor_target_scan_time when pages_to_scan is at npages_min."),
+  INT_KEY (SP_CONFIG_GROUP_TUNING, "merge_across_nodes", merge_across_nodes, -1, 1, NULL, "", -1,
+           "NUMA: 1 lets KSM merge pages of different nodes, 0 only of the same node, -1 "
+           "leaves the kernel's setting. samepaged unmerges everything first (the kernel "
+           "refuses the change while pages are shared), and refuses when MemAvailable cannot "
+           "hold the unmerged pages plus the threshold."),
   { NULL },
 };
 
@@ -191,8 +196,10 @@ sp_config_set_int (SpConfig *config, const SpConfigIntKey *key, gint64 value)
 char *
 sp_config_int_key_range (const SpConfigIntKey *key)
 {
+  gboolean no_space = key->unit == NULL || *key->unit == '\0' || g_str_equal (key->unit, "%");
+
   return g_strdup_printf ("%" G_GINT64_FORMAT "..%" G_GINT64_FORMAT "%s%s", key->min, key->max,
-                          g_strcmp0 (key->unit, "%") == 0 ? "" : " ", key->unit);
+                          no_space ? "" : " ", key->unit != NULL ? key->unit : "");
 }
 
 static gboolean

@@ -50,6 +50,7 @@ struct _SpConfig {
   gint64 advisor_max_cpu_max;   /* advisor_max_cpu under full pressure */
   gint64 advisor_scan_time_min; /* advisor_target_scan_time under pressure, s */
   gint64 advisor_scan_time_max; /* advisor_target_scan_time when relaxed, s */
+  gint64 merge_across_nodes;    /* -1: as found; 0 or 1: written after an unmerge */
 };
 
 /* One integer tuning key: its name, where it lives, and its allowed range. */

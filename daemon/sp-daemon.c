@@ -346,6 +346,7 @@ sp_daemon_start (SpDaemon *self, GError **error)
 
   self->tuner = sp_tuner_new (config, self->options.sysfs_root, self->options.procfs_root,
                               self->options.dry_run);
+  sp_tuner_set_state_dir (self->tuner, self->options.state_dir);
   sp_overrides_set_tuner (self->overrides, self->tuner);
   self->libvirt =
       sp_libvirt_new (config->connect_uri, self->options.procfs_root, SP_LIBVIRT_QEMU_PID_DIR);

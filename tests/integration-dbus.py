@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 import unittest
 import xml.etree.ElementTree as ET
@@ -49,7 +50,7 @@ DEFAULT_TUNING = {
     "npages_max": 1250, "sleep_msec": 10, "thres_coef": 20, "thres_const": 2048,
     "hysteresis": 10, "advisor_max_cpu_min": 10, "advisor_max_cpu_max": 70,
     "advisor_scan_time_min": 30, "advisor_scan_time_max": 200, "scan_rate": "auto",
-    "free_source": "available",
+    "free_source": "available", "merge_across_nodes": -1,
 }
 
 # node.xml: name -> (uuid, active, current KiB, maximum KiB, mergeable, reason)
@@ -439,6 +440,7 @@ class ApiTest(DBusTestCase):
              "org.samepage1.configure"),
             (("org.samepage1.Manager.SetMode", "never"), "org.samepage1.configure"),
             (("org.samepage1.Manager.Retune",), "org.samepage1.configure"),
+            (("org.samepage1.Manager.Unmerge",), "org.samepage1.configure"),
             (("org.samepage1.Manager.SetMemMerge", "plain", "false"),
              "org.samepage1.set-mem-merge"),
         ]
@@ -592,6 +594,115 @@ class NoPolkitTest(DBusTestCase):
         self.assertEqual(self.client.get("Tuning")["thres_coef"], 50)
         self.assertEqual(self.daemon.output().count("No polkit authority is reachable"), 1)
         self.assertEqual(self.daemon.stop(), 0)
+
+
+class FakeKsmKernel:
+    """The kernel's part of run=2 on a temporary tree: pages_shared and
+    pages_sharing drop to 0 delay seconds after run reads 2."""
+
+    def __init__(self, ksm_dir, delay=0.5):
+        self.ksm = ksm_dir
+        self.delay = delay
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopping.wait(0.02):
+            if (sptest.read_knob(self.ksm, "run") == "2"
+                    and sptest.read_knob(self.ksm, "pages_shared") != "0"):
+                time.sleep(self.delay)
+                # atomically, as samepaged polls them meanwhile
+                for name in ("pages_shared", "pages_sharing"):
+                    sptest.replace_file(os.path.join(self.ksm, name), "0\n")
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join()
+
+
+class UnmergeTest(DBusTestCase):
+    """Unmerge() and SetTuning merge_across_nodes (root: no polkitd needed)."""
+    with_polkitd = False
+
+    def setUp(self):
+        super().setUp()
+        self.kernel = FakeKsmKernel(self.ksm)
+        self.addCleanup(self.kernel.stop)
+
+    def make_shared(self, sharing, shared=50):
+        self.write_knob("pages_shared", str(shared))
+        self.write_knob("pages_sharing", str(sharing))
+
+    def test_unmerge_refused_when_memory_cannot_absorb_it(self):
+        # 3.5 M pages of 4 KiB (13.4 GiB) + threshold 3.2 GiB > MemAvailable 12 GiB
+        self.make_shared(3500000)
+        self.settle()
+        before = self.state()
+        message = self.assert_dbus_error(ERROR + "Failed", "Unmerge")
+        self.assertIn("3500000 pages_sharing", message)
+        self.assertIn("MemAvailable is 12.0 GiB", message)
+        self.assertIn("threshold 3.2 GiB", message)
+        self.assertEqual(self.state(), before)
+        self.assertEqual(self.knob("pages_shared"), "50")
+
+    def test_unmerge_splits_everything_then_mode_never(self):
+        self.client.call("SetMode", "(s)", ("always",))
+        sptest.wait_for(lambda: self.knob("run") == "1", 10, what="run=1")
+        self.make_shared(3000)
+        self.client.call("Unmerge")
+        # returned only once the kernel had unmerged (0.5 s after run=2)
+        self.assertEqual(self.knob("pages_shared"), "0")
+        self.assertEqual(self.knob("pages_sharing"), "0")
+        self.assertNotEqual(self.knob("run"), "1")
+        self.assertEqual(self.client.get("Mode"), "never")
+        self.assertEqual(self.read_overrides()[("daemon", "mode")], "never")
+        self.daemon.wait_log("Unmerged every page KSM had merged (50 shared at the start)")
+        # KSM stays off until the mode changes
+        self.client.call("Retune")
+        self.assertEqual(self.knob("run"), "0")
+
+    def test_merge_across_nodes_unmerges_first_and_persists(self):
+        self.client.call("SetMode", "(s)", ("always",))
+        sptest.wait_for(lambda: self.knob("run") == "1", 10, what="run=1")
+        self.make_shared(3000)
+        self.set_tuning(merge_across_nodes=0)
+        self.assertEqual(self.knob("merge_across_nodes"), "0")
+        self.assertEqual(self.knob("pages_shared"), "0")
+        self.assertEqual(self.knob("run"), "1")  # put back as it was
+        self.assertEqual(self.client.get("Tuning")["merge_across_nodes"], 0)
+        self.assertEqual(self.read_overrides()[("tuning", "merge_across_nodes")], "0")
+        self.daemon.wait_log("merge_across_nodes set to 0 after unmerging 50 shared pages")
+
+        # re-applied at start, unmerging again
+        self.assertEqual(self.daemon.stop(), 0)
+        self.write_knob("merge_across_nodes", "1")
+        self.make_shared(3000)
+        self.daemon = self.start_daemon()
+        sptest.wait_for(lambda: self.knob("merge_across_nodes") == "0", 10,
+                        what="merge_across_nodes re-applied at start")
+        self.assertEqual(self.knob("pages_shared"), "0")
+
+    def test_merge_across_nodes_refused_when_memory_short(self):
+        self.make_shared(3500000)
+        self.settle()
+        before = self.state()
+        message = self.assert_dbus_error(ERROR + "Failed", "SetTuning", "(a{sv})",
+                                         (tuning(merge_across_nodes=0),))
+        self.assertIn("3500000 pages_sharing", message)
+        self.assertIn("MemAvailable", message)
+        self.assertEqual(self.state(), before)
+        self.assertEqual(self.knob("merge_across_nodes"), "1")
+
+    def test_merge_across_nodes_not_supported_without_numa(self):
+        os.unlink(os.path.join(self.ksm, "merge_across_nodes"))
+        self.client.call("Retune")
+        self.settle()
+        before = (self.client.get_all(), os.path.exists(self.overrides))
+        message = self.assert_dbus_error(ERROR + "NotSupported", "SetTuning", "(a{sv})",
+                                         (tuning(merge_across_nodes=1),))
+        self.assertIn("merge_across_nodes is not supported by this kernel", message)
+        self.assertEqual((self.client.get_all(), os.path.exists(self.overrides)), before)
 
 
 class NoBusTest(unittest.TestCase):

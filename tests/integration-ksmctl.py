@@ -64,7 +64,7 @@ MANAGER = {
                "thres_const": 2048, "hysteresis": 10, "scan_rate": "auto",
                "free_source": "available", "advisor_max_cpu_min": 10,
                "advisor_max_cpu_max": 70, "advisor_scan_time_min": 30,
-               "advisor_scan_time_max": 200},
+               "advisor_scan_time_max": 200, "merge_across_nodes": -1},
 }
 
 
@@ -457,6 +457,26 @@ class ModeTest(KsmctlTestCase):
         self.assertEqual(decision["action"], "stop")
         self.assertEqual(decision["time"], "2025-11-23T09:12:11.123456Z")
 
+    def test_unmerge_calls_unmerge_and_reports_mode_never(self):
+        self.start_fake()
+        result = self.ksmctl("unmerge")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(len(self.calls("Unmerge")), 1)
+        self.assertIn("Unmerged: no page is shared any more\n", result.stdout)
+        self.assertIn("Mode: never", result.stdout)
+        self.assertEqual(self.ksmctl_json("--json", "unmerge"),
+                         {"unmerged": True, "mode": "never"})
+        self.stop_fake()
+
+        message = ("Refusing to unmerge: splitting the 3500000 merged pages needs 13.4 GiB "
+                   "(3500000 pages_sharing × 4 KiB) plus the threshold 3.2 GiB = 16.6 GiB, "
+                   "but MemAvailable is 12.0 GiB")
+        self.start_fake(errors={"Unmerge": ["org.samepage1.Error.Failed", message]})
+        result = self.ksmctl("unmerge")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(message, result.stderr)
+        self.assertEqual(self.ksmctl("unmerge", "extra").returncode, 2)
+
 
 class MergeTest(KsmctlTestCase):
     def test_merge_off_on_running_guest_explains_cold_start(self):
@@ -587,7 +607,7 @@ class UsageTest(KsmctlTestCase):
         with open(MAN_PAGE) as f:
             man = f.read()
         commands = help_commands(self.ksmctl("--help").stdout)
-        self.assertEqual(len(commands), 9)
+        self.assertEqual(len(commands), 10)
         for name in commands:
             self.assertRegex(man, r"(?m)^\.B %s\b" % name, name)
         for option in ("json", "help", "version"):

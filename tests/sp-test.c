@@ -569,3 +569,87 @@ sp_test_spin_until (const gboolean *flag, guint timeout_ms)
     g_source_remove (id);
   return flag != NULL && *flag;
 }
+
+/* ---- the kernel's part of KSM writes ------------------------------------- */
+
+static gboolean
+on_fake_unmerged (gpointer user_data)
+{
+  SpTestSysfs *t = user_data;
+
+  sp_test_sysfs_set (t, "pages_shared", "0\n");
+  sp_test_sysfs_set (t, "pages_sharing", "0\n");
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+fake_kernel_write (const char *sysfs_root, SpKsmField field, gint64 value, gpointer user_data,
+                   GError **error)
+{
+  SpTestFakeKernel *k = user_data;
+  SpKsmState ksm = { 0 };
+
+  if (g_strcmp0 (sysfs_root, k->sysfs->root) != 0)
+    return TRUE;
+  g_atomic_int_inc (&k->n_writes);
+  g_assert_true (sp_ksm_read (sysfs_root, &ksm, NULL));
+  if (k->record_path != NULL)
+    {
+      g_autofree char *record = NULL;
+      g_autofree char *key = g_strdup_printf ("\n%s=", sp_ksm_field_name (field));
+
+      if (!g_file_get_contents (k->record_path, &record, NULL, NULL) ||
+          strstr (record, key) == NULL)
+        g_atomic_int_inc (&k->n_unrecorded_writes);
+    }
+  switch (field)
+    {
+    case SP_KSM_ADVISOR_MODE:
+      if (sp_ksm_state_get (&ksm, field) != value)
+        {
+          g_autofree char *reset =
+              g_strdup_printf ("%" G_GINT64_FORMAT "\n",
+                               value == SP_KSM_ADVISOR_NONE
+                                   ? 100
+                                   : sp_ksm_state_get (&ksm, SP_KSM_ADVISOR_MIN_PAGES_TO_SCAN));
+          sp_test_sysfs_set (k->sysfs, "pages_to_scan", reset);
+        }
+      break;
+    case SP_KSM_PAGES_TO_SCAN:
+      if (sp_ksm_state_get (&ksm, SP_KSM_ADVISOR_MODE) != SP_KSM_ADVISOR_NONE)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                       "Cannot write pages_to_scan under the advisor: Invalid argument (EINVAL)");
+          return FALSE;
+        }
+      break;
+    case SP_KSM_MERGE_ACROSS_NODES:
+      if (k->refuse_merge_across_nodes || sp_ksm_state_get (&ksm, SP_KSM_PAGES_SHARED) > 0)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_BUSY,
+                       "Cannot write merge_across_nodes: Device or resource busy (EBUSY)");
+          return FALSE;
+        }
+      break;
+    case SP_KSM_RUN:
+      if (value == SP_KSM_RUN_UNMERGE && k->unmerge_delay_ms >= 0)
+        g_timeout_add ((guint) k->unmerge_delay_ms, on_fake_unmerged, k->sysfs);
+      break;
+    default:
+      break;
+    }
+  return TRUE;
+}
+
+void
+sp_test_fake_kernel_start (SpTestFakeKernel *k, SpTestSysfs *sysfs)
+{
+  k->sysfs = sysfs;
+  sp_ksm_set_write_hook (fake_kernel_write, k);
+}
+
+void
+sp_test_fake_kernel_stop (SpTestFakeKernel *k)
+{
+  sp_ksm_set_write_hook (NULL, NULL);
+}

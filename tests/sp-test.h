@@ -193,4 +193,31 @@ char *sp_test_error_message (const GError *error);
 /* Runs the main loop until *flag is set or timeout_ms passed; TRUE if set. */
 gboolean sp_test_spin_until (const gboolean *flag, guint timeout_ms);
 
+/* ---- the kernel's part of KSM writes, on a fake tree --------------------- */
+
+/*
+ * While started, every sp_ksm_write() to the tree behaves as the kernel's
+ * KSM does:
+ * - writing advisor_mode with another mode resets pages_to_scan (100 for
+ *   none, advisor_min_pages_to_scan for scan-time);
+ * - pages_to_scan is refused (EINVAL) while the advisor runs;
+ * - merge_across_nodes is refused (EBUSY) while pages_shared > 0, or always
+ *   with refuse_merge_across_nodes;
+ * - run=2 drops pages_shared and pages_sharing to 0 unmerge_delay_ms later
+ *   (on the main loop); -1: never.
+ * With record_path set, each write of a knob that is not in that file yet
+ * (the ksm-originals record) counts in n_unrecorded_writes.
+ */
+typedef struct {
+  SpTestSysfs *sysfs;
+  int unmerge_delay_ms;
+  gboolean refuse_merge_across_nodes;
+  const char *record_path;
+  guint n_unrecorded_writes; /* atomic */
+  guint n_writes;            /* atomic */
+} SpTestFakeKernel;
+
+void sp_test_fake_kernel_start (SpTestFakeKernel *k, SpTestSysfs *sysfs);
+void sp_test_fake_kernel_stop (SpTestFakeKernel *k);
+
 G_END_DECLS

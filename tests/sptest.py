@@ -171,11 +171,16 @@ class Daemon:
     Without DBUS_SYSTEM_BUS_ADDRESS in env, samepaged gets the address of a
     socket that does not exist: it tunes without a D-Bus API and never
     touches a system bus the machine may have (see SystemBus for one).
-    prefix runs samepaged through another command (setpriv ...)."""
+    prefix runs samepaged through another command (setpriv ...). Without
+    --state-dir in args, samepaged keeps its state (overrides.conf,
+    ksm-originals) in a directory next to its log, never in
+    /var/lib/samepage."""
 
     def __init__(self, args, env=None, log_dir=None, prefix=None):
         self.log_path = os.path.join(log_dir or tempfile.gettempdir(),
                                      "samepaged-%d.log" % time.monotonic_ns())
+        if "--state-dir" not in args and not any(a.startswith("--state-dir=") for a in args):
+            args = args + ["--state-dir", self.log_path[:-len(".log")] + ".state"]
         self.log = open(self.log_path, "w+")
         full_env = dict(os.environ)
         full_env.pop("NOTIFY_SOCKET", None)

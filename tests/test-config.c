@@ -251,7 +251,7 @@ test_load_every_range (SpTestTmpDir *tmp, gconstpointer data)
       const gint64 bad[] = { k->min - 1, k->max + 1 };
       g_autofree char *range =
           g_strdup_printf ("(%" G_GINT64_FORMAT "..%" G_GINT64_FORMAT "%s%s)", k->min, k->max,
-                           g_str_equal (k->unit, "%") ? "" : " ", k->unit);
+                           g_str_equal (k->unit, "%") || *k->unit == '\0' ? "" : " ", k->unit);
 
       for (guint i = 0; i < G_N_ELEMENTS (good); i++)
         {
@@ -412,7 +412,7 @@ test_default_file (void)
       if (!found)
         g_error ("%s does not document “%s”", path, expect);
     }
-  g_assert_cmpuint (n_keys, ==, 19);
+  g_assert_cmpuint (n_keys, ==, 20);
 }
 
 /* defaults < ksmtuned.conf < samepaged.conf */
@@ -587,7 +587,7 @@ test_tuning_to_variant (void)
   g_assert_true (sp_config_load_file (config, path, TRUE, NULL));
   dict = g_variant_ref_sink (sp_config_tuning_to_variant (config));
   g_assert_cmpstr (g_variant_get_type_string (dict), ==, "a{sv}");
-  g_assert_cmpuint (g_variant_n_children (dict), ==, 15);
+  g_assert_cmpuint (g_variant_n_children (dict), ==, 16);
 
   for (const SpConfigIntKey *k = sp_config_int_keys (); k->key != NULL; k++)
     {
