@@ -12,6 +12,7 @@ sp_domain_info_new (void)
   info->mem_merge_active = TRUE;
   info->mergeable = TRUE;
   info->ksm_mergeable = SP_KSM_MERGEABLE_UNKNOWN;
+  info->qemu_uid = -1;
   return info;
 }
 
@@ -77,6 +78,12 @@ compare_by_name (gconstpointer a, gconstpointer b)
   return g_strcmp0 (da->name, db->name);
 }
 
+guint64
+sp_add_saturating_u64 (guint64 a, guint64 b)
+{
+  return a > G_MAXUINT64 - b ? G_MAXUINT64 : a + b;
+}
+
 void
 sp_guests_finish (SpGuests *guests)
 {
@@ -91,7 +98,7 @@ sp_guests_finish (SpGuests *guests)
         continue;
       guests->n_active++;
       if (d->mergeable)
-        guests->committed_kib += d->current_kib;
+        guests->committed_kib = sp_add_saturating_u64 (guests->committed_kib, d->current_kib);
     }
 }
 

@@ -473,7 +473,7 @@ test_default_file (void)
       if (!found)
         g_error ("%s does not document “%s”", path, expect);
     }
-  g_assert_cmpuint (n_keys, ==, 19);
+  g_assert_cmpuint (n_keys, ==, 20);
 }
 
 /* defaults < ksmtuned.conf < samepaged.conf */
