@@ -187,6 +187,9 @@ on_tuned (SpTuner *tuner, SpSnapshot *snapshot, gpointer user_data)
   g_autoptr (GError) error = NULL;
   g_autofree char *status = NULL;
 
+  /* resync_interval may have changed (SetTuning, SIGHUP) */
+  sp_libvirt_set_resync_interval (self->libvirt, snapshot->config->resync_interval_sec);
+
   /* --dry-run writes nothing, the metrics file included */
   if (snapshot->config->metrics_textfile != NULL && !self->options.dry_run)
     {

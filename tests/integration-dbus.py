@@ -45,7 +45,7 @@ KSM_FILES = sptest.KSM_SAMPLE_FILES
 KSM_FILES_UNREAD = {"stable_node_chains_prune_millisecs"}
 
 DEFAULT_TUNING = {
-    "monitor_interval": 3600, "npages_boost": 300, "npages_decay": -50, "npages_min": 64,
+    "monitor_interval": 3600, "resync_interval": 600, "npages_boost": 300, "npages_decay": -50, "npages_min": 64,
     "npages_max": 1250, "sleep_msec": 10, "thres_coef": 20, "thres_const": 2048,
     "hysteresis": 10, "advisor_max_cpu_min": 10, "advisor_max_cpu_max": 70,
     "advisor_scan_time_min": 30, "advisor_scan_time_max": 200, "scan_rate": "auto",
