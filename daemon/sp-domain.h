@@ -49,10 +49,10 @@ typedef struct {
   GPtrArray *domains;    /* SpDomainInfo*, sorted by name */
   guint64 committed_kib; /* Σ current_kib of active, mergeable domains (saturating) */
   guint n_active;
-  char *uri;           /* libvirt URI in use, NULL when none */
-  gboolean connected;  /* libvirt answers */
-  char *status;        /* human readable: "connected", "reconnecting in 4 s: ..." */
-  gint64 refreshed_us; /* monotonic time of the last successful refresh, 0 never */
+  char *uri;              /* libvirt URI in use, NULL when none */
+  gboolean connected;     /* libvirt answers */
+  char *status;           /* human readable: "connected", "reconnecting in 4 s: ..." */
+  gint64 refreshed_us;    /* monotonic time of the last successful refresh, 0 never */
   guint64 refresh_serial; /* the libvirt refresh these facts come from (1, 2...; 0 none): a
                            * refresh started later has a higher serial */
 } SpGuests;

@@ -39,7 +39,7 @@ struct _SpGuestQuery {
   guint retry_id;
   guint retry_delay_ms; /* the next retry's */
   guint resync_id;
-  guint resync_interval_s; /* 0: none */
+  guint resync_interval_s;     /* 0: none */
   GHashTable *domain_problems; /* UUID -> the message last logged for it */
   guint64 n_started;           /* refreshes started: the serial of the last */
 
@@ -225,8 +225,8 @@ refresh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
         query[n_query++] = doms[i];
     }
 
-  balloon = sp_libvirt_domain_balloon_stats (job->conn, job->previous != NULL ? query : NULL,
-                                             &error);
+  balloon =
+      sp_libvirt_domain_balloon_stats (job->conn, job->previous != NULL ? query : NULL, &error);
   job->queried = g_ptr_array_new ();
   job->failed = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; balloon != NULL && i < n_query; i++)
@@ -461,8 +461,7 @@ start_refresh (SpGuestQuery *self)
   job->pid_dir = qemu_pid_dir (self, uri);
   job->qemu = wants_qemu_facts (self, uri);
   job->serial = ++self->n_started;
-  if (self->last != NULL && self->last->refreshed_us != 0 &&
-      g_strcmp0 (self->last->uri, uri) == 0)
+  if (self->last != NULL && self->last->refreshed_us != 0 && g_strcmp0 (self->last->uri, uri) == 0)
     {
       job->last = sp_guests_ref (self->last);
       if (!self->full_refresh)

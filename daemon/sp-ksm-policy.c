@@ -241,9 +241,9 @@ sp_ksm_policy_decide (const SpKsmPolicyInput *input, SpDecision *decision)
                    ? decision->threshold_kib / 100 * (guint64) config->hysteresis_pct
                    : 0;
   /* committed comes from libvirt: saturating sums, never wrapped ones */
-  stop = sp_add_saturating_u64 (sp_add_saturating_u64 (decision->committed_kib,
-                                                       decision->threshold_kib),
-                                margin_kib) < decision->total_kib &&
+  stop = sp_add_saturating_u64 (
+             sp_add_saturating_u64 (decision->committed_kib, decision->threshold_kib), margin_kib) <
+             decision->total_kib &&
          decision->free_kib > sp_add_saturating_u64 (decision->threshold_kib, margin_kib);
 
   if (stop)

@@ -466,7 +466,7 @@ sp_mem_merge_set_dry_run (SpMemMerge *self, gboolean dry_run)
 
 /* One change in progress, the task data. */
 typedef struct {
-  SpLibvirt *libvirt; /* whose refresh is awaited */
+  SpLibvirt *libvirt;     /* whose refresh is awaited */
   guint64 refresh_serial; /* the first that shows the change */
   gulong handler_id;
   guint timeout_id;
@@ -562,8 +562,8 @@ sp_mem_merge_change_async (SpMemMerge *self, const char *domain, gboolean enable
   g_task_set_task_data (task, change, (GDestroyNotify) change_free);
   if (self->dry_run)
     {
-      change_reply (task, g_error_new_literal (SP_ERROR, SP_ERROR_FAILED,
-                                               "samepaged runs with --dry-run"));
+      change_reply (
+          task, g_error_new_literal (SP_ERROR, SP_ERROR_FAILED, "samepaged runs with --dry-run"));
       return;
     }
   /* the reference of task goes to on_change_set, then to change_reply */

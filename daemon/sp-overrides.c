@@ -197,8 +197,7 @@ static gboolean
 commit (SpOverrides *self, GKeyFile *keyfile, const SpConfig *config, GError **error)
 {
   if (self->dry_run)
-    g_message ("Dry run: the change applies until SIGHUP or exit; %s is not written",
-               self->path);
+    g_message ("Dry run: the change applies until SIGHUP or exit; %s is not written", self->path);
   else if (!save (self, keyfile, error))
     return FALSE;
   g_key_file_unref (self->keyfile);

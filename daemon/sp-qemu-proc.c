@@ -218,8 +218,7 @@ sp_qemu_proc_find_pid (const char *procfs_root, const char *pid_dir, const char 
    * runs as libvirt runs QEMU and names the domain's UUID */
   if (process_is_qemu (procfs_root, pid, qemu_uid >= 0 ? qemu_uid : owner_uid, uuid))
     return pid;
-  g_debug ("Pid file of %s names process %" G_GINT64_FORMAT ", which is not its QEMU", name,
-           pid);
+  g_debug ("Pid file of %s names process %" G_GINT64_FORMAT ", which is not its QEMU", name, pid);
   return 0;
 }
 

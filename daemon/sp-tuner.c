@@ -93,8 +93,8 @@ sp_tuner_class_init (SpTunerClass *klass)
    * inputs (the libvirt domain list) may be resynced.
    */
   signals[SIGNAL_RETUNE_REQUESTED] =
-      g_signal_new ("retune-requested", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
-                    NULL, NULL, G_TYPE_NONE, 0);
+      g_signal_new ("retune-requested", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                    NULL, G_TYPE_NONE, 0);
 }
 
 static void

@@ -167,6 +167,7 @@ class DBusTestCase(unittest.TestCase):
 
     with_polkitd = True
     config = "[daemon]\nmonitor_interval=3600\n"
+    extra_args = []
 
     def setUp(self):
         self.dir = sptest.make_temp_dir("sp-dbus-")
@@ -234,7 +235,7 @@ class DBusTestCase(unittest.TestCase):
         daemon = sptest.Daemon(["--sysfs-root", self.sysfs, "--procfs-root", self.procfs,
                                 "--config", self.config_path, "--ksmtuned-config", "",
                                 "--state-dir", self.state_dir, "--connect", self.connect_uri(),
-                                "-v"],
+                                "-v"] + self.extra_args,
                                env=env if env is not None else self.bus.env(),
                                log_dir=self.dir, prefix=prefix)
         self.addCleanup(daemon.stop)
@@ -575,6 +576,61 @@ class ApiTest(DBusTestCase):
         nobody = self.start_daemon(wait=False, prefix=sptest.AS_NOBODY)
         self.assertEqual(nobody.proc.wait(10), 1)
         self.assertIn("Cannot own org.samepage1 on the system bus", nobody.output())
+
+
+def tree_state(root):
+    """path -> (content, mtime_ns) of every file below root (absent: {})."""
+    state = {}
+    for parent, _dirs, files in os.walk(root):
+        for name in files:
+            path = os.path.join(parent, name)
+            with open(path, "rb") as f:
+                state[path] = (f.read(), os.stat(path).st_mtime_ns)
+    return state
+
+
+class DryRunTest(DBusTestCase):
+    """--dry-run: decisions and answers, but no file written or created."""
+
+    def start_daemon(self, wait=True, env=None, prefix=None):
+        self.metrics = os.path.join(self.dir, "metrics", "samepage.prom")
+        os.makedirs(os.path.dirname(self.metrics), exist_ok=True)
+        self.extra_args = ["--dry-run", "--metrics-textfile", self.metrics]
+        self.before = {"sysfs": tree_state(self.sysfs), "procfs": tree_state(self.procfs)}
+        return super().start_daemon(wait, env, prefix)
+
+    def assert_nothing_written(self):
+        self.assertEqual(tree_state(self.sysfs), self.before["sysfs"])
+        self.assertEqual(tree_state(self.procfs), self.before["procfs"])
+        self.assertFalse(os.path.exists(self.state_dir), "the state directory was created")
+        self.assertFalse(os.path.exists(self.metrics), "the metrics file was written")
+        self.assertEqual(os.listdir(os.path.dirname(self.metrics)), [])
+
+    def test_dry_run_changes_no_file(self):
+        self.assertEqual(self.client.get("DryRun"), True)
+        # a decision that would start KSM: logged, not written
+        self.client.call("SetMode", "(s)", ("always",))
+        self.assertEqual(self.client.get("Mode"), "always")
+        self.daemon.wait_log("dry run: would write run: 0 → 1")
+        self.assertEqual(self.knob("run"), "0")
+        # runtime changes are answered and apply to the running daemon, but
+        # are not kept
+        self.set_tuning(npages_max=2000, resync_interval=30)
+        self.assertEqual(self.client.get("Tuning")["npages_max"], 2000)
+        self.assertEqual(self.client.get("Tuning")["resync_interval"], 30)
+        self.daemon.wait_log("Dry run: the change applies until SIGHUP or exit")
+        self.client.call("Retune")
+        # SetMemMerge would define a domain: refused, the domain unchanged
+        path = domain_path(NODE_DOMAINS["plain"][0])
+        message = self.assert_dbus_error(ERROR + "Failed", "SetMemMerge", "(sb)",
+                                         ("plain", False))
+        self.assertTrue(message.endswith("Error.Failed: samepaged runs with --dry-run"), message)
+        self.assertEqual(self.client.get("MemMerge", interface=DOMAIN, path=path), True)
+        # several decisions later, and after SIGTERM (restore): nothing
+        self.daemon.wait_log("dry run: would write", count=2)
+        self.assert_nothing_written()
+        self.assertEqual(self.daemon.stop(), 0)
+        self.assert_nothing_written()
 
 
 class NoPolkitTest(DBusTestCase):

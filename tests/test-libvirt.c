@@ -365,9 +365,9 @@ test_libvirt_proc_facts_follow (void)
   SpTestWatch w;
 
   g_autofree char *status_path = g_build_filename (proc, "4242", "status", NULL);
-  g_autofree char *status = g_strdup_printf ("Uid:\t%u\t%u\t%u\t%u\n", (guint) geteuid (),
-                                             (guint) geteuid (), (guint) geteuid (),
-                                             (guint) geteuid ());
+  g_autofree char *status =
+      g_strdup_printf ("Uid:\t%u\t%u\t%u\t%u\n", (guint) geteuid (), (guint) geteuid (),
+                       (guint) geteuid (), (guint) geteuid ());
 
   sp_test_write_file (cmdline_path, cmdline, sizeof (cmdline) - 1);
   /* libvirt's pid file, and its QEMU running as libvirt's user (the pid

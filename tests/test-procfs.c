@@ -373,8 +373,8 @@ test_find_other_uid (Tree *tree, gconstpointer data)
 {
   g_assert_cmpint (FIND (tree, "zeta", UUID_ALPHA), ==, 0);
   /* when libvirt says QEMU runs as that uid, it is QEMU */
-  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "zeta", UUID_ALPHA, OTHER_UID),
-                   ==, 2100);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "zeta", UUID_ALPHA, OTHER_UID), ==,
+                   2100);
   /* and then alpha's 2000 (of the pid file's owner) is not */
   g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "alpha", UUID_ALPHA, OTHER_UID),
                    ==, 0);
@@ -567,11 +567,13 @@ test_qemu_update (Tree *tree, gconstpointer data)
   g_assert_cmpint (info->ksm_merging_pages, ==, 30000);
 
   /* merging more, then QEMU says no: the reason follows */
-  sp_test_write_in (tree->proc, "2000/ksm_stat", "ksm_merging_pages 31000\nksm_mergeable: yes\n", -1);
+  sp_test_write_in (tree->proc, "2000/ksm_stat", "ksm_merging_pages 31000\nksm_mergeable: yes\n",
+                    -1);
   g_assert_true (sp_qemu_proc_update_facts (tree->proc, tree->run, info));
   g_assert_cmpint (info->ksm_merging_pages, ==, 31000);
   g_assert_true (info->mergeable);
-  sp_test_write_in (tree->proc, "2000/ksm_stat", "ksm_merging_pages 31000\nksm_mergeable: no\n", -1);
+  sp_test_write_in (tree->proc, "2000/ksm_stat", "ksm_merging_pages 31000\nksm_mergeable: no\n",
+                    -1);
   g_assert_true (sp_qemu_proc_update_facts (tree->proc, tree->run, info));
   g_assert_false (info->mergeable);
   g_assert_cmpstr (info->unmergeable_reason, ==, "QEMU reports ksm_mergeable: no");
@@ -887,8 +889,7 @@ main (int argc, char **argv)
   g_test_add_func ("/procfs/ksm-stat/bad", test_stat_bad);
   g_test_add_func ("/procfs/cmdline-has-uuid", test_cmdline_has_uuid);
   g_test_add ("/procfs/find-pid/pidfile", Tree, NULL, tree_setup, test_find_pidfile, tree_teardown);
-  g_test_add ("/procfs/find-pid/no-scan", Tree, NULL, tree_setup, test_find_no_scan,
-              tree_teardown);
+  g_test_add ("/procfs/find-pid/no-scan", Tree, NULL, tree_setup, test_find_no_scan, tree_teardown);
   g_test_add ("/procfs/find-pid/other-uid", Tree, NULL, tree_setup, test_find_other_uid,
               tree_teardown);
   g_test_add_func ("/procfs/pid-dir-for-uri", test_pid_dir_for_uri);
