@@ -767,5 +767,23 @@ class DomainLifecycleTest(DBusTestCase):
         self.assertEqual(set(self.client.managed_objects()), {domain_path(DEFAULT_TEST_DOMAIN)})
 
 
+    def test_retune_and_sighup_resync_the_domain_list(self):
+        # the test driver sends no event for a live memory change: only a
+        # resync of the domain list (resync_interval is 600 s) sees it
+        before = self.client.get("CommittedKiB")
+        self.assertGreater(before, 1024 * 1024)
+        self.libvirtd.virsh("setmem", "test", str(1024 * 1024), "--live")
+        self.client.pump(1.5)
+        self.assertEqual(self.client.get("CommittedKiB"), before)
+        self.client.call("Retune")
+        sptest.wait_for(lambda: self.client.get("CommittedKiB") == 1024 * 1024, 10,
+                        what="committed memory resynced after Retune")
+        self.libvirtd.virsh("setmem", "test", str(512 * 1024), "--live")
+        self.client.pump(1.5)
+        self.assertEqual(self.client.get("CommittedKiB"), 1024 * 1024)
+        self.daemon.signal(signal.SIGHUP)
+        sptest.wait_for(lambda: self.client.get("CommittedKiB") == 512 * 1024, 10,
+                        what="committed memory resynced after SIGHUP")
+
 if __name__ == "__main__":
     sptest.run_tap()
