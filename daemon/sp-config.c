@@ -23,6 +23,9 @@ G_STATIC_ASSERT (sizeof (guint) != sizeof (gint64));
 static const SpConfigIntKey int_keys[] = {
   INT_KEY (SP_CONFIG_GROUP_DAEMON, "monitor_interval", monitor_interval_sec, 1, 86400,
            "KSM_MONITOR_INTERVAL", "s", 60, "Seconds between two tuning ticks."),
+  INT_KEY (SP_CONFIG_GROUP_DAEMON, "resync_interval", resync_interval_sec, 1, 86400, NULL, "s", 600,
+           "Seconds between two full resyncs of the libvirt domain list (also on Retune and "
+           "SIGHUP), so a missed event never leaves committed memory wrong for longer."),
   INT_KEY (SP_CONFIG_GROUP_TUNING, "npages_boost", npages_boost, 0, 100000, "KSM_NPAGES_BOOST",
            "pages", 300,
            "Added to pages_to_scan at each tick while free memory is below the threshold."),

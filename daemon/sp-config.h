@@ -31,9 +31,10 @@ struct _SpConfig {
   /* [daemon] */
   SpMode mode;
   guint monitor_interval_sec;
-  gboolean restore_on_exit; /* put back the knobs found at start */
-  char *connect_uri;        /* libvirt URI; NULL: qemu:///system, else embedded */
-  char *metrics_textfile;   /* NULL: none */
+  guint resync_interval_sec; /* every domain queried again from libvirt */
+  gboolean restore_on_exit;  /* put back the knobs found at start */
+  char *connect_uri;         /* libvirt URI; NULL: qemu:///system, else embedded */
+  char *metrics_textfile;    /* NULL: none */
 
   /* [tuning] */
   gint64 npages_boost;

@@ -144,7 +144,8 @@ run_retune (const SpDbusTargets *targets, GVariant *parameters, const char *call
 {
   guint64 n_decisions = sp_tuner_get_n_decisions (targets->tuner);
 
-  sp_tuner_retune (targets->tuner);
+  /* resyncs the domain list too (the decision follows it when it lands) */
+  sp_tuner_request_retune (targets->tuner);
   if (sp_tuner_get_n_decisions (targets->tuner) == n_decisions)
     {
       g_task_return_new_error (task, SP_ERROR, SP_ERROR_FAILED,

@@ -9,12 +9,18 @@
 #include "sp-qemu-proc.h"
 #include "sp-str.h"
 
+#include <string.h>
+
+G_LOCK_DEFINE_STATIC (test_hook);
+static SpGuestQueryTestHook test_hook;
+static gpointer test_hook_data;
+
 struct _SpGuestQuery {
   GObject parent_instance;
 
   SpLibvirtLink *link;
   char *procfs_root;
-  char *pid_dir;
+  char *pid_dir; /* of qemu:///system (sp_qemu_proc_pid_dir_for_uri) */
 
   guint refresh_id;
   gboolean refresh_running;
@@ -28,6 +34,15 @@ struct _SpGuestQuery {
   gboolean qemu_facts; /* read them whatever the URI */
   guint proc_id;
   gboolean proc_running;
+
+  /* healing: a failed refresh (or domain) is retried with backoff, and
+   * every domain is queried again every resync_interval_s */
+  guint retry_id;
+  guint retry_delay_ms; /* the next retry's */
+  guint resync_id;
+  guint resync_interval_s;     /* 0: none */
+  GHashTable *domain_problems; /* UUID -> the message last logged for it */
+  guint64 n_started;           /* refreshes started: the serial of the last */
 
   guint64 n_refreshes;
   guint64 n_queried; /* domains queried by the last refresh */
@@ -43,19 +58,47 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (SpGuestQuery, sp_guest_query, G_TYPE_OBJECT)
 
+void
+sp_guest_query_set_test_hook (SpGuestQueryTestHook hook, gpointer user_data)
+{
+  G_LOCK (test_hook);
+  test_hook = hook;
+  test_hook_data = user_data;
+  G_UNLOCK (test_hook);
+}
+
+/* FALSE (and error set) when a test makes this step fail. */
+static gboolean
+run_test_hook (virDomainPtr dom, GError **error)
+{
+  SpGuestQueryTestHook hook;
+  gpointer data;
+
+  G_LOCK (test_hook);
+  hook = test_hook;
+  data = test_hook_data;
+  G_UNLOCK (test_hook);
+  return hook == NULL || hook (dom, error, data);
+}
+
 /* ---- refresh (worker thread) ----------------------------------------- */
 
 typedef struct {
   virConnectPtr conn;
   char *uri;
   char *procfs_root;
-  char *pid_dir;
+  char *pid_dir; /* NULL: no local /proc for this URI */
   gboolean qemu; /* look for QEMU processes and their ksm_stat */
+  guint64 serial;
   /* incremental: the last published domains, kept unless dirty (NULL: full) */
   SpGuests *previous;
+  /* the last published domains, whose facts a domain that cannot be queried
+   * keeps (NULL: none yet) */
+  SpGuests *last;
   GHashTable *dirty;
   guint n_queried;    /* out */
   GPtrArray *queried; /* out: SpDomainInfo* (borrowed from the result) */
+  GPtrArray *failed;  /* out: "UUID\0message" of domains that could not be queried */
 } RefreshJob;
 
 static void
@@ -67,8 +110,10 @@ refresh_job_free (RefreshJob *job)
   g_free (job->procfs_root);
   g_free (job->pid_dir);
   g_clear_pointer (&job->previous, sp_guests_unref);
+  g_clear_pointer (&job->last, sp_guests_unref);
   g_clear_pointer (&job->dirty, g_hash_table_unref);
   g_clear_pointer (&job->queried, g_ptr_array_unref);
+  g_clear_pointer (&job->failed, g_ptr_array_unref);
   g_free (job);
 }
 
@@ -79,6 +124,51 @@ domain_uuid (virDomainPtr dom, char buf[VIR_UUID_STRING_BUFLEN])
   return virDomainGetUUIDString (dom, buf) == 0 ? buf : NULL;
 }
 
+/* UUID -> SpDomainInfo* (borrowed from guests) */
+static GHashTable *
+index_by_uuid (const SpGuests *guests)
+{
+  GHashTable *table = g_hash_table_new (g_str_hash, g_str_equal);
+
+  for (guint i = 0; guests != NULL && i < guests->domains->len; i++)
+    {
+      SpDomainInfo *d = g_ptr_array_index (guests->domains, i);
+      g_hash_table_insert (table, d->uuid, d);
+    }
+  return table;
+}
+
+/* A copy of facts libvirt told before, with QEMU's /proc facts read again
+ * (no event tells how much a guest merges: /proc, no RPC). */
+static SpDomainInfo *
+keep_domain (RefreshJob *job, const SpDomainInfo *kept)
+{
+  SpDomainInfo *copy = sp_domain_info_copy (kept);
+
+  if (copy->active && job->qemu)
+    {
+      sp_qemu_proc_read_facts (job->procfs_root, job->pid_dir, copy);
+      sp_qemu_proc_follow_mergeable (copy);
+    }
+  return copy;
+}
+
+static SpDomainInfo *
+query_domain (RefreshJob *job, virDomainPtr dom, GHashTable *balloon, GError **error)
+{
+  SpDomainInfo *info;
+
+  if (!run_test_hook (dom, error))
+    return NULL;
+  info = sp_libvirt_domain_query (dom, balloon, error);
+  if (info != NULL && info->active && job->qemu)
+    {
+      sp_qemu_proc_read_facts (job->procfs_root, job->pid_dir, info);
+      sp_qemu_proc_follow_mergeable (info);
+    }
+  return info;
+}
+
 /*
  * A full refresh queries every domain: 3 to 5 RPCs and 1 or 2 XML parses
  * each, linear in the number of domains. An incremental one (job->previous
@@ -87,9 +177,13 @@ domain_uuid (virDomainPtr dom, char buf[VIR_UUID_STRING_BUFLEN])
  * ones. Events name every change samepaged reads from libvirt (lifecycle,
  * define, balloon, devices, metadata), so the kept facts are current; what
  * events cannot cover, a reconnection or a failed refresh, asks for a full
- * one. How much a running guest merges changes with no event: its /proc
- * facts are read again for every active domain, kept ones included (file
- * reads, no RPC).
+ * one, and a full one runs every resync interval anyway. How much a running
+ * guest merges changes with no event: its /proc facts are read again for
+ * every active domain, kept ones included (file reads, no RPC).
+ *
+ * A domain whose query fails (other than by being undefined meanwhile)
+ * does not fail the refresh: it keeps its last facts (or is left out when
+ * it has none yet) and is named in job->failed, to be queried again.
  */
 static void
 refresh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
@@ -97,13 +191,18 @@ refresh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
   RefreshJob *job = task_data;
   g_autoptr (SpGuests) guests = sp_guests_new ();
   g_autoptr (GHashTable) balloon = NULL;
-  g_autoptr (GHashTable) previous = NULL;
+  g_autoptr (GHashTable) last = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree virDomainPtr *query = NULL;
   virDomainPtr *doms = NULL;
   guint n_query = 0;
   int n;
 
+  if (!run_test_hook (NULL, &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
   n = virConnectListAllDomains (job->conn, &doms, 0);
   if (n < 0)
     {
@@ -112,53 +211,35 @@ refresh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
       return;
     }
   query = g_new0 (virDomainPtr, n + 1);
-  if (job->previous != NULL)
-    {
-      previous = g_hash_table_new (g_str_hash, g_str_equal);
-      for (guint i = 0; i < job->previous->domains->len; i++)
-        {
-          SpDomainInfo *d = g_ptr_array_index (job->previous->domains, i);
-          g_hash_table_insert (previous, d->uuid, d);
-        }
-    }
+  last = index_by_uuid (job->last);
   for (int i = 0; i < n; i++)
     {
       char buf[VIR_UUID_STRING_BUFLEN];
       const char *uuid = domain_uuid (doms[i], buf);
       const SpDomainInfo *kept = NULL;
 
-      if (previous != NULL && uuid != NULL && !g_hash_table_contains (job->dirty, uuid))
-        kept = g_hash_table_lookup (previous, uuid);
+      if (job->previous != NULL && uuid != NULL && !g_hash_table_contains (job->dirty, uuid))
+        kept = g_hash_table_lookup (last, uuid);
       if (kept != NULL)
-        {
-          SpDomainInfo *copy = sp_domain_info_copy (kept);
-
-          /* no event tells how much a guest merges: /proc, no RPC */
-          if (copy->active && job->qemu)
-            {
-              sp_qemu_proc_read_facts (job->procfs_root, job->pid_dir, copy);
-              sp_qemu_proc_follow_mergeable (copy);
-            }
-          g_ptr_array_add (guests->domains, copy);
-        }
+        g_ptr_array_add (guests->domains, keep_domain (job, kept));
       else
         query[n_query++] = doms[i];
     }
 
-  balloon = sp_libvirt_domain_balloon_stats (job->conn, previous != NULL ? query : NULL, &error);
+  balloon =
+      sp_libvirt_domain_balloon_stats (job->conn, job->previous != NULL ? query : NULL, &error);
   job->queried = g_ptr_array_new ();
+  job->failed = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; balloon != NULL && i < n_query; i++)
     {
       g_autoptr (GError) local_error = NULL;
-      SpDomainInfo *info = sp_libvirt_domain_query (query[i], balloon, &local_error);
+      SpDomainInfo *info = query_domain (job, query[i], balloon, &local_error);
+      char buf[VIR_UUID_STRING_BUFLEN];
+      const char *uuid;
+      const SpDomainInfo *kept;
 
       if (info != NULL)
         {
-          if (info->active && job->qemu)
-            {
-              sp_qemu_proc_read_facts (job->procfs_root, job->pid_dir, info);
-              sp_qemu_proc_follow_mergeable (info);
-            }
           g_ptr_array_add (guests->domains, info);
           g_ptr_array_add (job->queried, info);
           continue;
@@ -166,8 +247,15 @@ refresh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
       /* a domain undefined during the refresh is not a failure */
       if (virDomainIsActive (query[i]) < 0 && virGetLastErrorCode () == VIR_ERR_NO_DOMAIN)
         continue;
-      error = g_steal_pointer (&local_error);
-      break;
+      /* nor one domain that does not answer: the others are published, it
+       * keeps what was known of it and is queried again */
+      uuid = domain_uuid (query[i], buf);
+      if (uuid == NULL)
+        continue;
+      g_ptr_array_add (job->failed, g_strconcat (uuid, "\n", local_error->message, NULL));
+      kept = g_hash_table_lookup (last, uuid);
+      if (kept != NULL)
+        g_ptr_array_add (guests->domains, keep_domain (job, kept));
     }
   job->n_queried = n_query;
   for (int i = 0; i < n; i++)
@@ -181,6 +269,7 @@ refresh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *
   guests->uri = g_strdup (job->uri);
   guests->connected = TRUE;
   guests->refreshed_us = g_get_monotonic_time ();
+  guests->refresh_serial = job->serial;
   sp_guests_finish (guests);
   g_task_return_pointer (task, g_steal_pointer (&guests), (GDestroyNotify) sp_guests_unref);
 }
@@ -250,6 +339,88 @@ log_changes (const SpGuests *previous, const SpGuests *guests)
 
 static void schedule_refresh (SpGuestQuery *self);
 
+static gboolean
+on_retry_timeout (gpointer user_data)
+{
+  SpGuestQuery *self = SP_GUEST_QUERY (user_data);
+
+  self->retry_id = 0;
+  g_debug ("Retrying the domain refresh");
+  schedule_refresh (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* After a failed refresh (or domain): again after a delay that doubles
+ * up to SP_GUEST_QUERY_RETRY_MAX_MS. */
+static void
+schedule_retry (SpGuestQuery *self)
+{
+  if (self->retry_id != 0)
+    return;
+  self->retry_id = g_timeout_add (self->retry_delay_ms, on_retry_timeout, self);
+  self->retry_delay_ms = MIN (self->retry_delay_ms * 2, SP_GUEST_QUERY_RETRY_MAX_MS);
+}
+
+static void
+reset_retry (SpGuestQuery *self)
+{
+  g_clear_handle_id (&self->retry_id, g_source_remove);
+  self->retry_delay_ms = SP_GUEST_QUERY_RETRY_MIN_MS;
+}
+
+/* One line per domain that could not be queried (again when its message
+ * changes), one when it answers again; it is queried again with backoff. */
+static gboolean
+note_domain_problems (SpGuestQuery *self, RefreshJob *job)
+{
+  GHashTableIter iter;
+  gpointer key;
+
+  for (guint i = 0; i < job->failed->len; i++)
+    {
+      const char *entry = g_ptr_array_index (job->failed, i);
+      const char *newline = strchr (entry, '\n');
+      g_autofree char *uuid = g_strndup (entry, newline - entry);
+      const char *message = newline + 1;
+      const char *logged = g_hash_table_lookup (self->domain_problems, uuid);
+      const SpDomainInfo *kept = sp_guests_find (self->last, uuid);
+
+      if (g_strcmp0 (logged, message) != 0)
+        {
+          if (kept != NULL)
+            g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "SAMEPAGE_DOMAIN", kept->name,
+                              "MESSAGE", "Cannot query domain %s: %s; keeping its last facts",
+                              kept->name, message);
+          else
+            g_warning ("Cannot query domain %s: %s; leaving it out until it answers", uuid,
+                       message);
+          g_hash_table_replace (self->domain_problems, g_strdup (uuid), g_strdup (message));
+        }
+      g_hash_table_add (self->dirty, g_steal_pointer (&uuid));
+    }
+  /* the others answer again (or are gone) */
+  g_hash_table_iter_init (&iter, self->domain_problems);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    {
+      gboolean still = FALSE;
+
+      for (guint i = 0; i < job->failed->len && !still; i++)
+        still = g_str_has_prefix (g_ptr_array_index (job->failed, i), key);
+      if (still)
+        continue;
+      for (guint i = 0; i < job->queried->len; i++)
+        {
+          const SpDomainInfo *d = g_ptr_array_index (job->queried, i);
+
+          if (g_ascii_strcasecmp (d->uuid, key) == 0)
+            g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "SAMEPAGE_DOMAIN", d->name,
+                              "MESSAGE", "Domain %s answers again", d->name);
+        }
+      g_hash_table_iter_remove (&iter);
+    }
+  return job->failed->len > 0;
+}
+
 static void
 refresh_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -268,7 +439,8 @@ refresh_done (GObject *source, GAsyncResult *result, gpointer user_data)
       /* the changes this refresh was to pick up are not in self->last */
       self->full_refresh = TRUE;
       if (sp_log_once_changed (&self->refresh_problem, error->message))
-        g_warning ("Cannot refresh the domain list: %s", error->message);
+        g_warning ("Cannot refresh the domain list: %s; retrying", error->message);
+      schedule_retry (self);
     }
   else
     {
@@ -288,6 +460,10 @@ refresh_done (GObject *source, GAsyncResult *result, gpointer user_data)
       g_clear_pointer (&self->last, sp_guests_unref);
       self->last = guests;
       self->generation++;
+      if (note_domain_problems (self, job))
+        schedule_retry (self);
+      else if (g_hash_table_size (self->domain_problems) == 0)
+        reset_retry (self);
       g_signal_emit (self, signals[SIGNAL_REFRESHED], 0, guests);
     }
 
@@ -299,10 +475,21 @@ refresh_done (GObject *source, GAsyncResult *result, gpointer user_data)
     }
 }
 
+/* Where QEMU's pid files are for uri, or NULL: no local /proc at all. */
+static char *
+qemu_pid_dir (SpGuestQuery *self, const char *uri)
+{
+  if (self->qemu_facts)
+    return g_strdup (self->pid_dir);
+  return sp_qemu_proc_pid_dir_for_uri (uri, self->pid_dir);
+}
+
 static gboolean
 wants_qemu_facts (SpGuestQuery *self, const char *uri)
 {
-  return self->qemu_facts || (uri != NULL && g_str_has_prefix (uri, "qemu"));
+  g_autofree char *pid_dir = qemu_pid_dir (self, uri);
+
+  return pid_dir != NULL || self->qemu_facts;
 }
 
 static void
@@ -325,11 +512,15 @@ start_refresh (SpGuestQuery *self)
   job->conn = conn;
   job->uri = g_strdup (uri);
   job->procfs_root = g_strdup (self->procfs_root);
-  job->pid_dir = g_strdup (self->pid_dir);
+  job->pid_dir = qemu_pid_dir (self, uri);
   job->qemu = wants_qemu_facts (self, uri);
-  if (!self->full_refresh && self->last != NULL && self->last->refreshed_us != 0 &&
-      g_strcmp0 (self->last->uri, uri) == 0)
-    job->previous = sp_guests_ref (self->last);
+  job->serial = ++self->n_started;
+  if (self->last != NULL && self->last->refreshed_us != 0 && g_strcmp0 (self->last->uri, uri) == 0)
+    {
+      job->last = sp_guests_ref (self->last);
+      if (!self->full_refresh)
+        job->previous = sp_guests_ref (self->last);
+    }
   job->dirty = g_steal_pointer (&self->dirty);
   self->dirty = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->full_refresh = FALSE;
@@ -440,7 +631,7 @@ on_proc_timeout (gpointer user_data)
   job = g_new0 (ProcJob, 1);
   job->base = sp_guests_ref (self->last);
   job->procfs_root = g_strdup (self->procfs_root);
-  job->pid_dir = g_strdup (self->pid_dir);
+  job->pid_dir = qemu_pid_dir (self, self->last->uri);
   job->generation = self->generation;
   self->proc_running = TRUE;
   task = g_task_new (self, self->cancellable, proc_done, NULL);
@@ -475,6 +666,36 @@ sp_guest_query_queue_domain (SpGuestQuery *self, const char *uuid)
   schedule_refresh (self);
 }
 
+static gboolean
+on_resync_timeout (gpointer user_data)
+{
+  SpGuestQuery *self = SP_GUEST_QUERY (user_data);
+
+  g_debug ("Resyncing the domain list (every %u s)", self->resync_interval_s);
+  sp_guest_query_queue_full (self);
+  return G_SOURCE_CONTINUE;
+}
+
+void
+sp_guest_query_set_resync_interval (SpGuestQuery *self, guint seconds)
+{
+  g_return_if_fail (SP_IS_GUEST_QUERY (self));
+
+  if (seconds == self->resync_interval_s && (seconds == 0 || self->resync_id != 0))
+    return;
+  g_clear_handle_id (&self->resync_id, g_source_remove);
+  self->resync_interval_s = seconds;
+  if (seconds > 0)
+    self->resync_id = g_timeout_add_seconds (seconds, on_resync_timeout, self);
+}
+
+guint64
+sp_guest_query_get_next_serial (SpGuestQuery *self)
+{
+  g_return_val_if_fail (SP_IS_GUEST_QUERY (self), 0);
+  return self->n_started + 1;
+}
+
 SpGuests *
 sp_guest_query_get_last (SpGuestQuery *self)
 {
@@ -506,6 +727,8 @@ sp_guest_query_dispose (GObject *object)
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->refresh_id, g_source_remove);
   g_clear_handle_id (&self->proc_id, g_source_remove);
+  g_clear_handle_id (&self->retry_id, g_source_remove);
+  g_clear_handle_id (&self->resync_id, g_source_remove);
   G_OBJECT_CLASS (sp_guest_query_parent_class)->dispose (object);
 }
 
@@ -519,6 +742,7 @@ sp_guest_query_finalize (GObject *object)
   g_free (self->pid_dir);
   g_clear_pointer (&self->last, sp_guests_unref);
   g_clear_pointer (&self->dirty, g_hash_table_unref);
+  g_clear_pointer (&self->domain_problems, g_hash_table_unref);
   g_clear_object (&self->cancellable);
   sp_log_once_reset (&self->refresh_problem);
   G_OBJECT_CLASS (sp_guest_query_parent_class)->finalize (object);
@@ -545,6 +769,8 @@ static void
 sp_guest_query_init (SpGuestQuery *self)
 {
   self->dirty = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->domain_problems = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->retry_delay_ms = SP_GUEST_QUERY_RETRY_MIN_MS;
   self->cancellable = g_cancellable_new ();
   self->proc_id = g_timeout_add_seconds (SP_GUEST_QUERY_PROC_INTERVAL_S, on_proc_timeout, self);
 }

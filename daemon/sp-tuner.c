@@ -39,6 +39,7 @@ struct _SpTuner {
 
 enum {
   SIGNAL_TUNED,
+  SIGNAL_RETUNE_REQUESTED,
   N_SIGNALS,
 };
 static guint signals[N_SIGNALS];
@@ -91,6 +92,16 @@ sp_tuner_class_init (SpTunerClass *klass)
    */
   signals[SIGNAL_TUNED] = g_signal_new ("tuned", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                         NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
+
+  /**
+   * SpTuner::retune-requested:
+   *
+   * Someone asked for a retune (Retune over D-Bus), before it runs: the
+   * inputs (the libvirt domain list) may be resynced.
+   */
+  signals[SIGNAL_RETUNE_REQUESTED] =
+      g_signal_new ("retune-requested", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                    NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -203,6 +214,15 @@ publish (SpTuner *self, SpSnapshot *next)
   g_clear_pointer (&self->snapshot, sp_snapshot_unref);
   self->snapshot = next;
   g_signal_emit (self, signals[SIGNAL_TUNED], 0, next);
+}
+
+void
+sp_tuner_request_retune (SpTuner *self)
+{
+  g_return_if_fail (SP_IS_TUNER (self));
+
+  g_signal_emit (self, signals[SIGNAL_RETUNE_REQUESTED], 0);
+  sp_tuner_retune (self);
 }
 
 /* One tuning pass, as sp-policy.h describes it. */

@@ -52,6 +52,11 @@ void sp_tuner_set_guests (SpTuner *self, SpGuests *guests);
 /* Decides and applies now. */
 void sp_tuner_retune (SpTuner *self);
 
+/* A retune someone asked for (Retune over D-Bus): emits
+ * "retune-requested" (the daemon resyncs the domain list then), then
+ * retunes now. */
+void sp_tuner_request_retune (SpTuner *self);
+
 /* One retune after delay_ms; calls while one is pending are folded in. */
 void sp_tuner_queue_retune (SpTuner *self, guint delay_ms);
 

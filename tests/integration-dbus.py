@@ -46,7 +46,7 @@ KSM_FILES = sptest.KSM_SAMPLE_FILES
 KSM_FILES_UNREAD = {"stable_node_chains_prune_millisecs"}
 
 DEFAULT_TUNING = {
-    "monitor_interval": 3600, "npages_boost": 300, "npages_decay": -50, "npages_min": 64,
+    "monitor_interval": 3600, "resync_interval": 600, "npages_boost": 300, "npages_decay": -50, "npages_min": 64,
     "npages_max": 1250, "sleep_msec": 10, "thres_coef": 20, "thres_const": 2048,
     "hysteresis": 10, "advisor_max_cpu_min": 10, "advisor_max_cpu_max": 70,
     "advisor_scan_time_min": 30, "advisor_scan_time_max": 200, "scan_rate": "auto",
@@ -168,6 +168,7 @@ class DBusTestCase(unittest.TestCase):
 
     with_polkitd = True
     config = "[daemon]\nmonitor_interval=3600\n"
+    extra_args = []
 
     def setUp(self):
         self.dir = sptest.make_temp_dir("sp-dbus-")
@@ -235,7 +236,7 @@ class DBusTestCase(unittest.TestCase):
         daemon = sptest.Daemon(["--sysfs-root", self.sysfs, "--procfs-root", self.procfs,
                                 "--config", self.config_path, "--ksmtuned-config", "",
                                 "--state-dir", self.state_dir, "--connect", self.connect_uri(),
-                                "-v"],
+                                "-v"] + self.extra_args,
                                env=env if env is not None else self.bus.env(),
                                log_dir=self.dir, prefix=prefix)
         self.addCleanup(daemon.stop)
@@ -579,6 +580,61 @@ class ApiTest(DBusTestCase):
         self.assertIn("Cannot own org.samepage1 on the system bus", nobody.output())
 
 
+def tree_state(root):
+    """path -> (content, mtime_ns) of every file below root (absent: {})."""
+    state = {}
+    for parent, _dirs, files in os.walk(root):
+        for name in files:
+            path = os.path.join(parent, name)
+            with open(path, "rb") as f:
+                state[path] = (f.read(), os.stat(path).st_mtime_ns)
+    return state
+
+
+class DryRunTest(DBusTestCase):
+    """--dry-run: decisions and answers, but no file written or created."""
+
+    def start_daemon(self, wait=True, env=None, prefix=None):
+        self.metrics = os.path.join(self.dir, "metrics", "samepage.prom")
+        os.makedirs(os.path.dirname(self.metrics), exist_ok=True)
+        self.extra_args = ["--dry-run", "--metrics-textfile", self.metrics]
+        self.before = {"sysfs": tree_state(self.sysfs), "procfs": tree_state(self.procfs)}
+        return super().start_daemon(wait, env, prefix)
+
+    def assert_nothing_written(self):
+        self.assertEqual(tree_state(self.sysfs), self.before["sysfs"])
+        self.assertEqual(tree_state(self.procfs), self.before["procfs"])
+        self.assertFalse(os.path.exists(self.state_dir), "the state directory was created")
+        self.assertFalse(os.path.exists(self.metrics), "the metrics file was written")
+        self.assertEqual(os.listdir(os.path.dirname(self.metrics)), [])
+
+    def test_dry_run_changes_no_file(self):
+        self.assertEqual(self.client.get("DryRun"), True)
+        # a decision that would start KSM: logged, not written
+        self.client.call("SetMode", "(s)", ("always",))
+        self.assertEqual(self.client.get("Mode"), "always")
+        self.daemon.wait_log("dry run: would write run: 0 → 1")
+        self.assertEqual(self.knob("run"), "0")
+        # runtime changes are answered and apply to the running daemon, but
+        # are not kept
+        self.set_tuning(npages_max=2000, resync_interval=30)
+        self.assertEqual(self.client.get("Tuning")["npages_max"], 2000)
+        self.assertEqual(self.client.get("Tuning")["resync_interval"], 30)
+        self.assertFalse(os.path.exists(self.state_dir), "runtime changes were saved")
+        self.client.call("Retune")
+        # SetMemMerge would define a domain: refused, the domain unchanged
+        path = domain_path(NODE_DOMAINS["plain"][0])
+        message = self.assert_dbus_error(ERROR + "Failed", "SetMemMerge", "(sb)",
+                                         ("plain", False))
+        self.assertTrue(message.endswith("Error.Failed: samepaged runs with --dry-run"), message)
+        self.assertEqual(self.client.get("MemMerge", interface=DOMAIN, path=path), True)
+        # several decisions later, and after SIGTERM (restore): nothing
+        self.daemon.wait_log("dry run: would write", count=2)
+        self.assert_nothing_written()
+        self.assertEqual(self.daemon.stop(), 0)
+        self.assert_nothing_written()
+
+
 class NoPolkitTest(DBusTestCase):
     with_polkitd = False
 
@@ -822,6 +878,24 @@ class DomainLifecycleTest(DBusTestCase):
                                 what="InterfacesRemoved for newguest")
         self.assertEqual(set(self.client.managed_objects()), {domain_path(DEFAULT_TEST_DOMAIN)})
 
+
+    def test_retune_and_sighup_resync_the_domain_list(self):
+        # the test driver sends no event for a live memory change: only a
+        # resync of the domain list (resync_interval is 600 s) sees it
+        before = self.client.get("CommittedKiB")
+        self.assertGreater(before, 1024 * 1024)
+        self.libvirtd.virsh("setmem", "test", str(1024 * 1024), "--live")
+        self.client.pump(1.5)
+        self.assertEqual(self.client.get("CommittedKiB"), before)
+        self.client.call("Retune")
+        sptest.wait_for(lambda: self.client.get("CommittedKiB") == 1024 * 1024, 10,
+                        what="committed memory resynced after Retune")
+        self.libvirtd.virsh("setmem", "test", str(512 * 1024), "--live")
+        self.client.pump(1.5)
+        self.assertEqual(self.client.get("CommittedKiB"), 1024 * 1024)
+        self.daemon.signal(signal.SIGHUP)
+        sptest.wait_for(lambda: self.client.get("CommittedKiB") == 512 * 1024, 10,
+                        what="committed memory resynced after SIGHUP")
 
 if __name__ == "__main__":
     sptest.run_tap()

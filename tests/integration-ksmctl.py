@@ -59,7 +59,7 @@ MANAGER = {
     "LastAction": "run",
     "LastReason": REASON,
     "LastDecisionTime": DECISION_US,
-    "Tuning": {"monitor_interval": 60, "npages_boost": 300, "npages_decay": -50,
+    "Tuning": {"monitor_interval": 60, "resync_interval": 600, "npages_boost": 300, "npages_decay": -50,
                "npages_min": 64, "npages_max": 1250, "sleep_msec": 10, "thres_coef": 20,
                "thres_const": 2048, "hysteresis": 10, "scan_rate": "auto",
                "free_source": "available", "advisor_max_cpu_min": 10,
@@ -673,11 +673,12 @@ class CompletionTest(KsmctlTestCase):
         self.assertEqual(self.complete("ksmctl", "merge", "b"), ["big-hugepages-guest"])
 
     def test_completes_every_runtime_tuning_key(self):
-        # the runtime keys: [tuning] of the default config, and monitor_interval
+        # the runtime keys: [tuning] of the default config, monitor_interval
+        # and resync_interval
         with open(DEFAULT_CONF) as f:
             conf = f.read()
         tuning = conf.split("\n[tuning]\n", 1)[1]
-        keys = set(re.findall(r"(?m)^#([a-z_]+)=", tuning)) | {"monitor_interval"}
+        keys = set(re.findall(r"(?m)^#([a-z_]+)=", tuning)) | {"monitor_interval", "resync_interval"}
         self.assertEqual(set(MANAGER["Tuning"]), keys)
         completed = self.complete("ksmctl", "set", "npages_boost=1", "")
         self.assertEqual({w.rstrip("=") for w in completed}, keys)

@@ -440,11 +440,16 @@ log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoin
 void
 sp_test_log_capture (void)
 {
+  gboolean first;
+
   G_LOCK (logged);
-  if (logged == NULL)
+  first = logged == NULL;
+  if (first)
     logged = g_ptr_array_new_with_free_func (logged_line_free);
   G_UNLOCK (logged);
-  g_log_set_writer_func (log_writer, NULL, NULL);
+  /* GLib takes one writer per process: a second call only keeps capturing */
+  if (first)
+    g_log_set_writer_func (log_writer, NULL, NULL);
 }
 
 guint

@@ -412,7 +412,7 @@ test_default_file (void)
       if (!found)
         g_error ("%s does not document “%s”", path, expect);
     }
-  g_assert_cmpuint (n_keys, ==, 20);
+  g_assert_cmpuint (n_keys, ==, 21);
 }
 
 /* defaults < ksmtuned.conf < samepaged.conf */
@@ -571,7 +571,7 @@ test_set_from_variant (void)
     }
 }
 
-/* a{sv}: the [tuning] keys and monitor_interval, ints as 'x', enums as 's';
+/* a{sv}: the [tuning] keys, monitor_interval and resync_interval, ints as 'x', enums as 's';
  * fed back through set_from_variant it gives the same config. */
 static void
 test_tuning_to_variant (void)
@@ -587,7 +587,7 @@ test_tuning_to_variant (void)
   g_assert_true (sp_config_load_file (config, path, TRUE, NULL));
   dict = g_variant_ref_sink (sp_config_tuning_to_variant (config));
   g_assert_cmpstr (g_variant_get_type_string (dict), ==, "a{sv}");
-  g_assert_cmpuint (g_variant_n_children (dict), ==, 16);
+  g_assert_cmpuint (g_variant_n_children (dict), ==, 17);
 
   for (const SpConfigIntKey *k = sp_config_int_keys (); k->key != NULL; k++)
     {

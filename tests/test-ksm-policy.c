@@ -100,6 +100,12 @@ static const PolicyCase classic_cases[] = {
     500, SP_ACTION_RUN, SP_ACTION_RUN, 450, "hysteresis" },
   { "beyond the band it stops", 16 * GIB, 8 * GIB, 16 * GIB - 3355443 - 400 * MIB, 500,
     SP_ACTION_RUN, SP_ACTION_STOP, -1, "stop:" },
+  /* libvirt's sum saturated: committed + threshold (+ margin) must not wrap
+   * around to a small number that stops KSM */
+  { "saturated committed runs", 16 * GIB, 10 * GIB, G_MAXUINT64, 100, SP_ACTION_RUN, SP_ACTION_RUN,
+    64, ">= total 16.0 GiB" },
+  { "saturated committed runs from stopped", 16 * GIB, 10 * GIB, G_MAXUINT64 - 1, 100,
+    SP_ACTION_STOP, SP_ACTION_RUN, 64, ">= total 16.0 GiB" },
 };
 
 static void

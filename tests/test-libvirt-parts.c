@@ -392,6 +392,25 @@ test_query_refresh (void)
   link_stop (link, &lw);
 }
 
+/* The uid QEMU runs as, from libvirt's DAC label only. */
+static void
+test_domain_dac_uid (void)
+{
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid ("+64055:+64055"), ==, 64055);
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid ("+0:+0"), ==, 0);
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid ("root:root"), ==, 0);
+  /* SELinux, AppArmor, garbage, unknown users */
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid ("system_u:system_r:svirt_t:s0:c1,c2"), ==, -1);
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid ("libvirt-11111111-1111-4111-8111-111111111111"),
+                   ==, -1);
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid (""), ==, -1);
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid (":"), ==, -1);
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid ("+-1:+0"), ==, -1);
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid ("+12x:+0"), ==, -1);
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid ("no-such-user-here:kvm"), ==, -1);
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid (NULL), ==, -1);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -401,6 +420,7 @@ main (int argc, char **argv)
   g_test_add_func ("/libvirt-link/backoff", test_link_backoff);
   g_test_add_func ("/libvirt-events/subscribe", test_events_subscribe);
   g_test_add_func ("/libvirt-domain/query", test_domain_query);
+  g_test_add_func ("/libvirt-domain/dac-uid", test_domain_dac_uid);
   g_test_add_func ("/guest-query/refresh", test_query_refresh);
   return g_test_run ();
 }

@@ -653,6 +653,150 @@ test_define_fails (Fixture *f, gconstpointer data)
   g_assert_false (has_nosharepages (config));
 }
 
+/* ---- SpMemMerge answers after a refresh that started after the define -- */
+
+/* Holds the first refresh that lists domains once armed, until released. */
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  gboolean armed;
+  gboolean holding;
+  gboolean released;
+} RefreshGate;
+
+static gboolean
+gate_hook (virDomainPtr dom, GError **error, gpointer user_data)
+{
+  RefreshGate *gate = user_data;
+
+  if (dom != NULL)
+    return TRUE;
+  g_mutex_lock (&gate->lock);
+  if (gate->armed)
+    {
+      gate->armed = FALSE;
+      gate->holding = TRUE;
+      g_cond_broadcast (&gate->cond);
+      while (!gate->released)
+        g_cond_wait (&gate->cond, &gate->lock);
+    }
+  g_mutex_unlock (&gate->lock);
+  return TRUE;
+}
+
+static gboolean
+gate_holding (RefreshGate *gate)
+{
+  gboolean holding;
+
+  g_mutex_lock (&gate->lock);
+  holding = gate->holding;
+  g_mutex_unlock (&gate->lock);
+  return holding;
+}
+
+static void
+on_changed (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GAsyncResult **out = user_data;
+
+  *out = g_object_ref (res);
+}
+
+/*
+ * A refresh already running when SetMemMerge defines (it read the old
+ * config) publishes first: the answer must wait for the refresh that
+ * started after the define, so that the caller reads the new MemMerge and
+ * PendingRestart at once.
+ */
+static void
+test_change_waits_for_later_refresh (Fixture *f, gconstpointer data)
+{
+  g_autoptr (SpMemMerge) merge = sp_mem_merge_new (f->watch.libvirt);
+  g_autoptr (GAsyncResult) res = NULL;
+  g_autoptr (GError) error = NULL;
+  RefreshGate gate = { 0 };
+  const SpDomainInfo *d;
+  SpTestTimeout timeout;
+  guint n;
+
+  g_mutex_init (&gate.lock);
+  g_cond_init (&gate.cond);
+  d = sp_guests_find (sp_libvirt_get_guests (f->watch.libvirt), "running");
+  g_assert_true (d->mem_merge);
+
+  /* a refresh starts and is held in its worker: it predates the define */
+  gate.armed = TRUE;
+  sp_guest_query_set_test_hook (gate_hook, &gate);
+  sp_libvirt_queue_refresh (f->watch.libvirt);
+  sp_test_timeout_start (&timeout, 20);
+  while (!gate_holding (&gate) && !timeout.expired)
+    g_main_context_iteration (NULL, TRUE);
+  sp_test_timeout_finish (&timeout);
+
+  sp_mem_merge_change_async (merge, "running", FALSE, CALLER, on_changed, &res);
+  /* the define is done when the config says so */
+  sp_test_timeout_start (&timeout, 20);
+  while (!timeout.expired)
+    {
+      g_autofree char *config = config_xml (f, "running");
+
+      if (has_nosharepages (config))
+        break;
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+  sp_test_timeout_finish (&timeout);
+  sp_test_settle (50);
+
+  /* the old refresh publishes the old facts: not an answer yet */
+  n = f->watch.n_changed;
+  g_mutex_lock (&gate.lock);
+  gate.released = TRUE;
+  g_cond_broadcast (&gate.cond);
+  g_mutex_unlock (&gate.lock);
+  sp_test_timeout_start (&timeout, 20);
+  while (res == NULL && !timeout.expired)
+    g_main_context_iteration (NULL, TRUE);
+  sp_test_timeout_finish (&timeout);
+  g_assert_true (sp_mem_merge_change_finish (merge, res, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (f->watch.n_changed, >=, n + 2);
+
+  /* answered: the published guests show the change */
+  d = sp_guests_find (sp_libvirt_get_guests (f->watch.libvirt), "running");
+  g_assert_false (d->mem_merge);
+  g_assert_true (d->pending_restart);
+
+  sp_guest_query_set_test_hook (NULL, NULL);
+  g_mutex_clear (&gate.lock);
+  g_cond_clear (&gate.cond);
+}
+
+/* --dry-run: refused, and nothing is defined. */
+static void
+test_change_dry_run (Fixture *f, gconstpointer data)
+{
+  g_autoptr (SpMemMerge) merge = sp_mem_merge_new (f->watch.libvirt);
+  g_autoptr (GAsyncResult) res = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *before = config_xml (f, "running");
+  g_autofree char *after = NULL;
+  guint defined = f->n_defined;
+
+  sp_mem_merge_set_dry_run (merge, TRUE);
+  sp_mem_merge_change_async (merge, "running", FALSE, CALLER, on_changed, &res);
+  while (res == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (sp_mem_merge_change_finish (merge, res, &error));
+  g_assert_error (error, SP_ERROR, SP_ERROR_FAILED);
+  g_assert_cmpstr (error->message, ==, "samepaged runs with --dry-run");
+  sp_test_settle (200);
+  after = config_xml (f, "running");
+  g_assert_cmpstr (after, ==, before);
+  g_assert_cmpuint (f->n_defined, ==, defined);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -672,6 +816,8 @@ main (int argc, char **argv)
   ADD ("/mem-merge/concurrent-conflict", test_concurrent_conflict);
   ADD ("/mem-merge/concurrent-undefine", test_concurrent_undefine);
   ADD ("/mem-merge/define-fails", test_define_fails);
+  ADD ("/mem-merge/change-waits-for-later-refresh", test_change_waits_for_later_refresh);
+  ADD ("/mem-merge/change-dry-run", test_change_dry_run);
 #undef ADD
   g_test_add_func ("/mem-merge/not-connected", test_not_connected);
   return g_test_run ();
