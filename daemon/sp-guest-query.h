@@ -75,14 +75,6 @@ void sp_guest_query_set_resync_interval (SpGuestQuery *self, guint seconds);
  * after this call. */
 guint64 sp_guest_query_get_next_serial (SpGuestQuery *self);
 
-/*
- * Tests only: called in the refresh worker before the domains are listed
- * (dom NULL) and before each domain is queried; returning FALSE with error
- * set makes that step fail as libvirt's call would. NULL removes it.
- */
-typedef gboolean (*SpGuestQueryTestHook) (virDomainPtr dom, GError **error, gpointer user_data);
-void sp_guest_query_set_test_hook (SpGuestQueryTestHook hook, gpointer user_data);
-
 /* The result of the last successful refresh, or NULL. */
 SpGuests *sp_guest_query_get_last (SpGuestQuery *self);
 

@@ -8,6 +8,7 @@
 #include <glib/gstdio.h>
 #include <unistd.h>
 
+#include "sp-guest-refresh.h"
 #include "sp-libvirt-util.h"
 #include "sp-libvirt.h"
 #include "sp-test.h"
@@ -489,7 +490,7 @@ test_libvirt_query_failure_keeps_facts (void)
   sp_test_watch_start (&w, "node.xml");
   conn = sp_libvirt_ref_connection (w.libvirt);
   sp_test_log_clear ();
-  sp_guest_query_set_test_hook (fault_hook, &faults);
+  sp_guest_refresh_set_test_hook (fault_hook, &faults);
 
   /* no event for these on the test driver: a full refresh sees them */
   set_live_memory (conn, "small", 128 * MIB);
@@ -518,7 +519,7 @@ test_libvirt_query_failure_keeps_facts (void)
   g_assert_cmpuint (w.last->committed_kib, ==, 256 * MIB + 128 * MIB);
   g_assert_cmpuint (sp_test_log_count ("MESSAGE Domain plain answers again"), ==, 1);
 
-  sp_guest_query_set_test_hook (NULL, NULL);
+  sp_guest_refresh_set_test_hook (NULL, NULL);
   sp_test_watch_stop (&w);
 }
 
@@ -536,7 +537,7 @@ test_libvirt_refresh_retry (void)
   conn = sp_libvirt_ref_connection (w.libvirt);
   sp_test_log_clear ();
   refreshes = sp_libvirt_get_n_refreshes (w.libvirt);
-  sp_guest_query_set_test_hook (fault_hook, &faults);
+  sp_guest_refresh_set_test_hook (fault_hook, &faults);
 
   set_live_memory (conn, "small", 200 * MIB);
   n = w.n_changed;
@@ -551,7 +552,7 @@ test_libvirt_refresh_retry (void)
                     ==, 1);
   g_assert_cmpuint (sp_test_log_count ("MESSAGE Domain list refreshed again"), ==, 1);
 
-  sp_guest_query_set_test_hook (NULL, NULL);
+  sp_guest_refresh_set_test_hook (NULL, NULL);
   sp_test_watch_stop (&w);
 }
 

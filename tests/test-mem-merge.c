@@ -15,6 +15,7 @@
 #include "sp-domain-editor.h"
 #include "sp-domain-xml.h"
 #include "sp-error.h"
+#include "sp-guest-refresh.h"
 #include "sp-libvirt-util.h"
 #include "sp-libvirt.h"
 #include "sp-mem-merge.h"
@@ -727,7 +728,7 @@ test_change_waits_for_later_refresh (Fixture *f, gconstpointer data)
 
   /* a refresh starts and is held in its worker: it predates the define */
   gate.armed = TRUE;
-  sp_guest_query_set_test_hook (gate_hook, &gate);
+  sp_guest_refresh_set_test_hook (gate_hook, &gate);
   sp_libvirt_queue_refresh (f->watch.libvirt);
   sp_test_timeout_start (&timeout, 20);
   while (!gate_holding (&gate) && !timeout.expired)
@@ -768,7 +769,7 @@ test_change_waits_for_later_refresh (Fixture *f, gconstpointer data)
   g_assert_false (d->mem_merge);
   g_assert_true (d->pending_restart);
 
-  sp_guest_query_set_test_hook (NULL, NULL);
+  sp_guest_refresh_set_test_hook (NULL, NULL);
   g_mutex_clear (&gate.lock);
   g_cond_clear (&gate.cond);
 }
