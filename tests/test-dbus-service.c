@@ -85,6 +85,7 @@ sync_bus (GDBusConnection *client)
                     "GetId", NULL, &error);
 
   g_assert_no_error (error);
+  g_assert_nonnull (reply);
 }
 
 static void
