@@ -20,9 +20,9 @@ sp_balloon_xml_clear (SpBalloonXml *balloon)
 }
 
 gboolean
-sp_balloon_xml_has_driver (const SpBalloonXml *balloon)
+sp_balloon_xml_model_has_driver (const char *model)
 {
-  return balloon->model != NULL && g_str_has_prefix (balloon->model, "virtio");
+  return model != NULL && g_str_has_prefix (model, "virtio");
 }
 
 /* The value of the attribute of the first node expr selects, or NULL. */

@@ -43,8 +43,8 @@ typedef struct {
 
 void sp_balloon_xml_clear (SpBalloonXml *balloon);
 
-/* Whether the model is one with a balloon driver (virtio, virtio-transitional...). */
-gboolean sp_balloon_xml_has_driver (const SpBalloonXml *balloon);
+/* Whether the <memballoon> model is a virtio one (virtio, virtio-transitional...). */
+gboolean sp_balloon_xml_model_has_driver (const char *model);
 
 /* Reads the balloon facts of the domain XML ctxt is on (zeroed out first).
  * Errors (SP_ERROR_INVALID_ARGS): a metadata value that does not parse. */
