@@ -5,6 +5,9 @@
 
 #include "sp-daemon.h"
 
+#include "sp-balloon-actuator.h"
+#include "sp-balloon-policy.h"
+
 #include "sp-authority.h"
 #include "sp-config.h"
 #include "sp-ksmtuned-import.h"
@@ -328,6 +331,18 @@ on_bus_ready (GObject *source, GAsyncResult *result, gpointer user_data)
                                     on_name_acquired, on_name_lost, self, NULL);
 }
 
+/* Guest balloons: the policy decides after the KSM policy, the actuator
+ * applies after the KSM knobs (sp-balloon-policy.h, sp-balloon-actuator.h). */
+static void
+add_balloon_parts (SpDaemon *self)
+{
+  g_autoptr (SpPolicy) policy = sp_balloon_policy_new ();
+  g_autoptr (SpActuator) actuator = sp_balloon_actuator_new (self->libvirt, self->options.dry_run);
+
+  sp_tuner_add_policy (self->tuner, policy);
+  sp_tuner_add_actuator (self->tuner, actuator);
+}
+
 gboolean
 sp_daemon_start (SpDaemon *self, GError **error)
 {
@@ -350,6 +365,7 @@ sp_daemon_start (SpDaemon *self, GError **error)
   self->libvirt =
       sp_libvirt_new (config->connect_uri, self->options.procfs_root, SP_LIBVIRT_QEMU_PID_DIR);
   self->mem_merge = sp_mem_merge_new (self->libvirt);
+  add_balloon_parts (self);
   g_signal_connect (self->libvirt, "guests-changed", G_CALLBACK (on_guests_changed), self);
   g_signal_connect (self->tuner, "tuned", G_CALLBACK (on_tuned), self);
 
