@@ -390,17 +390,19 @@ balloon_policy_decide (SpPolicy *policy, const SpSnapshot *previous, SpSnapshot 
   next->balloon = sp_balloon_policy_decide (&input);
 }
 
-/* Entering pressure cannot wait for the next tick. */
+/* Entering or leaving pressure cannot wait for the next tick: the guests
+ * start giving memory back, or get it back, at once. */
 static const char *
 balloon_policy_urgent_reason (SpPolicy *policy, const SpSnapshot *previous, const SpSnapshot *next)
 {
   if (next->balloon == NULL || next->balloon->mode != SP_BALLOON_MODE_AUTO ||
       next->balloon->n_managed == 0)
     return NULL;
-  if (previous->balloon != NULL && previous->balloon->pressure == next->balloon->pressure &&
+  if (previous->balloon != NULL && previous->balloon->mode == next->balloon->mode &&
+      previous->balloon->pressure == next->balloon->pressure &&
       previous->balloon->critical == next->balloon->critical)
     return NULL;
-  return next->balloon->pressure ? next->balloon->reason : NULL;
+  return next->balloon->reason;
 }
 
 static void

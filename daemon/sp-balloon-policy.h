@@ -60,7 +60,7 @@ guint64 sp_balloon_policy_shares (const SpConfig *config, const SpDomainInfo *in
 #define SP_TYPE_BALLOON_POLICY (sp_balloon_policy_get_type ())
 G_DECLARE_FINAL_TYPE (SpBalloonPolicy, sp_balloon_policy, SP, BALLOON_POLICY, GObject)
 
-/* Decides next->balloon; urgent when the host enters pressure. */
+/* Decides next->balloon; urgent when the host enters or leaves pressure. */
 SpPolicy *sp_balloon_policy_new (void);
 
 G_END_DECLS
