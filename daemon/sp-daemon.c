@@ -320,6 +320,12 @@ on_bus_ready (GObject *source, GAsyncResult *result, gpointer user_data)
   authority = sp_authority_new ();
   self->service =
       sp_dbus_service_new (self->tuner, self->overrides, self->mem_merge, authority, &error);
+  if (self->service != NULL)
+    {
+      g_autoptr (SpBalloonSettings) balloon_settings = sp_balloon_settings_new (self->libvirt);
+
+      sp_dbus_service_set_balloon_settings (self->service, balloon_settings);
+    }
   if (self->service == NULL || !sp_dbus_service_export (self->service, self->bus, &error))
     {
       g_warning ("Cannot export the D-Bus API: %s", error->message);

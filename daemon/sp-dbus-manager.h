@@ -10,6 +10,7 @@
 
 #include <gio/gio.h>
 
+#include "sp-balloon-settings.h"
 #include "sp-mem-merge.h"
 #include "sp-overrides.h"
 #include "sp-tuner.h"
@@ -20,7 +21,8 @@ G_BEGIN_DECLS
 typedef struct {
   SpTuner *tuner;
   SpOverrides *overrides;
-  SpMemMerge *mem_merge; /* NULL: SetMemMerge answers NotSupported */
+  SpMemMerge *mem_merge;               /* NULL: SetMemMerge answers NotSupported */
+  SpBalloonSettings *balloon_settings; /* NULL: SetBalloon answers NotSupported */
 } SpDbusTargets;
 
 typedef struct {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sp-balloon-policy.h"
+#include "sp-balloon-settings.h"
 #include "sp-domain-xml.h"
 #include "sp-error.h"
 #include "sp-ksm-policy.h"
@@ -383,6 +384,80 @@ test_xml (void)
   g_assert_cmpstr (metadata, ==, "<balloon managed=\"yes\" min-kib=\"524288\"/>");
 }
 
+/* SetBalloon's checks: sizes in range of <memory>, shares 1..50000, new
+ * values merged with the metadata the domain has. */
+static void
+test_settings (void)
+{
+  static const struct {
+    const char *settings; /* GVariant text */
+    GQuark domain;
+    int code; /* -1: accepted */
+    const char *message;
+  } settings_cases[] = {
+    { "{'min': <uint64 131072>}", 0, -1, NULL },
+    { "{'min': <int64 -1>}", 0, SP_ERROR_INVALID_ARGS,
+      "out of range (0..4194304 KiB: 0 to 4.0 GiB" },
+    { "{'min': <uint64 4194305>}", 0, SP_ERROR_INVALID_ARGS, "out of range (0..4194304 KiB" },
+    { "{'min': <'128M'>}", 0, SP_ERROR_INVALID_ARGS, "expects an integer" },
+    { "{'shares': <0>}", 0, SP_ERROR_INVALID_ARGS, "1..50000" },
+    { "{'shares': <50001>}", 0, SP_ERROR_INVALID_ARGS, "1..50000" },
+    { "{'managed': <1>}", 0, SP_ERROR_INVALID_ARGS, "expects a boolean" },
+    { "{'reporting': <true>}", 0, SP_ERROR_NOT_SUPPORTED, "not supported" },
+    { "{'bogus': <1>}", 0, SP_ERROR_INVALID_ARGS, "Unknown balloon setting 'bogus'" },
+    { "@a{sv} {}", 0, SP_ERROR_INVALID_ARGS, "No balloon setting" },
+  };
+  DomainCase d = { "a", GUEST_KIB, 1000 * MIB, 1, .shares = 300 };
+  g_autoptr (SpDomainInfo) info = make_domain (&d);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (settings_cases); i++)
+    {
+      g_autoptr (GVariant) settings = g_variant_ref_sink (g_variant_new_parsed (settings_cases[i].settings));
+      g_autoptr (GError) error = NULL;
+      SpBalloonChange change = { 0 };
+      gboolean ok = sp_balloon_settings_check (info, settings, &change, &error);
+
+      if (settings_cases[i].code < 0)
+        {
+          g_assert_no_error (error);
+          g_assert_true (ok);
+          continue;
+        }
+      g_assert_false (ok);
+      g_assert_error (error, SP_ERROR, settings_cases[i].code);
+      if (strstr (error->message, settings_cases[i].message) == NULL)
+        g_error ("%s: '%s' lacks '%s'", settings_cases[i].settings, error->message, settings_cases[i].message);
+    }
+
+  /* merged: shares kept from the metadata, min and managed set */
+  {
+    g_autoptr (GVariant) settings =
+        g_variant_ref_sink (g_variant_new_parsed ("{'min': <uint64 131072>, 'managed': <false>}"));
+    SpBalloonChange change = { 0 };
+    g_autofree char *described = NULL;
+
+    g_assert_true (sp_balloon_settings_check (info, settings, &change, NULL));
+    g_assert_false (change.managed);
+    g_assert_true (change.has_min);
+    g_assert_cmpuint (change.min_kib, ==, 131072);
+    g_assert_true (change.has_shares);
+    g_assert_cmpuint (change.shares, ==, 300);
+    described = sp_balloon_change_describe (&change);
+    g_assert_cmpstr (described, ==, "opted out, min 128.0 MiB, shares 300");
+  }
+
+  /* a transient domain has no persistent XML to keep them */
+  {
+    g_autoptr (GVariant) settings = g_variant_ref_sink (g_variant_new_parsed ("{'shares': <5>}"));
+    g_autoptr (GError) error = NULL;
+    SpBalloonChange change;
+
+    info->persistent = FALSE;
+    g_assert_false (sp_balloon_settings_check (info, settings, &change, &error));
+    g_assert_error (error, SP_ERROR, SP_ERROR_TRANSIENT);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -394,5 +469,6 @@ main (int argc, char **argv)
     }
   g_test_add_func ("/balloon-policy/walk", test_walk);
   g_test_add_func ("/balloon-policy/xml", test_xml);
+  g_test_add_func ("/balloon-policy/settings", test_settings);
   return g_test_run ();
 }
