@@ -19,8 +19,10 @@ The host's memory is a file bound over /proc/meminfo in samepaged's private
 mount namespace, rewritten in place to move the pressure. The real KSM
 knobs are never written (--sysfs-root). Everything is stopped by PID.
 """
+import json
 import os
 import re
+import subprocess
 import time
 import unittest
 
@@ -121,12 +123,12 @@ class BalloonSystemTest(unittest.TestCase):
             f.truncate()
             f.write(sptest.FIXED_MEMINFO.format(total=MEM_TOTAL_KIB, avail=kib))
 
-    def start_samepaged(self):
+    def start_samepaged(self, bus=None):
         binds = [(self.meminfo, "/proc/meminfo"), (self.lv.pid_dir(), "/run/libvirt")]
         daemon = sptestbed.NamespacedDaemon(
             ["--sysfs-root", self.sysfs, "--config", self.config, "--ksmtuned-config", "",
              "--state-dir", os.path.join(self.dir, "state"), "--connect", self.lv.uri, "-v"],
-            binds, log_dir=self.dir)
+            binds, env=bus.env() if bus else None, log_dir=self.dir)
         self.addCleanup(daemon.stop)
         daemon.wait_log("Connected to libvirt at %s" % self.lv.uri, timeout=20)
         self.daemons.append(daemon)
@@ -148,6 +150,79 @@ class BalloonSystemTest(unittest.TestCase):
     def live_period(self, name):
         m = re.search(r"<stats period='(\d+)'/>", self.lv.virsh("dumpxml", name))
         return int(m.group(1)) if m else 0
+
+    def ksmctl(self, bus, *args, uid=None, expect=0):
+        env = dict(os.environ)
+        env.update(bus.env())
+        prefix = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups"] \
+            if uid is not None else []
+        r = subprocess.run(prefix + [sptest.KSMCTL] + list(args), stdin=subprocess.DEVNULL,
+                           capture_output=True, env=env, text=True, timeout=60)
+        self.assertEqual(r.returncode, expect, "ksmctl %s: %d\n%s%s\nsamepaged:\n%s"
+                         % (" ".join(args), r.returncode, r.stdout, r.stderr,
+                            self.daemons[-1].output()[-3000:]))
+        return r.stdout + r.stderr
+
+    def metadata(self, name, live=False):
+        r = subprocess.run([sptestbed.VIRSH, "-c", self.lv.uri, "metadata", name, "--uri",
+                            METADATA_URI, "--live" if live else "--config"],
+                           capture_output=True, text=True, timeout=60)
+        return r.stdout if r.returncode == 0 else ""
+
+    def domain_json(self, bus, name):
+        for d in json.loads(self.ksmctl(bus, "domains", "--json")):
+            if d["name"] == name:
+                return d
+        raise AssertionError("no %s in ksmctl domains --json" % name)
+
+    def test_balloon_settings_persist(self):
+        """ksmctl balloon g1 min=... shares=...: in g1's XML metadata, live
+        and persistent; survives a libvirtd restart and a samepaged restart;
+        uid 65534 is denied; bad sizes are refused with the allowed range."""
+        bus = sptest.SystemBus(self.dir)
+        self.addCleanup(bus.stop)
+        self.lv.start("g1")
+        daemon = self.start_samepaged(bus)
+        bus.wait_for_name("org.samepage1")
+        sptest.wait_for(lambda: self.domain_json(bus, "g1")["active"], 20, 0.3, "g1 running")
+
+        out = self.ksmctl(bus, "balloon", "g1", "min=160M", "shares=300")
+        self.assertIn("g1: balloon settings saved", out)
+        daemon.wait_log("Balloon settings of domain g1: managed, min 160.0 MiB, shares 300, "
+                        "asked by uid 0")
+        for live in (False, True):
+            meta = self.metadata("g1", live)
+            self.assertIn("min-kib=\"163840\"", meta, meta)
+            self.assertIn("shares=\"300\"", meta, meta)
+        d = sptest.wait_for(lambda: (lambda d: d["balloon_min_kib"] == 163840 and d)(
+            self.domain_json(bus, "g1")), 20, 0.3, "g1's balloon_min_kib")
+        self.assertEqual((d["balloon_shares"], d["balloon_managed"]), (300, True), d)
+
+        # refused: a size above <memory>, nonsense, and anyone but root
+        out = self.ksmctl(bus, "balloon", "g1", "min=1G", expect=1)
+        self.assertIn("out of range (0..262144 KiB: 0 to 256.0 MiB", out)
+        out = self.ksmctl(bus, "balloon", "g1", "min=lots", expect=2)
+        self.assertIn("'lots' is not a size", out)
+        self.ksmctl(bus, "balloon", "g1", "min=128M", uid=65534, expect=3)
+        self.assertIn("min-kib=\"163840\"", self.metadata("g1"))
+
+        # opt out, then both restarts: nothing lost
+        self.ksmctl(bus, "balloon", "g1", "off")
+        self.assertIn("managed=\"no\"", self.metadata("g1"))
+        self.lv.restart()
+        meta = self.metadata("g1")
+        self.assertIn("min-kib=\"163840\"", meta, meta)
+        self.assertIn("managed=\"no\"", meta, meta)
+        self.assertEqual(daemon.stop(), 0, daemon.output()[-3000:])
+        self.start_samepaged(bus)
+        bus.wait_for_name("org.samepage1")
+        d = sptest.wait_for(lambda: (lambda d: d["active"] and d)(self.domain_json(bus, "g1")),
+                            30, 0.3, "g1 seen again")
+        self.assertEqual((d["balloon_min_kib"], d["balloon_shares"], d["balloon_managed"]),
+                         (163840, 300, False), d)
+        # back to managed, with the default floor, for the other test
+        self.ksmctl(bus, "balloon", "g1", "on", "min=128M")
+        self.assertIn("managed=\"yes\"", self.metadata("g1"))
 
     def test_shrink_under_pressure_and_grow_back(self):
         began = time.monotonic()
