@@ -214,7 +214,7 @@ print_balloon (GVariant *props)
     }
   print_line ("Balloons", "auto, %" G_GINT64_FORMAT " guest%s managed, %s returned to the host",
               managed, managed == 1 ? "" : "s", reclaimed);
-  print_line ("", "%s", or_unknown (ksmctl_dict_string (props, "BalloonReason")));
+  print_line ("Balloon why", "%s", or_unknown (ksmctl_dict_string (props, "BalloonReason")));
 }
 
 static void
