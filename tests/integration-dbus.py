@@ -443,6 +443,8 @@ class ApiTest(DBusTestCase):
             (("org.samepage1.Manager.Retune",), "org.samepage1.configure"),
             (("org.samepage1.Manager.SetMemMerge", "plain", "false"),
              "org.samepage1.set-mem-merge"),
+            (("org.samepage1.Manager.SetBalloon", "plain", "{'shares': <5>}"),
+             "org.samepage1.set-balloon"),
         ]
         for args, action in calls:
             result = self.gdbus_as_nobody(*args)
