@@ -635,7 +635,7 @@ class UsageTest(KsmctlTestCase):
         with open(MAN_PAGE) as f:
             man = f.read()
         commands = help_commands(self.ksmctl("--help").stdout)
-        self.assertEqual(len(commands), 9)
+        self.assertEqual(len(commands), 10)
         for name in commands:
             self.assertRegex(man, r"(?m)^\.B %s\b" % name, name)
         for option in ("json", "help", "version"):
@@ -647,7 +647,9 @@ class UsageTest(KsmctlTestCase):
                       "total_kib", "available_kib", "committed_kib", "threshold_kib", "uri",
                       "connected", "domains_active", "action", "reason", "time", "name", "uuid",
                       "active", "mem_merge", "mem_merge_active", "pending_restart",
-                      "current_kib", "mergeable", "unmergeable_reason", "merging_pages"):
+                      "current_kib", "mergeable", "unmergeable_reason", "merging_pages",
+                      "reclaimed_kib", "balloon_min_kib", "balloon_managed",
+                      "free_page_reporting", "autodeflate", "guest_usable_kib"):
             self.assertRegex(man, r"(?m)^\.B (\w+\.)?%s$" % field, field)
 
     @unittest.skipUnless(shutil.which("groff"), "groff is not installed")
