@@ -412,7 +412,8 @@ test_settings (void)
 
   for (gsize i = 0; i < G_N_ELEMENTS (settings_cases); i++)
     {
-      g_autoptr (GVariant) settings = g_variant_ref_sink (g_variant_new_parsed (settings_cases[i].settings));
+      g_autoptr (GVariant) settings =
+          g_variant_ref_sink (g_variant_new_parsed (settings_cases[i].settings));
       g_autoptr (GError) error = NULL;
       SpBalloonChange change = { 0 };
       gboolean ok = sp_balloon_settings_check (info, settings, &change, &error);
@@ -426,7 +427,8 @@ test_settings (void)
       g_assert_false (ok);
       g_assert_error (error, SP_ERROR, settings_cases[i].code);
       if (strstr (error->message, settings_cases[i].message) == NULL)
-        g_error ("%s: '%s' lacks '%s'", settings_cases[i].settings, error->message, settings_cases[i].message);
+        g_error ("%s: '%s' lacks '%s'", settings_cases[i].settings, error->message,
+                 settings_cases[i].message);
     }
 
   /* merged: shares kept from the metadata, min and managed set */
