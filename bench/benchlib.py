@@ -36,12 +36,8 @@ MEMINFO = sptest.FIXED_MEMINFO
 
 
 def make_sysfs(directory):
-    ksm = os.path.join(directory, "sys", "kernel", "mm", "ksm")
-    os.makedirs(ksm)
-    for name, value in KSM_FILES.items():
-        with open(os.path.join(ksm, name), "w") as f:
-            f.write(value + "\n")
-    return ksm
+    """directory/sys/kernel/mm/ksm as at boot (sptest.make_ksm_tree); returns it."""
+    return sptest.make_ksm_tree(os.path.join(directory, "sys"), KSM_FILES)
 
 
 def log_lines(text):

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* ksmctl mode, start, stop (ksmtuned's, as mode always/never) and retune. */
+/* ksmctl mode, start, stop (ksmtuned's, as mode always/never), retune and unmerge. */
 #define G_LOG_DOMAIN "ksmctl"
 
 #include "ksmctl.h"
@@ -98,5 +98,35 @@ ksmctl_cmd_retune (Ksmctl *ctl, int argc, char **argv, GError **error)
     }
   g_print ("Decision: %s\nWhy:      %s\n", action != NULL ? action : "unknown",
            reason != NULL && *reason != '\0' ? reason : "unknown");
+  return TRUE;
+}
+
+/* Unmerge returns once no page is shared (mode never is set by then). */
+gboolean
+ksmctl_cmd_unmerge (Ksmctl *ctl, int argc, char **argv, GError **error)
+{
+  g_autoptr (GVariant) reply = NULL;
+
+  reply = ksmctl_call_setter (ctl, "Unmerge", NULL, error);
+  if (reply == NULL)
+    return FALSE;
+
+  if (ctl->json)
+    {
+      g_autoptr (JsonBuilder) builder = json_builder_new ();
+      g_autoptr (JsonNode) root = NULL;
+
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "unmerged");
+      json_builder_add_boolean_value (builder, TRUE);
+      json_builder_set_member_name (builder, "mode");
+      json_builder_add_string_value (builder, sp_mode_to_string (SP_MODE_NEVER));
+      json_builder_end_object (builder);
+      root = json_builder_get_root (builder);
+      ksmctl_print_json (root, TRUE);
+      return TRUE;
+    }
+  g_print ("Unmerged: no page is shared any more\n"
+           "Mode: never (KSM stays stopped until the mode is changed)\n");
   return TRUE;
 }

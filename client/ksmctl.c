@@ -32,6 +32,8 @@ static const KsmctlCommand commands[] = {
     0, 0 },
   { "stop", ksmctl_cmd_stop, "Stop KSM (mode never, as ksmtuned stop)", NULL, 0, 0 },
   { "retune", ksmctl_cmd_retune, "Decide and apply now, and show the decision", NULL, 0, 0 },
+  { "unmerge", ksmctl_cmd_unmerge,
+    "Split every merged page now (run=2), then mode never until changed", NULL, 0, 0 },
   { "merge", ksmctl_cmd_merge, "Let KSM merge a guest's memory (on) or not (off)", "DOMAIN on|off",
     2, 2 },
   { "balloon", ksmctl_cmd_balloon,
@@ -110,12 +112,15 @@ ksmctl_call (Ksmctl *ctl, const char *path, const char *interface, const char *m
 }
 
 /* A Manager method that changes something: polkit may ask for a password when stdin is a
- * tty, so the call then waits as long as the user needs. */
+ * tty, so the call then waits as long as the user needs. An unmerge (Unmerge, a SetTuning of
+ * merge_across_nodes) may take samepaged up to 60 s. */
+#define KSMCTL_SETTER_TIMEOUT_MS (90 * 1000)
+
 GVariant *
 ksmctl_call_setter (Ksmctl *ctl, const char *method, GVariant *parameters, GError **error)
 {
   GDBusCallFlags flags = G_DBUS_CALL_FLAGS_NONE;
-  int timeout_msec = -1;
+  int timeout_msec = KSMCTL_SETTER_TIMEOUT_MS;
 
   if (ctl->interactive)
     {

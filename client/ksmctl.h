@@ -68,6 +68,7 @@ gboolean ksmctl_cmd_mode (Ksmctl *ctl, int argc, char **argv, GError **error);
 gboolean ksmctl_cmd_start (Ksmctl *ctl, int argc, char **argv, GError **error);
 gboolean ksmctl_cmd_stop (Ksmctl *ctl, int argc, char **argv, GError **error);
 gboolean ksmctl_cmd_retune (Ksmctl *ctl, int argc, char **argv, GError **error);
+gboolean ksmctl_cmd_unmerge (Ksmctl *ctl, int argc, char **argv, GError **error);
 gboolean ksmctl_cmd_merge (Ksmctl *ctl, int argc, char **argv, GError **error);
 gboolean ksmctl_cmd_balloon (Ksmctl *ctl, int argc, char **argv, GError **error);
 gboolean ksmctl_cmd_monitor (Ksmctl *ctl, int argc, char **argv, GError **error);

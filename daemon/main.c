@@ -95,7 +95,9 @@ main (int argc, char **argv)
     { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &options.state_dir,
       "Where runtime changes are kept (default " SP_DEFAULT_STATE_DIR ")", "DIR" },
     { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &options.dry_run,
-      "Decide and log, but write nothing to sysfs", NULL },
+      "Decide and log, but change nothing: no KSM knob, metrics file or overrides.conf is "
+      "written; SetTuning/SetMode apply until SIGHUP or exit, SetMemMerge is refused",
+      NULL },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &options.verbose, "Log debug messages", NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
     { NULL },

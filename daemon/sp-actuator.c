@@ -44,3 +44,14 @@ sp_actuator_restore (SpActuator *self, GError **error)
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
   return SP_ACTUATOR_GET_IFACE (self)->restore (self, error);
 }
+
+void
+sp_actuator_leave (SpActuator *self)
+{
+  SpActuatorInterface *iface;
+
+  g_return_if_fail (SP_IS_ACTUATOR (self));
+  iface = SP_ACTUATOR_GET_IFACE (self);
+  if (iface->leave != NULL)
+    iface->leave (self);
+}

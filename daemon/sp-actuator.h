@@ -34,11 +34,16 @@ struct _SpActuatorInterface {
   /* Puts back what it changed since start; on error the first one, after
    * trying everything. */
   gboolean (*restore) (SpActuator *self, GError **error);
+
+  /* Optional. Instead of restore (restore_on_exit=false): leaves what it
+   * changed as it is, says so in the log, and forgets it. */
+  void (*leave) (SpActuator *self);
 };
 
 const char *sp_actuator_get_name (SpActuator *self);
 void sp_actuator_observe (SpActuator *self, const SpSnapshot *next);
 void sp_actuator_apply (SpActuator *self, SpSnapshot *next);
 gboolean sp_actuator_restore (SpActuator *self, GError **error);
+void sp_actuator_leave (SpActuator *self);
 
 G_END_DECLS

@@ -41,6 +41,8 @@ void sp_authority_check_async (SpAuthority *self, GDBusMethodInvocation *invocat
  * TRUE when allowed; *uid is the caller's uid (G_MAXUINT32 when it could not
  * be found). Denied: SP_ERROR_ACCESS_DENIED, "Not authorized: <action> (why)";
  * a method without an action: "Not authorized: <Interface>.<Method> (why)".
+ * A denial is not logged here: the caller logs it (SpDbusService, at most
+ * once per sender per minute).
  */
 gboolean sp_authority_check_finish (SpAuthority *self, GAsyncResult *result, guint32 *uid,
                                     GError **error);

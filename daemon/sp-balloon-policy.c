@@ -196,8 +196,8 @@ sp_balloon_policy_decide (const SpBalloonPolicyInput *input)
         continue;
       decision->n_managed++;
       if (b->config_current_kib > info->current_kib)
-        decision->reclaimed_kib =
-            sp_domain_add_kib (decision->reclaimed_kib, b->config_current_kib - info->current_kib);
+        decision->reclaimed_kib = sp_add_saturating_u64 (decision->reclaimed_kib,
+                                                         b->config_current_kib - info->current_kib);
 
       /* a target that was not reached in time: alone until the host's state changes */
       before = sp_balloon_decision_find (input->previous, info->uuid);

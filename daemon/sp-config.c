@@ -23,6 +23,9 @@ G_STATIC_ASSERT (sizeof (guint) != sizeof (gint64));
 static const SpConfigIntKey int_keys[] = {
   INT_KEY (SP_CONFIG_GROUP_DAEMON, "monitor_interval", monitor_interval_sec, 1, 86400,
            "KSM_MONITOR_INTERVAL", "s", 60, "Seconds between two tuning ticks."),
+  INT_KEY (SP_CONFIG_GROUP_DAEMON, "resync_interval", resync_interval_sec, 1, 86400, NULL, "s", 600,
+           "Seconds between two full resyncs of the libvirt domain list (also on Retune and "
+           "SIGHUP), so a missed event never leaves committed memory wrong for longer."),
   INT_KEY (SP_CONFIG_GROUP_TUNING, "npages_boost", npages_boost, 0, 100000, "KSM_NPAGES_BOOST",
            "pages", 300,
            "Added to pages_to_scan at each tick while free memory is below the threshold."),
@@ -52,6 +55,11 @@ static const SpConfigIntKey int_keys[] = {
            "s", 30, "advisor_target_scan_time when pages_to_scan is at npages_max."),
   INT_KEY (SP_CONFIG_GROUP_TUNING, "advisor_scan_time_max", advisor_scan_time_max, 1, 86400, NULL,
            "s", 200, "advisor_target_scan_time when pages_to_scan is at npages_min."),
+  INT_KEY (SP_CONFIG_GROUP_TUNING, "merge_across_nodes", merge_across_nodes, -1, 1, NULL, "", -1,
+           "NUMA: 1 lets KSM merge pages of different nodes, 0 only of the same node, -1 "
+           "leaves the kernel's setting. samepaged unmerges everything first (the kernel "
+           "refuses the change while pages are shared), and refuses when MemAvailable cannot "
+           "hold the unmerged pages plus the threshold."),
   INT_KEY (SP_CONFIG_GROUP_BALLOON, "balloon_threshold", balloon_threshold_pct, 0, 100, NULL, "%",
            20,
            "The host is under pressure when MemAvailable is below this percentage of MemTotal."),
@@ -217,8 +225,10 @@ sp_config_set_int (SpConfig *config, const SpConfigIntKey *key, gint64 value)
 char *
 sp_config_int_key_range (const SpConfigIntKey *key)
 {
+  gboolean no_space = key->unit == NULL || *key->unit == '\0' || g_str_equal (key->unit, "%");
+
   return g_strdup_printf ("%" G_GINT64_FORMAT "..%" G_GINT64_FORMAT "%s%s", key->min, key->max,
-                          g_strcmp0 (key->unit, "%") == 0 ? "" : " ", key->unit);
+                          no_space ? "" : " ", key->unit != NULL ? key->unit : "");
 }
 
 static gboolean

@@ -32,9 +32,10 @@ struct _SpConfig {
   /* [daemon] */
   SpMode mode;
   guint monitor_interval_sec;
-  gboolean restore_on_exit; /* put back the knobs found at start */
-  char *connect_uri;        /* libvirt URI; NULL: qemu:///system, else embedded */
-  char *metrics_textfile;   /* NULL: none */
+  guint resync_interval_sec; /* every domain queried again from libvirt */
+  gboolean restore_on_exit;  /* put back the knobs found at start */
+  char *connect_uri;         /* libvirt URI; NULL: qemu:///system, else embedded */
+  char *metrics_textfile;    /* NULL: none */
 
   /* [tuning] */
   gint64 npages_boost;
@@ -51,6 +52,7 @@ struct _SpConfig {
   gint64 advisor_max_cpu_max;   /* advisor_max_cpu under full pressure */
   gint64 advisor_scan_time_min; /* advisor_target_scan_time under pressure, s */
   gint64 advisor_scan_time_max; /* advisor_target_scan_time when relaxed, s */
+  gint64 merge_across_nodes;    /* -1: as found; 0 or 1: written after an unmerge */
 
   /* [balloon] (sp-balloon-policy.h) */
   SpBalloonMode balloon;

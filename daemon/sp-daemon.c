@@ -128,6 +128,7 @@ sp_daemon_new (const SpDaemonOptions *options)
   self->options.dry_run = options->dry_run;
   self->options.verbose = options->verbose;
   self->overrides = sp_overrides_new (self->options.state_dir);
+  sp_overrides_set_dry_run (self->overrides, self->options.dry_run);
   return self;
 }
 
@@ -189,7 +190,11 @@ on_tuned (SpTuner *tuner, SpSnapshot *snapshot, gpointer user_data)
   g_autoptr (GError) error = NULL;
   g_autofree char *status = NULL;
 
-  if (snapshot->config->metrics_textfile != NULL)
+  /* resync_interval may have changed (SetTuning, SIGHUP) */
+  sp_libvirt_set_resync_interval (self->libvirt, snapshot->config->resync_interval_sec);
+
+  /* --dry-run writes nothing, the metrics file included */
+  if (snapshot->config->metrics_textfile != NULL && !self->options.dry_run)
     {
       if (!sp_metrics_write (snapshot, snapshot->config->metrics_textfile, &error))
         {
@@ -231,6 +236,17 @@ on_guests_changed (SpLibvirt *libvirt, SpGuests *guests, gpointer user_data)
     start_tuner (self);
   else
     sp_tuner_retune (self->tuner);
+}
+
+/* Retune over D-Bus: the domain list is resynced too (its refresh retunes
+ * again when it lands). */
+static void
+on_retune_requested (SpTuner *tuner, gpointer user_data)
+{
+  SpDaemon *self = SP_DAEMON (user_data);
+
+  if (self->tuning)
+    sp_libvirt_resync (self->libvirt, "Retune");
 }
 
 static gboolean
@@ -367,13 +383,17 @@ sp_daemon_start (SpDaemon *self, GError **error)
 
   self->tuner = sp_tuner_new (config, self->options.sysfs_root, self->options.procfs_root,
                               self->options.dry_run);
+  sp_tuner_set_state_dir (self->tuner, self->options.state_dir);
   sp_overrides_set_tuner (self->overrides, self->tuner);
   self->libvirt =
       sp_libvirt_new (config->connect_uri, self->options.procfs_root, SP_LIBVIRT_QEMU_PID_DIR);
+  sp_libvirt_set_resync_interval (self->libvirt, config->resync_interval_sec);
   self->mem_merge = sp_mem_merge_new (self->libvirt);
   add_balloon_parts (self);
+  sp_mem_merge_set_dry_run (self->mem_merge, self->options.dry_run);
   g_signal_connect (self->libvirt, "guests-changed", G_CALLBACK (on_guests_changed), self);
   g_signal_connect (self->tuner, "tuned", G_CALLBACK (on_tuned), self);
+  g_signal_connect (self->tuner, "retune-requested", G_CALLBACK (on_retune_requested), self);
 
   /* tuning starts once the bus name is ours (or there is no bus) */
   g_bus_get (G_BUS_TYPE_SYSTEM, self->cancellable, on_bus_ready, self);
@@ -387,12 +407,16 @@ sp_daemon_reload (SpDaemon *self, GError **error)
 
   g_return_val_if_fail (SP_IS_DAEMON (self), FALSE);
 
+  /* whatever the file says, the domain list is resynced */
+  if (self->tuning)
+    sp_libvirt_resync (self->libvirt, "SIGHUP");
   config = load_config (self, error);
   if (config == NULL)
     {
       g_prefix_error (error, "Keeping the previous configuration: ");
       return FALSE;
     }
+  sp_libvirt_set_resync_interval (self->libvirt, config->resync_interval_sec);
   if (sp_config_equal (config, sp_tuner_get_config (self->tuner)))
     {
       g_message ("Configuration reloaded: unchanged");

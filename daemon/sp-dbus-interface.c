@@ -6,7 +6,7 @@
 #include "sp-error.h"
 
 void
-sp_dbus_return_error (GDBusMethodInvocation *invocation, const GError *error)
+sp_dbus_return_error_unlogged (GDBusMethodInvocation *invocation, const GError *error)
 {
   const char *method = g_dbus_method_invocation_get_method_name (invocation);
   g_autoptr (GError) mapped = NULL;
@@ -25,9 +25,15 @@ sp_dbus_return_error (GDBusMethodInvocation *invocation, const GError *error)
       mapped = g_error_new (SP_ERROR, SP_ERROR_FAILED, "%s failed: %s", method, message);
       error = mapped;
     }
-  g_info ("%s from %s failed: %s", method, g_dbus_method_invocation_get_sender (invocation),
-          error->message);
   g_dbus_method_invocation_return_gerror (invocation, error);
+}
+
+void
+sp_dbus_return_error (GDBusMethodInvocation *invocation, const GError *error)
+{
+  g_info ("%s from %s failed: %s", g_dbus_method_invocation_get_method_name (invocation),
+          g_dbus_method_invocation_get_sender (invocation), error->message);
+  sp_dbus_return_error_unlogged (invocation, error);
 }
 
 struct _SpDbusInterface {

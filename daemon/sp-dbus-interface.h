@@ -32,8 +32,11 @@ void sp_dbus_interface_update (SpDbusInterface *self, GVariant *properties);
  * The one place an error leaves samepaged over D-Bus: an SP_ERROR as it is
  * (its org.samepage1.Error.* name is registered), anything else as
  * org.samepage1.Error.Failed, "<Method> failed: <message>". Takes over
- * invocation.
+ * invocation. Logged at info level: "<Method> from <sender> failed: ...".
  */
 void sp_dbus_return_error (GDBusMethodInvocation *invocation, const GError *error);
+/* The same, not logged: for calls refused before they ran, which
+ * SpDbusService logs at most once per sender per minute. */
+void sp_dbus_return_error_unlogged (GDBusMethodInvocation *invocation, const GError *error);
 
 G_END_DECLS

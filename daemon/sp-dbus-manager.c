@@ -5,6 +5,7 @@
 
 #include "sp-dbus-manager.h"
 
+#include "sp-config-variant.h"
 #include "sp-error.h"
 #include "sp-str.h"
 
@@ -17,21 +18,88 @@ task_return (GTask *task, gboolean ok, GError *error)
     g_task_return_error (task, error);
 }
 
+/* The merge_across_nodes settings asks for (0 or 1), or -1: not asked, or
+ * "as found". Type and range were checked with the whole change. */
+static gint64
+wanted_merge_across_nodes (const SpDbusTargets *targets, GVariant *settings)
+{
+  g_autoptr (GVariant) value = g_variant_lookup_value (settings, "merge_across_nodes", NULL);
+  g_autoptr (SpConfig) config = NULL;
+
+  if (value == NULL)
+    return -1;
+  config = sp_config_copy (sp_tuner_get_config (targets->tuner));
+  if (!sp_config_set_from_variant (config, "merge_across_nodes", value, NULL))
+    return -1;
+  return config->merge_across_nodes;
+}
+
 static gboolean
 check_set_tuning (const SpDbusTargets *targets, GVariant *parameters, GError **error)
 {
   g_autoptr (GVariant) settings = g_variant_get_child_value (parameters, 0);
+  gint64 merge_across_nodes;
 
-  return sp_overrides_check_tuning (targets->overrides, settings, error);
+  if (!sp_overrides_check_tuning (targets->overrides, settings, error))
+    return FALSE;
+  /* merge_across_nodes needs an unmerge the memory can absorb */
+  merge_across_nodes = wanted_merge_across_nodes (targets, settings);
+  if (merge_across_nodes < 0)
+    return TRUE;
+  return sp_tuner_check_unmerge (targets->tuner, merge_across_nodes, NULL, error);
+}
+
+typedef struct {
+  SpOverrides *overrides;
+  GVariant *settings;
+  GTask *task;
+} SetTuningData;
+
+static void
+set_tuning_data_free (SetTuningData *data)
+{
+  g_object_unref (data->overrides);
+  g_variant_unref (data->settings);
+  g_object_unref (data->task);
+  g_free (data);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SetTuningData, set_tuning_data_free)
+
+/* merge_across_nodes is in the kernel: now the change is saved and applied. */
+static void
+on_merge_across_nodes_changed (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (SetTuningData) data = user_data;
+  GError *error = NULL;
+  gboolean ok = sp_tuner_unmerge_finish (SP_TUNER (source), result, &error);
+
+  if (ok)
+    ok = sp_overrides_set_tuning (data->overrides, data->settings, &error);
+  task_return (data->task, ok, error);
 }
 
 static void
 run_set_tuning (const SpDbusTargets *targets, GVariant *parameters, const char *caller, GTask *task)
 {
   g_autoptr (GVariant) settings = g_variant_get_child_value (parameters, 0);
+  gint64 merge_across_nodes = wanted_merge_across_nodes (targets, settings);
+  SetTuningData *data;
   GError *error = NULL;
-  gboolean ok = sp_overrides_set_tuning (targets->overrides, settings, &error);
+  gboolean ok;
 
+  if (merge_across_nodes >= 0)
+    {
+      /* unmerged, written and run put back first; saved once the kernel took it */
+      data = g_new0 (SetTuningData, 1);
+      data->overrides = g_object_ref (targets->overrides);
+      data->settings = g_steal_pointer (&settings);
+      data->task = g_object_ref (task);
+      sp_tuner_unmerge_async (targets->tuner, merge_across_nodes, on_merge_across_nodes_changed,
+                              data);
+      return;
+    }
+  ok = sp_overrides_set_tuning (targets->overrides, settings, &error);
   /* error read after the call: argument order is unspecified in C */
   task_return (task, ok, error);
 }
@@ -76,7 +144,8 @@ run_retune (const SpDbusTargets *targets, GVariant *parameters, const char *call
 {
   guint64 n_decisions = sp_tuner_get_n_decisions (targets->tuner);
 
-  sp_tuner_retune (targets->tuner);
+  /* resyncs the domain list too (the decision follows it when it lands) */
+  sp_tuner_request_retune (targets->tuner);
   if (sp_tuner_get_n_decisions (targets->tuner) == n_decisions)
     {
       g_task_return_new_error (task, SP_ERROR, SP_ERROR_FAILED,
@@ -85,6 +154,39 @@ run_retune (const SpDbusTargets *targets, GVariant *parameters, const char *call
       return;
     }
   g_task_return_boolean (task, TRUE);
+}
+
+static gboolean
+check_unmerge (const SpDbusTargets *targets, GVariant *parameters, GError **error)
+{
+  return sp_tuner_check_unmerge (targets->tuner, -1, NULL, error);
+}
+
+static void
+on_unmerged (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = G_TASK (user_data);
+  GError *error = NULL;
+  gboolean ok = sp_tuner_unmerge_finish (SP_TUNER (source), result, &error);
+
+  task_return (task, ok, error);
+}
+
+/* Mode never first (saved): whatever happens next, KSM does not merge
+ * again until the mode is changed. */
+static void
+run_unmerge (const SpDbusTargets *targets, GVariant *parameters, const char *caller, GTask *task)
+{
+  GError *error = NULL;
+
+  if (!sp_tuner_check_unmerge (targets->tuner, -1, NULL, &error) ||
+      !sp_overrides_set_mode (targets->overrides, SP_MODE_NEVER, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_message ("Unmerge asked by %s: mode never until changed", caller);
+  sp_tuner_unmerge_async (targets->tuner, -1, on_unmerged, g_object_ref (task));
 }
 
 /* The domain of SetMemMerge's arguments, in the last snapshot. */
@@ -240,6 +342,7 @@ static const SpDbusMethod manager_methods[] = {
   { "SetTuning", check_set_tuning, run_set_tuning },
   { "SetMode", check_set_mode, run_set_mode },
   { "Retune", NULL, run_retune },
+  { "Unmerge", check_unmerge, run_unmerge },
   { "SetMemMerge", check_set_mem_merge, run_set_mem_merge },
   { "SetBalloon", check_set_balloon, run_set_balloon },
 };

@@ -2,8 +2,10 @@
 /*
  * The methods of org.samepage1.Manager: what each one checks (before anybody
  * is asked for a password) and what it does once the caller is authorized,
- * on the objects it goes to: SetTuning and SetMode to SpOverrides, Retune to
- * SpTuner, SetMemMerge to SpMemMerge. Who may call them is SpAuthority's
+ * on the objects it goes to: SetTuning and SetMode to SpOverrides (a
+ * SetTuning of merge_across_nodes unmerges through SpTuner first), Retune
+ * and Unmerge to SpTuner (Unmerge sets mode never through SpOverrides
+ * first), SetMemMerge to SpMemMerge. Who may call them is SpAuthority's
  * table; calling them over D-Bus is SpDbusService's job.
  */
 #pragma once

@@ -8,10 +8,19 @@
 #include "sp-dbus-manager.h"
 #include "sp-dbus-properties.h"
 #include "sp-error.h"
+#include "sp-log-limiter.h"
 #include "sp-names.h"
 #include "sp-resources.h"
 
 #define SP_INTROSPECTION_RESOURCE "/org/samepage1/org.samepage1.Manager.xml"
+
+/* Refused calls (invalid arguments, denied) are logged at most once per
+ * sender per minute; at most REFUSAL_SENDERS senders are remembered and
+ * REFUSAL_LINES lines a minute let through over all of them (a hostile
+ * client can open connection after connection, each a new sender). */
+#define REFUSAL_INTERVAL_US (60 * G_USEC_PER_SEC)
+#define REFUSAL_SENDERS 1000
+#define REFUSAL_LINES 100
 
 /* ------------------------------------------------------------------------ */
 
@@ -28,6 +37,9 @@ struct _SpDbusService {
   GDBusObjectManagerServer *object_manager;
   SpDbusDomains *domains;
   GDBusConnection *connection;
+
+  SpLogLimiter *refusals; /* the log lines about refused calls */
+  guint refusals_id;      /* the next end of a minute of refusals */
 
   GPtrArray *calls;  /* MethodCall*: method calls not answered yet */
   gboolean stopping; /* new calls are refused */
@@ -74,6 +86,85 @@ on_tuned (SpTuner *tuner, gpointer snapshot_ptr, gpointer user_data)
   if (snapshot->guests != sp_dbus_domains_get_guests (self->domains))
     sp_dbus_domains_sync (self->domains, snapshot->guests);
   emit_tuned (self, snapshot);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Refused calls: answered every time, logged at most once per sender per
+ * minute, with the count of those not logged. */
+
+static void
+log_held_back (const char *sender, guint64 n, gpointer user_data)
+{
+  if (sender != NULL)
+    g_message ("Refused %" G_GUINT64_FORMAT " more call(s) from %s in the last minute (logged "
+               "once a minute per sender)",
+               n, sender);
+  else
+    g_message ("Refused %" G_GUINT64_FORMAT " more call(s) from other senders in the last minute "
+               "(too many senders to log each)",
+               n);
+}
+
+static void schedule_refusals (SpDbusService *self);
+
+static gboolean
+on_refusals_due (gpointer user_data)
+{
+  SpDbusService *self = SP_DBUS_SERVICE (user_data);
+
+  self->refusals_id = 0;
+  sp_log_limiter_expire (self->refusals, g_get_monotonic_time (), log_held_back, NULL);
+  schedule_refusals (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* A timeout for when the next minute of refusals ends (one at a time:
+ * every later minute ends after it). */
+static void
+schedule_refusals (SpDbusService *self)
+{
+  gint64 next_us = sp_log_limiter_next_expiry (self->refusals);
+  gint64 delay_ms;
+
+  if (self->refusals_id != 0 || next_us == G_MAXINT64)
+    return;
+  delay_ms = (next_us - g_get_monotonic_time () + 999) / 1000;
+  self->refusals_id = g_timeout_add ((guint) CLAMP (delay_ms, 0, G_MAXUINT), on_refusals_due, self);
+  g_source_set_name_by_id (self->refusals_id, "[samepaged] refused calls");
+}
+
+/*
+ * Answers a call refused before it ran (bad arguments, not authorized:
+ * what a hostile caller can repeat as fast as it likes) and logs it, at
+ * most once per sender per minute. uid: the caller's, G_MAXUINT32 unknown.
+ */
+static void
+refuse (SpDbusService *self, GDBusMethodInvocation *invocation, const GError *error, guint32 uid)
+{
+  const char *sender = g_dbus_method_invocation_get_sender (invocation);
+  const char *method = g_dbus_method_invocation_get_method_name (invocation);
+  g_autofree char *more = NULL;
+  g_autofree char *caller = NULL;
+  guint64 held_back = 0;
+
+  if (sender == NULL)
+    sender = "(no bus name)";
+  if (sp_log_limiter_allow (self->refusals, sender, g_get_monotonic_time (), &held_back))
+    {
+      if (held_back > 0)
+        more = g_strdup_printf (" (and %" G_GUINT64_FORMAT " more from %s in the last minute)",
+                                held_back, sender);
+      if (g_error_matches (error, SP_ERROR, SP_ERROR_ACCESS_DENIED))
+        {
+          caller = uid == G_MAXUINT32 ? g_strdup_printf ("an unidentified caller (%s)", sender)
+                                      : g_strdup_printf ("uid %u (%s)", uid, sender);
+          g_message ("Denied %s to %s: %s%s", method, caller, error->message, more ? more : "");
+        }
+      else
+        g_message ("Refused %s from %s: %s%s", method, sender, error->message, more ? more : "");
+    }
+  schedule_refusals (self);
+  sp_dbus_return_error_unlogged (invocation, error);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -165,17 +256,21 @@ on_authorized (GObject *source, GAsyncResult *result, gpointer user_data)
   MethodCall *call = user_data;
   g_autoptr (GError) error = NULL;
   g_autoptr (GTask) task = NULL;
-  guint32 uid;
+  guint32 uid = G_MAXUINT32;
+  gboolean allowed = sp_authority_check_finish (SP_AUTHORITY (source), result, &uid, &error);
 
-  if (!sp_authority_check_finish (SP_AUTHORITY (source), result, &uid, &error) ||
-      call->self->stopping)
+  if (call->self->stopping)
     {
-      if (call->self->stopping)
-        {
-          g_clear_error (&error);
-          error = stopping_error (call->method->name);
-        }
+      g_clear_error (&error);
+      error = stopping_error (call->method->name);
       method_call_fail (call, error);
+      return;
+    }
+  if (!allowed)
+    {
+      if (call->invocation != NULL)
+        refuse (call->self, g_steal_pointer (&call->invocation), error, uid);
+      method_call_free (call);
       return;
     }
   call->caller =
@@ -205,12 +300,16 @@ handle_manager_method (GDBusConnection *connection, const char *sender, const ch
       return;
     }
   if (self->stopping)
-    error = stopping_error (method_name);
-  else if (method->check != NULL)
+    {
+      error = stopping_error (method_name);
+      sp_dbus_return_error (invocation, error);
+      return;
+    }
+  if (method->check != NULL)
     method->check (&self->targets, parameters, &error);
   if (error != NULL)
     {
-      sp_dbus_return_error (invocation, error);
+      refuse (self, invocation, error, G_MAXUINT32);
       return;
     }
 
@@ -334,6 +433,10 @@ sp_dbus_service_dispose (GObject *object)
   if (self->targets.tuner != NULL)
     g_signal_handlers_disconnect_by_data (self->targets.tuner, self);
   sp_dbus_service_unexport (self);
+  /* what was held back is not lost at exit */
+  g_clear_handle_id (&self->refusals_id, g_source_remove);
+  if (self->refusals != NULL)
+    sp_log_limiter_expire (self->refusals, G_MAXINT64, log_held_back, NULL);
   g_clear_object (&self->domains);
   g_clear_object (&self->object_manager);
   g_clear_object (&self->manager);
@@ -352,6 +455,7 @@ sp_dbus_service_finalize (GObject *object)
 
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->calls, g_ptr_array_unref);
+  g_clear_pointer (&self->refusals, sp_log_limiter_free);
   /* GDBus keys the lookup caches by address: a later node info at the same
    * address must not find these (a second service in one process) */
   for (guint i = 0; i < G_N_ELEMENTS (self->cached); i++)
@@ -375,6 +479,7 @@ sp_dbus_service_init (SpDbusService *self)
 {
   self->cancellable = g_cancellable_new ();
   self->calls = g_ptr_array_new ();
+  self->refusals = sp_log_limiter_new (REFUSAL_INTERVAL_US, REFUSAL_SENDERS, REFUSAL_LINES);
 }
 
 /* The embedded copy of data/org.samepage1.Manager.xml. */

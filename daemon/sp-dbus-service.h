@@ -14,7 +14,9 @@
  * its arguments, then asks SpAuthority (polkit), then acts on the object it
  * goes to (sp-dbus-manager.h: SpOverrides, SpTuner, SpMemMerge, all handed
  * over at construction); every error leaves through one conversion point as
- * an org.samepage1.Error.*.
+ * an org.samepage1.Error.*. A call refused before it ran (bad arguments,
+ * not authorized) is answered every time but logged at most once per sender
+ * per minute (SpLogLimiter), with the count of the others.
  */
 #pragma once
 

@@ -13,6 +13,7 @@ sp_domain_info_new (void)
   info->mergeable = TRUE;
   info->ksm_mergeable = SP_KSM_MERGEABLE_UNKNOWN;
   info->balloon.managed = TRUE;
+  info->qemu_uid = -1;
   return info;
 }
 
@@ -83,9 +84,9 @@ compare_by_name (gconstpointer a, gconstpointer b)
 }
 
 guint64
-sp_domain_add_kib (guint64 a, guint64 b)
+sp_add_saturating_u64 (guint64 a, guint64 b)
 {
-  return b > G_MAXUINT64 - a ? G_MAXUINT64 : a + b;
+  return a > G_MAXUINT64 - b ? G_MAXUINT64 : a + b;
 }
 
 guint64
@@ -112,7 +113,7 @@ sp_guests_finish (SpGuests *guests)
       guests->n_active++;
       if (d->mergeable)
         guests->committed_kib =
-            sp_domain_add_kib (guests->committed_kib, sp_domain_info_mergeable_kib (d));
+            sp_add_saturating_u64 (guests->committed_kib, sp_domain_info_mergeable_kib (d));
     }
 }
 

@@ -66,6 +66,9 @@ typedef struct {
   SpKsmMergeable ksm_mergeable;
 
   SpBalloonInfo balloon;
+  /* the uid libvirt runs this domain's QEMU as (its DAC security label), -1
+   * when libvirt does not say: a process of another uid is not its QEMU */
+  gint64 qemu_uid;
 } SpDomainInfo;
 
 SpDomainInfo *sp_domain_info_new (void);
@@ -74,8 +77,6 @@ SpDomainInfo *sp_domain_info_new (void);
  * else current_kib less unmergeable_kib (never below 0). */
 guint64 sp_domain_info_mergeable_kib (const SpDomainInfo *info);
 
-/* a + b, saturating at G_MAXUINT64: libvirt-supplied sizes never wrap. */
-guint64 sp_domain_add_kib (guint64 a, guint64 b);
 SpDomainInfo *sp_domain_info_copy (const SpDomainInfo *info);
 void sp_domain_info_free (SpDomainInfo *info);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SpDomainInfo, sp_domain_info_free)
@@ -86,10 +87,12 @@ typedef struct {
   guint64 committed_kib; /* Σ of active, mergeable domains: current_kib less their
                           * unmergeable_kib (saturating, never wrapping) */
   guint n_active;
-  char *uri;           /* libvirt URI in use, NULL when none */
-  gboolean connected;  /* libvirt answers */
-  char *status;        /* human readable: "connected", "reconnecting in 4 s: ..." */
-  gint64 refreshed_us; /* monotonic time of the last successful refresh, 0 never */
+  char *uri;              /* libvirt URI in use, NULL when none */
+  gboolean connected;     /* libvirt answers */
+  char *status;           /* human readable: "connected", "reconnecting in 4 s: ..." */
+  gint64 refreshed_us;    /* monotonic time of the last successful refresh, 0 never */
+  guint64 refresh_serial; /* the libvirt refresh these facts come from (1, 2...; 0 none): a
+                           * refresh started later has a higher serial */
 } SpGuests;
 
 SpGuests *sp_guests_new (void);
@@ -97,7 +100,12 @@ SpGuests *sp_guests_ref (SpGuests *guests);
 void sp_guests_unref (SpGuests *guests);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SpGuests, sp_guests_unref)
 
-/* Sorts the domains, then sums committed memory and counts active ones. */
+/* a + b, or G_MAXUINT64 when the sum does not fit: libvirt's values are
+ * not ours to trust, and a wrapped sum would read as little memory */
+guint64 sp_add_saturating_u64 (guint64 a, guint64 b);
+
+/* Sorts the domains, then sums committed memory (saturating) and counts
+ * active ones. */
 void sp_guests_finish (SpGuests *guests);
 
 const SpDomainInfo *sp_guests_find (const SpGuests *guests, const char *name_or_uuid);

@@ -3,18 +3,21 @@
 
 #include "sp-guest-query.h"
 
+#include "sp-guest-refresh.h"
 #include "sp-libvirt-domain.h"
 #include "sp-libvirt-util.h"
 #include "sp-log.h"
 #include "sp-qemu-proc.h"
 #include "sp-str.h"
 
+#include <string.h>
+
 struct _SpGuestQuery {
   GObject parent_instance;
 
   SpLibvirtLink *link;
   char *procfs_root;
-  char *pid_dir;
+  char *pid_dir; /* of qemu:///system (sp_qemu_proc_pid_dir_for_uri) */
 
   guint refresh_id;
   gboolean refresh_running;
@@ -28,6 +31,15 @@ struct _SpGuestQuery {
   gboolean qemu_facts; /* read them whatever the URI */
   guint proc_id;
   gboolean proc_running;
+
+  /* healing: a failed refresh (or domain) is retried with backoff, and
+   * every domain is queried again every resync_interval_s */
+  guint retry_id;
+  guint retry_delay_ms; /* the next retry's */
+  guint resync_id;
+  guint resync_interval_s;     /* 0: none */
+  GHashTable *domain_problems; /* UUID -> the message last logged for it */
+  guint64 n_started;           /* refreshes started: the serial of the last */
 
   guint64 n_refreshes;
   guint64 n_queried; /* domains queried by the last refresh */
@@ -43,218 +55,95 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (SpGuestQuery, sp_guest_query, G_TYPE_OBJECT)
 
-/* ---- refresh (worker thread) ----------------------------------------- */
-
-typedef struct {
-  virConnectPtr conn;
-  char *uri;
-  char *procfs_root;
-  char *pid_dir;
-  gboolean qemu; /* look for QEMU processes and their ksm_stat */
-  /* incremental: the last published domains, kept unless dirty (NULL: full) */
-  SpGuests *previous;
-  GHashTable *dirty;
-  guint n_queried;    /* out */
-  GPtrArray *queried; /* out: SpDomainInfo* (borrowed from the result) */
-} RefreshJob;
-
-static void
-refresh_job_free (RefreshJob *job)
-{
-  if (job->conn != NULL)
-    virConnectClose (job->conn);
-  g_free (job->uri);
-  g_free (job->procfs_root);
-  g_free (job->pid_dir);
-  g_clear_pointer (&job->previous, sp_guests_unref);
-  g_clear_pointer (&job->dirty, g_hash_table_unref);
-  g_clear_pointer (&job->queried, g_ptr_array_unref);
-  g_free (job);
-}
-
-/* The UUID of dom, or NULL when libvirt cannot say (the domain is queried). */
-static const char *
-domain_uuid (virDomainPtr dom, char buf[VIR_UUID_STRING_BUFLEN])
-{
-  return virDomainGetUUIDString (dom, buf) == 0 ? buf : NULL;
-}
-
-/*
- * A full refresh queries every domain: 3 to 5 RPCs and 1 or 2 XML parses
- * each, linear in the number of domains. An incremental one (job->previous
- * set) lists the domains (one RPC), keeps the previous libvirt facts of
- * every domain no event named since, and queries only the named and the new
- * ones. Events name every change samepaged reads from libvirt (lifecycle,
- * define, balloon, devices, metadata), so the kept facts are current; what
- * events cannot cover, a reconnection or a failed refresh, asks for a full
- * one. How much a running guest merges changes with no event: its /proc
- * facts are read again for every active domain, kept ones included (file
- * reads, no RPC).
- */
-static void
-refresh_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
-{
-  RefreshJob *job = task_data;
-  g_autoptr (SpGuests) guests = sp_guests_new ();
-  g_autoptr (GHashTable) balloon = NULL;
-  g_autoptr (GHashTable) previous = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autofree virDomainPtr *query = NULL;
-  virDomainPtr *doms = NULL;
-  guint n_query = 0;
-  int n;
-
-  n = virConnectListAllDomains (job->conn, &doms, 0);
-  if (n < 0)
-    {
-      sp_libvirt_set_error (&error, "Cannot list domains");
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
-  query = g_new0 (virDomainPtr, n + 1);
-  if (job->previous != NULL)
-    {
-      previous = g_hash_table_new (g_str_hash, g_str_equal);
-      for (guint i = 0; i < job->previous->domains->len; i++)
-        {
-          SpDomainInfo *d = g_ptr_array_index (job->previous->domains, i);
-          g_hash_table_insert (previous, d->uuid, d);
-        }
-    }
-  for (int i = 0; i < n; i++)
-    {
-      char buf[VIR_UUID_STRING_BUFLEN];
-      const char *uuid = domain_uuid (doms[i], buf);
-      const SpDomainInfo *kept = NULL;
-
-      if (previous != NULL && uuid != NULL && !g_hash_table_contains (job->dirty, uuid))
-        kept = g_hash_table_lookup (previous, uuid);
-      if (kept != NULL)
-        {
-          SpDomainInfo *copy = sp_domain_info_copy (kept);
-
-          /* no event tells how much a guest merges: /proc, no RPC */
-          if (copy->active && job->qemu)
-            {
-              sp_qemu_proc_read_facts (job->procfs_root, job->pid_dir, copy);
-              sp_qemu_proc_follow_mergeable (copy);
-            }
-          g_ptr_array_add (guests->domains, copy);
-        }
-      else
-        query[n_query++] = doms[i];
-    }
-
-  balloon = sp_libvirt_domain_balloon_stats (job->conn, previous != NULL ? query : NULL, &error);
-  job->queried = g_ptr_array_new ();
-  for (guint i = 0; balloon != NULL && i < n_query; i++)
-    {
-      g_autoptr (GError) local_error = NULL;
-      SpDomainInfo *info = sp_libvirt_domain_query (query[i], balloon, &local_error);
-
-      if (info != NULL)
-        {
-          if (info->active && job->qemu)
-            {
-              sp_qemu_proc_read_facts (job->procfs_root, job->pid_dir, info);
-              sp_qemu_proc_follow_mergeable (info);
-            }
-          g_ptr_array_add (guests->domains, info);
-          g_ptr_array_add (job->queried, info);
-          continue;
-        }
-      /* a domain undefined during the refresh is not a failure */
-      if (virDomainIsActive (query[i]) < 0 && virGetLastErrorCode () == VIR_ERR_NO_DOMAIN)
-        continue;
-      error = g_steal_pointer (&local_error);
-      break;
-    }
-  job->n_queried = n_query;
-  for (int i = 0; i < n; i++)
-    virDomainFree (doms[i]);
-  free (doms);
-  if (error != NULL)
-    {
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
-  guests->uri = g_strdup (job->uri);
-  guests->connected = TRUE;
-  guests->refreshed_us = g_get_monotonic_time ();
-  sp_guests_finish (guests);
-  g_task_return_pointer (task, g_steal_pointer (&guests), (GDestroyNotify) sp_guests_unref);
-}
-
-/* One line per domain at debug level: what the refresh found. */
-static void
-log_domain (const SpDomainInfo *d)
-{
-  sp_log_domain (G_LOG_LEVEL_DEBUG, d->name, d->uuid,
-                 "Domain %s: %s, %" G_GUINT64_FORMAT " KiB from %s, %s, QEMU pid %" G_GINT64_FORMAT
-                 ", ksm_mergeable %s, merging pages %" G_GINT64_FORMAT,
-                 d->name, d->active ? "active" : "inactive", d->current_kib, d->memory_source,
-                 d->mergeable ? "mergeable" : d->unmergeable_reason, d->pid,
-                 sp_ksm_mergeable_to_string (d->ksm_mergeable), d->ksm_merging_pages);
-}
-
-/* What a domain brings to committed memory, for a log line. */
-static char *
-describe_memory (const SpDomainInfo *d)
-{
-  g_autofree char *size = sp_format_kib ((gint64) d->current_kib);
-
-  if (d->mergeable)
-    return g_strdup_printf ("%s, mergeable", size);
-  return g_strdup_printf ("%s, not mergeable: %s", size, d->unmergeable_reason);
-}
-
-/* One info line per domain whose life changed since the last refresh
- * (started, stopped, undefined, memory resized): the story of each domain
- * in the journal, under SAMEPAGE_DOMAIN=<name>. */
-static void
-log_changes (const SpGuests *previous, const SpGuests *guests)
-{
-  for (guint i = 0; i < guests->domains->len; i++)
-    {
-      const SpDomainInfo *d = g_ptr_array_index (guests->domains, i);
-      const char *key = d->uuid != NULL ? d->uuid : d->name;
-      const SpDomainInfo *old = previous != NULL ? sp_guests_find (previous, key) : NULL;
-      g_autofree char *memory = describe_memory (d);
-
-      if (old == NULL && d->active)
-        sp_log_domain (G_LOG_LEVEL_INFO, d->name, d->uuid, "Domain %s %s: %s", d->name,
-                       previous != NULL ? "started" : "is running", memory);
-      else if (old == NULL && previous != NULL)
-        sp_log_domain (G_LOG_LEVEL_INFO, d->name, d->uuid, "Domain %s defined", d->name);
-      else if (old != NULL && d->active && !old->active)
-        sp_log_domain (G_LOG_LEVEL_INFO, d->name, d->uuid, "Domain %s started: %s", d->name,
-                       memory);
-      else if (old != NULL && !d->active && old->active)
-        sp_log_domain (G_LOG_LEVEL_INFO, d->name, d->uuid, "Domain %s stopped", d->name);
-      else if (old != NULL && d->active && old->current_kib != d->current_kib)
-        {
-          g_autofree char *from = sp_format_kib ((gint64) old->current_kib);
-
-          sp_log_domain (G_LOG_LEVEL_INFO, d->name, d->uuid, "Domain %s memory: %s → %s", d->name,
-                         from, memory);
-        }
-    }
-  for (guint i = 0; previous != NULL && i < previous->domains->len; i++)
-    {
-      const SpDomainInfo *old = g_ptr_array_index (previous->domains, i);
-
-      if (sp_guests_find (guests, old->uuid != NULL ? old->uuid : old->name) == NULL)
-        sp_log_domain (G_LOG_LEVEL_INFO, old->name, old->uuid, "Domain %s undefined", old->name);
-    }
-}
-
 static void schedule_refresh (SpGuestQuery *self);
+
+static gboolean
+on_retry_timeout (gpointer user_data)
+{
+  SpGuestQuery *self = SP_GUEST_QUERY (user_data);
+
+  self->retry_id = 0;
+  g_debug ("Retrying the domain refresh");
+  schedule_refresh (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* After a failed refresh (or domain): again after a delay that doubles
+ * up to SP_GUEST_QUERY_RETRY_MAX_MS. */
+static void
+schedule_retry (SpGuestQuery *self)
+{
+  if (self->retry_id != 0)
+    return;
+  self->retry_id = g_timeout_add (self->retry_delay_ms, on_retry_timeout, self);
+  self->retry_delay_ms = MIN (self->retry_delay_ms * 2, SP_GUEST_QUERY_RETRY_MAX_MS);
+}
+
+static void
+reset_retry (SpGuestQuery *self)
+{
+  g_clear_handle_id (&self->retry_id, g_source_remove);
+  self->retry_delay_ms = SP_GUEST_QUERY_RETRY_MIN_MS;
+}
+
+/* One line per domain that could not be queried (again when its message
+ * changes), one when it answers again; it is queried again with backoff. */
+static gboolean
+note_domain_problems (SpGuestQuery *self, SpGuestRefresh *job)
+{
+  GHashTableIter iter;
+  gpointer key;
+
+  for (guint i = 0; i < job->failed->len; i++)
+    {
+      const char *entry = g_ptr_array_index (job->failed, i);
+      const char *newline = strchr (entry, '\n');
+      g_autofree char *uuid = g_strndup (entry, newline - entry);
+      const char *message = newline + 1;
+      const char *logged = g_hash_table_lookup (self->domain_problems, uuid);
+      const SpDomainInfo *kept = sp_guests_find (self->last, uuid);
+
+      if (g_strcmp0 (logged, message) != 0)
+        {
+          if (kept != NULL)
+            g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "SAMEPAGE_DOMAIN", kept->name,
+                              "MESSAGE", "Cannot query domain %s: %s; keeping its last facts",
+                              kept->name, message);
+          else
+            g_warning ("Cannot query domain %s: %s; leaving it out until it answers", uuid,
+                       message);
+          g_hash_table_replace (self->domain_problems, g_strdup (uuid), g_strdup (message));
+        }
+      g_hash_table_add (self->dirty, g_steal_pointer (&uuid));
+    }
+  /* the others answer again (or are gone) */
+  g_hash_table_iter_init (&iter, self->domain_problems);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    {
+      gboolean still = FALSE;
+
+      for (guint i = 0; i < job->failed->len && !still; i++)
+        still = g_str_has_prefix (g_ptr_array_index (job->failed, i), key);
+      if (still)
+        continue;
+      for (guint i = 0; i < job->queried->len; i++)
+        {
+          const SpDomainInfo *d = g_ptr_array_index (job->queried, i);
+
+          if (g_ascii_strcasecmp (d->uuid, key) == 0)
+            g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "SAMEPAGE_DOMAIN", d->name,
+                              "MESSAGE", "Domain %s answers again", d->name);
+        }
+      g_hash_table_iter_remove (&iter);
+    }
+  return job->failed->len > 0;
+}
 
 static void
 refresh_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   SpGuestQuery *self = SP_GUEST_QUERY (source);
-  RefreshJob *job = g_task_get_task_data (G_TASK (result));
+  SpGuestRefresh *job = g_task_get_task_data (G_TASK (result));
   g_autoptr (GError) error = NULL;
   SpGuests *guests = g_task_propagate_pointer (G_TASK (result), &error);
 
@@ -268,7 +157,8 @@ refresh_done (GObject *source, GAsyncResult *result, gpointer user_data)
       /* the changes this refresh was to pick up are not in self->last */
       self->full_refresh = TRUE;
       if (sp_log_once_changed (&self->refresh_problem, error->message))
-        g_warning ("Cannot refresh the domain list: %s", error->message);
+        g_warning ("Cannot refresh the domain list: %s; retrying", error->message);
+      schedule_retry (self);
     }
   else
     {
@@ -283,11 +173,15 @@ refresh_done (GObject *source, GAsyncResult *result, gpointer user_data)
                guests->domains->len, guests->n_active, guests->committed_kib, job->n_queried,
                job->previous == NULL ? " (full)" : "");
       for (guint i = 0; i < job->queried->len; i++)
-        log_domain (g_ptr_array_index (job->queried, i));
-      log_changes (self->last, guests);
+        sp_guest_refresh_log_domain (g_ptr_array_index (job->queried, i));
+      sp_guest_refresh_log_changes (self->last, guests);
       g_clear_pointer (&self->last, sp_guests_unref);
       self->last = guests;
       self->generation++;
+      if (note_domain_problems (self, job))
+        schedule_retry (self);
+      else if (g_hash_table_size (self->domain_problems) == 0)
+        reset_retry (self);
       g_signal_emit (self, signals[SIGNAL_REFRESHED], 0, guests);
     }
 
@@ -299,10 +193,21 @@ refresh_done (GObject *source, GAsyncResult *result, gpointer user_data)
     }
 }
 
+/* Where QEMU's pid files are for uri, or NULL: no local /proc at all. */
+static char *
+qemu_pid_dir (SpGuestQuery *self, const char *uri)
+{
+  if (self->qemu_facts)
+    return g_strdup (self->pid_dir);
+  return sp_qemu_proc_pid_dir_for_uri (uri, self->pid_dir);
+}
+
 static gboolean
 wants_qemu_facts (SpGuestQuery *self, const char *uri)
 {
-  return self->qemu_facts || (uri != NULL && g_str_has_prefix (uri, "qemu"));
+  g_autofree char *pid_dir = qemu_pid_dir (self, uri);
+
+  return pid_dir != NULL || self->qemu_facts;
 }
 
 static void
@@ -311,7 +216,7 @@ start_refresh (SpGuestQuery *self)
   g_autoptr (GTask) task = NULL;
   virConnectPtr conn = sp_libvirt_link_ref_connection (self->link);
   const char *uri = sp_libvirt_link_get_uri (self->link);
-  RefreshJob *job;
+  SpGuestRefresh *job;
 
   if (conn == NULL)
     return;
@@ -321,23 +226,27 @@ start_refresh (SpGuestQuery *self)
       self->refresh_again = TRUE;
       return;
     }
-  job = g_new0 (RefreshJob, 1);
+  job = g_new0 (SpGuestRefresh, 1);
   job->conn = conn;
   job->uri = g_strdup (uri);
   job->procfs_root = g_strdup (self->procfs_root);
-  job->pid_dir = g_strdup (self->pid_dir);
+  job->pid_dir = qemu_pid_dir (self, uri);
   job->qemu = wants_qemu_facts (self, uri);
-  if (!self->full_refresh && self->last != NULL && self->last->refreshed_us != 0 &&
-      g_strcmp0 (self->last->uri, uri) == 0)
-    job->previous = sp_guests_ref (self->last);
+  job->serial = ++self->n_started;
+  if (self->last != NULL && self->last->refreshed_us != 0 && g_strcmp0 (self->last->uri, uri) == 0)
+    {
+      job->last = sp_guests_ref (self->last);
+      if (!self->full_refresh)
+        job->previous = sp_guests_ref (self->last);
+    }
   job->dirty = g_steal_pointer (&self->dirty);
   self->dirty = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->full_refresh = FALSE;
 
   self->refresh_running = TRUE;
   task = g_task_new (self, self->cancellable, refresh_done, NULL);
-  g_task_set_task_data (task, job, (GDestroyNotify) refresh_job_free);
-  g_task_run_in_thread (task, refresh_thread);
+  g_task_set_task_data (task, job, (GDestroyNotify) sp_guest_refresh_free);
+  g_task_run_in_thread (task, sp_guest_refresh_thread);
 }
 
 static gboolean
@@ -440,7 +349,7 @@ on_proc_timeout (gpointer user_data)
   job = g_new0 (ProcJob, 1);
   job->base = sp_guests_ref (self->last);
   job->procfs_root = g_strdup (self->procfs_root);
-  job->pid_dir = g_strdup (self->pid_dir);
+  job->pid_dir = qemu_pid_dir (self, self->last->uri);
   job->generation = self->generation;
   self->proc_running = TRUE;
   task = g_task_new (self, self->cancellable, proc_done, NULL);
@@ -475,6 +384,36 @@ sp_guest_query_queue_domain (SpGuestQuery *self, const char *uuid)
   schedule_refresh (self);
 }
 
+static gboolean
+on_resync_timeout (gpointer user_data)
+{
+  SpGuestQuery *self = SP_GUEST_QUERY (user_data);
+
+  g_debug ("Resyncing the domain list (every %u s)", self->resync_interval_s);
+  sp_guest_query_queue_full (self);
+  return G_SOURCE_CONTINUE;
+}
+
+void
+sp_guest_query_set_resync_interval (SpGuestQuery *self, guint seconds)
+{
+  g_return_if_fail (SP_IS_GUEST_QUERY (self));
+
+  if (seconds == self->resync_interval_s && (seconds == 0 || self->resync_id != 0))
+    return;
+  g_clear_handle_id (&self->resync_id, g_source_remove);
+  self->resync_interval_s = seconds;
+  if (seconds > 0)
+    self->resync_id = g_timeout_add_seconds (seconds, on_resync_timeout, self);
+}
+
+guint64
+sp_guest_query_get_next_serial (SpGuestQuery *self)
+{
+  g_return_val_if_fail (SP_IS_GUEST_QUERY (self), 0);
+  return self->n_started + 1;
+}
+
 SpGuests *
 sp_guest_query_get_last (SpGuestQuery *self)
 {
@@ -506,6 +445,8 @@ sp_guest_query_dispose (GObject *object)
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->refresh_id, g_source_remove);
   g_clear_handle_id (&self->proc_id, g_source_remove);
+  g_clear_handle_id (&self->retry_id, g_source_remove);
+  g_clear_handle_id (&self->resync_id, g_source_remove);
   G_OBJECT_CLASS (sp_guest_query_parent_class)->dispose (object);
 }
 
@@ -519,6 +460,7 @@ sp_guest_query_finalize (GObject *object)
   g_free (self->pid_dir);
   g_clear_pointer (&self->last, sp_guests_unref);
   g_clear_pointer (&self->dirty, g_hash_table_unref);
+  g_clear_pointer (&self->domain_problems, g_hash_table_unref);
   g_clear_object (&self->cancellable);
   sp_log_once_reset (&self->refresh_problem);
   G_OBJECT_CLASS (sp_guest_query_parent_class)->finalize (object);
@@ -545,6 +487,8 @@ static void
 sp_guest_query_init (SpGuestQuery *self)
 {
   self->dirty = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->domain_problems = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->retry_delay_ms = SP_GUEST_QUERY_RETRY_MIN_MS;
   self->cancellable = g_cancellable_new ();
   self->proc_id = g_timeout_add_seconds (SP_GUEST_QUERY_PROC_INTERVAL_S, on_proc_timeout, self);
 }

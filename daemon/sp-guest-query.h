@@ -23,6 +23,11 @@ G_BEGIN_DECLS
  * the tuner watches memory pressure (SP_TUNER_WATCH_INTERVAL_S). */
 #define SP_GUEST_QUERY_PROC_INTERVAL_S 5
 
+/* A failed refresh, or a domain that could not be queried, is retried
+ * after this delay, doubled at each failure up to the maximum. */
+#define SP_GUEST_QUERY_RETRY_MIN_MS 1000
+#define SP_GUEST_QUERY_RETRY_MAX_MS 60000
+
 #define SP_TYPE_GUEST_QUERY (sp_guest_query_get_type ())
 G_DECLARE_FINAL_TYPE (SpGuestQuery, sp_guest_query, SP, GUEST_QUERY, GObject)
 
@@ -32,6 +37,13 @@ G_DECLARE_FINAL_TYPE (SpGuestQuery, sp_guest_query, SP, GUEST_QUERY, GObject)
  * qemu URIs only. How much a guest merges changes with no libvirt event, so
  * every SP_GUEST_QUERY_PROC_INTERVAL_S the ksm_stat of each running QEMU is
  * read again in a worker (files only, no libvirt call).
+ *
+ * A refresh heals: a domain whose query fails (other than by being
+ * undefined meanwhile) is logged once, keeps its last facts and does not
+ * fail the refresh of the others; it, or a refresh that failed as a whole,
+ * is tried again with backoff (SP_GUEST_QUERY_RETRY_*); and every domain is
+ * queried again every resync interval, so that a missed event cannot leave
+ * the facts wrong for longer.
  *
  * Signal (main thread):
  *  "refreshed" (SpGuests *guests): a refresh succeeded, or the periodic read
@@ -54,6 +66,14 @@ void sp_guest_query_queue_full (SpGuestQuery *self);
  * UUID again (and any other named meanwhile); what nothing named is kept
  * from the last refresh. */
 void sp_guest_query_queue_domain (SpGuestQuery *self, const char *uuid);
+
+/* A full refresh every seconds (0: none), from now on. */
+void sp_guest_query_set_resync_interval (SpGuestQuery *self, guint seconds);
+
+/* The refresh_serial of the next refresh to start: a published SpGuests
+ * with a refresh_serial at least this comes from a refresh that started
+ * after this call. */
+guint64 sp_guest_query_get_next_serial (SpGuestQuery *self);
 
 /* The result of the last successful refresh, or NULL. */
 SpGuests *sp_guest_query_get_last (SpGuestQuery *self);

@@ -3,12 +3,8 @@
 
 #include "sp-ksm-actuator.h"
 
+#include "sp-ksm-originals.h"
 #include "sp-log.h"
-
-typedef struct {
-  SpKsmField field;
-  gint64 original;
-} SpKnobOriginal;
 
 struct _SpKsmActuator {
   GObject parent_instance;
@@ -16,6 +12,8 @@ struct _SpKsmActuator {
   char *sysfs_root;
   gboolean dry_run;
   GArray *originals; /* SpKnobOriginal, in order of first write */
+  char *record_path; /* <state-dir>/ksm-originals; NULL: not kept */
+  gboolean held;     /* an unmerge writes the knobs: apply() waits */
 
   /* what the last decision asked for, to notice changes made by others */
   SpDecision applied;
@@ -23,6 +21,7 @@ struct _SpKsmActuator {
 
   SpLogOnce write_problem;
   SpLogOnce outside_change;
+  SpLogOnce record_problem;
 };
 
 static void sp_ksm_actuator_iface_init (SpActuatorInterface *iface);
@@ -36,10 +35,12 @@ sp_ksm_actuator_finalize (GObject *object)
   SpKsmActuator *self = SP_KSM_ACTUATOR (object);
 
   g_free (self->sysfs_root);
+  g_free (self->record_path);
   g_array_unref (self->originals);
   sp_decision_clear (&self->applied);
   sp_log_once_reset (&self->write_problem);
   sp_log_once_reset (&self->outside_change);
+  sp_log_once_reset (&self->record_problem);
   G_OBJECT_CLASS (sp_ksm_actuator_parent_class)->finalize (object);
 }
 
@@ -74,12 +75,152 @@ has_original (SpKsmActuator *self, SpKsmField field)
   return FALSE;
 }
 
+static const SpKnobOriginal *
+find_original (SpKsmActuator *self, SpKsmField field)
+{
+  for (guint i = 0; i < self->originals->len; i++)
+    if (g_array_index (self->originals, SpKnobOriginal, i).field == field)
+      return &g_array_index (self->originals, SpKnobOriginal, i);
+  return NULL;
+}
+
 static char *
 format_value (SpKsmField field, gint64 value)
 {
   if (field == SP_KSM_ADVISOR_MODE)
     return g_strdup (sp_ksm_advisor_mode_to_string ((SpKsmAdvisorMode) value));
   return g_strdup_printf ("%" G_GINT64_FORMAT, value);
+}
+
+static char *
+ksm_dir (SpKsmActuator *self)
+{
+  return sp_ksm_dir (self->sysfs_root);
+}
+
+void
+sp_ksm_actuator_set_state_dir (SpKsmActuator *self, const char *state_dir)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *found = NULL;
+  guint n_before;
+
+  g_return_if_fail (SP_IS_KSM_ACTUATOR (self));
+
+  g_clear_pointer (&self->record_path, g_free);
+  /* a dry run writes nothing, the record neither */
+  if (state_dir == NULL || self->dry_run)
+    return;
+  self->record_path = g_build_filename (state_dir, SP_KSM_ORIGINALS_FILE, NULL);
+  dir = ksm_dir (self);
+  n_before = self->originals->len;
+  if (!sp_ksm_originals_load (self->record_path, dir, self->originals, &error))
+    {
+      g_warning ("Ignoring the record of the KSM knobs found at start: %s", error->message);
+      return;
+    }
+  if (self->originals->len == n_before)
+    return;
+  found = sp_ksm_originals_to_string (self->originals);
+  g_message ("An earlier samepaged did not put the KSM knobs back (%s): restoring them on exit "
+             "to the values it found: %s",
+             self->record_path, found);
+}
+
+const char *
+sp_ksm_actuator_get_record_path (SpKsmActuator *self)
+{
+  g_return_val_if_fail (SP_IS_KSM_ACTUATOR (self), NULL);
+  return self->record_path;
+}
+
+/* Keeps the originals in the record; a record that cannot be written is
+ * logged (once) and the write goes on: the knobs are still restored on a
+ * clean exit. */
+static void
+save_record (SpKsmActuator *self)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = NULL;
+
+  if (self->record_path == NULL)
+    return;
+  dir = ksm_dir (self);
+  if (!sp_ksm_originals_save (self->record_path, dir, self->originals, &error))
+    {
+      if (sp_log_once_changed (&self->record_problem, error->message))
+        g_warning ("Cannot keep the KSM knobs found at start (a crash would leave them as "
+                   "samepaged set them): %s",
+                   error->message);
+      return;
+    }
+  if (sp_log_once_reset (&self->record_problem))
+    g_message ("The KSM knobs found at start are kept in %s again", self->record_path);
+}
+
+static void
+remove_record (SpKsmActuator *self)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (self->record_path != NULL && !sp_ksm_originals_remove (self->record_path, &error))
+    g_warning ("%s", error->message);
+}
+
+static gboolean
+add_original (SpKsmActuator *self, const SpKsmState *current, SpKsmField field)
+{
+  SpKnobOriginal orig = { field, sp_ksm_state_get (current, field) };
+
+  if (has_original (self, field) || !sp_ksm_state_has (current, field))
+    return FALSE;
+  g_array_append_val (self->originals, orig);
+  return TRUE;
+}
+
+/*
+ * Records what writing value to field changes: the field itself and the
+ * knobs the kernel resets as a side effect (writing advisor_mode sets
+ * pages_to_scan: 100 for none, advisor_min_pages_to_scan for scan-time).
+ * The record is replaced before the write. TRUE when something was new.
+ */
+static gboolean
+record_before_write (SpKsmActuator *self, const SpKsmState *current, SpKsmField field, gint64 value)
+{
+  gboolean added = add_original (self, current, field);
+
+  if (field == SP_KSM_ADVISOR_MODE && sp_ksm_state_get (current, field) != value)
+    added |= add_original (self, current, SP_KSM_PAGES_TO_SCAN);
+  if (added)
+    save_record (self);
+  return added;
+}
+
+gboolean
+sp_ksm_actuator_record (SpKsmActuator *self, const SpKsmState *current, SpKsmField field,
+                        gint64 value)
+{
+  g_return_val_if_fail (SP_IS_KSM_ACTUATOR (self), FALSE);
+  g_return_val_if_fail (current != NULL, FALSE);
+
+  if (self->dry_run)
+    return FALSE;
+  return record_before_write (self, current, field, value);
+}
+
+void
+sp_ksm_actuator_set_held (SpKsmActuator *self, gboolean held)
+{
+  g_return_if_fail (SP_IS_KSM_ACTUATOR (self));
+  self->held = held;
+}
+
+gboolean
+sp_ksm_actuator_is_held (SpKsmActuator *self)
+{
+  g_return_val_if_fail (SP_IS_KSM_ACTUATOR (self), FALSE);
+  return self->held;
 }
 
 gboolean
@@ -116,11 +257,7 @@ sp_ksm_actuator_write (SpKsmActuator *self, const SpKsmState *current, const SpD
           g_info ("dry run: would write %s: %s → %s", name, from, to);
           continue;
         }
-      if (!has_original (self, s->field))
-        {
-          SpKnobOriginal orig = { s->field, now };
-          g_array_append_val (self->originals, orig);
-        }
+      record_before_write (self, current, s->field, s->value);
       if (!sp_ksm_write (self->sysfs_root, s->field, s->value, error))
         {
           if (n_written != NULL)
@@ -136,22 +273,59 @@ sp_ksm_actuator_write (SpKsmActuator *self, const SpKsmState *current, const SpD
   return TRUE;
 }
 
+/* advisor_mode first (writing it resets pages_to_scan), run last, the
+ * others in between. */
+static int
+restore_rank (SpKsmField field)
+{
+  if (field == SP_KSM_ADVISOR_MODE)
+    return 0;
+  if (field == SP_KSM_RUN)
+    return 2;
+  return 1;
+}
+
+static gint
+compare_restore_order (gconstpointer a, gconstpointer b)
+{
+  const SpKnobOriginal *oa = a;
+  const SpKnobOriginal *ob = b;
+  int ra = restore_rank (oa->field);
+  int rb = restore_rank (ob->field);
+
+  if (ra != rb)
+    return ra - rb;
+  return (int) oa->field - (int) ob->field;
+}
+
 static gboolean
 ksm_actuator_restore (SpActuator *actuator, GError **error)
 {
   SpKsmActuator *self = SP_KSM_ACTUATOR (actuator);
   g_autoptr (GError) first_error = NULL;
+  g_autoptr (GArray) order = NULL;
+  const SpKnobOriginal *advisor;
 
   if (self->originals->len > 0)
     g_message ("Restoring %u KSM knob(s) to the values found at start", self->originals->len);
 
-  for (guint i = self->originals->len; i > 0; i--)
+  order = g_array_copy (self->originals);
+  g_array_sort (order, compare_restore_order);
+  advisor = find_original (self, SP_KSM_ADVISOR_MODE);
+  for (guint i = 0; i < order->len; i++)
     {
-      const SpKnobOriginal *orig = &g_array_index (self->originals, SpKnobOriginal, i - 1);
+      const SpKnobOriginal *orig = &g_array_index (order, SpKnobOriginal, i);
       g_autoptr (GError) local_error = NULL;
-      g_autofree char *value = format_value (orig->field, orig->original);
+      g_autofree char *value = format_value (orig->field, orig->value);
 
-      if (!sp_ksm_write (self->sysfs_root, orig->field, orig->original, &local_error))
+      /* the advisor found running owns pages_to_scan (EINVAL) */
+      if (orig->field == SP_KSM_PAGES_TO_SCAN && advisor != NULL &&
+          advisor->value != SP_KSM_ADVISOR_NONE)
+        {
+          g_debug ("pages_to_scan left to the advisor, as found");
+          continue;
+        }
+      if (!sp_ksm_write (self->sysfs_root, orig->field, orig->value, &local_error))
         {
           g_warning ("Could not restore %s: %s", sp_ksm_field_name (orig->field),
                      local_error->message);
@@ -165,10 +339,27 @@ ksm_actuator_restore (SpActuator *actuator, GError **error)
 
   if (first_error != NULL)
     {
+      /* the record stays: the next samepaged puts them back */
       g_propagate_error (error, g_steal_pointer (&first_error));
       return FALSE;
     }
+  remove_record (self);
   return TRUE;
+}
+
+/* restore_on_exit=false: the knobs stay, and nothing is left to restore. */
+static void
+ksm_actuator_leave (SpActuator *actuator)
+{
+  SpKsmActuator *self = SP_KSM_ACTUATOR (actuator);
+  g_autofree char *found = sp_ksm_originals_to_string (self->originals);
+
+  if (self->originals->len > 0)
+    g_message ("Leaving %u KSM knob(s) as samepaged set them (restore_on_exit=false); found at "
+               "start: %s",
+               self->originals->len, found);
+  g_array_set_size (self->originals, 0);
+  remove_record (self);
 }
 
 guint
@@ -223,6 +414,13 @@ ksm_actuator_apply (SpActuator *actuator, SpSnapshot *next)
   g_autoptr (GError) error = NULL;
   guint n_written = 0;
 
+  if (self->held)
+    {
+      /* an unmerge in progress writes run and merge_across_nodes itself */
+      g_debug ("KSM knobs held by an unmerge in progress: the decision waits");
+      self->applied_valid = FALSE;
+      return;
+    }
   if (!sp_ksm_actuator_write (self, &next->ksm, &next->decision, &n_written, &error))
     {
       if (sp_log_once_changed (&self->write_problem, error->message))
@@ -256,4 +454,5 @@ sp_ksm_actuator_iface_init (SpActuatorInterface *iface)
   iface->observe = ksm_actuator_observe;
   iface->apply = ksm_actuator_apply;
   iface->restore = ksm_actuator_restore;
+  iface->leave = ksm_actuator_leave;
 }

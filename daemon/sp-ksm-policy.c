@@ -3,6 +3,7 @@
 
 #include "sp-ksm-policy.h"
 
+#include "sp-domain.h"
 #include "sp-io.h"
 #include "sp-str.h"
 
@@ -239,8 +240,11 @@ sp_ksm_policy_decide (const SpKsmPolicyInput *input, SpDecision *decision)
   margin_kib = input->previous_action == SP_ACTION_RUN
                    ? decision->threshold_kib / 100 * (guint64) config->hysteresis_pct
                    : 0;
-  stop = decision->committed_kib + decision->threshold_kib + margin_kib < decision->total_kib &&
-         decision->free_kib > decision->threshold_kib + margin_kib;
+  /* committed comes from libvirt: saturating sums, never wrapped ones */
+  stop = sp_add_saturating_u64 (
+             sp_add_saturating_u64 (decision->committed_kib, decision->threshold_kib), margin_kib) <
+             decision->total_kib &&
+         decision->free_kib > sp_add_saturating_u64 (decision->threshold_kib, margin_kib);
 
   if (stop)
     {
@@ -255,7 +259,8 @@ sp_ksm_policy_decide (const SpKsmPolicyInput *input, SpDecision *decision)
   decision->action = SP_ACTION_RUN;
   if (pressure)
     g_string_append_printf (reason, "run: %s %s < threshold %s", free_name, free_s, thres_s);
-  else if (decision->committed_kib + decision->threshold_kib >= decision->total_kib)
+  else if (sp_add_saturating_u64 (decision->committed_kib, decision->threshold_kib) >=
+           decision->total_kib)
     g_string_append_printf (reason, "run: committed %s + threshold %s >= total %s", committed_s,
                             thres_s, total_s);
   else

@@ -348,6 +348,16 @@ sp_ksm_read (const char *sysfs_root, SpKsmState *state, GError **error)
   return TRUE;
 }
 
+static SpKsmWriteHook write_hook;
+static gpointer write_hook_data;
+
+void
+sp_ksm_set_write_hook (SpKsmWriteHook hook, gpointer user_data)
+{
+  write_hook = hook;
+  write_hook_data = user_data;
+}
+
 gboolean
 sp_ksm_write (const char *sysfs_root, SpKsmField field, gint64 value, GError **error)
 {
@@ -387,6 +397,8 @@ sp_ksm_write (const char *sysfs_root, SpKsmField field, gint64 value, GError **e
       str = g_strdup_printf ("%" G_GINT64_FORMAT, value);
     }
 
+  if (write_hook != NULL && !write_hook (sysfs_root, field, value, write_hook_data, error))
+    return FALSE;
   dir = sp_ksm_dir (sysfs_root);
   path = g_build_filename (dir, fields[field].name, NULL);
   return sp_file_write_string (path, str, error);

@@ -103,4 +103,14 @@ gboolean sp_ksm_read (const char *sysfs_root, SpKsmState *state, GError **error)
  */
 gboolean sp_ksm_write (const char *sysfs_root, SpKsmField field, gint64 value, GError **error);
 
+/*
+ * For tests on a fake tree: the kernel's part of a write. hook runs before
+ * each sp_ksm_write() of a valid value (in the writing thread), may apply
+ * side effects to other files (advisor_mode resets pages_to_scan) and may
+ * refuse the write (FALSE with error set: EBUSY, EINVAL). NULL: none.
+ */
+typedef gboolean (*SpKsmWriteHook) (const char *sysfs_root, SpKsmField field, gint64 value,
+                                    gpointer user_data, GError **error);
+void sp_ksm_set_write_hook (SpKsmWriteHook hook, gpointer user_data);
+
 G_END_DECLS

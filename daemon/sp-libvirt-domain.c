@@ -3,7 +3,12 @@
 
 #include "sp-libvirt-domain.h"
 
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "sp-domain-xml.h"
+#include "sp-io.h"
 #include "sp-libvirt-util.h"
 
 /* The guest's own memory statistics (a guest without the balloon driver,
@@ -134,6 +139,48 @@ balloon_info (SpDomainInfo *info, const SpBalloonStats *b, const SpDomainXmlFact
   balloon->last_update_sec = b->last_update_sec;
 }
 
+gint64
+sp_libvirt_domain_parse_dac_uid (const char *label)
+{
+  g_autofree char *user = NULL;
+  const char *colon;
+  gint64 uid;
+
+  /* DAC labels are "user:group" (one colon); SELinux ones have three or
+   * more, AppArmor's none */
+  if (label == NULL || (colon = strchr (label, ':')) == NULL || strchr (colon + 1, ':') != NULL)
+    return -1;
+  user = g_strndup (label, colon - label);
+  /* "+64055": a numeric uid; else a user name */
+  if (user[0] == '+')
+    return sp_parse_i64 (user + 1, &uid) && uid >= 0 && uid <= G_MAXUINT32 - 1 ? uid : -1;
+  if (user[0] == '\0')
+    return -1;
+  {
+    struct passwd pwd;
+    struct passwd *found = NULL;
+    char buf[4096];
+
+    if (getpwnam_r (user, &pwd, buf, sizeof (buf), &found) != 0 || found == NULL)
+      return -1;
+    return found->pw_uid;
+  }
+}
+
+/* The uid of QEMU's DAC label (virDomainGetSecurityLabelList), or -1. */
+static gint64
+qemu_uid (virDomainPtr dom)
+{
+  virSecurityLabelPtr labels = NULL;
+  gint64 uid = -1;
+  int n = virDomainGetSecurityLabelList (dom, &labels);
+
+  for (int i = 0; i < n && uid < 0; i++)
+    uid = sp_libvirt_domain_parse_dac_uid (labels[i].label);
+  free (labels);
+  return uid;
+}
+
 SpDomainInfo *
 sp_libvirt_domain_query (virDomainPtr dom, GHashTable *balloon, GError **error)
 {
@@ -158,6 +205,8 @@ sp_libvirt_domain_query (virDomainPtr dom, GHashTable *balloon, GError **error)
   info->uuid = g_strdup (uuid);
   info->active = active == 1;
   info->persistent = persistent == 1;
+  if (info->active)
+    info->qemu_uid = qemu_uid (dom);
 
   if (!domain_facts (dom, 0, &live, error))
     return NULL;

@@ -42,9 +42,17 @@ GHashTable *sp_libvirt_domain_balloon_stats (virConnectPtr conn, virDomainPtr *d
  * What samepage knows of dom from libvirt: name, UUID, state, memory (from
  * balloon, the result of sp_libvirt_domain_balloon_stats(), for an active
  * domain), whether KSM may merge it (mem_merge, pending_restart) and the
- * unmergeable reason its XML gives. No /proc facts: pid 0,
- * ksm_mergeable unknown.
+ * unmergeable reason its XML gives, and for an active one the uid its QEMU
+ * runs as (its DAC label, else -1). No /proc facts: pid 0, ksm_mergeable
+ * unknown.
  */
 SpDomainInfo *sp_libvirt_domain_query (virDomainPtr dom, GHashTable *balloon, GError **error);
+
+/*
+ * The uid of a DAC security label as libvirt gives it ("+64055:+64055",
+ * "libvirt-qemu:kvm": user and group, one colon), or -1 for anything else
+ * (SELinux and AppArmor labels, unknown users).
+ */
+gint64 sp_libvirt_domain_parse_dac_uid (const char *label);
 
 G_END_DECLS

@@ -51,6 +51,7 @@ publish_state (SpLibvirt *self)
   g->connected = sp_libvirt_link_is_connected (self->link);
   g->status = g_strdup (sp_libvirt_link_get_status (self->link));
   g->refreshed_us = self->guests->refreshed_us;
+  g->refresh_serial = self->guests->refresh_serial;
   sp_guests_finish (g);
   publish (self, g);
 }
@@ -199,6 +200,28 @@ sp_libvirt_queue_refresh_domain (SpLibvirt *self, const char *uuid)
 {
   g_return_if_fail (SP_IS_LIBVIRT (self));
   sp_guest_query_queue_domain (self->query, uuid);
+}
+
+void
+sp_libvirt_resync (SpLibvirt *self, const char *why)
+{
+  g_return_if_fail (SP_IS_LIBVIRT (self));
+  g_debug ("Resyncing the domain list: %s", why);
+  sp_guest_query_queue_full (self->query);
+}
+
+void
+sp_libvirt_set_resync_interval (SpLibvirt *self, guint seconds)
+{
+  g_return_if_fail (SP_IS_LIBVIRT (self));
+  sp_guest_query_set_resync_interval (self->query, seconds);
+}
+
+guint64
+sp_libvirt_get_next_refresh_serial (SpLibvirt *self)
+{
+  g_return_val_if_fail (SP_IS_LIBVIRT (self), 0);
+  return sp_guest_query_get_next_serial (self->query);
 }
 
 SpGuests *

@@ -50,6 +50,19 @@ void sp_libvirt_queue_refresh (SpLibvirt *self);
  * kept from the last refresh. */
 void sp_libvirt_queue_refresh_domain (SpLibvirt *self, const char *uuid);
 
+/* A full refresh (a resync of the domain list) after the debounce window:
+ * on Retune and SIGHUP; why is for the debug log. */
+void sp_libvirt_resync (SpLibvirt *self, const char *why);
+
+/* A resync every seconds (0: none): a missed event leaves the facts wrong
+ * for at most that long. */
+void sp_libvirt_set_resync_interval (SpLibvirt *self, guint seconds);
+
+/* The refresh_serial of the next refresh to start (see SpGuests): guests
+ * published with at least this serial come from a refresh that started
+ * after this call. */
+guint64 sp_libvirt_get_next_refresh_serial (SpLibvirt *self);
+
 SpGuests *sp_libvirt_get_guests (SpLibvirt *self);
 
 /* A new reference to the connection, or NULL while disconnected. Safe to

@@ -351,7 +351,9 @@ set_done (GObject *source, GAsyncResult *res, gpointer user_data)
       return;
     }
   /* committed-memory accounting follows the new config at once (the
-   * DEFINED event would trigger this too, when libvirt delivers it) */
+   * DEFINED event would trigger this too, when libvirt delivers it); the
+   * define is done, so the next refresh to start sees it */
+  result->refresh_serial = sp_libvirt_get_next_refresh_serial (SP_LIBVIRT (source));
   if (result->changed && job->uuid[0] != '\0')
     sp_libvirt_queue_refresh_domain (SP_LIBVIRT (source), job->uuid);
   else if (result->changed)
@@ -427,6 +429,7 @@ struct _SpMemMerge {
   GObject parent_instance;
 
   SpLibvirt *libvirt;
+  gboolean dry_run;
 };
 
 G_DEFINE_TYPE (SpMemMerge, sp_mem_merge, G_TYPE_OBJECT)
@@ -463,9 +466,17 @@ sp_mem_merge_new (SpLibvirt *libvirt)
   return self;
 }
 
+void
+sp_mem_merge_set_dry_run (SpMemMerge *self, gboolean dry_run)
+{
+  g_return_if_fail (SP_IS_MEM_MERGE (self));
+  self->dry_run = dry_run;
+}
+
 /* One change in progress, the task data. */
 typedef struct {
-  SpLibvirt *libvirt; /* whose refresh is awaited */
+  SpLibvirt *libvirt;     /* whose refresh is awaited */
+  guint64 refresh_serial; /* the first that shows the change */
   gulong handler_id;
   guint timeout_id;
 } Change;
@@ -500,6 +511,12 @@ change_reply (GTask *task, GError *error)
 static void
 on_change_refreshed (SpLibvirt *libvirt, SpGuests *guests, gpointer user_data)
 {
+  Change *change = g_task_get_task_data (G_TASK (user_data));
+
+  /* a refresh that started before the define, a /proc update or a change
+   * of the connection: not yet */
+  if (guests->refresh_serial < change->refresh_serial)
+    return;
   change_reply (G_TASK (user_data), NULL);
 }
 
@@ -530,6 +547,7 @@ on_change_set (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   /* sp_mem_merge_set queued a refresh before this callback: wait for it */
+  change->refresh_serial = outcome.refresh_serial;
   change->handler_id =
       g_signal_connect (change->libvirt, "guests-changed", G_CALLBACK (on_change_refreshed), task);
   change->timeout_id =
@@ -551,6 +569,12 @@ sp_mem_merge_change_async (SpMemMerge *self, const char *domain, gboolean enable
   change = g_new0 (Change, 1);
   change->libvirt = g_object_ref (self->libvirt);
   g_task_set_task_data (task, change, (GDestroyNotify) change_free);
+  if (self->dry_run)
+    {
+      change_reply (
+          task, g_error_new_literal (SP_ERROR, SP_ERROR_FAILED, "samepaged runs with --dry-run"));
+      return;
+    }
   /* the reference of task goes to on_change_set, then to change_reply */
   sp_mem_merge_set_async (self->libvirt, domain, enabled, caller, NULL, on_change_set, task);
 }

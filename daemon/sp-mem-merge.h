@@ -22,6 +22,8 @@ typedef struct {
   gboolean changed;         /* the persistent config was redefined (FALSE: it had the value) */
   gboolean active;          /* the domain is running */
   gboolean pending_restart; /* running with the other setting until its next cold start */
+  guint64 refresh_serial;   /* after a change: guests published with at least this
+                             * refresh_serial show it (their refresh started after the define) */
 } SpMemMergeResult;
 
 /*
@@ -62,9 +64,11 @@ gboolean sp_mem_merge_set_finish (GAsyncResult *res, SpMemMergeResult *result, G
 /*
  * SpMemMerge: what the D-Bus SetMemMerge goes to (the caller is checked and
  * authorized). One change is sp_mem_merge_set_async() on the watcher's
- * connection; after a change, the reply waits for the refresh it triggers
- * (at most SP_MEM_MERGE_REFRESH_TIMEOUT_S), so a client that reads the Domain
- * object right after the call sees MemMerge/PendingRestart.
+ * connection; after a change, the reply waits until guests from a refresh
+ * that started after the define are published (at most
+ * SP_MEM_MERGE_REFRESH_TIMEOUT_S): a refresh already running, or the
+ * /proc facts published meanwhile, do not count. So a client that reads the
+ * Domain object right after the call sees MemMerge/PendingRestart.
  */
 #define SP_MEM_MERGE_REFRESH_TIMEOUT_S 5
 
@@ -72,6 +76,10 @@ gboolean sp_mem_merge_set_finish (GAsyncResult *res, SpMemMergeResult *result, G
 G_DECLARE_FINAL_TYPE (SpMemMerge, sp_mem_merge, SP, MEM_MERGE, GObject)
 
 SpMemMerge *sp_mem_merge_new (SpLibvirt *libvirt);
+
+/* --dry-run: every change is refused with SP_ERROR_FAILED "samepaged runs
+ * with --dry-run" and nothing is defined. */
+void sp_mem_merge_set_dry_run (SpMemMerge *self, gboolean dry_run);
 
 /* domain: a UUID or a name, as for sp_mem_merge_set_async(); errors too. */
 void sp_mem_merge_change_async (SpMemMerge *self, const char *domain, gboolean enabled,

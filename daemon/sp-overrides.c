@@ -22,6 +22,7 @@ struct _SpOverrides {
   char *path;        /* <state_dir>/overrides.conf */
   GKeyFile *keyfile; /* what overrides.conf holds */
   SpTuner *tuner;    /* where changes go, NULL until set */
+  gboolean dry_run;  /* nothing written */
 };
 
 G_DEFINE_TYPE (SpOverrides, sp_overrides, G_TYPE_OBJECT)
@@ -69,6 +70,13 @@ sp_overrides_new (const char *state_dir)
   self->state_dir = g_strdup (state_dir != NULL ? state_dir : SP_DEFAULT_STATE_DIR);
   self->path = g_build_filename (self->state_dir, SP_OVERRIDES_FILE, NULL);
   return self;
+}
+
+void
+sp_overrides_set_dry_run (SpOverrides *self, gboolean dry_run)
+{
+  g_return_if_fail (SP_IS_OVERRIDES (self));
+  self->dry_run = dry_run;
 }
 
 const char *
@@ -188,7 +196,9 @@ save (SpOverrides *self, GKeyFile *keyfile, GError **error)
 static gboolean
 commit (SpOverrides *self, GKeyFile *keyfile, const SpConfig *config, GError **error)
 {
-  if (!save (self, keyfile, error))
+  if (self->dry_run)
+    g_message ("Dry run: the change applies until SIGHUP or exit; %s is not written", self->path);
+  else if (!save (self, keyfile, error))
     return FALSE;
   g_key_file_unref (self->keyfile);
   self->keyfile = g_key_file_ref (keyfile);

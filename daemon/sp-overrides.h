@@ -33,6 +33,11 @@ G_DECLARE_FINAL_TYPE (SpOverrides, sp_overrides, SP, OVERRIDES, GObject)
 /* The overrides kept in state_dir (NULL: SP_DEFAULT_STATE_DIR). */
 SpOverrides *sp_overrides_new (const char *state_dir);
 
+/* --dry-run: runtime changes are checked, answered and applied to the
+ * running tuner, but overrides.conf is not written (nor the state directory
+ * created): they last until SIGHUP or exit. */
+void sp_overrides_set_dry_run (SpOverrides *self, gboolean dry_run);
+
 /* <state-dir>/overrides.conf */
 const char *sp_overrides_get_path (SpOverrides *self);
 

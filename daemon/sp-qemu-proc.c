@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sp-io.h"
@@ -100,14 +101,19 @@ process_has_uuid (const char *procfs_root, gint64 pid, const char *uuid)
   return sp_qemu_proc_cmdline_has_uuid (data, len, uuid);
 }
 
-/* <pid_dir>/<name>.pid, or 0; name must be a plain file name. */
+/*
+ * <pid_dir>/<name>.pid, or 0; name must be a plain file name. The file must
+ * be libvirt's: a regular file (no symbolic link followed) that only its
+ * owner, root or samepaged's own user, can write. *owner_uid is its owner.
+ */
 static gint64
-read_pidfile (const char *pid_dir, const char *name)
+read_pidfile (const char *pid_dir, const char *name, gint64 *owner_uid)
 {
   g_autofree char *file_name = NULL;
   g_autofree char *path = NULL;
   g_autofree char *contents = NULL;
   g_autoptr (GError) error = NULL;
+  struct stat st;
   gint64 pid;
 
   if (name[0] == '\0' || strchr (name, '/') != NULL || strcmp (name, ".") == 0 ||
@@ -115,6 +121,17 @@ read_pidfile (const char *pid_dir, const char *name)
     return 0;
   file_name = g_strconcat (name, ".pid", NULL);
   path = sp_path_join_root (pid_dir, file_name);
+  if (lstat (path, &st) < 0)
+    {
+      g_debug ("No pid file %s: %s", path, g_strerror (errno));
+      return 0;
+    }
+  if (!S_ISREG (st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid ()) ||
+      (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+    {
+      g_debug ("Ignoring %s: not a regular file that only root or samepaged can write", path);
+      return 0;
+    }
   if (!sp_file_read_string (path, &contents, &error))
     {
       g_debug ("No pid file: %s", error->message);
@@ -125,78 +142,132 @@ read_pidfile (const char *pid_dir, const char *name)
       g_debug ("Ignoring %s: it does not hold a process id", path);
       return 0;
     }
+  *owner_uid = st.st_uid;
   return pid;
 }
 
-/* A directory entry of procfs that is a process: digits only. */
-static gboolean
-parse_pid_name (const char *name, gint64 *pid)
+gint64
+sp_qemu_proc_get_uid (const char *procfs_root, gint64 pid)
 {
-  guint64 value;
+  g_autofree char *relative = g_strdup_printf ("%" G_GINT64_FORMAT "/status", pid);
+  g_autofree char *path = sp_path_join_root (procfs_root, relative);
+  g_autofree char *contents = NULL;
+  g_auto (GStrv) lines = NULL;
 
-  for (const char *p = name; *p != '\0'; p++)
-    if (!g_ascii_isdigit (*p))
-      return FALSE;
-  if (!g_ascii_string_to_unsigned (name, 10, 1, G_MAXINT64, &value, NULL))
-    return FALSE;
-  *pid = (gint64) value;
-  return TRUE;
+  g_return_val_if_fail (procfs_root != NULL, -1);
+
+  if (pid <= 0 || !sp_file_read_string (path, &contents, NULL))
+    return -1;
+  lines = g_strsplit (contents, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto (GStrv) ids = NULL;
+      gint64 uid = -1;
+
+      if (!g_str_has_prefix (lines[i], "Uid:"))
+        continue;
+      /* Uid: real effective saved filesystem: all four must agree */
+      ids = g_strsplit_set (lines[i] + 4, " \t", -1);
+      for (guint j = 0; ids[j] != NULL; j++)
+        {
+          gint64 value;
+
+          if (ids[j][0] == '\0')
+            continue;
+          if (!sp_parse_i64 (ids[j], &value) || value < 0 || (uid >= 0 && value != uid))
+            return -1;
+          uid = value;
+        }
+      return uid;
+    }
+  return -1;
 }
 
-static gint64
-scan_for_uuid (const char *procfs_root, const char *uuid)
+/* Whether pid runs as uid and its command line holds "-uuid" <uuid>. */
+static gboolean
+process_is_qemu (const char *procfs_root, gint64 pid, gint64 uid, const char *uuid)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GDir) dir = g_dir_open (procfs_root, 0, &error);
-  const char *entry;
-  gint64 found = 0;
-  guint n_found = 0;
+  gint64 process_uid = sp_qemu_proc_get_uid (procfs_root, pid);
 
-  if (dir == NULL)
+  if (process_uid < 0 || process_uid != uid)
     {
-      g_debug ("Cannot scan processes: %s", error->message);
-      return 0;
+      g_debug ("Process %" G_GINT64_FORMAT " runs as uid %" G_GINT64_FORMAT
+               ", not as libvirt's QEMU (uid %" G_GINT64_FORMAT ")",
+               pid, process_uid, uid);
+      return FALSE;
     }
-  /* processes come and go meanwhile: unreadable ones are skipped */
-  while ((entry = g_dir_read_name (dir)) != NULL)
-    {
-      gint64 pid;
-
-      if (!parse_pid_name (entry, &pid))
-        continue;
-      if (!process_has_uuid (procfs_root, pid, uuid))
-        continue;
-      n_found++;
-      /* several (e.g. a migration on this host): the lowest pid, for a
-       * result that does not depend on the directory order */
-      if (found == 0 || pid < found)
-        found = pid;
-    }
-  if (n_found > 1)
-    g_debug ("%u processes have -uuid %s; using %" G_GINT64_FORMAT, n_found, uuid, found);
-  return found;
+  return process_has_uuid (procfs_root, pid, uuid);
 }
 
 gint64
 sp_qemu_proc_find_pid (const char *procfs_root, const char *pid_dir, const char *name,
-                       const char *uuid)
+                       const char *uuid, gint64 qemu_uid)
 {
+  gint64 owner_uid = -1;
+  gint64 pid;
+
   g_return_val_if_fail (procfs_root != NULL, 0);
   g_return_val_if_fail (uuid != NULL, 0);
 
-  if (pid_dir != NULL && name != NULL)
-    {
-      gint64 pid = read_pidfile (pid_dir, name);
+  if (pid_dir == NULL || name == NULL)
+    return 0;
+  pid = read_pidfile (pid_dir, name, &owner_uid);
+  if (pid <= 0)
+    return 0;
+  /* a stale pid file may name a reused pid: trust the process only when it
+   * runs as libvirt runs QEMU and names the domain's UUID */
+  if (process_is_qemu (procfs_root, pid, qemu_uid >= 0 ? qemu_uid : owner_uid, uuid))
+    return pid;
+  g_debug ("Pid file of %s names process %" G_GINT64_FORMAT ", which is not its QEMU", name, pid);
+  return 0;
+}
 
-      /* a stale pid file may name a reused pid: trust the command line */
-      if (pid > 0 && process_has_uuid (procfs_root, pid, uuid))
-        return pid;
-      if (pid > 0)
-        g_debug ("Pid file of %s names process %" G_GINT64_FORMAT
-                 ", which is not its QEMU; scanning",
-                 name, pid);
+static gboolean
+uri_is_local (const char *uri, char **path)
+{
+  g_autoptr (GUri) parsed = g_uri_parse (uri, G_URI_FLAGS_NON_DNS | G_URI_FLAGS_ENCODED, NULL);
+  const char *scheme;
+  const char *host;
+  const char *transport;
+
+  if (parsed == NULL)
+    return FALSE;
+  scheme = g_uri_get_scheme (parsed);
+  host = g_uri_get_host (parsed);
+  /* qemu, qemu+unix: a local socket; any other transport (ssh, tcp, tls,
+   * libssh...) may reach another host, even as localhost */
+  transport = strchr (scheme, '+');
+  if (g_ascii_strncasecmp (scheme, "qemu", 4) != 0 || (scheme[4] != '\0' && scheme[4] != '+'))
+    return FALSE;
+  if (transport != NULL && g_ascii_strcasecmp (transport, "+unix") != 0)
+    return FALSE;
+  if (host != NULL && host[0] != '\0')
+    return FALSE;
+  *path = g_strdup (g_uri_get_path (parsed));
+  return TRUE;
+}
+
+char *
+sp_qemu_proc_pid_dir_for_uri (const char *uri, const char *system_pid_dir)
+{
+  g_autofree char *path = NULL;
+  const char *runtime_dir;
+
+  if (uri == NULL || !uri_is_local (uri, &path))
+    return NULL;
+  if (g_strcmp0 (path, "/system") == 0)
+    return g_strdup (system_pid_dir);
+  if (g_strcmp0 (path, "/session") == 0)
+    {
+      /* a session libvirtd keeps its runtime files under the user's
+       * XDG_RUNTIME_DIR (libvirt's virGetUserRuntimeDirectory) */
+      runtime_dir = g_getenv ("XDG_RUNTIME_DIR");
+      if (runtime_dir == NULL || !g_path_is_absolute (runtime_dir))
+        return NULL;
+      return g_build_filename (runtime_dir, "libvirt", "qemu", "run", NULL);
     }
-  return scan_for_uuid (procfs_root, uuid);
+  /* qemu:///embed?root=...: not a pid file samepaged looks for */
+  return NULL;
 }
 
 /* The ksm_* facts of pid into info; cleared when they cannot be read. */
@@ -234,7 +305,8 @@ sp_qemu_proc_read_facts (const char *procfs_root, const char *pid_dir, SpDomainI
   g_return_if_fail (procfs_root != NULL);
   g_return_if_fail (info != NULL && info->uuid != NULL);
 
-  read_stat (procfs_root, sp_qemu_proc_find_pid (procfs_root, pid_dir, info->name, info->uuid),
+  read_stat (procfs_root,
+             sp_qemu_proc_find_pid (procfs_root, pid_dir, info->name, info->uuid, info->qemu_uid),
              info);
 }
 
@@ -264,11 +336,9 @@ sp_qemu_proc_update_facts (const char *procfs_root, const char *pid_dir, SpDomai
   if (!info->active || info->pid <= 0)
     return FALSE;
   before = sp_domain_info_copy (info);
-  /* the same QEMU: its ksm_stat (one or two small files); else look again */
-  if (process_has_uuid (procfs_root, info->pid, info->uuid))
-    read_stat (procfs_root, info->pid, info);
-  else
-    sp_qemu_proc_read_facts (procfs_root, pid_dir, info);
+  /* libvirt's pid file, the process's uid and command line, its ksm_stat:
+   * a few small files, no scan */
+  sp_qemu_proc_read_facts (procfs_root, pid_dir, info);
   sp_qemu_proc_follow_mergeable (info);
 
   return before->pid != info->pid || before->ksm_stat_present != info->ksm_stat_present ||
@@ -303,6 +373,7 @@ sp_qemu_proc_update_guests (const SpGuests *guests, const char *procfs_root, con
   fresh->connected = guests->connected;
   fresh->status = g_strdup (guests->status);
   fresh->refreshed_us = guests->refreshed_us;
+  fresh->refresh_serial = guests->refresh_serial;
   sp_guests_finish (fresh);
   return g_steal_pointer (&fresh);
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The QEMU process of a libvirt domain and its KSM facts: finding its pid
- * (libvirt's pid file, checked against the command line, else a scan of
- * procfs for "-uuid <uuid>") and filling an SpDomainInfo from its
+ * (libvirt's pid file, checked against the process's uid and command
+ * line) and filling an SpDomainInfo from its
  * /proc/<pid>/ksm_stat (read by sp-procfs). File reads only, no libvirt.
  */
 #pragma once
@@ -18,15 +18,33 @@ G_BEGIN_DECLS
 #define SP_QEMU_PROC_UNMERGEABLE_REASON "QEMU reports ksm_mergeable: no"
 
 /*
- * Finds the QEMU process of a domain: first <pid_dir>/<name>.pid (libvirt's
- * /run/libvirt/qemu), checked against the process's command line, then a
- * scan of <procfs>/[0-9]* command lines for the argument pair "-uuid"
- * <uuid>. Returns 0 when none is found. pid_dir may be NULL. A pid file
- * naming another process is ignored; unreadable and vanished processes are
- * skipped; of several matches the lowest pid wins.
+ * Finds the QEMU process of a domain from libvirt's own pid file,
+ * <pid_dir>/<name>.pid, and nothing else (no scan of /proc: any local user
+ * can start a process whose command line names a domain's UUID). The pid
+ * file must be a regular file only root or samepaged's user can write; the
+ * process it names must run as qemu_uid (all four ids of the Uid: line of
+ * <procfs>/<pid>/status; -1: as the pid file's owner, which is libvirt's
+ * user: root for qemu:///system, the user for qemu:///session) and its
+ * command line must hold "-uuid" <uuid>. Returns 0 otherwise; pid_dir or
+ * name NULL: 0.
  */
 gint64 sp_qemu_proc_find_pid (const char *procfs_root, const char *pid_dir, const char *name,
-                              const char *uuid);
+                              const char *uuid, gint64 qemu_uid);
+
+/* The uid pid runs as (the Uid: line of <procfs>/<pid>/status, its four
+ * ids equal), else -1. */
+gint64 sp_qemu_proc_get_uid (const char *procfs_root, gint64 pid);
+
+/*
+ * Where libvirt writes the pid files of QEMU processes for a connection to
+ * uri, or NULL when samepaged must read no local /proc for it: a remote URI
+ * (any host, or a transport other than unix, such as qemu+ssh://host/system
+ * or qemu+tcp://otherhost/system), another driver (test:///...), or
+ * qemu:///embed. qemu:///system and qemu+unix:///system (whatever its
+ * ?socket=) give system_pid_dir; qemu:///session gives
+ * $XDG_RUNTIME_DIR/libvirt/qemu/run (NULL without XDG_RUNTIME_DIR).
+ */
+char *sp_qemu_proc_pid_dir_for_uri (const char *uri, const char *system_pid_dir);
 
 /*
  * Whether a /proc/<pid>/cmdline (len bytes, NUL-separated argv) holds an
@@ -51,9 +69,8 @@ void sp_qemu_proc_follow_mergeable (SpDomainInfo *info);
 
 /*
  * Reads the facts of an active domain again, as sp_qemu_proc_read_facts()
- * and sp_qemu_proc_follow_mergeable() do, but cheaply: the known pid is
- * kept while its command line still names the domain's UUID (a domain
- * without a known pid is left alone: the next refresh looks for it).
+ * and sp_qemu_proc_follow_mergeable() do (a domain without a known pid is
+ * left alone: the next refresh looks for it).
  * Returns TRUE when a fact of info changed.
  */
 gboolean sp_qemu_proc_update_facts (const char *procfs_root, const char *pid_dir,

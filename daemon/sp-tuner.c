@@ -5,8 +5,11 @@
 
 #include <unistd.h>
 
+#include "sp-error.h"
+#include "sp-io.h"
 #include "sp-ksm-actuator.h"
 #include "sp-ksm-policy.h"
+#include "sp-ksm-unmerge.h"
 #include "sp-log.h"
 
 struct _SpTuner {
@@ -17,8 +20,9 @@ struct _SpTuner {
   char *procfs_root;
   gboolean dry_run;
 
-  GPtrArray *policies;  /* SpPolicy, in the order they decide */
-  GPtrArray *actuators; /* SpActuator, in the order they apply */
+  GPtrArray *policies;         /* SpPolicy, in the order they decide */
+  GPtrArray *actuators;        /* SpActuator, in the order they apply */
+  SpKsmActuator *ksm_actuator; /* in actuators */
   SpGuests *guests;
   SpSnapshot *snapshot;
   guint64 n_decisions;
@@ -30,10 +34,12 @@ struct _SpTuner {
 
   SpLogOnce ksm_problem;
   SpLogOnce mem_problem;
+  SpLogOnce merge_across_nodes_problem;
 };
 
 enum {
   SIGNAL_TUNED,
+  SIGNAL_RETUNE_REQUESTED,
   N_SIGNALS,
 };
 static guint signals[N_SIGNALS];
@@ -50,6 +56,7 @@ sp_tuner_dispose (GObject *object)
   g_clear_handle_id (&self->queued_id, g_source_remove);
   g_clear_pointer (&self->policies, g_ptr_array_unref);
   g_clear_pointer (&self->actuators, g_ptr_array_unref);
+  self->ksm_actuator = NULL;
   G_OBJECT_CLASS (sp_tuner_parent_class)->dispose (object);
 }
 
@@ -65,6 +72,7 @@ sp_tuner_finalize (GObject *object)
   g_clear_pointer (&self->snapshot, sp_snapshot_unref);
   sp_log_once_reset (&self->ksm_problem);
   sp_log_once_reset (&self->mem_problem);
+  sp_log_once_reset (&self->merge_across_nodes_problem);
   G_OBJECT_CLASS (sp_tuner_parent_class)->finalize (object);
 }
 
@@ -84,6 +92,16 @@ sp_tuner_class_init (SpTunerClass *klass)
    */
   signals[SIGNAL_TUNED] = g_signal_new ("tuned", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                         NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
+
+  /**
+   * SpTuner::retune-requested:
+   *
+   * Someone asked for a retune (Retune over D-Bus), before it runs: the
+   * inputs (the libvirt domain list) may be resynced.
+   */
+  signals[SIGNAL_RETUNE_REQUESTED] =
+      g_signal_new ("retune-requested", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                    NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -112,6 +130,7 @@ sp_tuner_new (const SpConfig *config, const char *sysfs_root, const char *procfs
   self->snapshot->dry_run = dry_run;
   sp_tuner_add_policy (self, ksm_policy);
   sp_tuner_add_actuator (self, SP_ACTUATOR (ksm_actuator));
+  self->ksm_actuator = ksm_actuator;
   return self;
 }
 
@@ -195,6 +214,15 @@ publish (SpTuner *self, SpSnapshot *next)
   g_clear_pointer (&self->snapshot, sp_snapshot_unref);
   self->snapshot = next;
   g_signal_emit (self, signals[SIGNAL_TUNED], 0, next);
+}
+
+void
+sp_tuner_request_retune (SpTuner *self)
+{
+  g_return_if_fail (SP_IS_TUNER (self));
+
+  g_signal_emit (self, signals[SIGNAL_RETUNE_REQUESTED], 0);
+  sp_tuner_retune (self);
 }
 
 /* One tuning pass, as sp-policy.h describes it. */
@@ -285,6 +313,8 @@ arm_tick (SpTuner *self)
     self->watch_id = g_timeout_add_seconds (SP_TUNER_WATCH_INTERVAL_S, on_watch, self);
 }
 
+static void sync_merge_across_nodes (SpTuner *self);
+
 void
 sp_tuner_start (SpTuner *self)
 {
@@ -293,6 +323,7 @@ sp_tuner_start (SpTuner *self)
   self->started = TRUE;
   sp_tuner_retune (self);
   arm_tick (self);
+  sync_merge_across_nodes (self);
 }
 
 static gboolean
@@ -326,6 +357,7 @@ sp_tuner_set_config (SpTuner *self, const SpConfig *config)
     {
       arm_tick (self);
       sp_tuner_retune (self);
+      sync_merge_across_nodes (self);
     }
 }
 
@@ -369,6 +401,8 @@ sp_tuner_restore (SpTuner *self, GError **error)
   if (!self->config->restore_on_exit)
     {
       g_message ("Leaving the KSM knobs as they are (restore_on_exit=false)");
+      for (guint i = self->actuators->len; i > 0; i--)
+        sp_actuator_leave (g_ptr_array_index (self->actuators, i - 1));
       return TRUE;
     }
   /* the last added first; every actuator tries, the first error is returned */
@@ -390,4 +424,170 @@ sp_tuner_restore (SpTuner *self, GError **error)
       return FALSE;
     }
   return TRUE;
+}
+
+void
+sp_tuner_set_state_dir (SpTuner *self, const char *state_dir)
+{
+  g_return_if_fail (SP_IS_TUNER (self));
+  sp_ksm_actuator_set_state_dir (self->ksm_actuator, state_dir);
+}
+
+SpKsmActuator *
+sp_tuner_get_ksm_actuator (SpTuner *self)
+{
+  g_return_val_if_fail (SP_IS_TUNER (self), NULL);
+  return self->ksm_actuator;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Unmerging */
+
+gboolean
+sp_tuner_check_unmerge (SpTuner *self, gint64 merge_across_nodes, gboolean *needed, GError **error)
+{
+  g_autoptr (GError) local_error = NULL;
+  SpKsmState ksm = { 0 };
+  SpMeminfo mem = { 0 };
+
+  g_return_val_if_fail (SP_IS_TUNER (self), FALSE);
+
+  if (needed != NULL)
+    *needed = FALSE;
+  if (!sp_ksm_read (self->sysfs_root, &ksm, &local_error))
+    {
+      g_set_error (error, SP_ERROR, SP_ERROR_FAILED, "Cannot read KSM: %s", local_error->message);
+      return FALSE;
+    }
+  if (!ksm.available)
+    {
+      g_set_error_literal (error, SP_ERROR, SP_ERROR_KSM_UNAVAILABLE,
+                           "KSM is not available on this kernel");
+      return FALSE;
+    }
+  if (merge_across_nodes >= 0)
+    {
+      if (!sp_ksm_state_has (&ksm, SP_KSM_MERGE_ACROSS_NODES))
+        {
+          g_set_error_literal (error, SP_ERROR, SP_ERROR_NOT_SUPPORTED,
+                               "merge_across_nodes is not supported by this kernel (no "
+                               "kernel/mm/ksm/merge_across_nodes: built without NUMA)");
+          return FALSE;
+        }
+      if (sp_ksm_state_get (&ksm, SP_KSM_MERGE_ACROSS_NODES) == merge_across_nodes)
+        return TRUE;
+    }
+  if (!sp_meminfo_read (self->procfs_root, &mem, &local_error))
+    {
+      g_set_error (error, SP_ERROR, SP_ERROR_FAILED, "Cannot read memory information: %s",
+                   local_error->message);
+      return FALSE;
+    }
+  if (!sp_ksm_unmerge_check (&ksm, &mem, sp_ksm_policy_threshold_kib (self->config, mem.total_kib),
+                             sp_page_size_kib (), error))
+    return FALSE;
+  if (needed != NULL)
+    *needed = TRUE;
+  return TRUE;
+}
+
+static void
+on_unmerged (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = G_TASK (user_data);
+  SpTuner *self = g_task_get_source_object (task);
+  GError *error = NULL;
+
+  if (!sp_ksm_unmerge_finish (result, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (self->actuators != NULL)
+    sp_tuner_retune (self);
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+sp_tuner_unmerge_async (SpTuner *self, gint64 merge_across_nodes, GAsyncReadyCallback callback,
+                        gpointer user_data)
+{
+  g_autoptr (GTask) task = NULL;
+  GError *error = NULL;
+  gboolean needed = FALSE;
+  SpKsmUnmergeOptions options = { .merge_across_nodes = merge_across_nodes };
+
+  g_return_if_fail (SP_IS_TUNER (self));
+
+  task = g_task_new (self, NULL, callback, user_data);
+  g_task_set_source_tag (task, sp_tuner_unmerge_async);
+  if (!sp_tuner_check_unmerge (self, merge_across_nodes, &needed, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (!needed)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  if (self->dry_run)
+    {
+      if (merge_across_nodes >= 0)
+        g_message ("dry run: would unmerge (run = 2), write merge_across_nodes = %" G_GINT64_FORMAT
+                   " and put run back",
+                   merge_across_nodes);
+      else
+        g_message ("dry run: would unmerge every merged page (run = 2)");
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  sp_ksm_unmerge_async (self->ksm_actuator, self->sysfs_root, &options, on_unmerged,
+                        g_steal_pointer (&task));
+}
+
+gboolean
+sp_tuner_unmerge_finish (SpTuner *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+on_merge_across_nodes_synced (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  SpTuner *self = SP_TUNER (source);
+  g_autoptr (GError) error = NULL;
+
+  if (!sp_tuner_unmerge_finish (self, result, &error))
+    {
+      if (sp_log_once_changed (&self->merge_across_nodes_problem, error->message))
+        g_warning ("merge_across_nodes = %" G_GINT64_FORMAT " (configured) not applied: %s",
+                   self->config->merge_across_nodes, error->message);
+    }
+  else
+    sp_log_once_reset (&self->merge_across_nodes_problem);
+}
+
+/* At start and when the config changes: merge_across_nodes as configured,
+ * when it is not already (an unmerge first). */
+static void
+sync_merge_across_nodes (SpTuner *self)
+{
+  g_autoptr (GError) error = NULL;
+  gboolean needed = FALSE;
+
+  if (self->config->merge_across_nodes < 0 || sp_ksm_actuator_is_held (self->ksm_actuator))
+    return;
+  if (!sp_tuner_check_unmerge (self, self->config->merge_across_nodes, &needed, &error))
+    {
+      if (sp_log_once_changed (&self->merge_across_nodes_problem, error->message))
+        g_warning ("merge_across_nodes = %" G_GINT64_FORMAT " (configured) not applied: %s",
+                   self->config->merge_across_nodes, error->message);
+      return;
+    }
+  if (!needed)
+    return;
+  sp_tuner_unmerge_async (self, self->config->merge_across_nodes, on_merge_across_nodes_synced,
+                          NULL);
 }

@@ -6,6 +6,8 @@
  * emits "tuned" with each new snapshot (which D-Bus and metrics read).
  * Policies and actuators are parts behind a seam (sp-policy.h, where a pass
  * is described step by step); the KSM ones are added by sp_tuner_new().
+ * merge_across_nodes (a config key) is applied at start and when the config
+ * changes, by an unmerge (sp_tuner_unmerge_async()).
  */
 #pragma once
 
@@ -14,6 +16,7 @@
 #include "sp-actuator.h"
 #include "sp-config.h"
 #include "sp-domain.h"
+#include "sp-ksm-actuator.h"
 #include "sp-policy.h"
 #include "sp-snapshot.h"
 
@@ -49,6 +52,11 @@ void sp_tuner_set_guests (SpTuner *self, SpGuests *guests);
 /* Decides and applies now. */
 void sp_tuner_retune (SpTuner *self);
 
+/* A retune someone asked for (Retune over D-Bus): emits
+ * "retune-requested" (the daemon resyncs the domain list then), then
+ * retunes now. */
+void sp_tuner_request_retune (SpTuner *self);
+
 /* One retune after delay_ms; calls while one is pending are folded in. */
 void sp_tuner_queue_retune (SpTuner *self, guint delay_ms);
 
@@ -59,7 +67,29 @@ SpSnapshot *sp_tuner_get_snapshot (SpTuner *self);
 guint64 sp_tuner_get_n_decisions (SpTuner *self);
 
 /* Puts back the knobs samepaged changed (when restore_on_exit is set):
- * every actuator restores, the first error is returned. */
+ * every actuator restores, the first error is returned. With
+ * restore_on_exit=false every actuator leaves them, and says so. */
 gboolean sp_tuner_restore (SpTuner *self, GError **error);
+
+/* Where the KSM actuator keeps the knobs found at start
+ * (<state_dir>/ksm-originals, see sp-ksm-actuator.h). Before start. */
+void sp_tuner_set_state_dir (SpTuner *self, const char *state_dir);
+
+SpKsmActuator *sp_tuner_get_ksm_actuator (SpTuner *self);
+
+/*
+ * Unmerging every merged page (sp-ksm-unmerge.h), for Unmerge
+ * (merge_across_nodes -1) and for changing merge_across_nodes (0 or 1).
+ * check reads KSM and /proc/meminfo now: SP_ERROR_NOT_SUPPORTED when
+ * merge_across_nodes is asked on a kernel without it, SP_ERROR_FAILED when
+ * MemAvailable cannot absorb the unmerge plus the threshold; *needed (may
+ * be NULL) is FALSE when merge_across_nodes already has the value. The
+ * async call checks again, unmerges (a dry run only logs), then retunes.
+ */
+gboolean sp_tuner_check_unmerge (SpTuner *self, gint64 merge_across_nodes, gboolean *needed,
+                                 GError **error);
+void sp_tuner_unmerge_async (SpTuner *self, gint64 merge_across_nodes, GAsyncReadyCallback callback,
+                             gpointer user_data);
+gboolean sp_tuner_unmerge_finish (SpTuner *self, GAsyncResult *result, GError **error);
 
 G_END_DECLS

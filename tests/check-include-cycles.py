@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """No include cycle between the modules of daemon/ (sp-foo.c + sp-foo.h).
 
-Module A depends on module B when sp-a.c or sp-a.h includes sp-b.h. Two
-checks, as TAP: no pair of modules includes each other's header, and no
-longer cycle exists either (A -> B -> C -> A). Usage:
+Module A depends on module B when sp-a.c or sp-a.h includes sp-b.h. Three
+checks, as TAP: no pair of modules includes each other's header, no longer
+cycle exists either (A -> B -> C -> A), and no file is over 700 lines. Usage:
 check-include-cycles.py [DAEMON_DIR] (default: ../daemon next to this file).
 """
 
@@ -63,11 +63,14 @@ def cycle(graph):
     return None
 
 
+MAX_LINES = 700
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     daemon_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, '..', 'daemon')
     graph = modules(daemon_dir)
-    print('1..2')
+    print('1..3')
     ok = True
     mutual = pairs(graph)
     if mutual or len(graph) < 2:
@@ -84,6 +87,21 @@ def main():
         print('not ok 2 - no include cycle among the daemon modules')
     else:
         print('ok 2 - no include cycle among the daemon modules')
+    # one part per file, each small enough to read (issue 12: none over 700)
+    long_files = []
+    for name in sorted(os.listdir(daemon_dir)):
+        if name.endswith(('.c', '.h')):
+            with open(os.path.join(daemon_dir, name)) as f:
+                n = sum(1 for _ in f)
+            if n > MAX_LINES:
+                long_files.append((name, n))
+    for name, n in long_files:
+        print(f'# {name} has {n} lines')
+    if long_files:
+        ok = False
+        print(f'not ok 3 - no daemon file over {MAX_LINES} lines')
+    else:
+        print(f'ok 3 - no daemon file over {MAX_LINES} lines')
     return 0 if ok else 1
 
 

@@ -288,6 +288,26 @@ class DeployedHost(unittest.TestCase):
             self.assertEqual(doms[g]["ksm_mergeable"], "yes", doms[g])
             self.assertEqual(doms[g]["pid"], self.qemu_pid(g), doms[g])
 
+    def assert_daemon_agrees(self, context):
+        """ksmctl domains' merging_pages of each guest, above 0, matches
+        /proc/<pid>/ksm_merging_pages (5 %) within three watch periods."""
+        seen = {}
+
+        def daemon_agrees():
+            doms = self.domains()
+            for g in GUESTS:
+                real = self.merging_pages(g)
+                seen[g] = (doms[g]["merging_pages"], real)
+                if doms[g]["merging_pages"] <= 0 or \
+                        abs(doms[g]["merging_pages"] - real) > max(real // 20, 16):
+                    return False
+            return True
+        try:
+            sptest.wait_for(daemon_agrees, 3 * WATCH_PERIOD_S, 0.5, "merging_pages to follow")
+        except AssertionError:
+            self.fail("ksmctl domains merging_pages vs /proc/<pid>/ksm_merging_pages: %s (%s)"
+                      % (seen, context))
+
     def test_07_merged_without_events(self):
         """Bug (b): per-guest merged pages follow /proc/<pid>/ksm_merging_pages
         within the 5 s watch, with no libvirt event after the guests booted
@@ -313,21 +333,8 @@ class DeployedHost(unittest.TestCase):
         note("/proc ksm_merging_pages: %s; host pages_sharing %s"
              % (dict(zip(GUESTS, proc_pages)), self.knob("pages_sharing")))
 
-        seen = {}
-
-        def daemon_agrees():
-            doms = self.domains()
-            for g in GUESTS:
-                real = self.merging_pages(g)
-                seen[g] = (doms[g]["merging_pages"], real)
-                if abs(doms[g]["merging_pages"] - real) > max(real // 20, 16):
-                    return False
-            return True
         try:
-            sptest.wait_for(daemon_agrees, 3 * WATCH_PERIOD_S, 0.5, "merging_pages to follow")
-        except AssertionError:
-            self.fail("ksmctl domains merging_pages vs /proc/<pid>/ksm_merging_pages: %s "
-                      "(no libvirt event since the guests booted)" % seen)
+            self.assert_daemon_agrees("no libvirt event since the guests booted")
         finally:
             # no restart, so no full resync, hid the bug
             self.assertEqual(self.unit("MainPID"), main_pid)
@@ -346,22 +353,7 @@ class DeployedHost(unittest.TestCase):
                         "ksmd to merge the fills")
         for g in GUESTS:
             self.c.run(["virsh", "desc", g, "--live", "--title", "event %d" % time.time_ns()])
-        seen = {}
-
-        def daemon_agrees():
-            doms = self.domains()
-            for g in GUESTS:
-                real = self.merging_pages(g)
-                seen[g] = (doms[g]["merging_pages"], real)
-                if doms[g]["merging_pages"] <= 0 or \
-                        abs(doms[g]["merging_pages"] - real) > max(real // 20, 16):
-                    return False
-            return True
-        try:
-            sptest.wait_for(daemon_agrees, 3 * WATCH_PERIOD_S, 0.5, "merging_pages")
-        except AssertionError:
-            self.fail("after a metadata-change event, ksmctl domains merging_pages vs "
-                      "/proc/<pid>/ksm_merging_pages: %s" % seen)
+        self.assert_daemon_agrees("after a metadata-change event")
         # the human table shows it too (MERGED column, not 0 KiB)
         table = self.ksmctl("domains").stdout
         note(table)

@@ -56,12 +56,12 @@ class TickTest(unittest.TestCase):
         with open(self.config, "w") as f:
             f.write(text)
 
-    def start(self, *extra, connect=EMPTY_NODE):
+    def start(self, *extra, connect=EMPTY_NODE, prefix=None):
         # a libvirt node without domains keeps committed memory at 0
         args = ["--connect", connect] if connect else []
         self.daemon = sptest.Daemon(["--sysfs-root", self.sysfs, "--procfs-root", self.procfs,
                                      "--config", self.config, "--ksmtuned-config", "", "-v"]
-                                    + args + list(extra), log_dir=self.dir)
+                                    + args + list(extra), log_dir=self.dir, prefix=prefix)
         return self.daemon
 
     def test_knobs_follow_meminfo_on_next_tick(self):
@@ -245,17 +245,41 @@ class TickTest(unittest.TestCase):
             self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
 
     def test_embedded_default_without_libvirt_daemon(self):
-        # no --connect, no connect key: qemu:///system does not answer here
-        # (no libvirtd runs at the system socket), so samepaged uses the
-        # embedded test driver and says so
-        if os.path.exists("/var/run/libvirt/libvirt-sock"):
-            self.skipTest("a libvirt daemon answers at qemu:///system on this machine")
-        d = self.start(connect=None)
+        # no --connect, no connect key, and no libvirt daemon at
+        # qemu:///system: samepaged runs in a mount namespace of its own
+        # where /run/libvirt (and /var/run/libvirt) is an empty tmpfs, so
+        # this runs on every host, one with a system libvirtd included; it
+        # uses the embedded test driver and says so
+        d = self.start(connect=None, prefix=without_system_libvirt())
         d.wait_log("using libvirt's embedded test driver test:///default")
         # its one running domain ("test", 2 GiB) is committed memory
         d.wait_log("Refreshed 1 domain(s), 1 active, committed 2097152 KiB")
         d.wait_log("stop: committed 2.0 GiB + threshold")
+        self.assertNotIn("namespace:", d.output())
 
+
+# The directories where a system libvirt daemon has its sockets.
+LIBVIRT_RUN_DIRS = ["/run/libvirt", "/var/run/libvirt"]
+
+
+def without_system_libvirt():
+    """A command prefix that runs a program in a new mount namespace with an
+    empty tmpfs over each libvirt socket directory of this host: there, no
+    libvirt daemon answers at qemu:///system. Mounts made there never reach
+    the host. As root: unshare --mount; otherwise in a user namespace of
+    its own (unshare --user --map-root-user), where the user may mount."""
+    namespace = ["unshare", "--mount", "--propagation", "private"]
+    if os.geteuid() != 0:
+        namespace[1:1] = ["--user", "--map-root-user"]
+    script = ('for d in "$@"; do [ "$d" = -- ] && break; '
+              '[ -d "$d" ] && { mount -t tmpfs -o mode=0755 samepage-test "$d" || exit 125; }; '
+              'done; '
+              'while [ "$1" != -- ]; do shift; done; shift; '
+              'for s in /run/libvirt/libvirt-sock /var/run/libvirt/libvirt-sock '
+              '/run/libvirt/virtqemud-sock /var/run/libvirt/virtqemud-sock; do '
+              '[ -e "$s" ] && { echo "namespace: $s still exists" >&2; exit 125; }; done; '
+              'exec "$@"')
+    return namespace + ["sh", "-c", script, "sh"] + LIBVIRT_RUN_DIRS + ["--"]
 
 if __name__ == "__main__":
     sptest.run_tap()

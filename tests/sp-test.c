@@ -134,6 +134,54 @@ sp_test_read_file (const char *path, gsize *len)
   return contents;
 }
 
+void
+sp_test_make_dir_in (const char *dir, const char *relative)
+{
+  g_autofree char *path = g_build_filename (dir, relative, NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
+}
+
+void
+sp_test_tmp_dir_setup (SpTestTmpDir *tmp, gconstpointer data)
+{
+  tmp->dir = sp_test_make_tmp_dir ();
+}
+
+void
+sp_test_tmp_dir_teardown (SpTestTmpDir *tmp, gconstpointer data)
+{
+  sp_test_remove_tree (tmp->dir);
+  g_clear_pointer (&tmp->dir, g_free);
+}
+
+char *
+sp_test_tmp_dir_write (SpTestTmpDir *tmp, const char *name, const char *contents)
+{
+  char *path = g_build_filename (tmp->dir, name, NULL);
+
+  sp_test_write_file (path, contents, -1);
+  return path;
+}
+
+/* ---- assertions ----------------------------------------------------------- */
+
+void
+sp_test_assert_contains (const char *haystack, const char *needle)
+{
+  if (strstr (haystack, needle) == NULL)
+    g_error ("“%s” does not contain “%s”", haystack, needle);
+}
+
+const SpConfigIntKey *
+sp_test_int_key (const char *name)
+{
+  const SpConfigIntKey *key = sp_config_find_int_key (name);
+
+  g_assert_nonnull (key);
+  return key;
+}
+
 /* ---- a writable KSM sysfs tree ----------------------------------------- */
 
 void
@@ -183,6 +231,12 @@ sp_test_sysfs_get (SpTestSysfs *t, const char *name)
   return sp_test_read_file (path, NULL);
 }
 
+char *
+sp_test_sysfs_knob (SpTestSysfs *t, const char *name)
+{
+  return g_strchomp (sp_test_sysfs_get (t, name));
+}
+
 /* ---- KSM state ---------------------------------------------------------- */
 
 void
@@ -211,6 +265,13 @@ sp_test_timeout_start (SpTestTimeout *t, guint seconds)
 }
 
 void
+sp_test_timeout_start_ms (SpTestTimeout *t, guint ms)
+{
+  t->expired = FALSE;
+  t->id = g_timeout_add (ms, on_timeout, &t->expired);
+}
+
+void
 sp_test_timeout_finish (SpTestTimeout *t)
 {
   g_assert_false (t->expired);
@@ -228,10 +289,21 @@ sp_test_settle (guint ms)
     g_main_context_iteration (NULL, TRUE);
 }
 
+void
+sp_test_wait_count (const guint *counter, guint n)
+{
+  SpTestTimeout timeout;
+
+  sp_test_timeout_start (&timeout, 20);
+  while (*counter <= n && !timeout.expired)
+    g_main_context_iteration (NULL, TRUE);
+  sp_test_timeout_finish (&timeout);
+}
+
 /* ---- a libvirt watcher on the test driver ------------------------------- */
 
-static void
-on_guests_changed (SpLibvirt *libvirt, SpGuests *guests, gpointer user_data)
+void
+sp_test_watch_record (gpointer source, SpGuests *guests, gpointer user_data)
 {
   SpTestWatch *w = user_data;
 
@@ -257,7 +329,7 @@ sp_test_watch_start_full (SpTestWatch *w, const char *node_xml, const char *proc
   w->libvirt = sp_libvirt_new (uri, procfs_root != NULL ? procfs_root : "/proc", pid_dir);
   if (procfs_root != NULL)
     sp_libvirt_set_qemu_facts_always (w->libvirt, TRUE);
-  g_signal_connect (w->libvirt, "guests-changed", G_CALLBACK (on_guests_changed), w);
+  g_signal_connect (w->libvirt, "guests-changed", G_CALLBACK (sp_test_watch_record), w);
   sp_libvirt_start (w->libvirt);
   /* connected, then the first refresh */
   sp_test_timeout_start (&timeout, 20);
@@ -270,12 +342,7 @@ sp_test_watch_start_full (SpTestWatch *w, const char *node_xml, const char *proc
 void
 sp_test_watch_wait_changes (SpTestWatch *w, guint n)
 {
-  SpTestTimeout timeout;
-
-  sp_test_timeout_start (&timeout, 20);
-  while (w->n_changed <= n && !timeout.expired)
-    g_main_context_iteration (NULL, TRUE);
-  sp_test_timeout_finish (&timeout);
+  sp_test_wait_count (&w->n_changed, n);
 }
 
 void
@@ -316,9 +383,23 @@ sp_test_tuner_new (const char *root, const SpConfig *config)
 
 /* ---- log capture -------------------------------------------------------- */
 
+typedef struct {
+  char *domain;
+  char *line; /* "WARNING message", "MESSAGE message", "INFO <SAMEPAGE_DOMAIN or -> message" */
+} LoggedLine;
+
+static void
+logged_line_free (gpointer data)
+{
+  LoggedLine *l = data;
+
+  g_free (l->domain);
+  g_free (l->line);
+  g_free (l);
+}
+
 G_LOCK_DEFINE_STATIC (logged);
-static GPtrArray *logged; /* char*: "WARNING message", "MESSAGE message",
-                           * "INFO <SAMEPAGE_DOMAIN or -> message" */
+static GPtrArray *logged; /* LoggedLine* */
 
 static GLogWriterOutput
 log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
@@ -337,23 +418,20 @@ log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoin
         guest = fields[i].value;
     }
   if (domain != NULL && g_str_has_prefix (domain, "samepaged") && message != NULL &&
-      (level & G_LOG_LEVEL_INFO) != 0)
+      (level & (G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO)) != 0)
     {
-      G_LOCK (logged);
-      g_ptr_array_add (logged, g_strdup_printf ("INFO %s %s", guest, message));
-      G_UNLOCK (logged);
-      g_test_message ("%s: INFO %s %s", domain, guest, message);
-      return G_LOG_WRITER_HANDLED;
-    }
-  if (domain != NULL && g_str_has_prefix (domain, "samepaged") && message != NULL &&
-      (level & (G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE)) != 0)
-    {
-      const char *kind = (level & G_LOG_LEVEL_WARNING) != 0 ? "WARNING" : "MESSAGE";
+      LoggedLine *l = g_new0 (LoggedLine, 1);
 
+      l->domain = g_strdup (domain);
+      if ((level & G_LOG_LEVEL_INFO) != 0)
+        l->line = g_strdup_printf ("INFO %s %s", guest, message);
+      else
+        l->line = g_strdup_printf (
+            "%s %s", (level & G_LOG_LEVEL_WARNING) != 0 ? "WARNING" : "MESSAGE", message);
       G_LOCK (logged);
-      g_ptr_array_add (logged, g_strdup_printf ("%s %s", kind, message));
+      g_ptr_array_add (logged, l);
       G_UNLOCK (logged);
-      g_test_message ("%s: %s %s", domain, kind, message);
+      g_test_message ("%s: %s", domain, l->line);
       return G_LOG_WRITER_HANDLED;
     }
   return g_log_writer_default (level, fields, n_fields, user_data);
@@ -362,24 +440,42 @@ log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoin
 void
 sp_test_log_capture (void)
 {
+  gboolean first;
+
   G_LOCK (logged);
-  if (logged == NULL)
-    logged = g_ptr_array_new_with_free_func (g_free);
+  first = logged == NULL;
+  if (first)
+    logged = g_ptr_array_new_with_free_func (logged_line_free);
   G_UNLOCK (logged);
-  g_log_set_writer_func (log_writer, NULL, NULL);
+  /* GLib takes one writer per process: a second call only keeps capturing */
+  if (first)
+    g_log_set_writer_func (log_writer, NULL, NULL);
 }
 
 guint
 sp_test_log_count (const char *pattern)
 {
-  guint n = 0;
+  g_auto (GStrv) lines = sp_test_log_lines (NULL, pattern);
+
+  return g_strv_length (lines);
+}
+
+char **
+sp_test_log_lines (const char *domain, const char *pattern)
+{
+  g_autoptr (GStrvBuilder) lines = g_strv_builder_new ();
 
   G_LOCK (logged);
   for (guint i = 0; logged != NULL && i < logged->len; i++)
-    if (g_pattern_match_simple (pattern, g_ptr_array_index (logged, i)))
-      n++;
+    {
+      const LoggedLine *l = g_ptr_array_index (logged, i);
+
+      if ((domain == NULL || g_str_equal (domain, l->domain)) &&
+          g_pattern_match_simple (pattern, l->line))
+        g_strv_builder_add (lines, l->line);
+    }
   G_UNLOCK (logged);
-  return n;
+  return g_strv_builder_end (lines);
 }
 
 void
@@ -392,6 +488,16 @@ sp_test_log_clear (void)
 }
 
 /* ---- a private bus ------------------------------------------------------ */
+
+int
+sp_test_run_with_bus (GTestDBus *bus)
+{
+  int status = g_test_run ();
+
+  g_test_dbus_down (bus);
+  g_object_unref (bus);
+  return status;
+}
 
 GTestDBus *
 sp_test_bus_up (void)
@@ -456,24 +562,99 @@ sp_test_error_message (const GError *error)
   return g_strdup (copy->message);
 }
 
-static gboolean
-on_spin_timeout (gpointer user_data)
-{
-  gboolean *expired = user_data;
-
-  *expired = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
 gboolean
 sp_test_spin_until (const gboolean *flag, guint timeout_ms)
 {
   gboolean expired = FALSE;
-  guint id = g_timeout_add (timeout_ms, on_spin_timeout, &expired);
+  guint id = g_timeout_add (timeout_ms, on_timeout, &expired);
 
   while (!expired && (flag == NULL || !*flag))
     g_main_context_iteration (NULL, TRUE);
   if (!expired)
     g_source_remove (id);
   return flag != NULL && *flag;
+}
+
+/* ---- the kernel's part of KSM writes ------------------------------------- */
+
+static gboolean
+on_fake_unmerged (gpointer user_data)
+{
+  SpTestSysfs *t = user_data;
+
+  sp_test_sysfs_set (t, "pages_shared", "0\n");
+  sp_test_sysfs_set (t, "pages_sharing", "0\n");
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+fake_kernel_write (const char *sysfs_root, SpKsmField field, gint64 value, gpointer user_data,
+                   GError **error)
+{
+  SpTestFakeKernel *k = user_data;
+  SpKsmState ksm = { 0 };
+
+  if (g_strcmp0 (sysfs_root, k->sysfs->root) != 0)
+    return TRUE;
+  g_atomic_int_inc (&k->n_writes);
+  g_assert_true (sp_ksm_read (sysfs_root, &ksm, NULL));
+  if (k->record_path != NULL)
+    {
+      g_autofree char *record = NULL;
+      g_autofree char *key = g_strdup_printf ("\n%s=", sp_ksm_field_name (field));
+
+      if (!g_file_get_contents (k->record_path, &record, NULL, NULL) ||
+          strstr (record, key) == NULL)
+        g_atomic_int_inc (&k->n_unrecorded_writes);
+    }
+  switch (field)
+    {
+    case SP_KSM_ADVISOR_MODE:
+      if (sp_ksm_state_get (&ksm, field) != value)
+        {
+          g_autofree char *reset =
+              g_strdup_printf ("%" G_GINT64_FORMAT "\n",
+                               value == SP_KSM_ADVISOR_NONE
+                                   ? 100
+                                   : sp_ksm_state_get (&ksm, SP_KSM_ADVISOR_MIN_PAGES_TO_SCAN));
+          sp_test_sysfs_set (k->sysfs, "pages_to_scan", reset);
+        }
+      break;
+    case SP_KSM_PAGES_TO_SCAN:
+      if (sp_ksm_state_get (&ksm, SP_KSM_ADVISOR_MODE) != SP_KSM_ADVISOR_NONE)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                       "Cannot write pages_to_scan under the advisor: Invalid argument (EINVAL)");
+          return FALSE;
+        }
+      break;
+    case SP_KSM_MERGE_ACROSS_NODES:
+      if (k->refuse_merge_across_nodes || sp_ksm_state_get (&ksm, SP_KSM_PAGES_SHARED) > 0)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_BUSY,
+                       "Cannot write merge_across_nodes: Device or resource busy (EBUSY)");
+          return FALSE;
+        }
+      break;
+    case SP_KSM_RUN:
+      if (value == SP_KSM_RUN_UNMERGE && k->unmerge_delay_ms >= 0)
+        g_timeout_add ((guint) k->unmerge_delay_ms, on_fake_unmerged, k->sysfs);
+      break;
+    default:
+      break;
+    }
+  return TRUE;
+}
+
+void
+sp_test_fake_kernel_start (SpTestFakeKernel *k, SpTestSysfs *sysfs)
+{
+  k->sysfs = sysfs;
+  sp_ksm_set_write_hook (fake_kernel_write, k);
+}
+
+void
+sp_test_fake_kernel_stop (SpTestFakeKernel *k)
+{
+  sp_ksm_set_write_hook (NULL, NULL);
 }

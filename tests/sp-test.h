@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Helpers shared by the unit tests (tests/test-*.c): the test data, temporary
- * trees and files, a writable KSM sysfs tree, main-loop waits and a libvirt
+ * trees and files (and a temporary directory fixture), assertions, a
+ * writable KSM sysfs tree, main-loop waits and a libvirt
  * watcher on the test driver, a dry-run tuner, log capture and a private
  * D-Bus bus. Every helper fails the test (g_assert) when
  * what it does fails, so a test reads as what it checks.
@@ -41,6 +42,30 @@ void sp_test_write_file (const char *path, const char *contents, gssize len);
 void sp_test_write_in (const char *dir, const char *relative, const char *contents, gssize len);
 /* The contents of path; len (may be NULL) its length. */
 char *sp_test_read_file (const char *path, gsize *len);
+/* Creates dir/relative and its parents. */
+void sp_test_make_dir_in (const char *dir, const char *relative);
+
+/*
+ * A temporary directory as a g_test_add() fixture, removed with everything
+ * in it at the end of the test:
+ *   g_test_add ("/x", SpTestTmpDir, NULL, sp_test_tmp_dir_setup, test_x,
+ *               sp_test_tmp_dir_teardown);
+ */
+typedef struct {
+  char *dir;
+} SpTestTmpDir;
+
+void sp_test_tmp_dir_setup (SpTestTmpDir *tmp, gconstpointer data);
+void sp_test_tmp_dir_teardown (SpTestTmpDir *tmp, gconstpointer data);
+/* Writes the string contents to tmp->dir/name; returns its path. */
+char *sp_test_tmp_dir_write (SpTestTmpDir *tmp, const char *name, const char *contents);
+
+/* ---- assertions ----------------------------------------------------------- */
+
+/* Fails the test unless haystack contains needle. */
+void sp_test_assert_contains (const char *haystack, const char *needle);
+/* The integer config key name (fails the test if there is none). */
+const SpConfigIntKey *sp_test_int_key (const char *name);
 
 /* ---- a writable KSM sysfs tree ----------------------------------------- */
 
@@ -58,6 +83,8 @@ void sp_test_sysfs_clear (SpTestSysfs *t);
 char *sp_test_sysfs_path (SpTestSysfs *t, const char *name);
 void sp_test_sysfs_set (SpTestSysfs *t, const char *name, const char *contents);
 char *sp_test_sysfs_get (SpTestSysfs *t, const char *name);
+/* sp_test_sysfs_get() without the trailing white space ("0\n" -> "0"). */
+char *sp_test_sysfs_knob (SpTestSysfs *t, const char *name);
 
 /* ---- KSM state ---------------------------------------------------------- */
 
@@ -78,9 +105,13 @@ typedef struct {
 } SpTestTimeout;
 
 void sp_test_timeout_start (SpTestTimeout *t, guint seconds);
+/* The same with a limit of ms milliseconds. */
+void sp_test_timeout_start_ms (SpTestTimeout *t, guint ms);
 void sp_test_timeout_finish (SpTestTimeout *t);
 /* Lets pending events and refreshes run for ms milliseconds. */
 void sp_test_settle (guint ms);
+/* Iterates the main loop until *counter exceeds n (20 s at most). */
+void sp_test_wait_count (const guint *counter, guint n);
 
 /* ---- a libvirt watcher on the test driver ------------------------------- */
 
@@ -99,6 +130,10 @@ void sp_test_watch_start_full (SpTestWatch *w, const char *node_xml, const char 
                                const char *pid_dir);
 /* Iterates the main loop until the watch saw more than n changes (20 s at most). */
 void sp_test_watch_wait_changes (SpTestWatch *w, guint n);
+/* A handler for any signal that hands over an SpGuests (SpLibvirt's
+ * "guests-changed", SpGuestQuery's "refreshed"), user_data an SpTestWatch:
+ * counts the signal in n_changed and keeps the guests in last. */
+void sp_test_watch_record (gpointer source, SpGuests *guests, gpointer user_data);
 /* Disconnects from and drops the watcher: a refresh still running does not
  * publish into w. */
 void sp_test_watch_stop (SpTestWatch *w);
@@ -124,6 +159,8 @@ void sp_test_log_capture (void);
 /* Lines recorded since the last sp_test_log_clear() that match pattern
  * (g_pattern_match_simple). */
 guint sp_test_log_count (const char *pattern);
+/* The same lines, of log domain domain only (NULL: of any), oldest first. */
+char **sp_test_log_lines (const char *domain, const char *pattern);
 void sp_test_log_clear (void);
 
 /*
@@ -132,6 +169,9 @@ void sp_test_log_clear (void);
  * back to root only). Call before anything connects to a bus.
  */
 GTestDBus *sp_test_bus_up (void);
+
+/* g_test_run(), then bus down and unreferenced: g_test_run()'s status. */
+int sp_test_run_with_bus (GTestDBus *bus);
 
 /* A new connection to bus, as a service or a client would have. */
 GDBusConnection *sp_test_bus_connect (GTestDBus *bus);
@@ -152,5 +192,32 @@ char *sp_test_error_message (const GError *error);
 
 /* Runs the main loop until *flag is set or timeout_ms passed; TRUE if set. */
 gboolean sp_test_spin_until (const gboolean *flag, guint timeout_ms);
+
+/* ---- the kernel's part of KSM writes, on a fake tree --------------------- */
+
+/*
+ * While started, every sp_ksm_write() to the tree behaves as the kernel's
+ * KSM does:
+ * - writing advisor_mode with another mode resets pages_to_scan (100 for
+ *   none, advisor_min_pages_to_scan for scan-time);
+ * - pages_to_scan is refused (EINVAL) while the advisor runs;
+ * - merge_across_nodes is refused (EBUSY) while pages_shared > 0, or always
+ *   with refuse_merge_across_nodes;
+ * - run=2 drops pages_shared and pages_sharing to 0 unmerge_delay_ms later
+ *   (on the main loop); -1: never.
+ * With record_path set, each write of a knob that is not in that file yet
+ * (the ksm-originals record) counts in n_unrecorded_writes.
+ */
+typedef struct {
+  SpTestSysfs *sysfs;
+  int unmerge_delay_ms;
+  gboolean refuse_merge_across_nodes;
+  const char *record_path;
+  guint n_unrecorded_writes; /* atomic */
+  guint n_writes;            /* atomic */
+} SpTestFakeKernel;
+
+void sp_test_fake_kernel_start (SpTestFakeKernel *k, SpTestSysfs *sysfs);
+void sp_test_fake_kernel_stop (SpTestFakeKernel *k);
 
 G_END_DECLS

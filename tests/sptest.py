@@ -171,11 +171,16 @@ class Daemon:
     Without DBUS_SYSTEM_BUS_ADDRESS in env, samepaged gets the address of a
     socket that does not exist: it tunes without a D-Bus API and never
     touches a system bus the machine may have (see SystemBus for one).
-    prefix runs samepaged through another command (setpriv ...)."""
+    prefix runs samepaged through another command (setpriv ...). Without
+    --state-dir in args, samepaged keeps its state (overrides.conf,
+    ksm-originals) in a directory next to its log, never in
+    /var/lib/samepage."""
 
     def __init__(self, args, env=None, log_dir=None, prefix=None):
         self.log_path = os.path.join(log_dir or tempfile.gettempdir(),
                                      "samepaged-%d.log" % time.monotonic_ns())
+        if "--state-dir" not in args and not any(a.startswith("--state-dir=") for a in args):
+            args = args + ["--state-dir", self.log_path[:-len(".log")] + ".state"]
         self.log = open(self.log_path, "w+")
         full_env = dict(os.environ)
         full_env.pop("NOTIFY_SOCKET", None)
@@ -194,6 +199,12 @@ class Daemon:
 
     def wait_log(self, text, timeout=10.0, count=1):
         return wait_for(lambda: self.output().count(text) >= count, timeout,
+                        what="%r in samepaged's log:\n%s" % (text, self.output()[-3000:]))
+
+    def wait_log_from(self, offset, text, timeout=10.0, interval=0.05):
+        """text in the log after its first offset characters (a mark taken
+        with len(output()) before what should log it)."""
+        return wait_for(lambda: text in self.output()[offset:], timeout, interval,
                         what="%r in samepaged's log:\n%s" % (text, self.output()[-3000:]))
 
     def signal(self, sig):

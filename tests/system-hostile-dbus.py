@@ -28,6 +28,7 @@ checked first with a well-formed call that samepaged answers.
 import json
 import os
 import random
+import re
 import socket
 import struct
 import subprocess
@@ -49,6 +50,7 @@ ACCESS_DENIED = "org.samepage1.Error.AccessDenied"
 CALLS_PER_USER = 5200  # root and nobody: > 10,000 in all
 WINDOW = 64            # calls in flight per client
 HUGE = 1024 * 1024     # bytes of a huge string
+FLOOD_N = 1000         # refused calls from one sender
 VOLATILE = {"LastDecisionTime"}
 
 MEMINFO = """MemTotal:       16777216 kB
@@ -328,6 +330,7 @@ def run_calls(address, seed, n, with_setters):
         address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
         | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
     gen = Generator(seed, with_setters)
+    sender = conn.get_unique_name()
     counts = {}
     problems = []
     state = {"in_flight": 0, "done": 0}
@@ -369,7 +372,74 @@ def run_calls(address, seed, n, with_setters):
     conn.flush_sync(None)
     conn.close_sync(None)
     return {"counts": counts, "problems": problems, "seconds": time.monotonic() - began,
-            "calls": state["done"]}
+            "calls": state["done"], "sender": sender}
+
+
+# ---- a flood of refused calls from one sender ---------------------------
+
+NOT_AUTHORIZED = "Not authorized: org.samepage1.%s (authentication required)"
+# (path, method, parameters, error name, error message): every call samepaged
+# refuses before it runs, invalid arguments and denied setters
+FLOOD_CALLS = [
+    ("SetMode", GLib.Variant("(s)", ("sometimes",)), "org.samepage1.Error.InvalidArgs",
+     "Unknown mode 'sometimes' (expected auto, always or never)"),
+    ("SetTuning", GLib.Variant("(a{sv})", ({"npages_max": GLib.Variant("x", 99999999)},)),
+     "org.samepage1.Error.InvalidArgs", "npages_max = 99999999 is out of range (1..100000 pages)"),
+    ("SetMemMerge", GLib.Variant("(sb)", ("nope", False)), "org.samepage1.Error.UnknownDomain",
+     "No domain named 'nope' or with that UUID (6 domains known)"),
+    ("SetMode", GLib.Variant("(s)", ("never",)), ACCESS_DENIED, NOT_AUTHORIZED % "configure"),
+    ("SetTuning", GLib.Variant("(a{sv})", ({"npages_max": GLib.Variant("x", 2000)},)),
+     ACCESS_DENIED, NOT_AUTHORIZED % "configure"),
+    ("Retune", None, ACCESS_DENIED, NOT_AUTHORIZED % "configure"),
+    ("SetMemMerge", GLib.Variant("(sb)", ("plain", False)), ACCESS_DENIED,
+     NOT_AUTHORIZED % "set-mem-merge"),
+]
+
+
+def mentions(line, sender):
+    """line names the bus name sender (":1.5", not ":1.50")."""
+    return re.search(re.escape(sender) + r"(?![0-9])", line) is not None
+
+
+def flood(address, n):
+    """n calls of FLOOD_CALLS in turn on one connection (WINDOW in
+    flight); returns the sender and each call's wrong answers."""
+    conn = Gio.DBusConnection.new_for_address_sync(
+        address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+        | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+    state = {"in_flight": 0, "done": 0, "wrong": [], "answers": {}}
+    context = GLib.MainContext.default()
+
+    def done(c, result, call):
+        method, _params, name, message = call
+        try:
+            c.call_finish(result)
+            got = ("ok", "")
+        except GLib.Error as e:
+            message = e.message
+            if message.startswith("GDBus.Error:"):
+                message = message.split(" ", 1)[1]
+            got = (Gio.DBusError.get_remote_error(e) or "local", message)
+        state["answers"][got[0]] = state["answers"].get(got[0], 0) + 1
+        if got != (name, message) and len(state["wrong"]) < 10:
+            state["wrong"].append("%s -> %r, expected %r" % (method, got, (name, message)))
+        state["in_flight"] -= 1
+        state["done"] += 1
+
+    sent = 0
+    began = time.monotonic()
+    while state["done"] < n and time.monotonic() - began < 240:
+        while sent < n and state["in_flight"] < WINDOW:
+            call = FLOOD_CALLS[sent % len(FLOOD_CALLS)]
+            conn.call(NAME, PATH, MANAGER, call[0], call[1], None,
+                      Gio.DBusCallFlags.NO_AUTO_START, 60000, None, done, call)
+            state["in_flight"] += 1
+            sent += 1
+        context.iteration(True)
+    result = {"sender": conn.get_unique_name(), "calls": state["done"], "wrong": state["wrong"],
+              "answers": state["answers"], "seconds": time.monotonic() - began}
+    conn.close_sync(None)
+    return result
 
 
 # ---- the D-Bus wire protocol, by hand (for invalid UTF-8) ---------------
@@ -628,17 +698,61 @@ class HostileDBusTest(unittest.TestCase):
         # no line at critical level ("critical" alone is also in the key
         # balloon_critical, which the unknown-key messages list)
         self.assertNotRegex(out, r"(?m)^\S+ critical: ")
-        # at notice level and above, nobody's denials are logged (one line
-        # each, "Denied ... to uid 65534"); nothing else floods (every
-        # failed call has an info line, seen with -v only)
+        # refused calls are logged at most once a minute per sender: root's
+        # and nobody's one connection each give a line and a count a minute
+        # (issue 14), not a line per call; nothing else floods
         important = [line for line in out.splitlines()[log_lines_before:]
                      if " notice: " in line or " warning: " in line]
-        denial_lines = [line for line in important if "to uid 65534" in line]
-        self.assertEqual(len(denial_lines), setters)
-        self.assertLessEqual(len(important) - len(denial_lines), 10,
-                             "\n".join(line for line in important
-                                        if "to uid 65534" not in line)[-3000:])
+        minutes = int(max(root["seconds"], nobody["seconds"]) // 60) + 1
+        for result in (root, nobody):
+            about = [line for line in important if mentions(line, result["sender"])]
+            sys.stderr.write("# %d log line(s) about the calls from %s\n"
+                             % (len(about), result["sender"]))
+            self.assertGreaterEqual(len(about), 1)
+            self.assertLessEqual(len(about), 2 * minutes, "\n".join(about)[-3000:])
+        self.assertLessEqual(len(important), 4 * minutes + 10, "\n".join(important)[-3000:])
         self.assertEqual(self.daemon.stop(), 0)
+
+    def test_refused_calls_logged_once_a_minute(self):
+        """1,000 invalid and denied calls from uid 65534 on one connection:
+        each gets its error, the log has a line and a count (issue 14)."""
+        lines_before = len(self.daemon.output().splitlines())
+        env = dict(os.environ)
+        env.update(self.bus.env())
+        child = subprocess.run(sptest.AS_NOBODY + [sys.executable, os.path.abspath(__file__),
+                                                   "--flood", str(FLOOD_N)],
+                               env=env, capture_output=True, stdin=subprocess.DEVNULL, text=True,
+                               cwd="/", timeout=280)
+        self.assertEqual(child.returncode, 0, child.stderr[-3000:])
+        result = json.loads(child.stdout)
+        sys.stderr.write("# %d refused calls from uid 65534 (%s) in %.1f s: %r\n"
+                         % (result["calls"], result["sender"], result["seconds"],
+                            result["answers"]))
+        self.assertEqual(result["calls"], FLOOD_N)
+        self.assertEqual(result["wrong"], [])
+        denied = sum(1 for i in range(FLOOD_N)
+                     if FLOOD_CALLS[i % len(FLOOD_CALLS)][2] == ACCESS_DENIED)
+        self.assertEqual(result["answers"][ACCESS_DENIED], denied)
+        self.assertEqual(sum(result["answers"].values()), FLOOD_N)
+
+        # the count comes out when samepaged stops, if not at the minute
+        self.assertEqual(self.daemon.stop(), 0)
+        new = self.daemon.output().splitlines()[lines_before:]
+        sender = result["sender"]
+        about = [line for line in new if mentions(line, sender) or "uid 65534" in line]
+        sys.stderr.write("# samepaged's lines about them:\n%s\n"
+                         % "\n".join("#   " + line for line in about))
+        self.assertGreaterEqual(len(about), 2)
+        self.assertLessEqual(len(about), 3)
+        # every call accounted for: lines logged + the counts of those held back
+        held_back = sum(int(m.group(1)) for m in (
+            re.search(r"Refused (\d+) more call\(s\) from " + re.escape(sender) + " ", line)
+            for line in about) if m)
+        held_back += sum(int(m.group(1)) for m in (
+            re.search(r"\(and (\d+) more from " + re.escape(sender) + " ", line)
+            for line in about) if m)
+        logged = [line for line in about if re.search(r"(Refused \w+ from |Denied \w+ to )", line)]
+        self.assertEqual(len(logged) + held_back, FLOOD_N, "\n".join(about))
 
 
 def child_main(seed, n):
@@ -648,6 +762,9 @@ def child_main(seed, n):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--flood":
+        print(json.dumps(flood(os.environ["DBUS_SYSTEM_BUS_ADDRESS"], int(sys.argv[2]))))
+        sys.exit(0)
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         sys.exit(child_main(int(sys.argv[2]), int(sys.argv[3])))
     sptest.run_tap()

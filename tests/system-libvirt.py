@@ -95,7 +95,7 @@ class LibvirtSystemTest(unittest.TestCase):
             binds, log_dir=self.dir)
         self.daemon.wait_log("Connected to libvirt at %s" % self.lv.uri, timeout=20)
         self.wait_refreshed(0, active=0, committed_kib=0)
-        self.wait_log_from(0, "stop: committed 0 KiB")
+        self.daemon.wait_log_from(0, "stop: committed 0 KiB")
         self.assertEqual(self.knob("run"), "0")
         return self.daemon
 
@@ -104,10 +104,6 @@ class LibvirtSystemTest(unittest.TestCase):
 
     def mark(self):
         return len(self.daemon.output())
-
-    def wait_log_from(self, offset, text, timeout=10.0):
-        sptest.wait_for(lambda: text in self.daemon.output()[offset:], timeout,
-                        what="%r in samepaged's log:\n%s" % (text, self.daemon.output()[-3000:]))
 
     def wait_refreshed(self, offset, active, committed_kib, domains=2, timeout=10.0):
         """The first refresh after offset with these counts."""
@@ -153,7 +149,7 @@ class LibvirtSystemTest(unittest.TestCase):
         reaction = self.timed_knob_change(lambda: self.lv.start("g1"), "run", "1")
         sptestbed.log("virsh start g1 returned -> run=1 after %.2f s" % reaction)
         self.wait_refreshed(mark, active=1, committed_kib=GUEST_KIB)
-        self.wait_log_from(mark, "run: committed 256.0 MiB + threshold")
+        self.daemon.wait_log_from(mark, "run: committed 256.0 MiB + threshold")
         self.assertEqual(self.knob("advisor_mode"), "scan-time")
         self.assertLess(reaction, REACTION_LIMIT_S)
 
@@ -161,7 +157,7 @@ class LibvirtSystemTest(unittest.TestCase):
         reaction = self.timed_knob_change(lambda: self.lv.destroy("g1"), "run", "0")
         sptestbed.log("virsh destroy g1 returned -> run=0 after %.2f s" % reaction)
         self.wait_refreshed(mark, active=0, committed_kib=0)
-        self.wait_log_from(mark, "stop: committed 0 KiB")
+        self.daemon.wait_log_from(mark, "stop: committed 0 KiB")
         self.assertEqual(self.daemon.stop(), 0)
         self.daemon = None
         # SIGTERM restored what samepaged found
@@ -188,7 +184,7 @@ class LibvirtSystemTest(unittest.TestCase):
         reaction = self.timed_knob_change(
             lambda: self.lv.virsh("setmem", "g2", "192M", "--live"), "run", "0")
         sptestbed.log("virsh setmem g2 192M returned -> run=0 after %.2f s" % reaction)
-        self.wait_log_from(mark, "libvirt event: domain g2 balloon-change")
+        self.daemon.wait_log_from(mark, "libvirt event: domain g2 balloon-change")
         refreshes = [tuple(int(v) for v in m.groups())
                      for m in REFRESHED.finditer(self.daemon.output()[mark:])]
         self.assertTrue(refreshes)
@@ -223,13 +219,13 @@ class LibvirtSystemTest(unittest.TestCase):
 
         mark = self.mark()
         self.lv.kill()
-        self.wait_log_from(mark, "Lost the libvirt connection to %s" % self.lv.uri)
+        self.daemon.wait_log_from(mark, "Lost the libvirt connection to %s" % self.lv.uri)
         # tuning goes on: still alive, g1 still counted, nothing written
         self.assertIsNone(self.daemon.proc.poll())
         self.assertEqual(self.knob("run"), "0")
         lost = time.monotonic()
         self.lv.start_daemon()
-        self.wait_log_from(mark, "Connected to libvirt at %s" % self.lv.uri, timeout=40)
+        self.daemon.wait_log_from(mark, "Connected to libvirt at %s" % self.lv.uri, timeout=40)
         sptestbed.log("libvirtd restarted, samepaged reconnected %.2f s after the loss"
                       % (time.monotonic() - lost))
         # resync: g1, started before the loss, still counts
@@ -240,7 +236,7 @@ class LibvirtSystemTest(unittest.TestCase):
         sptestbed.log("after reconnecting: virsh start g2 returned -> run=1 after %.2f s"
                       % reaction)
         self.wait_refreshed(mark, active=2, committed_kib=2 * GUEST_KIB)
-        self.wait_log_from(mark, "run: committed 512.0 MiB + threshold")
+        self.daemon.wait_log_from(mark, "run: committed 512.0 MiB + threshold")
 
 
 if __name__ == "__main__":

@@ -11,68 +11,7 @@
 #include "sp-config-variant.h"
 #include "sp-config-doc.h"
 #include "sp-error.h"
-
-static char *
-data_path (const char *name)
-{
-  return g_test_build_filename (G_TEST_DIST, "data", name, NULL);
-}
-
-static const SpConfigIntKey *
-int_key (const char *name)
-{
-  const SpConfigIntKey *key = sp_config_find_int_key (name);
-
-  g_assert_nonnull (key);
-  return key;
-}
-
-static void
-assert_contains (const char *haystack, const char *needle)
-{
-  if (strstr (haystack, needle) == NULL)
-    g_error ("“%s” does not contain “%s”", haystack, needle);
-}
-
-/* A temporary directory, removed with its files at the end of the test. */
-typedef struct {
-  char *dir;
-} TmpDir;
-
-static void
-tmp_dir_setup (TmpDir *tmp, gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-
-  tmp->dir = g_dir_make_tmp ("test-config-XXXXXX", &error);
-  g_assert_no_error (error);
-}
-
-static void
-tmp_dir_teardown (TmpDir *tmp, gconstpointer data)
-{
-  g_autoptr (GDir) dir = g_dir_open (tmp->dir, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *path = g_build_filename (tmp->dir, name, NULL);
-      g_unlink (path);
-    }
-  g_rmdir (tmp->dir);
-  g_free (tmp->dir);
-}
-
-static char *
-tmp_write (TmpDir *tmp, const char *name, const char *contents)
-{
-  g_autoptr (GError) error = NULL;
-  char *path = g_build_filename (tmp->dir, name, NULL);
-
-  g_file_set_contents (path, contents, -1, &error);
-  g_assert_no_error (error);
-  return path;
-}
+#include "sp-test.h"
 
 /* Defaults are ksmtuned's (KSM_*:-N in /usr/sbin/ksmtuned), plus ours. */
 static void
@@ -122,8 +61,8 @@ test_defaults (void)
       g_assert_true (sp_config_find_int_key (k->key) == k);
     }
   g_assert_cmpuint (n_ksmtuned, ==, 8);
-  g_assert_cmpstr (int_key ("thres_const")->ksmtuned_name, ==, "KSM_THRES_CONST");
-  g_assert_cmpstr (int_key ("monitor_interval")->ksmtuned_name, ==, "KSM_MONITOR_INTERVAL");
+  g_assert_cmpstr (sp_test_int_key ("thres_const")->ksmtuned_name, ==, "KSM_THRES_CONST");
+  g_assert_cmpstr (sp_test_int_key ("monitor_interval")->ksmtuned_name, ==, "KSM_MONITOR_INTERVAL");
   g_assert_null (sp_config_find_int_key ("mode"));
 }
 
@@ -186,7 +125,7 @@ test_equal_copy (void)
  * what is allowed; the critical threshold and step are checked against
  * the normal ones. */
 static void
-test_balloon_keys (TmpDir *tmp, gconstpointer data)
+test_balloon_keys (SpTestTmpDir *tmp, gconstpointer data)
 {
   static const struct {
     const char *text;
@@ -208,7 +147,7 @@ test_balloon_keys (TmpDir *tmp, gconstpointer data)
     {
       g_autoptr (SpConfig) config = sp_config_new_default ();
       g_autoptr (GError) error = NULL;
-      g_autofree char *path = tmp_write (tmp, "balloon.conf", cases[i].text);
+      g_autofree char *path = sp_test_tmp_dir_write (tmp, "balloon.conf", cases[i].text);
       gboolean ok = sp_config_load_file (config, path, TRUE, &error);
 
       if (cases[i].error == NULL)
@@ -233,7 +172,7 @@ test_load_full (void)
 {
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (GError) error = NULL;
-  g_autofree char *path = data_path ("samepaged-full.conf");
+  g_autofree char *path = sp_test_data_path (NULL, "samepaged-full.conf");
 
   g_assert_true (sp_config_load_file (config, path, TRUE, &error));
   g_assert_no_error (error);
@@ -281,8 +220,8 @@ test_load_partial_and_missing (void)
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (SpConfig) expected = sp_config_new_default ();
   g_autoptr (GError) error = NULL;
-  g_autofree char *path = data_path ("samepaged-override.conf");
-  g_autofree char *missing = data_path ("does-not-exist.conf");
+  g_autofree char *path = sp_test_data_path (NULL, "samepaged-override.conf");
+  g_autofree char *missing = sp_test_data_path (NULL, "does-not-exist.conf");
 
   g_assert_true (sp_config_load_file (config, path, TRUE, &error));
   g_assert_no_error (error);
@@ -296,7 +235,7 @@ test_load_partial_and_missing (void)
 
   g_assert_false (sp_config_load_file (config, missing, TRUE, &error));
   g_assert_error (error, SP_ERROR, SP_ERROR_CONFIG);
-  assert_contains (error->message, missing);
+  sp_test_assert_contains (error->message, missing);
   g_assert_true (sp_config_equal (config, expected));
 }
 
@@ -340,7 +279,7 @@ test_load_bad (void)
       g_autoptr (SpConfig) config = sp_config_new_default ();
       g_autoptr (SpConfig) before = NULL;
       g_autoptr (GError) error = NULL;
-      g_autofree char *path = data_path (c->file);
+      g_autofree char *path = sp_test_data_path (NULL, c->file);
 
       config->connect_uri = g_strdup ("test:///default");
       before = sp_config_copy (config);
@@ -348,9 +287,9 @@ test_load_bad (void)
       g_assert_false (sp_config_load_file (config, path, TRUE, &error));
       g_assert_error (error, SP_ERROR, SP_ERROR_CONFIG);
       g_test_message ("  %s", error->message);
-      assert_contains (error->message, path);
+      sp_test_assert_contains (error->message, path);
       for (guint j = 0; j < G_N_ELEMENTS (c->expect) && c->expect[j] != NULL; j++)
-        assert_contains (error->message, c->expect[j]);
+        sp_test_assert_contains (error->message, c->expect[j]);
       /* every bad file sets npages_boost=500 first */
       g_assert_cmpint (config->npages_boost, ==, 300);
       g_assert_true (sp_config_equal (config, before));
@@ -360,7 +299,7 @@ test_load_bad (void)
 /* Every key of the table is checked against its own range: bounds load,
  * one past them fails naming the key and the range. */
 static void
-test_load_every_range (TmpDir *tmp, gconstpointer data)
+test_load_every_range (SpTestTmpDir *tmp, gconstpointer data)
 {
   for (const SpConfigIntKey *k = sp_config_int_keys (); k->key != NULL; k++)
     {
@@ -368,7 +307,7 @@ test_load_every_range (TmpDir *tmp, gconstpointer data)
       const gint64 bad[] = { k->min - 1, k->max + 1 };
       g_autofree char *range =
           g_strdup_printf ("(%" G_GINT64_FORMAT "..%" G_GINT64_FORMAT "%s%s)", k->min, k->max,
-                           g_str_equal (k->unit, "%") ? "" : " ", k->unit);
+                           g_str_equal (k->unit, "%") || *k->unit == '\0' ? "" : " ", k->unit);
 
       for (guint i = 0; i < G_N_ELEMENTS (good); i++)
         {
@@ -376,7 +315,7 @@ test_load_every_range (TmpDir *tmp, gconstpointer data)
           g_autoptr (GError) error = NULL;
           g_autofree char *text =
               g_strdup_printf ("[%s]\n%s=%" G_GINT64_FORMAT "\n", k->group, k->key, good[i]);
-          g_autofree char *path = tmp_write (tmp, "range.conf", text);
+          g_autofree char *path = sp_test_tmp_dir_write (tmp, "range.conf", text);
 
           /* keep the pairs ordered whatever the bound */
           config->npages_min = 0;
@@ -397,13 +336,13 @@ test_load_every_range (TmpDir *tmp, gconstpointer data)
           g_autoptr (GError) error = NULL;
           g_autofree char *text =
               g_strdup_printf ("[%s]\n%s=%" G_GINT64_FORMAT "\n", k->group, k->key, bad[i]);
-          g_autofree char *path = tmp_write (tmp, "range.conf", text);
+          g_autofree char *path = sp_test_tmp_dir_write (tmp, "range.conf", text);
           g_autofree char *expect = g_strdup_printf (
               "[%s] %s = %" G_GINT64_FORMAT " is out of range %s", k->group, k->key, bad[i], range);
 
           g_assert_false (sp_config_load_file (config, path, TRUE, &error));
           g_assert_error (error, SP_ERROR, SP_ERROR_CONFIG);
-          assert_contains (error->message, expect);
+          sp_test_assert_contains (error->message, expect);
           g_assert_cmpint (sp_config_get_int (config, k), ==, k->default_value);
         }
     }
@@ -411,7 +350,7 @@ test_load_every_range (TmpDir *tmp, gconstpointer data)
 
 /* Values too big for 64 bits, empty values, hex and floats are refused. */
 static void
-test_load_int_syntax (TmpDir *tmp, gconstpointer data)
+test_load_int_syntax (SpTestTmpDir *tmp, gconstpointer data)
 {
   const struct {
     const char *value;
@@ -430,19 +369,19 @@ test_load_int_syntax (TmpDir *tmp, gconstpointer data)
       g_autoptr (SpConfig) config = sp_config_new_default ();
       g_autoptr (GError) error = NULL;
       g_autofree char *text = g_strdup_printf ("[tuning]\nnpages_max=%s\n", cases[i].value);
-      g_autofree char *path = tmp_write (tmp, "syntax.conf", text);
+      g_autofree char *path = sp_test_tmp_dir_write (tmp, "syntax.conf", text);
 
       g_assert_false (sp_config_load_file (config, path, TRUE, &error));
       g_assert_error (error, SP_ERROR, SP_ERROR_CONFIG);
-      assert_contains (error->message, cases[i].expect);
+      sp_test_assert_contains (error->message, cases[i].expect);
     }
 
   /* spaces around the value are fine, as GKeyFile allows them around '=' */
   {
     g_autoptr (SpConfig) config = sp_config_new_default ();
     g_autoptr (GError) error = NULL;
-    g_autofree char *path =
-        tmp_write (tmp, "spaces.conf", "[tuning]\nnpages_max =  2000  \nscan_rate = advisor \n");
+    g_autofree char *path = sp_test_tmp_dir_write (
+        tmp, "spaces.conf", "[tuning]\nnpages_max =  2000  \nscan_rate = advisor \n");
 
     g_assert_true (sp_config_load_file (config, path, TRUE, &error));
     g_assert_no_error (error);
@@ -453,11 +392,11 @@ test_load_int_syntax (TmpDir *tmp, gconstpointer data)
 
 /* Every key, value set and unset, survives to_data and load. */
 static void
-test_round_trip (TmpDir *tmp, gconstpointer data)
+test_round_trip (SpTestTmpDir *tmp, gconstpointer data)
 {
   g_autoptr (SpConfig) full = sp_config_new_default ();
   g_autoptr (SpConfig) defaults = sp_config_new_default ();
-  g_autofree char *full_path = data_path ("samepaged-full.conf");
+  g_autofree char *full_path = sp_test_data_path (NULL, "samepaged-full.conf");
   SpConfig *configs[] = { NULL, NULL };
 
   g_assert_true (sp_config_load_file (full, full_path, TRUE, NULL));
@@ -472,7 +411,7 @@ test_round_trip (TmpDir *tmp, gconstpointer data)
       g_autoptr (SpConfig) loaded = sp_config_new_default ();
       g_autoptr (GError) error = NULL;
       g_autofree char *text = sp_config_to_data (configs[i]);
-      g_autofree char *path = tmp_write (tmp, "round-trip.conf", text);
+      g_autofree char *path = sp_test_tmp_dir_write (tmp, "round-trip.conf", text);
 
       /* on top of a config that differs everywhere */
       if (configs[i] == defaults)
@@ -532,7 +471,7 @@ test_default_file (void)
       if (!found)
         g_error ("%s does not document “%s”", path, expect);
     }
-  g_assert_cmpuint (n_keys, ==, 29);
+  g_assert_cmpuint (n_keys, ==, 31);
 }
 
 /* defaults < ksmtuned.conf < samepaged.conf */
@@ -541,8 +480,8 @@ test_precedence (void)
 {
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (GError) error = NULL;
-  g_autofree char *ksmtuned = data_path ("ksmtuned-custom.conf");
-  g_autofree char *samepaged = data_path ("samepaged-override.conf");
+  g_autofree char *ksmtuned = sp_test_data_path (NULL, "ksmtuned-custom.conf");
+  g_autofree char *samepaged = sp_test_data_path (NULL, "samepaged-override.conf");
 
   g_assert_true (sp_config_import_ksmtuned (config, ksmtuned, NULL, &error));
   g_assert_no_error (error);
@@ -603,9 +542,9 @@ test_set_from_string (void)
 
       g_assert_false (sp_config_set_from_string (config, keys[i], "never", &error));
       g_assert_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS);
-      assert_contains (error->message, "Unknown tuning key");
-      assert_contains (error->message, keys[i]);
-      assert_contains (error->message, "npages_boost");
+      sp_test_assert_contains (error->message, "Unknown tuning key");
+      sp_test_assert_contains (error->message, keys[i]);
+      sp_test_assert_contains (error->message, "npages_boost");
       g_clear_error (&error);
     }
   g_assert_true (sp_config_equal (config, before));
@@ -685,20 +624,20 @@ test_set_from_variant (void)
         {
           g_assert_false (ok);
           g_assert_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS);
-          assert_contains (error->message, cases[i].expect);
+          sp_test_assert_contains (error->message, cases[i].expect);
           g_assert_true (sp_config_equal (config, before));
         }
     }
 }
 
-/* a{sv}: the [tuning] and [balloon] keys and monitor_interval, ints as 'x', enums as 's';
- * fed back through set_from_variant it gives the same config. */
+/* a{sv}: the [tuning] and [balloon] keys, monitor_interval and resync_interval, ints as
+ * 'x', enums as 's'; fed back through set_from_variant it gives the same config. */
 static void
 test_tuning_to_variant (void)
 {
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (SpConfig) copy = sp_config_new_default ();
-  g_autofree char *path = data_path ("samepaged-full.conf");
+  g_autofree char *path = sp_test_data_path (NULL, "samepaged-full.conf");
   g_autoptr (GVariant) dict = NULL;
   g_autoptr (GVariant) value = NULL;
   GVariantIter iter;
@@ -707,7 +646,7 @@ test_tuning_to_variant (void)
   g_assert_true (sp_config_load_file (config, path, TRUE, NULL));
   dict = g_variant_ref_sink (sp_config_tuning_to_variant (config));
   g_assert_cmpstr (g_variant_get_type_string (dict), ==, "a{sv}");
-  g_assert_cmpuint (g_variant_n_children (dict), ==, 25);
+  g_assert_cmpuint (g_variant_n_children (dict), ==, 27);
 
   for (const SpConfigIntKey *k = sp_config_int_keys (); k->key != NULL; k++)
     {
@@ -754,20 +693,21 @@ test_validate (void)
   config->npages_min = config->npages_max + 1;
   g_assert_false (sp_config_validate (config, &error));
   g_assert_error (error, SP_ERROR, SP_ERROR_CONFIG);
-  assert_contains (error->message, "npages_min = 1251 is greater than npages_max = 1250");
+  sp_test_assert_contains (error->message, "npages_min = 1251 is greater than npages_max = 1250");
   g_clear_error (&error);
   config->npages_min = 64;
 
   config->advisor_scan_time_min = 300;
   g_assert_false (sp_config_validate (config, &error));
-  assert_contains (error->message, "advisor_scan_time_min = 300 is greater than "
-                                   "advisor_scan_time_max = 200");
+  sp_test_assert_contains (error->message, "advisor_scan_time_min = 300 is greater than "
+                                           "advisor_scan_time_max = 200");
   g_clear_error (&error);
   config->advisor_scan_time_min = 30;
 
   config->monitor_interval_sec = 0;
   g_assert_false (sp_config_validate (config, &error));
-  assert_contains (error->message, "[daemon] monitor_interval = 0 is out of range (1..86400 s)");
+  sp_test_assert_contains (error->message,
+                           "[daemon] monitor_interval = 0 is out of range (1..86400 s)");
 }
 
 int
@@ -781,14 +721,15 @@ main (int argc, char **argv)
   g_test_add_func ("/config/load/full", test_load_full);
   g_test_add_func ("/config/load/partial-and-missing", test_load_partial_and_missing);
   g_test_add_func ("/config/load/bad", test_load_bad);
-  g_test_add ("/config/load/every-range", TmpDir, NULL, tmp_dir_setup, test_load_every_range,
-              tmp_dir_teardown);
-  g_test_add ("/config/load/int-syntax", TmpDir, NULL, tmp_dir_setup, test_load_int_syntax,
-              tmp_dir_teardown);
-  g_test_add ("/config/round-trip", TmpDir, NULL, tmp_dir_setup, test_round_trip, tmp_dir_teardown);
+  g_test_add ("/config/load/every-range", SpTestTmpDir, NULL, sp_test_tmp_dir_setup,
+              test_load_every_range, sp_test_tmp_dir_teardown);
+  g_test_add ("/config/load/int-syntax", SpTestTmpDir, NULL, sp_test_tmp_dir_setup,
+              test_load_int_syntax, sp_test_tmp_dir_teardown);
+  g_test_add ("/config/round-trip", SpTestTmpDir, NULL, sp_test_tmp_dir_setup, test_round_trip,
+              sp_test_tmp_dir_teardown);
   g_test_add_func ("/config/default-file", test_default_file);
-  g_test_add ("/config/balloon-keys", TmpDir, NULL, tmp_dir_setup, test_balloon_keys,
-              tmp_dir_teardown);
+  g_test_add ("/config/balloon-keys", SpTestTmpDir, NULL, sp_test_tmp_dir_setup, test_balloon_keys,
+              sp_test_tmp_dir_teardown);
   g_test_add_func ("/config/precedence", test_precedence);
   g_test_add_func ("/config/set-from-string", test_set_from_string);
   g_test_add_func ("/config/set-from-variant", test_set_from_variant);

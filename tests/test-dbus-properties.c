@@ -37,8 +37,7 @@ fixture_setup (Fixture *f, gconstpointer data)
   gsize size;
   const char *contents;
 
-  f->root = g_dir_make_tmp ("sp-test-dbus-properties-XXXXXX", &error);
-  g_assert_no_error (error);
+  f->root = sp_test_make_tmp_dir ();
   f->tuner = sp_test_tuner_new (f->root, NULL);
 
   bytes = g_resource_lookup_data (sp_get_resource (), "/org/samepage1/org.samepage1.Manager.xml",

@@ -325,7 +325,8 @@ static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
   signals_clear (&f->signals, f->client);
-  sp_dbus_service_unexport (f->service);
+  if (f->service != NULL)
+    sp_dbus_service_unexport (f->service);
   g_clear_object (&f->service);
   g_clear_object (&f->authority);
   g_clear_object (&f->mem_merge);
@@ -568,6 +569,51 @@ test_bad_arguments (Fixture *f, gconstpointer data)
   g_assert_cmpuint (sp_test_log_count ("MESSAGE Denied *"), ==, 0);
 }
 
+/* A caller repeating bad calls: each one answered, one line a minute per
+ * sender, the rest counted (here when the service goes). */
+static void
+test_refusals_logged_once (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GDBusConnection) other = sp_test_bus_connect (bus);
+  g_autofree char *summary =
+      g_strdup_printf ("MESSAGE Refused 199 more call(s) from %s in the last minute*",
+                       g_dbus_connection_get_unique_name (f->client));
+
+  for (guint i = 0; i < 200; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GVariant) reply =
+          call_manager (f, "SetMode", g_variant_new ("(s)", "sometimes"), &error);
+
+      g_assert_null (reply);
+      assert_error (error, "org.samepage1.Error.InvalidArgs",
+                    "Unknown mode 'sometimes' (expected auto, always or never)");
+    }
+  g_assert_cmpuint (sp_test_log_count ("MESSAGE Refused SetMode from *: Unknown mode *"), ==, 1);
+
+  /* another sender has its own minute */
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GVariant) reply =
+          sp_test_call (other, f->dest, SP_DBUS_PATH, SP_DBUS_INTERFACE_MANAGER, "SetMode",
+                        g_variant_new ("(s)", "x"), &error);
+
+      g_assert_null (reply);
+      g_assert_nonnull (error);
+    }
+  g_assert_cmpuint (sp_test_log_count ("MESSAGE Refused SetMode from *"), ==, 2);
+  g_assert_cmpuint (sp_test_log_count ("MESSAGE Refused * more call(s)*"), ==, 0);
+
+  /* what was held back is logged before samepaged goes */
+  sp_dbus_service_unexport (f->service);
+  g_clear_object (&f->service);
+  g_assert_cmpuint (sp_test_log_count (summary), ==, 1);
+  g_assert_cmpuint (sp_test_log_count ("MESSAGE Refused 2 more call(s) from *"), ==, 1);
+  g_assert_cmpuint (sp_test_log_count ("MESSAGE Refused * more call(s)*"), ==, 2);
+  g_dbus_connection_close_sync (other, NULL, NULL);
+}
+
 static void
 test_setters (Fixture *f, gconstpointer data)
 {
@@ -774,8 +820,6 @@ test_drain_refuses_calls (Fixture *f, gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  int status;
-
   g_test_init (&argc, &argv, NULL);
   sp_test_log_capture ();
   bus = sp_test_bus_up ();
@@ -790,6 +834,7 @@ main (int argc, char **argv)
   ADD ("/dbus-service/properties", test_properties_are_the_snapshot);
   ADD ("/dbus-service/domains", test_domain_objects);
   ADD ("/dbus-service/bad-arguments", test_bad_arguments);
+  ADD ("/dbus-service/refusals-logged-once", test_refusals_logged_once);
   ADD ("/dbus-service/setters", test_setters);
   ADD ("/dbus-service/retune", test_retune_emits_tuned);
   ADD ("/dbus-service/set-mem-merge/not-supported", test_set_mem_merge_not_supported);
@@ -799,8 +844,5 @@ main (int argc, char **argv)
   ADD ("/dbus-service/drain", test_drain_refuses_calls);
 #undef ADD
 
-  status = g_test_run ();
-  g_test_dbus_down (bus);
-  g_object_unref (bus);
-  return status;
+  return sp_test_run_with_bus (bus);
 }

@@ -66,9 +66,9 @@ test_committed_saturates (void)
   sp_guests_finish (guests);
   g_assert_cmpuint (guests->committed_kib, ==, G_MAXUINT64);
 
-  g_assert_cmpuint (sp_domain_add_kib (1, 2), ==, 3);
-  g_assert_cmpuint (sp_domain_add_kib (G_MAXUINT64, 1), ==, G_MAXUINT64);
-  g_assert_cmpuint (sp_domain_add_kib (G_MAXUINT64 - 1, 1), ==, G_MAXUINT64);
+  g_assert_cmpuint (sp_add_saturating_u64 (1, 2), ==, 3);
+  g_assert_cmpuint (sp_add_saturating_u64 (G_MAXUINT64, 1), ==, G_MAXUINT64);
+  g_assert_cmpuint (sp_add_saturating_u64 (G_MAXUINT64 - 1, 1), ==, G_MAXUINT64);
 }
 
 int

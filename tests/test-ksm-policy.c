@@ -3,16 +3,10 @@
  * hysteresis, free source, modes, advisor. */
 #include "sp-io.h"
 #include "sp-ksm-policy.h"
+#include "sp-test.h"
 
 #define GIB (G_GUINT64_CONSTANT (1024) * 1024)
 #define MIB G_GUINT64_CONSTANT (1024)
-
-static void
-set_field (SpKsmState *ksm, SpKsmField field, gint64 value)
-{
-  ksm->present |= G_GUINT64_CONSTANT (1) << field;
-  ksm->values[field] = value;
-}
 
 /* A kernel without the advisor (before 6.8). */
 static void
@@ -20,18 +14,18 @@ ksm_classic (SpKsmState *ksm, gint64 pages_to_scan)
 {
   memset (ksm, 0, sizeof (*ksm));
   ksm->available = TRUE;
-  set_field (ksm, SP_KSM_RUN, 0);
-  set_field (ksm, SP_KSM_PAGES_TO_SCAN, pages_to_scan);
-  set_field (ksm, SP_KSM_SLEEP_MILLISECS, 20);
+  sp_test_ksm_set (ksm, SP_KSM_RUN, 0);
+  sp_test_ksm_set (ksm, SP_KSM_PAGES_TO_SCAN, pages_to_scan);
+  sp_test_ksm_set (ksm, SP_KSM_SLEEP_MILLISECS, 20);
 }
 
 static void
 ksm_with_advisor (SpKsmState *ksm, gint64 pages_to_scan)
 {
   ksm_classic (ksm, pages_to_scan);
-  set_field (ksm, SP_KSM_ADVISOR_MODE, SP_KSM_ADVISOR_NONE);
-  set_field (ksm, SP_KSM_ADVISOR_MAX_CPU, 70);
-  set_field (ksm, SP_KSM_ADVISOR_TARGET_SCAN_TIME, 200);
+  sp_test_ksm_set (ksm, SP_KSM_ADVISOR_MODE, SP_KSM_ADVISOR_NONE);
+  sp_test_ksm_set (ksm, SP_KSM_ADVISOR_MAX_CPU, 70);
+  sp_test_ksm_set (ksm, SP_KSM_ADVISOR_TARGET_SCAN_TIME, 200);
 }
 
 static void
@@ -106,6 +100,12 @@ static const PolicyCase classic_cases[] = {
     500, SP_ACTION_RUN, SP_ACTION_RUN, 450, "hysteresis" },
   { "beyond the band it stops", 16 * GIB, 8 * GIB, 16 * GIB - 3355443 - 400 * MIB, 500,
     SP_ACTION_RUN, SP_ACTION_STOP, -1, "stop:" },
+  /* libvirt's sum saturated: committed + threshold (+ margin) must not wrap
+   * around to a small number that stops KSM */
+  { "saturated committed runs", 16 * GIB, 10 * GIB, G_MAXUINT64, 100, SP_ACTION_RUN, SP_ACTION_RUN,
+    64, ">= total 16.0 GiB" },
+  { "saturated committed runs from stopped", 16 * GIB, 10 * GIB, G_MAXUINT64 - 1, 100,
+    SP_ACTION_STOP, SP_ACTION_RUN, 64, ">= total 16.0 GiB" },
 };
 
 static void
@@ -382,8 +382,8 @@ test_policy_advisor_max_pages (void)
 
       g_test_message ("%s", cases[i].what);
       ksm_with_advisor (&in.ksm, 5000);
-      set_field (&in.ksm, SP_KSM_ADVISOR_MIN_PAGES_TO_SCAN, cases[i].min_pages);
-      set_field (&in.ksm, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN, 30000);
+      sp_test_ksm_set (&in.ksm, SP_KSM_ADVISOR_MIN_PAGES_TO_SCAN, cases[i].min_pages);
+      sp_test_ksm_set (&in.ksm, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN, 30000);
       in.committed_kib = cases[i].committed_kib;
       in.previous_npages = cases[i].previous_npages;
       sp_ksm_policy_decide (&in, &d);
@@ -416,7 +416,7 @@ test_policy_advisor_max_pages (void)
 
   /* classic: the advisor's cap is not touched */
   config->scan_rate = SP_SCAN_RATE_CLASSIC;
-  set_field (&in.ksm, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN, 30000);
+  sp_test_ksm_set (&in.ksm, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN, 30000);
   sp_ksm_policy_decide (&in, &d);
   g_assert_false (find_setting (&d, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN, NULL));
   sp_decision_clear (&d);

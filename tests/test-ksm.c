@@ -503,8 +503,7 @@ test_ksm_saved_kib (void)
   g_assert_cmpuint (sp_ksm_state_saved_kib (&state), ==, 0);
 
   /* a 4 TiB host sharing most of its memory: no 32-bit overflow */
-  state.present |= G_GUINT64_CONSTANT (1) << SP_KSM_PAGES_SHARING;
-  state.values[SP_KSM_PAGES_SHARING] = G_GINT64_CONSTANT (1) << 30;
+  sp_test_ksm_set (&state, SP_KSM_PAGES_SHARING, G_GINT64_CONSTANT (1) << 30);
   g_assert_cmpuint (sp_ksm_state_saved_kib (&state), ==, (G_GUINT64_CONSTANT (1) << 30) * page_kib);
 }
 

@@ -7,69 +7,8 @@
 
 #include "sp-config.h"
 #include "sp-error.h"
+#include "sp-test.h"
 #include "sp-ksmtuned-import.h"
-
-static char *
-data_path (const char *name)
-{
-  return g_test_build_filename (G_TEST_DIST, "data", name, NULL);
-}
-
-static const SpConfigIntKey *
-int_key (const char *name)
-{
-  const SpConfigIntKey *key = sp_config_find_int_key (name);
-
-  g_assert_nonnull (key);
-  return key;
-}
-
-static void
-assert_contains (const char *haystack, const char *needle)
-{
-  if (strstr (haystack, needle) == NULL)
-    g_error ("“%s” does not contain “%s”", haystack, needle);
-}
-
-/* A temporary directory, removed with its files at the end of the test. */
-typedef struct {
-  char *dir;
-} TmpDir;
-
-static void
-tmp_dir_setup (TmpDir *tmp, gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-
-  tmp->dir = g_dir_make_tmp ("test-ksmtuned-XXXXXX", &error);
-  g_assert_no_error (error);
-}
-
-static void
-tmp_dir_teardown (TmpDir *tmp, gconstpointer data)
-{
-  g_autoptr (GDir) dir = g_dir_open (tmp->dir, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *path = g_build_filename (tmp->dir, name, NULL);
-      g_unlink (path);
-    }
-  g_rmdir (tmp->dir);
-  g_free (tmp->dir);
-}
-
-static char *
-tmp_write (TmpDir *tmp, const char *name, const char *contents)
-{
-  g_autoptr (GError) error = NULL;
-  char *path = g_build_filename (tmp->dir, name, NULL);
-
-  g_file_set_contents (path, contents, -1, &error);
-  g_assert_no_error (error);
-  return path;
-}
 
 typedef struct {
   const char *key;
@@ -84,7 +23,7 @@ test_ksmtuned_custom (void)
   g_autoptr (SpConfig) defaults = sp_config_new_default ();
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GError) error = NULL;
-  g_autofree char *path = data_path ("ksmtuned-custom.conf");
+  g_autofree char *path = sp_test_data_path (NULL, "ksmtuned-custom.conf");
   const KeyValue expect[] = {
     { "monitor_interval", 30 }, { "sleep_msec", 20 },   { "npages_boost", 600 },
     { "npages_decay", -50 }, /* KSM_NPAGES_DECAY= resets to the default */
@@ -98,7 +37,8 @@ test_ksmtuned_custom (void)
     g_test_message ("unexpected: %s", (const char *) g_ptr_array_index (warnings, i));
   g_assert_cmpuint (warnings->len, ==, 0);
   for (gsize i = 0; i < G_N_ELEMENTS (expect); i++)
-    g_assert_cmpint (sp_config_get_int (config, int_key (expect[i].key)), ==, expect[i].value);
+    g_assert_cmpint (sp_config_get_int (config, sp_test_int_key (expect[i].key)), ==,
+                     expect[i].value);
 
   /* the keys ksmtuned does not have keep their values */
   g_assert_cmpint (config->hysteresis_pct, ==, defaults->hysteresis_pct);
@@ -119,7 +59,7 @@ test_ksmtuned_debian_and_missing (void)
       g_autoptr (SpConfig) defaults = sp_config_new_default ();
       g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
       g_autoptr (GError) error = NULL;
-      g_autofree char *path = data_path (names[i]);
+      g_autofree char *path = sp_test_data_path (NULL, names[i]);
 
       g_assert_true (sp_config_import_ksmtuned (config, path, warnings, &error));
       g_assert_no_error (error);
@@ -162,7 +102,7 @@ test_ksmtuned_malformed (void)
   g_autoptr (SpConfig) defaults = sp_config_new_default ();
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GError) error = NULL;
-  g_autofree char *path = data_path ("ksmtuned-malformed.conf");
+  g_autofree char *path = sp_test_data_path (NULL, "ksmtuned-malformed.conf");
 
   g_assert_true (sp_config_import_ksmtuned (config, path, warnings, &error));
   g_assert_no_error (error);
@@ -176,7 +116,7 @@ test_ksmtuned_malformed (void)
 
       g_assert_true (g_str_has_prefix (warning, prefix));
       for (guint j = 0; j < G_N_ELEMENTS (cases[i].expect) && cases[i].expect[j] != NULL; j++)
-        assert_contains (warning, cases[i].expect[j]);
+        sp_test_assert_contains (warning, cases[i].expect[j]);
     }
   g_assert_true (sp_config_equal (config, defaults));
 
@@ -191,18 +131,19 @@ test_ksmtuned_malformed (void)
 /* A bad value replaces an earlier good one with the default, as the
  * warning says; over a non-default config, the warning says "keeping". */
 static void
-test_ksmtuned_bad_after_good (TmpDir *tmp, gconstpointer data)
+test_ksmtuned_bad_after_good (SpTestTmpDir *tmp, gconstpointer data)
 {
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
-  g_autofree char *path =
-      tmp_write (tmp, "ksmtuned.conf", "KSM_NPAGES_MAX=2000\r\nKSM_NPAGES_MAX=lots\r\n");
+  g_autofree char *path = sp_test_tmp_dir_write (tmp, "ksmtuned.conf",
+                                                 "KSM_NPAGES_MAX=2000\r\nKSM_NPAGES_MAX=lots\r\n");
 
   config->npages_max = 1500;
   g_assert_true (sp_config_import_ksmtuned (config, path, warnings, NULL));
   g_assert_cmpuint (warnings->len, ==, 1);
-  assert_contains (g_ptr_array_index (warnings, 0), ":2: KSM_NPAGES_MAX='lots' is not an integer; "
-                                                    "keeping 1500");
+  sp_test_assert_contains (g_ptr_array_index (warnings, 0),
+                           ":2: KSM_NPAGES_MAX='lots' is not an integer; "
+                           "keeping 1500");
   g_assert_cmpint (config->npages_max, ==, 1500);
 }
 
@@ -213,16 +154,16 @@ test_ksmtuned_debug_logfile (void)
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GError) error = NULL;
-  g_autofree char *path = data_path ("ksmtuned-debug.conf");
+  g_autofree char *path = sp_test_data_path (NULL, "ksmtuned-debug.conf");
   g_autofree char *prefix = g_strdup_printf ("%s:2: DEBUG: ", path);
 
   g_assert_true (sp_config_import_ksmtuned (config, path, warnings, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (warnings->len, ==, 1);
   g_assert_true (g_str_has_prefix (g_ptr_array_index (warnings, 0), prefix));
-  assert_contains (g_ptr_array_index (warnings, 0), "ignores DEBUG and LOGFILE");
-  assert_contains (g_ptr_array_index (warnings, 0), "journal");
-  assert_contains (g_ptr_array_index (warnings, 0), "--verbose");
+  sp_test_assert_contains (g_ptr_array_index (warnings, 0), "ignores DEBUG and LOGFILE");
+  sp_test_assert_contains (g_ptr_array_index (warnings, 0), "journal");
+  sp_test_assert_contains (g_ptr_array_index (warnings, 0), "--verbose");
   g_assert_cmpint (config->npages_max, ==, 2000);
 }
 
@@ -233,7 +174,7 @@ test_ksmtuned_inverted (void)
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GError) error = NULL;
-  g_autofree char *path = data_path ("ksmtuned-inverted.conf");
+  g_autofree char *path = sp_test_data_path (NULL, "ksmtuned-inverted.conf");
   g_autofree char *expect = g_strdup_printf (
       "%s:3: KSM_NPAGES_MIN=2000 is greater than KSM_NPAGES_MAX=1250; using the defaults 64 and "
       "1250",
@@ -251,7 +192,7 @@ test_ksmtuned_inverted (void)
 
 /* A directory or a binary file is an error, and changes nothing. */
 static void
-test_ksmtuned_not_a_file (TmpDir *tmp, gconstpointer data)
+test_ksmtuned_not_a_file (SpTestTmpDir *tmp, gconstpointer data)
 {
   g_autoptr (SpConfig) config = sp_config_new_default ();
   g_autoptr (SpConfig) defaults = sp_config_new_default ();
@@ -265,7 +206,7 @@ test_ksmtuned_not_a_file (TmpDir *tmp, gconstpointer data)
   g_assert_true (g_file_set_contents (path, "KSM_NPAGES_MAX=2000\n\0\n", 22, NULL));
   g_assert_false (sp_config_import_ksmtuned (config, path, NULL, &error));
   g_assert_error (error, SP_ERROR, SP_ERROR_CONFIG);
-  assert_contains (error->message, path);
+  sp_test_assert_contains (error->message, path);
   g_assert_true (sp_config_equal (config, defaults));
   g_unlink (path);
 }
@@ -278,12 +219,12 @@ main (int argc, char **argv)
   g_test_add_func ("/ksmtuned-import/custom", test_ksmtuned_custom);
   g_test_add_func ("/ksmtuned-import/debian-and-missing", test_ksmtuned_debian_and_missing);
   g_test_add_func ("/ksmtuned-import/malformed", test_ksmtuned_malformed);
-  g_test_add ("/ksmtuned-import/bad-after-good", TmpDir, NULL, tmp_dir_setup,
-              test_ksmtuned_bad_after_good, tmp_dir_teardown);
+  g_test_add ("/ksmtuned-import/bad-after-good", SpTestTmpDir, NULL, sp_test_tmp_dir_setup,
+              test_ksmtuned_bad_after_good, sp_test_tmp_dir_teardown);
   g_test_add_func ("/ksmtuned-import/debug-logfile", test_ksmtuned_debug_logfile);
   g_test_add_func ("/ksmtuned-import/inverted", test_ksmtuned_inverted);
-  g_test_add ("/ksmtuned-import/not-a-file", TmpDir, NULL, tmp_dir_setup, test_ksmtuned_not_a_file,
-              tmp_dir_teardown);
+  g_test_add ("/ksmtuned-import/not-a-file", SpTestTmpDir, NULL, sp_test_tmp_dir_setup,
+              test_ksmtuned_not_a_file, sp_test_tmp_dir_teardown);
 
   return g_test_run ();
 }

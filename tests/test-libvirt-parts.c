@@ -13,51 +13,12 @@
 #include "sp-libvirt-events.h"
 #include "sp-libvirt-link.h"
 #include "sp-libvirt-util.h"
+#include "sp-test.h"
 
 #define PLAIN_UUID "11111111-1111-4111-8111-111111111111"
 #define OFF_UUID "66666666-6666-4666-8666-666666666666"
 #define MIB G_GUINT64_CONSTANT (1024)
 #define GIB (MIB * 1024)
-
-static gboolean
-on_timeout (gpointer user_data)
-{
-  gboolean *expired = user_data;
-  *expired = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Iterates the main loop until *counter exceeds n (20 s at most). */
-static void
-wait_count (const guint *counter, guint n)
-{
-  gboolean expired = FALSE;
-  guint id = g_timeout_add_seconds (20, on_timeout, &expired);
-
-  while (*counter <= n && !expired)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_false (expired);
-  g_source_remove (id);
-}
-
-/* Lets pending callbacks run for ms milliseconds. */
-static void
-settle (guint ms)
-{
-  gboolean expired = FALSE;
-
-  g_timeout_add (ms, on_timeout, &expired);
-  while (!expired)
-    g_main_context_iteration (NULL, TRUE);
-}
-
-static char *
-node_uri (void)
-{
-  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "data", "libvirt", "node.xml", NULL);
-  g_autofree char *abs = g_canonicalize_filename (path, NULL);
-  return g_strdup_printf ("test://%s", abs);
-}
 
 /* ---- SpLibvirtLink ------------------------------------------------------ */
 
@@ -142,7 +103,7 @@ link_stop (SpLibvirtLink *link, LinkWatch *w)
 static void
 test_link_connect (void)
 {
-  g_autofree char *uri = node_uri ();
+  g_autofree char *uri = sp_test_libvirt_uri ("node.xml");
   g_autoptr (virConnect) conn = NULL;
   LinkWatch w;
   SpLibvirtLink *link = link_start (uri, &w);
@@ -151,7 +112,7 @@ test_link_connect (void)
   g_assert_null (sp_libvirt_link_ref_connection (link));
   g_assert_cmpstr (sp_libvirt_link_get_status (link), ==, "connecting");
 
-  wait_count (&w.n_connected, 0);
+  sp_test_wait_count (&w.n_connected, 0);
   g_assert_cmpuint (w.n_disconnected, ==, 0);
   g_assert_false (w.switched);
   g_assert_cmpstr (w.status, ==, "connected");
@@ -175,14 +136,14 @@ test_link_backoff (void)
   LinkWatch w;
   SpLibvirtLink *link = link_start (uri, &w);
 
-  wait_count (&w.n_disconnected, 0);
+  sp_test_wait_count (&w.n_disconnected, 0);
   g_test_message ("status: %s", w.status);
   g_assert_true (g_str_has_prefix (w.status, "reconnecting in 0.5 s: Cannot connect to "));
   g_assert_false (sp_libvirt_link_is_connected (link));
   g_assert_null (sp_libvirt_link_ref_connection (link));
   g_assert_cmpstr (sp_libvirt_link_get_uri (link), ==, uri);
 
-  wait_count (&w.n_disconnected, 1);
+  sp_test_wait_count (&w.n_disconnected, 1);
   g_assert_true (g_str_has_prefix (w.status, "reconnecting in 1.0 s: "));
   g_assert_cmpuint (w.n_connected, ==, 0);
   /* the same problem is logged once */
@@ -228,7 +189,7 @@ on_subscribed (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 test_events_subscribe (void)
 {
-  g_autofree char *uri = node_uri ();
+  g_autofree char *uri = sp_test_libvirt_uri ("node.xml");
   g_autoptr (SpLibvirtEvents) events = sp_libvirt_events_new ();
   g_autoptr (virConnect) conn = NULL;
   g_autoptr (virDomain) dom = NULL;
@@ -238,7 +199,7 @@ test_events_subscribe (void)
   Subscribed second = { 0 };
   SpLibvirtLink *link = link_start (uri, &lw);
 
-  wait_count (&lw.n_connected, 0);
+  sp_test_wait_count (&lw.n_connected, 0);
   conn = sp_libvirt_link_ref_connection (link);
   dom = virDomainLookupByName (conn, "plain");
   g_assert_nonnull (dom);
@@ -248,21 +209,21 @@ test_events_subscribe (void)
   /* subscribing again at once replaces the first subscription */
   sp_libvirt_events_subscribe_async (events, conn, NULL, on_subscribed, &first);
   sp_libvirt_events_subscribe_async (events, conn, NULL, on_subscribed, &second);
-  wait_count (&first.n_done, 0);
-  wait_count (&second.n_done, 0);
+  sp_test_wait_count (&first.n_done, 0);
+  sp_test_wait_count (&second.n_done, 0);
   g_assert_error (first.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_no_error (second.error);
   g_assert_true (sp_libvirt_events_is_subscribed (events));
 
   /* one "domain-changed" per event, translated; none twice */
   g_assert_cmpint (virDomainSuspend (dom), ==, 0);
-  wait_count (&w.n_changed, 0);
+  sp_test_wait_count (&w.n_changed, 0);
   g_assert_cmpstr (w.uuid, ==, PLAIN_UUID);
   g_assert_cmpstr (w.what, ==, "suspended");
   g_assert_cmpint (virDomainResume (dom), ==, 0);
-  wait_count (&w.n_changed, 1);
+  sp_test_wait_count (&w.n_changed, 1);
   g_assert_cmpstr (w.what, ==, "resumed");
-  settle (200);
+  sp_test_settle (200);
   g_assert_cmpuint (w.n_changed, ==, 2);
   g_assert_cmpuint (sp_libvirt_events_get_n_events (events), ==, 2);
 
@@ -271,7 +232,7 @@ test_events_subscribe (void)
   g_assert_false (sp_libvirt_events_is_subscribed (events));
   g_assert_cmpint (virDomainSuspend (dom), ==, 0);
   g_assert_cmpint (virDomainResume (dom), ==, 0);
-  settle (300);
+  sp_test_settle (300);
   g_assert_cmpuint (w.n_changed, ==, 2);
   g_assert_cmpuint (sp_libvirt_events_get_n_events (events), ==, 2);
 
@@ -292,7 +253,7 @@ static const char *FRESH_DOMAIN =
 static void
 test_domain_query (void)
 {
-  g_autofree char *uri = node_uri ();
+  g_autofree char *uri = sp_test_libvirt_uri ("node.xml");
   g_autoptr (virConnect) conn = NULL;
   g_autoptr (virDomain) plain = NULL;
   g_autoptr (virDomain) noshare = NULL;
@@ -306,7 +267,7 @@ test_domain_query (void)
   LinkWatch lw;
   SpLibvirtLink *link = link_start (uri, &lw);
 
-  wait_count (&lw.n_connected, 0);
+  sp_test_wait_count (&lw.n_connected, 0);
   conn = sp_libvirt_link_ref_connection (link);
   plain = virDomainLookupByName (conn, "plain");
   noshare = virDomainLookupByName (conn, "noshare");
@@ -375,45 +336,30 @@ test_domain_query (void)
 
 /* ---- SpGuestQuery ------------------------------------------------------- */
 
-typedef struct {
-  guint n_refreshed;
-  SpGuests *last;
-} QueryWatch;
-
-static void
-on_refreshed (SpGuestQuery *query, SpGuests *guests, gpointer user_data)
-{
-  QueryWatch *w = user_data;
-
-  w->n_refreshed++;
-  g_clear_pointer (&w->last, sp_guests_unref);
-  w->last = sp_guests_ref (guests);
-}
-
 static void
 test_query_refresh (void)
 {
-  g_autofree char *uri = node_uri ();
+  g_autofree char *uri = sp_test_libvirt_uri ("node.xml");
   g_autoptr (SpGuestQuery) query = NULL;
   LinkWatch lw;
-  QueryWatch w = { 0 };
+  SpTestWatch w = { 0 }; /* the query's "refreshed", no SpLibvirt */
   SpLibvirtLink *link = link_new (uri, &lw);
   const SpDomainInfo *d;
 
   query = sp_guest_query_new (link, "/proc", NULL);
-  g_signal_connect (query, "refreshed", G_CALLBACK (on_refreshed), &w);
+  g_signal_connect (query, "refreshed", G_CALLBACK (sp_test_watch_record), &w);
   g_assert_null (sp_guest_query_get_last (query));
 
   /* nothing happens while the link is down */
   sp_guest_query_queue_full (query);
-  settle (SP_GUEST_QUERY_DEBOUNCE_MS * 3);
-  g_assert_cmpuint (w.n_refreshed, ==, 0);
+  sp_test_settle (SP_GUEST_QUERY_DEBOUNCE_MS * 3);
+  g_assert_cmpuint (w.n_changed, ==, 0);
   g_assert_cmpuint (sp_guest_query_get_n_refreshes (query), ==, 0);
 
   sp_libvirt_link_start (link);
-  wait_count (&lw.n_connected, 0);
+  sp_test_wait_count (&lw.n_connected, 0);
   sp_guest_query_queue_full (query);
-  wait_count (&w.n_refreshed, 0);
+  sp_test_wait_count (&w.n_changed, 0);
   g_assert_true (sp_guest_query_get_last (query) == w.last);
   g_assert_cmpuint (w.last->domains->len, ==, 6);
   g_assert_cmpuint (w.last->n_active, ==, 5);
@@ -433,9 +379,9 @@ test_query_refresh (void)
   sp_guest_query_queue_domain (query, "11111111-1111-4111-8111-111111111111");
   sp_guest_query_queue_domain (query, "22222222-2222-4222-8222-222222222222");
   sp_guest_query_queue_domain (query, "11111111-1111-4111-8111-111111111111");
-  wait_count (&w.n_refreshed, 1);
-  settle (SP_GUEST_QUERY_DEBOUNCE_MS * 3);
-  g_assert_cmpuint (w.n_refreshed, ==, 2);
+  sp_test_wait_count (&w.n_changed, 1);
+  sp_test_settle (SP_GUEST_QUERY_DEBOUNCE_MS * 3);
+  g_assert_cmpuint (w.n_changed, ==, 2);
   g_assert_cmpuint (sp_guest_query_get_n_refreshes (query), ==, 2);
   g_assert_cmpuint (sp_guest_query_get_n_queried (query), ==, 2);
   g_assert_cmpuint (w.last->domains->len, ==, 6);
@@ -444,6 +390,25 @@ test_query_refresh (void)
   g_clear_pointer (&w.last, sp_guests_unref);
   g_clear_object (&query);
   link_stop (link, &lw);
+}
+
+/* The uid QEMU runs as, from libvirt's DAC label only. */
+static void
+test_domain_dac_uid (void)
+{
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid ("+64055:+64055"), ==, 64055);
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid ("+0:+0"), ==, 0);
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid ("root:root"), ==, 0);
+  /* SELinux, AppArmor, garbage, unknown users */
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid ("system_u:system_r:svirt_t:s0:c1,c2"), ==, -1);
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid ("libvirt-11111111-1111-4111-8111-111111111111"),
+                   ==, -1);
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid (""), ==, -1);
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid (":"), ==, -1);
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid ("+-1:+0"), ==, -1);
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid ("+12x:+0"), ==, -1);
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid ("no-such-user-here:kvm"), ==, -1);
+  g_assert_cmpint (sp_libvirt_domain_parse_dac_uid (NULL), ==, -1);
 }
 
 int
@@ -455,6 +420,7 @@ main (int argc, char **argv)
   g_test_add_func ("/libvirt-link/backoff", test_link_backoff);
   g_test_add_func ("/libvirt-events/subscribe", test_events_subscribe);
   g_test_add_func ("/libvirt-domain/query", test_domain_query);
+  g_test_add_func ("/libvirt-domain/dac-uid", test_domain_dac_uid);
   g_test_add_func ("/guest-query/refresh", test_query_refresh);
   return g_test_run ();
 }

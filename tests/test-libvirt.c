@@ -6,7 +6,9 @@
  * (over a fake procfs tree).
  */
 #include <glib/gstdio.h>
+#include <unistd.h>
 
+#include "sp-guest-refresh.h"
 #include "sp-libvirt-util.h"
 #include "sp-libvirt.h"
 #include "sp-test.h"
@@ -311,13 +313,6 @@ write_ksm_stat (const char *proc, gint64 merging_pages, const char *mergeable)
   sp_test_write_file (path, text, -1);
 }
 
-static gboolean
-on_expired (gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
 typedef gboolean (*WatchCheck) (SpTestWatch *w);
 
 /* Iterates the main loop until check holds, for at most two /proc periods
@@ -325,13 +320,12 @@ typedef gboolean (*WatchCheck) (SpTestWatch *w);
 static void
 wait_within_two_periods (SpTestWatch *w, WatchCheck check)
 {
-  gboolean expired = FALSE;
-  guint id = g_timeout_add (2 * SP_GUEST_QUERY_PROC_INTERVAL_S * 1000 + 1000, on_expired, &expired);
+  SpTestTimeout timeout;
 
-  while (!check (w) && !expired)
+  sp_test_timeout_start_ms (&timeout, 2 * SP_GUEST_QUERY_PROC_INTERVAL_S * 1000 + 1000);
+  while (!check (w) && !timeout.expired)
     g_main_context_iteration (NULL, TRUE);
-  g_assert_false (expired);
-  g_source_remove (id);
+  sp_test_timeout_finish (&timeout);
 }
 
 static gboolean
@@ -373,8 +367,16 @@ test_libvirt_proc_facts_follow (void)
   guint n;
   SpTestWatch w;
 
+  g_autofree char *status_path = g_build_filename (proc, "4242", "status", NULL);
+  g_autofree char *status =
+      g_strdup_printf ("Uid:\t%u\t%u\t%u\t%u\n", (guint) geteuid (), (guint) geteuid (),
+                       (guint) geteuid (), (guint) geteuid ());
+
   sp_test_write_file (cmdline_path, cmdline, sizeof (cmdline) - 1);
+  /* libvirt's pid file, and its QEMU running as libvirt's user (the pid
+   * file's owner: this test) */
   sp_test_write_file (pid_path, "4242\n", -1);
+  sp_test_write_file (status_path, status, -1);
   write_ksm_stat (proc, 100, "yes");
 
   sp_test_watch_start_full (&w, "node.xml", proc, run);
@@ -429,15 +431,208 @@ test_libvirt_proc_facts_follow (void)
   sp_test_remove_tree (root);
 }
 
+/* ---- a view of libvirt that heals itself ------------------------------ */
+
+typedef struct {
+  const char *fail_domain; /* its query fails; NULL: none */
+  gint fail_lists;         /* this many listings fail */
+} Faults;
+
+static gboolean
+fault_hook (virDomainPtr dom, GError **error, gpointer user_data)
+{
+  Faults *faults = user_data;
+
+  if (dom == NULL)
+    {
+      if (g_atomic_int_get (&faults->fail_lists) <= 0)
+        return TRUE;
+      g_atomic_int_add (&faults->fail_lists, -1);
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "injected listing fault");
+      return FALSE;
+    }
+  if (g_strcmp0 (virDomainGetName (dom), g_atomic_pointer_get (&faults->fail_domain)) != 0)
+    return TRUE;
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "injected query fault");
+  return FALSE;
+}
+
+static void
+set_live_memory (virConnectPtr conn, const char *name, guint64 kib)
+{
+  g_autoptr (virDomain) dom = virDomainLookupByName (conn, name);
+
+  g_assert_nonnull (dom);
+  g_assert_cmpint (virDomainSetMemoryFlags (dom, kib, VIR_DOMAIN_AFFECT_LIVE), ==, 0);
+}
+
+/* Iterates until name's current memory is kib (20 s at most). */
+static void
+wait_memory (SpTestWatch *w, const char *name, guint64 kib)
+{
+  while (find (w, name)->current_kib != kib)
+    sp_test_watch_wait_changes (w, w->n_changed);
+}
+
+/*
+ * A domain whose query fails does not abort the refresh of the others: it
+ * keeps its last facts, is logged once (however often it fails with the
+ * same message), and is queried again with backoff until it answers.
+ */
+static void
+test_libvirt_query_failure_keeps_facts (void)
+{
+  g_autoptr (virConnect) conn = NULL;
+  Faults faults = { .fail_domain = "plain" };
+  SpTestWatch w;
+  guint n;
+
+  sp_test_watch_start (&w, "node.xml");
+  conn = sp_libvirt_ref_connection (w.libvirt);
+  sp_test_log_clear ();
+  sp_guest_refresh_set_test_hook (fault_hook, &faults);
+
+  /* no event for these on the test driver: a full refresh sees them */
+  set_live_memory (conn, "small", 128 * MIB);
+  set_live_memory (conn, "plain", 256 * MIB);
+  n = w.n_changed;
+  sp_libvirt_queue_refresh (w.libvirt);
+  sp_test_watch_wait_changes (&w, n);
+  g_assert_cmpuint (find (&w, "small")->current_kib, ==, 128 * MIB);
+  /* plain keeps what was known of it */
+  g_assert_cmpuint (find (&w, "plain")->current_kib, ==, 512 * MIB);
+  g_assert_true (find (&w, "plain")->active);
+  g_assert_cmpuint (w.last->domains->len, ==, 6);
+  g_assert_cmpuint (w.last->committed_kib, ==, 512 * MIB + 128 * MIB);
+  g_assert_cmpuint (sp_test_log_count ("WARNING Cannot query domain plain: injected query fault; "
+                                       "keeping its last facts"),
+                    ==, 1);
+
+  /* retried after 1 s and 2 s, failing the same way: no new line */
+  sp_test_settle (3500);
+  g_assert_cmpuint (sp_test_log_count ("WARNING Cannot query domain plain*"), ==, 1);
+  g_assert_cmpuint (find (&w, "plain")->current_kib, ==, 512 * MIB);
+
+  /* it answers again: picked up by the next retry, with no request */
+  g_atomic_pointer_set (&faults.fail_domain, NULL);
+  wait_memory (&w, "plain", 256 * MIB);
+  g_assert_cmpuint (w.last->committed_kib, ==, 256 * MIB + 128 * MIB);
+  g_assert_cmpuint (sp_test_log_count ("MESSAGE Domain plain answers again"), ==, 1);
+
+  sp_guest_refresh_set_test_hook (NULL, NULL);
+  sp_test_watch_stop (&w);
+}
+
+/* A refresh that fails as a whole is retried with backoff. */
+static void
+test_libvirt_refresh_retry (void)
+{
+  g_autoptr (virConnect) conn = NULL;
+  Faults faults = { .fail_lists = 2 };
+  guint64 refreshes;
+  SpTestWatch w;
+  guint n;
+
+  sp_test_watch_start (&w, "node.xml");
+  conn = sp_libvirt_ref_connection (w.libvirt);
+  sp_test_log_clear ();
+  refreshes = sp_libvirt_get_n_refreshes (w.libvirt);
+  sp_guest_refresh_set_test_hook (fault_hook, &faults);
+
+  set_live_memory (conn, "small", 200 * MIB);
+  n = w.n_changed;
+  sp_libvirt_queue_refresh (w.libvirt);
+  sp_test_watch_wait_changes (&w, n);
+  g_assert_cmpuint (find (&w, "small")->current_kib, ==, 200 * MIB);
+  g_assert_cmpint (g_atomic_int_get (&faults.fail_lists), ==, 0);
+  /* two failed, the third (the second retry) published */
+  g_assert_cmpuint (sp_libvirt_get_n_refreshes (w.libvirt), ==, refreshes + 3);
+  g_assert_cmpuint (sp_test_log_count ("WARNING Cannot refresh the domain list: injected listing "
+                                       "fault; retrying"),
+                    ==, 1);
+  g_assert_cmpuint (sp_test_log_count ("MESSAGE Domain list refreshed again"), ==, 1);
+
+  sp_guest_refresh_set_test_hook (NULL, NULL);
+  sp_test_watch_stop (&w);
+}
+
+/* Every resync interval every domain is queried again: a change no event
+ * told is seen within it. */
+static void
+test_libvirt_resync_interval (void)
+{
+  g_autoptr (virConnect) conn = NULL;
+  SpTestWatch w;
+  guint n;
+
+  sp_test_watch_start (&w, "node.xml");
+  conn = sp_libvirt_ref_connection (w.libvirt);
+
+  /* no resync by default in the watcher: nothing changes by itself */
+  set_live_memory (conn, "small", 100 * MIB);
+  n = w.n_changed;
+  sp_test_settle (2500);
+  g_assert_cmpuint (w.n_changed, ==, n);
+  g_assert_cmpuint (find (&w, "small")->current_kib, ==, 256 * MIB);
+
+  sp_libvirt_set_resync_interval (w.libvirt, 1);
+  wait_memory (&w, "small", 100 * MIB);
+  g_assert_cmpuint (sp_libvirt_get_n_queried (w.libvirt), ==, 6);
+  g_assert_cmpuint (w.last->committed_kib, ==, 512 * MIB + 100 * MIB);
+
+  /* and again, for the next change */
+  set_live_memory (conn, "small", 64 * MIB);
+  wait_memory (&w, "small", 64 * MIB);
+
+  /* a resync asked for (Retune, SIGHUP) with the interval off */
+  sp_libvirt_set_resync_interval (w.libvirt, 0);
+  set_live_memory (conn, "small", 32 * MIB);
+  sp_test_settle (1500);
+  g_assert_cmpuint (find (&w, "small")->current_kib, ==, 64 * MIB);
+  sp_libvirt_resync (w.libvirt, "test");
+  wait_memory (&w, "small", 32 * MIB);
+  sp_test_watch_stop (&w);
+}
+
+/* The committed sum of libvirt's values saturates instead of wrapping (a
+ * wrapped sum would read as little memory and stop KSM). */
+static void
+test_libvirt_saturating_sum (void)
+{
+  g_autoptr (SpGuests) guests = sp_guests_new ();
+  const guint64 values[] = { G_MAXUINT64 / 2 + 1, G_MAXUINT64 / 2 + 1, 1024 };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (values); i++)
+    {
+      SpDomainInfo *d = sp_domain_info_new ();
+
+      d->name = g_strdup_printf ("huge%" G_GSIZE_FORMAT, i);
+      d->uuid = g_strdup_printf ("00000000-0000-4000-8000-00000000000%" G_GSIZE_FORMAT, i);
+      d->active = TRUE;
+      d->current_kib = values[i];
+      g_ptr_array_add (guests->domains, d);
+    }
+  sp_guests_finish (guests);
+  g_assert_cmpuint (guests->committed_kib, ==, G_MAXUINT64);
+  g_assert_cmpuint (sp_add_saturating_u64 (G_MAXUINT64, 1), ==, G_MAXUINT64);
+  g_assert_cmpuint (sp_add_saturating_u64 (1, G_MAXUINT64 - 1), ==, G_MAXUINT64);
+  g_assert_cmpuint (sp_add_saturating_u64 (2, 3), ==, 5);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  sp_test_log_capture ();
   g_test_add_func ("/libvirt/committed-and-exclusions", test_libvirt_committed_and_exclusions);
   g_test_add_func ("/libvirt/events-refresh", test_libvirt_events_refresh);
   g_test_add_func ("/libvirt/incremental", test_libvirt_incremental);
   g_test_add_func ("/libvirt/debounce", test_libvirt_debounce);
   g_test_add_func ("/libvirt/event-retunes", test_libvirt_event_retunes);
   g_test_add_func ("/libvirt/proc-facts-follow", test_libvirt_proc_facts_follow);
+  g_test_add_func ("/libvirt/query-failure-keeps-facts", test_libvirt_query_failure_keeps_facts);
+  g_test_add_func ("/libvirt/refresh-retry", test_libvirt_refresh_retry);
+  g_test_add_func ("/libvirt/resync-interval", test_libvirt_resync_interval);
+  g_test_add_func ("/libvirt/saturating-sum", test_libvirt_saturating_sum);
   return g_test_run ();
 }

@@ -15,6 +15,7 @@
 #include "sp-domain-editor.h"
 #include "sp-domain-xml.h"
 #include "sp-error.h"
+#include "sp-guest-refresh.h"
 #include "sp-libvirt-util.h"
 #include "sp-libvirt.h"
 #include "sp-mem-merge.h"
@@ -25,54 +26,39 @@
 #define STOPPED_UUID "c3c3c3c3-3333-4333-8333-333333333333"
 #define CALLER "uid 1000 (:1.42)"
 
-/* ---- log capture: what samepaged-mem-merge said ------------------------ */
+/* ---- what samepaged-mem-merge said (sp_test_log_capture) ---------------- */
 
-G_LOCK_DEFINE_STATIC (logged);
-static GPtrArray *logged; /* char*: the messages of samepaged-mem-merge */
-
-static GLogWriterOutput
-log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+/* Captured, a warning of samepaged would not abort the test any more: each
+ * test fails if one was logged. */
+static void
+assert_no_warning (void)
 {
-  const char *domain = NULL;
-  const char *message = NULL;
+  g_assert_cmpuint (sp_test_log_count ("WARNING *"), ==, 0);
+}
 
-  for (gsize i = 0; i < n_fields; i++)
-    {
-      if (g_str_equal (fields[i].key, "GLIB_DOMAIN"))
-        domain = fields[i].value;
-      else if (g_str_equal (fields[i].key, "MESSAGE"))
-        message = fields[i].value;
-    }
-  if (g_strcmp0 (domain, "samepaged-mem-merge") == 0 && message != NULL &&
-      (level & G_LOG_LEVEL_MESSAGE) != 0)
-    {
-      G_LOCK (logged);
-      g_ptr_array_add (logged, g_strdup (message));
-      G_UNLOCK (logged);
-    }
-  return g_log_writer_default (level, fields, n_fields, user_data);
+/* The messages of samepaged-mem-merge so far, oldest first. */
+static char **
+mem_merge_messages (void)
+{
+  return sp_test_log_lines ("samepaged-mem-merge", "MESSAGE *");
 }
 
 static guint
 n_logged (void)
 {
-  guint n;
+  g_auto (GStrv) lines = mem_merge_messages ();
 
-  G_LOCK (logged);
-  n = logged->len;
-  G_UNLOCK (logged);
-  return n;
+  return g_strv_length (lines);
 }
 
+/* The i-th message, without "MESSAGE ". */
 static char *
 logged_at (guint i)
 {
-  char *message;
+  g_auto (GStrv) lines = mem_merge_messages ();
 
-  G_LOCK (logged);
-  message = g_strdup (g_ptr_array_index (logged, i));
-  G_UNLOCK (logged);
-  return message;
+  g_assert_cmpuint (i, <, g_strv_length (lines));
+  return g_strdup (lines[i] + strlen ("MESSAGE "));
 }
 
 /* ---- the watcher, a DEFINED counter, the main loop --------------------- */
@@ -118,6 +104,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
   /* a refresh still running holds the watcher: it publishes after this
    * test, into the next one, and f is gone by then */
   sp_test_watch_stop (&f->watch);
+  assert_no_warning ();
 }
 
 static void
@@ -474,6 +461,7 @@ test_not_connected (void)
   /* never started: no connection */
   g_assert_false (mem_merge_set (libvirt, "test", FALSE, &result, &error));
   g_assert_error (error, SP_ERROR, SP_ERROR_NOT_CONNECTED);
+  assert_no_warning ();
 }
 
 /* ---- concurrent edits ----------------------------------------------------- */
@@ -666,12 +654,155 @@ test_define_fails (Fixture *f, gconstpointer data)
   g_assert_false (has_nosharepages (config));
 }
 
+/* ---- SpMemMerge answers after a refresh that started after the define -- */
+
+/* Holds the first refresh that lists domains once armed, until released. */
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  gboolean armed;
+  gboolean holding;
+  gboolean released;
+} RefreshGate;
+
+static gboolean
+gate_hook (virDomainPtr dom, GError **error, gpointer user_data)
+{
+  RefreshGate *gate = user_data;
+
+  if (dom != NULL)
+    return TRUE;
+  g_mutex_lock (&gate->lock);
+  if (gate->armed)
+    {
+      gate->armed = FALSE;
+      gate->holding = TRUE;
+      g_cond_broadcast (&gate->cond);
+      while (!gate->released)
+        g_cond_wait (&gate->cond, &gate->lock);
+    }
+  g_mutex_unlock (&gate->lock);
+  return TRUE;
+}
+
+static gboolean
+gate_holding (RefreshGate *gate)
+{
+  gboolean holding;
+
+  g_mutex_lock (&gate->lock);
+  holding = gate->holding;
+  g_mutex_unlock (&gate->lock);
+  return holding;
+}
+
+static void
+on_changed (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  GAsyncResult **out = user_data;
+
+  *out = g_object_ref (res);
+}
+
+/*
+ * A refresh already running when SetMemMerge defines (it read the old
+ * config) publishes first: the answer must wait for the refresh that
+ * started after the define, so that the caller reads the new MemMerge and
+ * PendingRestart at once.
+ */
+static void
+test_change_waits_for_later_refresh (Fixture *f, gconstpointer data)
+{
+  g_autoptr (SpMemMerge) merge = sp_mem_merge_new (f->watch.libvirt);
+  g_autoptr (GAsyncResult) res = NULL;
+  g_autoptr (GError) error = NULL;
+  RefreshGate gate = { 0 };
+  const SpDomainInfo *d;
+  SpTestTimeout timeout;
+  guint n;
+
+  g_mutex_init (&gate.lock);
+  g_cond_init (&gate.cond);
+  d = sp_guests_find (sp_libvirt_get_guests (f->watch.libvirt), "running");
+  g_assert_true (d->mem_merge);
+
+  /* a refresh starts and is held in its worker: it predates the define */
+  gate.armed = TRUE;
+  sp_guest_refresh_set_test_hook (gate_hook, &gate);
+  sp_libvirt_queue_refresh (f->watch.libvirt);
+  sp_test_timeout_start (&timeout, 20);
+  while (!gate_holding (&gate) && !timeout.expired)
+    g_main_context_iteration (NULL, TRUE);
+  sp_test_timeout_finish (&timeout);
+
+  sp_mem_merge_change_async (merge, "running", FALSE, CALLER, on_changed, &res);
+  /* the define is done when the config says so */
+  sp_test_timeout_start (&timeout, 20);
+  while (!timeout.expired)
+    {
+      g_autofree char *config = config_xml (f, "running");
+
+      if (has_nosharepages (config))
+        break;
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+  sp_test_timeout_finish (&timeout);
+  sp_test_settle (50);
+
+  /* the old refresh publishes the old facts: not an answer yet */
+  n = f->watch.n_changed;
+  g_mutex_lock (&gate.lock);
+  gate.released = TRUE;
+  g_cond_broadcast (&gate.cond);
+  g_mutex_unlock (&gate.lock);
+  sp_test_timeout_start (&timeout, 20);
+  while (res == NULL && !timeout.expired)
+    g_main_context_iteration (NULL, TRUE);
+  sp_test_timeout_finish (&timeout);
+  g_assert_true (sp_mem_merge_change_finish (merge, res, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (f->watch.n_changed, >=, n + 2);
+
+  /* answered: the published guests show the change */
+  d = sp_guests_find (sp_libvirt_get_guests (f->watch.libvirt), "running");
+  g_assert_false (d->mem_merge);
+  g_assert_true (d->pending_restart);
+
+  sp_guest_refresh_set_test_hook (NULL, NULL);
+  g_mutex_clear (&gate.lock);
+  g_cond_clear (&gate.cond);
+}
+
+/* --dry-run: refused, and nothing is defined. */
+static void
+test_change_dry_run (Fixture *f, gconstpointer data)
+{
+  g_autoptr (SpMemMerge) merge = sp_mem_merge_new (f->watch.libvirt);
+  g_autoptr (GAsyncResult) res = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *before = config_xml (f, "running");
+  g_autofree char *after = NULL;
+  guint defined = f->n_defined;
+
+  sp_mem_merge_set_dry_run (merge, TRUE);
+  sp_mem_merge_change_async (merge, "running", FALSE, CALLER, on_changed, &res);
+  while (res == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (sp_mem_merge_change_finish (merge, res, &error));
+  g_assert_error (error, SP_ERROR, SP_ERROR_FAILED);
+  g_assert_cmpstr (error->message, ==, "samepaged runs with --dry-run");
+  sp_test_settle (200);
+  after = config_xml (f, "running");
+  g_assert_cmpstr (after, ==, before);
+  g_assert_cmpuint (f->n_defined, ==, defined);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  logged = g_ptr_array_new_with_free_func (g_free);
-  g_log_set_writer_func (log_writer, NULL, NULL);
+  sp_test_log_capture ();
 
 #define ADD(path, fn) g_test_add ((path), Fixture, NULL, fixture_setup, (fn), fixture_teardown)
   ADD ("/mem-merge/off-then-on-running", test_off_then_on_running);
@@ -686,6 +817,8 @@ main (int argc, char **argv)
   ADD ("/mem-merge/concurrent-conflict", test_concurrent_conflict);
   ADD ("/mem-merge/concurrent-undefine", test_concurrent_undefine);
   ADD ("/mem-merge/define-fails", test_define_fails);
+  ADD ("/mem-merge/change-waits-for-later-refresh", test_change_waits_for_later_refresh);
+  ADD ("/mem-merge/change-dry-run", test_change_dry_run);
 #undef ADD
   g_test_add_func ("/mem-merge/not-connected", test_not_connected);
   return g_test_run ();

@@ -41,11 +41,9 @@ typedef struct {
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
   g_autoptr (SpConfig) config = NULL;
 
-  f->root = g_dir_make_tmp ("sp-test-overrides-XXXXXX", &error);
-  g_assert_no_error (error);
+  f->root = sp_test_make_tmp_dir ();
   f->state_dir = g_build_filename (f->root, "state", NULL);
   f->path = g_build_filename (f->state_dir, "overrides.conf", NULL);
 

@@ -207,14 +207,6 @@ typedef struct {
 } Tree;
 
 static void
-make_dir (const char *dir, const char *relative)
-{
-  g_autofree char *path = g_build_filename (dir, relative, NULL);
-
-  g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
-}
-
-static void
 copy_fixture (const char *dir, const char *relative, const char *fixture)
 {
   gsize len;
@@ -225,14 +217,33 @@ copy_fixture (const char *dir, const char *relative, const char *fixture)
 
 #define CMDLINE(t, pid, s) sp_test_write_in ((t)->proc, pid "/cmdline", s, sizeof (s) - 1)
 
+/* <proc>/<pid>/status with the four ids of Uid: all uid */
+static void
+write_status (const char *proc, const char *pid, guint uid)
+{
+  g_autofree char *relative = g_build_filename (pid, "status", NULL);
+  g_autofree char *text = g_strdup_printf ("Name:\tqemu-system-x86\nUmask:\t0022\n"
+                                           "Uid:\t%u\t%u\t%u\t%u\nGid:\t0\t0\t0\t0\n",
+                                           uid, uid, uid, uid);
+
+  sp_test_write_in (proc, relative, text, -1);
+}
+
+/* A process of this test's uid: the owner of the pid files it writes, as
+ * libvirtd is of its own. */
+#define STATUS(t, pid) write_status ((t)->proc, pid, (guint) geteuid ())
+
+/* Another local user */
+#define OTHER_UID 12345
+
 static void
 tree_setup (Tree *tree, gconstpointer data)
 {
   tree->root = sp_test_make_tmp_dir ();
   tree->proc = g_build_filename (tree->root, "proc", NULL);
   tree->run = g_build_filename (tree->root, "run", NULL);
-  make_dir (tree->root, "proc");
-  make_dir (tree->root, "run");
+  sp_test_make_dir_in (tree->root, "proc");
+  sp_test_make_dir_in (tree->root, "run");
 
   /* not processes */
   sp_test_write_in (tree->proc, "meminfo", "MemTotal: 1 kB\n", -1);
@@ -251,9 +262,28 @@ tree_setup (Tree *tree, gconstpointer data)
            "/usr/bin/qemu-system-x86_64\0-name\0guest=alpha,debug-threads=on\0"
            "-S\0-uuid\0" UUID_ALPHA "\0-m\0size=262144k\0");
   sp_test_write_in (tree->run, "alpha.pid", "2000\n", -1);
+  STATUS (tree, "3000");
+  STATUS (tree, "100");
+  STATUS (tree, "2000");
 
   /* beta: QEMU 101, uuid in upper case, no pid file */
   CMDLINE (tree, "101", "/usr/bin/qemu-system-x86_64\0-uuid\0" UUID_BETA_UPPER "\0");
+  STATUS (tree, "101");
+
+  /* zeta: libvirt's pid file names 2100, a process of another user whose
+   * command line claims the domain's uuid (a reused pid) */
+  CMDLINE (tree, "2100", "/usr/bin/qemu-system-x86_64\0-uuid\0" UUID_ALPHA "\0");
+  write_status (tree->proc, "2100", OTHER_UID);
+  sp_test_write_in (tree->run, "zeta.pid", "2100\n", -1);
+  /* pid files anyone could have written: group-writable, a symbolic link */
+  sp_test_write_in (tree->run, "eta.pid", "2000\n", -1);
+  {
+    g_autofree char *eta = g_build_filename (tree->run, "eta.pid", NULL);
+    g_autofree char *theta = g_build_filename (tree->run, "theta.pid", NULL);
+
+    g_assert_cmpint (g_chmod (eta, 0664), ==, 0);
+    g_assert_cmpint (symlink ("alpha.pid", theta), ==, 0);
+  }
 
   /* decoys a substring search would take for beta's or nobody's QEMU */
   CMDLINE (tree, "50", "/bin/sh\0-c\0qemu -uuid " UUID_BETA " -m 1G\0");
@@ -262,8 +292,8 @@ tree_setup (Tree *tree, gconstpointer data)
   /* kernel thread / zombie: empty command line */
   CMDLINE (tree, "2", "");
   /* unreadable: cmdline is a directory; a vanished pid without cmdline */
-  make_dir (tree->proc, "53/cmdline");
-  make_dir (tree->proc, "54");
+  sp_test_make_dir_in (tree->proc, "53/cmdline");
+  sp_test_make_dir_in (tree->proc, "54");
 
   /* pid files that are wrong: another domain's QEMU, garbage, gone */
   sp_test_write_in (tree->run, "beta.pid", "100\n", -1);
@@ -283,60 +313,130 @@ tree_teardown (Tree *tree, gconstpointer data)
   g_free (tree->run);
 }
 
-/* libvirt's pid file, checked against the command line, comes first. */
+#define FIND(t, name, uuid) sp_qemu_proc_find_pid ((t)->proc, (t)->run, name, uuid, -1)
+
+/* libvirt's pid file, checked against the process's uid and command line. */
 static void
 test_find_pidfile (Tree *tree, gconstpointer data)
 {
-  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "alpha", UUID_ALPHA), ==, 2000);
+  g_assert_cmpint (FIND (tree, "alpha", UUID_ALPHA), ==, 2000);
   /* the uuid compares case-insensitively with the command line */
-  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "alpha",
-                                          "3F7C2A9E-5B1D-4C8E-9F0A-1D2E3F4A5B6C"),
-                   ==, 2000);
-  /* without the pid file the scan finds both; the lowest pid wins */
-  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, NULL, "alpha", UUID_ALPHA), ==, 100);
-  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, NULL, UUID_ALPHA), ==, 100);
+  g_assert_cmpint (FIND (tree, "alpha", "3F7C2A9E-5B1D-4C8E-9F0A-1D2E3F4A5B6C"), ==, 2000);
+  /* the uid libvirt names (its DAC label) rather than the pid file's owner */
+  g_assert_cmpint (
+      sp_qemu_proc_find_pid (tree->proc, tree->run, "alpha", UUID_ALPHA, (gint64) geteuid ()), ==,
+      2000);
+  /* without a pid file (or a name to find it by): nothing, no scan */
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, NULL, "alpha", UUID_ALPHA, -1), ==, 0);
+  g_assert_cmpint (FIND (tree, NULL, UUID_ALPHA), ==, 0);
 }
 
-/* No pid file: the scan of command lines. */
+/* No pid file: processes whose command lines claim the uuid (any local user
+ * can start one) are not looked for. */
 static void
-test_find_scan (Tree *tree, gconstpointer data)
+test_find_no_scan (Tree *tree, gconstpointer data)
 {
-  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "no-pidfile", UUID_BETA), ==, 101);
-  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, NULL, "beta", UUID_BETA), ==, 101);
-  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, NULL, NULL, UUID_BETA_UPPER), ==, 101);
-  /* a pid directory that does not exist */
-  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, "/nonexistent/run", "beta", UUID_BETA), ==,
-                   101);
+  g_assert_cmpint (FIND (tree, "no-pidfile", UUID_BETA), ==, 0);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, NULL, "beta", UUID_BETA, -1), ==, 0);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, "/nonexistent/run", "beta", UUID_BETA, -1),
+                   ==, 0);
 }
 
-/* A pid file naming another process, or no process: the scan decides. */
+/* A pid file naming another process, or no process: nothing. */
 static void
 test_find_wrong_pidfile (Tree *tree, gconstpointer data)
 {
   /* beta.pid names alpha's stale QEMU 100 */
-  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "beta", UUID_BETA), ==, 101);
+  g_assert_cmpint (FIND (tree, "beta", UUID_BETA), ==, 0);
   /* garbage, a gone pid, a negative pid */
-  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "gamma", UUID_BETA), ==, 101);
-  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "delta", UUID_ALPHA), ==, 100);
-  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "epsilon", UUID_ALPHA), ==, 100);
+  g_assert_cmpint (FIND (tree, "gamma", UUID_BETA), ==, 0);
+  g_assert_cmpint (FIND (tree, "delta", UUID_ALPHA), ==, 0);
+  g_assert_cmpint (FIND (tree, "epsilon", UUID_ALPHA), ==, 0);
   /* a name that would leave the pid directory is not used as a path */
-  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "../evil", UUID_ALPHA), ==, 100);
-  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "..", UUID_ALPHA), ==, 100);
-  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "", UUID_ALPHA), ==, 100);
+  g_assert_cmpint (FIND (tree, "../evil", UUID_ALPHA), ==, 0);
+  g_assert_cmpint (FIND (tree, "..", UUID_ALPHA), ==, 0);
+  g_assert_cmpint (FIND (tree, "", UUID_ALPHA), ==, 0);
+}
+
+/* A process of another uid claiming the domain's uuid is not its QEMU, and
+ * a pid file others could write (or a link) is not libvirt's. */
+static void
+test_find_other_uid (Tree *tree, gconstpointer data)
+{
+  g_assert_cmpint (FIND (tree, "zeta", UUID_ALPHA), ==, 0);
+  /* when libvirt says QEMU runs as that uid, it is QEMU */
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "zeta", UUID_ALPHA, OTHER_UID), ==,
+                   2100);
+  /* and then alpha's 2000 (of the pid file's owner) is not */
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "alpha", UUID_ALPHA, OTHER_UID),
+                   ==, 0);
+  g_assert_cmpint (FIND (tree, "eta", UUID_ALPHA), ==, 0);
+  g_assert_cmpint (FIND (tree, "theta", UUID_ALPHA), ==, 0);
+  /* a process without a status file has no known uid */
+  g_assert_cmpint (sp_qemu_proc_get_uid (tree->proc, 2000), ==, (gint64) geteuid ());
+  g_assert_cmpint (sp_qemu_proc_get_uid (tree->proc, 2100), ==, OTHER_UID);
+  g_assert_cmpint (sp_qemu_proc_get_uid (tree->proc, 50), ==, -1);
+  sp_test_write_in (tree->proc, "2000/status", "Uid:\t0\t1000\t0\t0\n", -1);
+  /* real and effective uids differ: not a plain QEMU */
+  g_assert_cmpint (sp_qemu_proc_get_uid (tree->proc, 2000), ==, -1);
+  g_assert_cmpint (FIND (tree, "alpha", UUID_ALPHA), ==, 0);
+}
+
+/* Which URIs let samepaged read local /proc, and where the pid files are. */
+static void
+test_pid_dir_for_uri (void)
+{
+  static const struct {
+    const char *uri;
+    const char *pid_dir;
+  } cases[] = {
+    { "qemu:///system", "/run/libvirt/qemu" },
+    { "qemu+unix:///system", "/run/libvirt/qemu" },
+    { "qemu+unix:///system?socket=/tmp/sp/run/libvirt-sock", "/run/libvirt/qemu" },
+    { "qemu:///session", "/xdg/libvirt/qemu/run" },
+    { "qemu+unix:///session", "/xdg/libvirt/qemu/run" },
+    /* remote: another host's processes, whatever this one has */
+    { "qemu+ssh://host/system", NULL },
+    { "qemu+tcp://otherhost/system", NULL },
+    { "qemu+tls://otherhost/system", NULL },
+    { "qemu+ssh://localhost/system", NULL },
+    { "qemu+libssh2://user@host/system", NULL },
+    { "qemu://otherhost/system", NULL },
+    /* other drivers and the embedded one */
+    { "test:///default", NULL },
+    { "lxc:///system", NULL },
+    { "qemu:///embed?root=/tmp/x", NULL },
+    { "qemuX:///system", NULL },
+    { "not a uri", NULL },
+  };
+  g_autofree char *none = NULL;
+
+  g_setenv ("XDG_RUNTIME_DIR", "/xdg", TRUE);
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *dir = sp_qemu_proc_pid_dir_for_uri (cases[i].uri, "/run/libvirt/qemu");
+
+      g_test_message ("%s", cases[i].uri);
+      g_assert_cmpstr (dir, ==, cases[i].pid_dir);
+    }
+  g_assert_null (sp_qemu_proc_pid_dir_for_uri (NULL, "/run/libvirt/qemu"));
+  g_unsetenv ("XDG_RUNTIME_DIR");
+  none = sp_qemu_proc_pid_dir_for_uri ("qemu:///session", "/run/libvirt/qemu");
+  g_assert_null (none);
 }
 
 static void
 test_find_none (Tree *tree, gconstpointer data)
 {
   /* only decoys and non-process entries mention it */
-  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "nobody", UUID_NOBODY), ==, 0);
-  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, NULL, NULL, UUID_NOBODY), ==, 0);
+  g_assert_cmpint (FIND (tree, "nobody", UUID_NOBODY), ==, 0);
+  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, NULL, NULL, UUID_NOBODY, -1), ==, 0);
   /* alpha's pid file, but the uuid of nobody */
-  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "alpha", UUID_NOBODY), ==, 0);
-  g_assert_cmpint (sp_qemu_proc_find_pid (tree->proc, tree->run, "alpha", ""), ==, 0);
+  g_assert_cmpint (FIND (tree, "alpha", UUID_NOBODY), ==, 0);
+  g_assert_cmpint (FIND (tree, "alpha", ""), ==, 0);
   /* no procfs at all */
-  g_assert_cmpint (sp_qemu_proc_find_pid ("/nonexistent/proc", tree->run, "alpha", UUID_ALPHA), ==,
-                   0);
+  g_assert_cmpint (sp_qemu_proc_find_pid ("/nonexistent/proc", tree->run, "alpha", UUID_ALPHA, -1),
+                   ==, 0);
 }
 
 static void
@@ -379,7 +479,7 @@ test_read_tree (Tree *tree, gconstpointer data)
   g_assert_cmpint (stat.process_profit, ==, -1);
 
   /* before 5.19: neither file, a process all the same */
-  make_dir (tree->proc, "303");
+  sp_test_make_dir_in (tree->proc, "303");
   read_stat (tree->proc, 303, &stat);
   g_assert_false (stat.present);
   g_assert_cmpint (stat.merging_pages, ==, -1);
@@ -412,6 +512,7 @@ test_qemu_facts (Tree *tree, gconstpointer data)
   g_assert_cmpint (info->ksm_mergeable, ==, SP_KSM_MERGEABLE_YES);
 
   /* a QEMU without KSM files (before 5.19): found, no facts */
+  sp_test_write_in (tree->run, "beta.pid", "101\n", -1);
   g_free (info->name);
   g_free (info->uuid);
   info->name = g_strdup ("beta");
@@ -458,18 +559,22 @@ test_qemu_update (Tree *tree, gconstpointer data)
   g_assert_cmpint (info->ksm_merging_pages, ==, 30000);
 
   /* merging more, then QEMU says no: the reason follows */
-  sp_test_write_in (tree->proc, "2000/ksm_stat", "ksm_merging_pages 31000\nksm_mergeable: yes\n", -1);
+  sp_test_write_in (tree->proc, "2000/ksm_stat", "ksm_merging_pages 31000\nksm_mergeable: yes\n",
+                    -1);
   g_assert_true (sp_qemu_proc_update_facts (tree->proc, tree->run, info));
   g_assert_cmpint (info->ksm_merging_pages, ==, 31000);
   g_assert_true (info->mergeable);
-  sp_test_write_in (tree->proc, "2000/ksm_stat", "ksm_merging_pages 31000\nksm_mergeable: no\n", -1);
+  sp_test_write_in (tree->proc, "2000/ksm_stat", "ksm_merging_pages 31000\nksm_mergeable: no\n",
+                    -1);
   g_assert_true (sp_qemu_proc_update_facts (tree->proc, tree->run, info));
   g_assert_false (info->mergeable);
   g_assert_cmpstr (info->unmergeable_reason, ==, "QEMU reports ksm_mergeable: no");
   g_assert_false (sp_qemu_proc_update_facts (tree->proc, tree->run, info));
 
-  /* pid 2000 is another process now: looked for again (the scan finds 100) */
+  /* pid 2000 is another process now: looked for again (libvirt's pid file
+   * names 100 now) */
   CMDLINE (tree, "2000", "/bin/true\0");
+  sp_test_write_in (tree->run, "alpha.pid", "100\n", -1);
   g_assert_true (sp_qemu_proc_update_facts (tree->proc, tree->run, info));
   g_assert_cmpint (info->pid, ==, 100);
   g_assert_false (info->ksm_stat_present);
@@ -607,7 +712,7 @@ test_read_errors (Tree *tree, gconstpointer data)
   g_clear_error (&error);
 
   /* a read error of a live process is not "gone" */
-  make_dir (tree->proc, "312/ksm_stat");
+  sp_test_make_dir_in (tree->proc, "312/ksm_stat");
   g_assert_false (sp_ksm_proc_stat_read (tree->proc, 312, &stat, &error));
   g_assert_nonnull (error);
   g_assert_false (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND));
@@ -714,8 +819,8 @@ test_read_merge_any_child (void)
     }
 }
 
-/* The scan and the pid file on the real /proc, with a child whose command
- * line carries "-uuid" <uuid> like QEMU's. */
+/* The pid file on the real /proc, with a child whose command line carries
+ * "-uuid" <uuid> like QEMU's: found through the pid file only. */
 static void
 test_find_real (void)
 {
@@ -733,20 +838,24 @@ test_find_real (void)
   g_assert_no_error (error);
   pid = g_ascii_strtoll (g_subprocess_get_identifier (child), NULL, 10);
   g_assert_cmpint (pid, >, 0);
+  g_assert_cmpint (sp_qemu_proc_get_uid ("/proc", pid), ==, (gint64) geteuid ());
 
-  g_assert_cmpint (sp_qemu_proc_find_pid ("/proc", NULL, NULL, uuid), ==, pid);
-  g_assert_cmpint (sp_qemu_proc_find_pid ("/proc", NULL, NULL, upper), ==, pid);
+  /* no scan: a process naming the uuid is not enough */
+  g_assert_cmpint (sp_qemu_proc_find_pid ("/proc", NULL, NULL, uuid, -1), ==, 0);
 
   run = sp_test_make_tmp_dir ();
   pidfile = g_build_filename (run, "guest.pid", NULL);
   pid_text = g_strdup_printf ("%" G_GINT64_FORMAT "\n", pid);
   sp_test_write_file (pidfile, pid_text, -1);
-  g_assert_cmpint (sp_qemu_proc_find_pid ("/proc", run, "guest", uuid), ==, pid);
-  /* the pid file of this test process: not the guest, so the scan */
+  g_assert_cmpint (sp_qemu_proc_find_pid ("/proc", run, "guest", uuid, -1), ==, pid);
+  g_assert_cmpint (sp_qemu_proc_find_pid ("/proc", run, "guest", upper, -1), ==, pid);
+  /* QEMU said to run as another uid */
+  g_assert_cmpint (sp_qemu_proc_find_pid ("/proc", run, "guest", uuid, OTHER_UID), ==, 0);
+  /* the pid file of this test process: not the guest */
   g_free (pid_text);
   pid_text = g_strdup_printf ("%d\n", (int) getpid ());
   sp_test_write_file (pidfile, pid_text, -1);
-  g_assert_cmpint (sp_qemu_proc_find_pid ("/proc", run, "guest", uuid), ==, pid);
+  g_assert_cmpint (sp_qemu_proc_find_pid ("/proc", run, "guest", uuid, -1), ==, 0);
   g_assert_cmpint (g_unlink (pidfile), ==, 0);
   g_assert_cmpint (g_rmdir (run), ==, 0);
 
@@ -755,8 +864,6 @@ test_find_real (void)
   g_assert_no_error (error);
   g_assert_true (g_subprocess_wait_check (child, NULL, &error));
   g_assert_no_error (error);
-
-  g_assert_cmpint (sp_qemu_proc_find_pid ("/proc", NULL, NULL, uuid), ==, 0);
 }
 
 int
@@ -774,7 +881,10 @@ main (int argc, char **argv)
   g_test_add_func ("/procfs/ksm-stat/bad", test_stat_bad);
   g_test_add_func ("/procfs/cmdline-has-uuid", test_cmdline_has_uuid);
   g_test_add ("/procfs/find-pid/pidfile", Tree, NULL, tree_setup, test_find_pidfile, tree_teardown);
-  g_test_add ("/procfs/find-pid/scan", Tree, NULL, tree_setup, test_find_scan, tree_teardown);
+  g_test_add ("/procfs/find-pid/no-scan", Tree, NULL, tree_setup, test_find_no_scan, tree_teardown);
+  g_test_add ("/procfs/find-pid/other-uid", Tree, NULL, tree_setup, test_find_other_uid,
+              tree_teardown);
+  g_test_add_func ("/procfs/pid-dir-for-uri", test_pid_dir_for_uri);
   g_test_add ("/procfs/find-pid/wrong-pidfile", Tree, NULL, tree_setup, test_find_wrong_pidfile,
               tree_teardown);
   g_test_add ("/procfs/find-pid/none", Tree, NULL, tree_setup, test_find_none, tree_teardown);

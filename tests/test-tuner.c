@@ -8,92 +8,48 @@
 #include <glib/gstdio.h>
 
 #include "sp-error.h"
+#include "sp-test.h"
 #include "sp-tuner.h"
 
 #define GIB (G_GUINT64_CONSTANT (1024) * 1024)
 
-/* A temporary sysfs (kernel/mm/ksm) and procfs (meminfo) for one tuner. */
+/* A temporary sysfs (kernel/mm/ksm) and, in the same directory, a procfs
+ * (proc/meminfo) for one tuner. */
 typedef struct {
-  char *root;
-  char *sysfs;
+  SpTestSysfs sysfs;
   char *procfs;
-  char *ksm_dir;
   GString *calls; /* what the test parts saw, in order */
 } Fixture;
-
-static const char *const knob_names[] = { "run", "pages_to_scan", "sleep_millisecs",
-                                          "pages_sharing" };
-
-static void
-write_file (const char *dir, const char *name, const char *contents)
-{
-  g_autofree char *path = g_build_filename (dir, name, NULL);
-  g_autoptr (GError) error = NULL;
-
-  g_file_set_contents (path, contents, -1, &error);
-  g_assert_no_error (error);
-}
 
 static char *
 read_knob (Fixture *f, const char *name)
 {
-  g_autofree char *path = g_build_filename (f->ksm_dir, name, NULL);
-  g_autoptr (GError) error = NULL;
-  char *contents = NULL;
-
-  g_file_get_contents (path, &contents, NULL, &error);
-  g_assert_no_error (error);
-  return g_strchomp (contents);
+  return sp_test_sysfs_knob (&f->sysfs, name);
 }
 
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
-
-  f->root = g_dir_make_tmp ("test-tuner-XXXXXX", &error);
-  g_assert_no_error (error);
-  f->sysfs = g_build_filename (f->root, "sys", NULL);
-  f->procfs = g_build_filename (f->root, "proc", NULL);
-  f->ksm_dir = g_build_filename (f->sysfs, "kernel", "mm", "ksm", NULL);
-  g_assert_cmpint (g_mkdir_with_parents (f->ksm_dir, 0755), ==, 0);
-  g_assert_cmpint (g_mkdir_with_parents (f->procfs, 0755), ==, 0);
-  write_file (f->ksm_dir, "run", "0\n");
-  write_file (f->ksm_dir, "pages_to_scan", "100\n");
-  write_file (f->ksm_dir, "sleep_millisecs", "20\n");
-  write_file (f->ksm_dir, "pages_sharing", "0\n");
+  sp_test_sysfs_init (&f->sysfs, NULL);
+  f->procfs = g_build_filename (f->sysfs.root, "proc", NULL);
+  sp_test_sysfs_set (&f->sysfs, "run", "0\n");
+  sp_test_sysfs_set (&f->sysfs, "pages_to_scan", "100\n");
+  sp_test_sysfs_set (&f->sysfs, "sleep_millisecs", "20\n");
+  sp_test_sysfs_set (&f->sysfs, "pages_sharing", "0\n");
   /* 16 GiB, 1 GiB available: under the 3.2 GiB threshold, KSM runs */
-  write_file (f->procfs, "meminfo",
-              "MemTotal:       16777216 kB\nMemFree:          524288 kB\n"
-              "MemAvailable:    1048576 kB\nBuffers:               0 kB\n"
-              "Cached:           524288 kB\n");
+  sp_test_write_in (f->procfs, "meminfo",
+                    "MemTotal:       16777216 kB\nMemFree:          524288 kB\n"
+                    "MemAvailable:    1048576 kB\nBuffers:               0 kB\n"
+                    "Cached:           524288 kB\n",
+                    -1);
   f->calls = g_string_new (NULL);
 }
 
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  g_autofree char *meminfo = g_build_filename (f->procfs, "meminfo", NULL);
-
-  for (gsize i = 0; i < G_N_ELEMENTS (knob_names); i++)
-    {
-      g_autofree char *path = g_build_filename (f->ksm_dir, knob_names[i], NULL);
-      g_unlink (path);
-    }
-  g_unlink (meminfo);
-  for (int up = 0; up < 3; up++)
-    {
-      char *slash;
-      g_rmdir (f->ksm_dir);
-      slash = strrchr (f->ksm_dir, '/');
-      *slash = '\0';
-    }
-  g_rmdir (f->procfs);
-  g_rmdir (f->root);
-  g_free (f->ksm_dir);
+  sp_test_sysfs_clear (&f->sysfs);
   g_free (f->procfs);
-  g_free (f->sysfs);
-  g_free (f->root);
   g_string_free (f->calls, TRUE);
 }
 
@@ -248,7 +204,7 @@ new_tuner (Fixture *f)
   g_autoptr (SpConfig) config = sp_config_new_default ();
 
   config->scan_rate = SP_SCAN_RATE_CLASSIC;
-  return sp_tuner_new (config, f->sysfs, f->procfs, FALSE);
+  return sp_tuner_new (config, f->sysfs.root, f->procfs, FALSE);
 }
 
 /* Without anything added, the KSM policy decides and the KSM actuator
