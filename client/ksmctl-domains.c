@@ -89,6 +89,17 @@ static const DomainField domain_fields[] = {
   { "pid", "Pid" },
   { "ksm_mergeable", "KsmMergeable" },
   { "unmergeable_kib", "UnmergeableKiB" },
+  { "balloon_model", "BalloonModel" },
+  { "balloon_managed", "BalloonManaged" },
+  { "balloon_min_kib", "BalloonMinKiB" },
+  { "balloon_shares", "BalloonShares" },
+  { "balloon_config_kib", "BalloonConfigKiB" },
+  { "guest_usable_kib", "GuestUsableKiB" },
+  { "guest_unused_kib", "GuestUnusedKiB" },
+  { "guest_stats_updated", "GuestStatsUpdated" },
+  { "stats_period", "StatsPeriod" },
+  { "free_page_reporting", "FreePageReporting" },
+  { "autodeflate", "AutoDeflate" },
 };
 
 /* One domain as a JSON object; unmergeable_reason is null when KSM can merge it. */
@@ -139,6 +150,29 @@ enum { COL_NAME, COL_STATE, COL_MEMORY, COL_MERGE, COL_MERGED, COL_NOTE, N_COLUM
 static const char *const headers[N_COLUMNS + 1] = { "NAME",   "STATE", "MEMORY", "MERGE",
                                                     "MERGED", "NOTE",  NULL };
 
+/* balloon: model, opt-out, reporting, autodeflate, shrunk by how much */
+static void
+note_balloon (GPtrArray *notes, GVariant *props)
+{
+  const char *model = ksmctl_dict_string (props, "BalloonModel");
+  gint64 config_kib = ksmctl_dict_int (props, "BalloonConfigKiB");
+  gint64 current_kib = ksmctl_dict_int (props, "CurrentKiB");
+
+  if (model != NULL && *model != '\0' && !g_str_has_prefix (model, "virtio"))
+    g_ptr_array_add (notes, g_strdup_printf ("balloon %s", model));
+  if (!ksmctl_dict_boolean (props, "BalloonManaged"))
+    g_ptr_array_add (notes, g_strdup ("balloon opted out"));
+  if (ksmctl_dict_boolean (props, "FreePageReporting"))
+    g_ptr_array_add (notes, g_strdup ("free page reporting"));
+  if (ksmctl_dict_boolean (props, "AutoDeflate"))
+    g_ptr_array_add (notes, g_strdup ("autodeflate"));
+  if (ksmctl_dict_boolean (props, "Active") && config_kib > current_kib)
+    {
+      g_autofree char *size = sp_format_kib (config_kib - current_kib);
+      g_ptr_array_add (notes, g_strdup_printf ("balloon holds %s", size));
+    }
+}
+
 static char *
 domain_note (GVariant *props)
 {
@@ -164,6 +198,7 @@ domain_note (GVariant *props)
                                       ksmctl_dict_boolean (props, "MemMerge") ? "on" : "off"));
   if (!ksmctl_dict_boolean (props, "Persistent"))
     g_ptr_array_add (notes, g_strdup ("transient"));
+  note_balloon (notes, props);
   g_ptr_array_add (notes, NULL);
   return g_strjoinv ("; ", (char **) notes->pdata);
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* ksmctl monitor: one line per Tuned signal until SIGINT/SIGTERM. */
+/* ksmctl monitor: one line per Tuned signal, and one per change of the balloon policy's
+ * reason, until SIGINT/SIGTERM. */
 #define G_LOG_DOMAIN "ksmctl"
 
 #include <signal.h>
@@ -53,6 +54,45 @@ on_tuned (GDBusConnection *bus, const char *sender, const char *path, const char
   print_decision (mon, action, reason, (gint64) MIN (time_us, (guint64) G_MAXINT64));
 }
 
+/* The balloon policy's view of the host changed: one "balloon" line. */
+static void
+on_properties_changed (GDBusConnection *bus, const char *sender, const char *path,
+                       const char *interface, const char *signal_name, GVariant *parameters,
+                       gpointer user_data)
+{
+  Monitor *mon = user_data;
+  g_autoptr (GVariant) changed = NULL;
+  const char *iface;
+  const char *reason;
+
+  if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(sa{sv}as)")))
+    return;
+  g_variant_get (parameters, "(&s@a{sv}@as)", &iface, &changed, NULL);
+  if (g_strcmp0 (iface, SP_DBUS_INTERFACE_MANAGER) != 0 ||
+      !g_variant_lookup (changed, "BalloonReason", "&s", &reason))
+    return;
+  if (mon->ctl->json)
+    {
+      g_autoptr (JsonBuilder) builder = json_builder_new ();
+      g_autoptr (JsonNode) root = NULL;
+
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "balloon");
+      json_builder_add_string_value (builder, reason);
+      json_builder_end_object (builder);
+      root = json_builder_get_root (builder);
+      ksmctl_print_json (root, FALSE);
+    }
+  else
+    {
+      g_autoptr (GDateTime) now = g_date_time_new_now_local ();
+      g_autofree char *when = g_date_time_format (now, "%Y-%m-%d %H:%M:%S");
+
+      g_print ("%s  balloon  %s\n", when, reason);
+      fflush (stdout);
+    }
+}
+
 static void
 on_name_appeared (GDBusConnection *bus, const char *name, const char *owner, gpointer user_data)
 {
@@ -102,6 +142,7 @@ ksmctl_cmd_monitor (Ksmctl *ctl, int argc, char **argv, GError **error)
   Monitor mon = { ctl, loop, NULL, -1 };
   GDBusConnection *bus;
   guint subscription;
+  guint balloon_subscription;
   guint watch;
   guint sigint;
   guint sigterm;
@@ -113,12 +154,16 @@ ksmctl_cmd_monitor (Ksmctl *ctl, int argc, char **argv, GError **error)
   subscription = g_dbus_connection_signal_subscribe (
       bus, SP_DBUS_NAME, SP_DBUS_INTERFACE_MANAGER, "Tuned", SP_DBUS_PATH, NULL,
       G_DBUS_SIGNAL_FLAGS_NONE, on_tuned, &mon, NULL);
+  balloon_subscription = g_dbus_connection_signal_subscribe (
+      bus, SP_DBUS_NAME, "org.freedesktop.DBus.Properties", "PropertiesChanged", SP_DBUS_PATH, NULL,
+      G_DBUS_SIGNAL_FLAGS_NONE, on_properties_changed, &mon, NULL);
   /* Answered after the bus has added the match rule: no decision is missed from here on,
    * and an absent samepaged is an error (exit 4) rather than a silent wait. */
   mode = ksmctl_get_manager_property (ctl, "Mode", error);
   if (mode == NULL)
     {
       g_dbus_connection_signal_unsubscribe (bus, subscription);
+      g_dbus_connection_signal_unsubscribe (bus, balloon_subscription);
       return FALSE;
     }
 
@@ -136,6 +181,7 @@ ksmctl_cmd_monitor (Ksmctl *ctl, int argc, char **argv, GError **error)
   g_bus_unwatch_name (watch);
   g_signal_handler_disconnect (bus, closed_id);
   g_dbus_connection_signal_unsubscribe (bus, subscription);
+  g_dbus_connection_signal_unsubscribe (bus, balloon_subscription);
   if (mon.error != NULL)
     {
       g_propagate_error (error, mon.error);

@@ -43,6 +43,15 @@ static const JsonField libvirt_fields[] = {
   { NULL, NULL },
 };
 
+static const JsonField balloon_fields[] = {
+  { "mode", "BalloonMode" },
+  { "pressure", "BalloonPressure" },
+  { "managed", "BalloonGuestsManaged" },
+  { "reclaimed_kib", "BalloonReclaimedKiB" },
+  { "reason", "BalloonReason" },
+  { NULL, NULL },
+};
+
 static void
 add_fields (JsonBuilder *builder, GVariant *props, const JsonField *fields)
 {
@@ -68,6 +77,7 @@ status_to_json (GVariant *props)
   add_fields (builder, props, top_fields);
   add_section (builder, "ksm", props, ksm_fields);
   add_section (builder, "memory", props, memory_fields);
+  add_section (builder, "balloon", props, balloon_fields);
   add_section (builder, "libvirt", props, libvirt_fields);
   json_builder_set_member_name (builder, "decision");
   ksmctl_json_add_decision (builder, ksmctl_dict_string (props, "LastAction"),
@@ -189,6 +199,24 @@ print_decision (GVariant *props)
   print_line ("Why", "%s", or_unknown (reason));
 }
 
+/* "Balloons: auto, 3 guests managed, 1.2 GiB returned to the host" */
+static void
+print_balloon (GVariant *props)
+{
+  const char *mode = ksmctl_dict_string (props, "BalloonMode");
+  gint64 managed = ksmctl_dict_int (props, "BalloonGuestsManaged");
+  g_autofree char *reclaimed = sp_format_kib (ksmctl_dict_int (props, "BalloonReclaimedKiB"));
+
+  if (g_strcmp0 (mode, "auto") != 0)
+    {
+      print_line ("Balloons", "%s", or_unknown (mode));
+      return;
+    }
+  print_line ("Balloons", "auto, %" G_GINT64_FORMAT " guest%s managed, %s returned to the host",
+              managed, managed == 1 ? "" : "s", reclaimed);
+  print_line ("Balloon why", "%s", or_unknown (ksmctl_dict_string (props, "BalloonReason")));
+}
+
 static void
 status_print (GVariant *props)
 {
@@ -199,6 +227,7 @@ status_print (GVariant *props)
   print_ksm (props);
   print_memory (props);
   print_libvirt (props);
+  print_balloon (props);
   print_decision (props);
 }
 

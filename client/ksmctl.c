@@ -36,6 +36,9 @@ static const KsmctlCommand commands[] = {
     "Split every merged page now (run=2), then mode never until changed", NULL, 0, 0 },
   { "merge", ksmctl_cmd_merge, "Let KSM merge a guest's memory (on) or not (off)", "DOMAIN on|off",
     2, 2 },
+  { "balloon", ksmctl_cmd_balloon,
+    "Set a guest's balloon floor, weight, or opt it out (saved in its domain XML)",
+    "DOMAIN [min=SIZE] [shares=N] [on|off]", 2, -1 },
   { "monitor", ksmctl_cmd_monitor, "Print each decision as samepaged makes it, until Ctrl-C", NULL,
     0, 0 },
 };

@@ -70,6 +70,7 @@ gboolean ksmctl_cmd_stop (Ksmctl *ctl, int argc, char **argv, GError **error);
 gboolean ksmctl_cmd_retune (Ksmctl *ctl, int argc, char **argv, GError **error);
 gboolean ksmctl_cmd_unmerge (Ksmctl *ctl, int argc, char **argv, GError **error);
 gboolean ksmctl_cmd_merge (Ksmctl *ctl, int argc, char **argv, GError **error);
+gboolean ksmctl_cmd_balloon (Ksmctl *ctl, int argc, char **argv, GError **error);
 gboolean ksmctl_cmd_monitor (Ksmctl *ctl, int argc, char **argv, GError **error);
 
 G_END_DECLS

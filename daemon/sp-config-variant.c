@@ -7,12 +7,13 @@
 #include "sp-error.h"
 #include "sp-str.h"
 
-/* The keys SetTuning may change: [tuning], monitor_interval and
+/* The keys SetTuning may change: [tuning], [balloon], monitor_interval and
  * resync_interval. */
 static gboolean
 is_runtime_key (const char *group, const char *key)
 {
   return g_strcmp0 (group, SP_CONFIG_GROUP_TUNING) == 0 ||
+         g_strcmp0 (group, SP_CONFIG_GROUP_BALLOON) == 0 ||
          g_strcmp0 (key, "monitor_interval") == 0 || g_strcmp0 (key, "resync_interval") == 0;
 }
 

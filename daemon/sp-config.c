@@ -60,6 +60,25 @@ static const SpConfigIntKey int_keys[] = {
            "leaves the kernel's setting. samepaged unmerges everything first (the kernel "
            "refuses the change while pages are shared), and refuses when MemAvailable cannot "
            "hold the unmerged pages plus the threshold."),
+  INT_KEY (SP_CONFIG_GROUP_BALLOON, "balloon_threshold", balloon_threshold_pct, 0, 100, NULL, "%",
+           20,
+           "The host is under pressure when MemAvailable is below this percentage of MemTotal."),
+  INT_KEY (SP_CONFIG_GROUP_BALLOON, "balloon_critical", balloon_critical_pct, 0, 100, NULL, "%", 5,
+           "Critical pressure (larger steps) below this percentage of MemTotal."),
+  INT_KEY (SP_CONFIG_GROUP_BALLOON, "guest_free_percent", guest_free_pct, 0, 90, NULL, "%", 20,
+           "A shrunk guest keeps this percentage of its memory free (as it reports it)."),
+  INT_KEY (SP_CONFIG_GROUP_BALLOON, "max_step_percent", max_step_pct, 1, 100, NULL, "%", 5,
+           "A balloon moves at most this percentage of the guest's <memory> per decision."),
+  INT_KEY (SP_CONFIG_GROUP_BALLOON, "critical_step_percent", critical_step_pct, 1, 100, NULL, "%",
+           10, "The step under critical pressure."),
+  INT_KEY (SP_CONFIG_GROUP_BALLOON, "min_percent", balloon_min_pct, 0, 100, NULL, "%", 50,
+           "The floor of a guest without its own min: this percentage of its <memory>."),
+  INT_KEY (SP_CONFIG_GROUP_BALLOON, "shares", balloon_shares, 1, 50000, NULL, "shares", 1000,
+           "The weight of a guest without its own shares: more shares, shrunk later."),
+  INT_KEY (SP_CONFIG_GROUP_BALLOON, "stats_period", balloon_stats_period_sec, 1, 3600, NULL, "s", 5,
+           "Memory stats period set on managed guests that have none (put back on exit)."),
+  INT_KEY (SP_CONFIG_GROUP_BALLOON, "target_timeout", balloon_timeout_sec, 1, 86400, NULL, "s", 60,
+           "A guest that does not reach its balloon target by then is left alone."),
   { NULL },
 };
 
@@ -71,6 +90,8 @@ static const struct {
   { "npages_min", "npages_max" },
   { "advisor_max_cpu_min", "advisor_max_cpu_max" },
   { "advisor_scan_time_min", "advisor_scan_time_max" },
+  { "balloon_critical", "balloon_threshold" },
+  { "max_step_percent", "critical_step_percent" },
 };
 
 /* The keys that are not integers (SpConfigStringKey.id). */
@@ -81,6 +102,7 @@ typedef enum {
   STRING_KEY_METRICS_TEXTFILE,
   STRING_KEY_SCAN_RATE,
   STRING_KEY_FREE_SOURCE,
+  STRING_KEY_BALLOON,
 } StringKeyId;
 
 static const SpConfigStringKey string_keys[] = {
@@ -97,10 +119,14 @@ static const SpConfigStringKey string_keys[] = {
     "classic: ksmtuned's pages_to_scan boost and decay." },
   { SP_CONFIG_GROUP_TUNING, "free_source", STRING_KEY_FREE_SOURCE,
     "available: MemAvailable; ksmtuned: MemFree + Buffers + Cached, like ksmtuned." },
+  { SP_CONFIG_GROUP_BALLOON, "balloon", STRING_KEY_BALLOON,
+    "off: samepaged never sets a balloon; auto: it shrinks guests with free memory while the "
+    "host is under pressure and grows them back after." },
   { NULL },
 };
 
-static const char *const groups[] = { SP_CONFIG_GROUP_DAEMON, SP_CONFIG_GROUP_TUNING, NULL };
+static const char *const groups[] = { SP_CONFIG_GROUP_DAEMON, SP_CONFIG_GROUP_TUNING,
+                                      SP_CONFIG_GROUP_BALLOON, NULL };
 
 const SpConfigIntKey *
 sp_config_int_keys (void)
@@ -271,6 +297,9 @@ sp_config_string_key_allowed (const SpConfigStringKey *key)
     case STRING_KEY_FREE_SOURCE:
       APPEND_CHOICES (sp_free_source_to_string);
       break;
+    case STRING_KEY_BALLOON:
+      APPEND_CHOICES (sp_balloon_mode_to_string);
+      break;
     case STRING_KEY_RESTORE_ON_EXIT:
       g_string_append (str, "a boolean (true|false)");
       break;
@@ -284,7 +313,8 @@ sp_config_string_key_allowed (const SpConfigStringKey *key)
       g_assert_not_reached ();
     }
 #undef APPEND_CHOICES
-  if (id == STRING_KEY_MODE || id == STRING_KEY_SCAN_RATE || id == STRING_KEY_FREE_SOURCE)
+  if (id == STRING_KEY_MODE || id == STRING_KEY_SCAN_RATE || id == STRING_KEY_FREE_SOURCE ||
+      id == STRING_KEY_BALLOON)
     g_string_prepend (str, "one of ");
   return g_string_free (g_steal_pointer (&str), FALSE);
 }
@@ -306,6 +336,8 @@ sp_config_get_string (const SpConfig *config, const SpConfigStringKey *key)
       return g_strdup (sp_scan_rate_to_string (config->scan_rate));
     case STRING_KEY_FREE_SOURCE:
       return g_strdup (sp_free_source_to_string (config->free_source));
+    case STRING_KEY_BALLOON:
+      return g_strdup (sp_balloon_mode_to_string (config->balloon));
     default:
       g_assert_not_reached ();
     }
@@ -338,6 +370,9 @@ sp_config_set_string (SpConfig *config, const SpConfigStringKey *key, const char
       break;
     case STRING_KEY_FREE_SOURCE:
       ok = sp_free_source_from_string (stripped, &config->free_source);
+      break;
+    case STRING_KEY_BALLOON:
+      ok = sp_balloon_mode_from_string (stripped, &config->balloon);
       break;
     case STRING_KEY_RESTORE_ON_EXIT:
       ok = g_strv_contains (booleans, stripped);
@@ -440,7 +475,8 @@ sp_config_equal (const SpConfig *a, const SpConfig *b)
   return a->mode == b->mode && !a->restore_on_exit == !b->restore_on_exit &&
          g_strcmp0 (a->connect_uri, b->connect_uri) == 0 &&
          g_strcmp0 (a->metrics_textfile, b->metrics_textfile) == 0 &&
-         a->scan_rate == b->scan_rate && a->free_source == b->free_source;
+         a->scan_rate == b->scan_rate && a->free_source == b->free_source &&
+         a->balloon == b->balloon;
 }
 
 gboolean
@@ -557,8 +593,8 @@ sp_config_load_file (SpConfig *config, const char *path, gboolean must_exist, GE
         {
           g_autofree char *escaped = g_strescape (file_groups[i], NULL);
           g_set_error (error, SP_ERROR, SP_ERROR_CONFIG,
-                       "%s: unknown group [%s] (known: [%s], [%s])", path, escaped,
-                       SP_CONFIG_GROUP_DAEMON, SP_CONFIG_GROUP_TUNING);
+                       "%s: unknown group [%s] (known: [%s], [%s], [%s])", path, escaped,
+                       SP_CONFIG_GROUP_DAEMON, SP_CONFIG_GROUP_TUNING, SP_CONFIG_GROUP_BALLOON);
           return FALSE;
         }
       keys = g_key_file_get_keys (keyfile, file_groups[i], NULL, NULL);

@@ -24,6 +24,7 @@ G_BEGIN_DECLS
 /* The groups of samepaged.conf (and of overrides.conf). */
 #define SP_CONFIG_GROUP_DAEMON "daemon"
 #define SP_CONFIG_GROUP_TUNING "tuning"
+#define SP_CONFIG_GROUP_BALLOON "balloon"
 
 typedef struct _SpConfig SpConfig;
 
@@ -52,6 +53,18 @@ struct _SpConfig {
   gint64 advisor_scan_time_min; /* advisor_target_scan_time under pressure, s */
   gint64 advisor_scan_time_max; /* advisor_target_scan_time when relaxed, s */
   gint64 merge_across_nodes;    /* -1: as found; 0 or 1: written after an unmerge */
+
+  /* [balloon] (sp-balloon-policy.h) */
+  SpBalloonMode balloon;
+  gint64 balloon_threshold_pct;    /* pressure: MemAvailable below this % of MemTotal */
+  gint64 balloon_critical_pct;     /* critical pressure: below this % */
+  gint64 guest_free_pct;           /* a shrunk guest keeps this % of its memory free */
+  gint64 max_step_pct;             /* of <memory>, per decision */
+  gint64 critical_step_pct;        /* of <memory>, per decision under critical pressure */
+  gint64 balloon_min_pct;          /* default floor: % of <memory> */
+  gint64 balloon_shares;           /* default weight */
+  gint64 balloon_stats_period_sec; /* set on managed guests whose period is 0 */
+  gint64 balloon_timeout_sec;      /* a target not reached by then is left alone */
 };
 
 /* One integer tuning key: its name, where it lives, and its allowed range. */

@@ -5,6 +5,9 @@
 
 #include "sp-daemon.h"
 
+#include "sp-balloon-actuator.h"
+#include "sp-balloon-policy.h"
+
 #include "sp-authority.h"
 #include "sp-config.h"
 #include "sp-ksmtuned-import.h"
@@ -333,6 +336,12 @@ on_bus_ready (GObject *source, GAsyncResult *result, gpointer user_data)
   authority = sp_authority_new ();
   self->service =
       sp_dbus_service_new (self->tuner, self->overrides, self->mem_merge, authority, &error);
+  if (self->service != NULL)
+    {
+      g_autoptr (SpBalloonSettings) balloon_settings = sp_balloon_settings_new (self->libvirt);
+
+      sp_dbus_service_set_balloon_settings (self->service, balloon_settings);
+    }
   if (self->service == NULL || !sp_dbus_service_export (self->service, self->bus, &error))
     {
       g_warning ("Cannot export the D-Bus API: %s", error->message);
@@ -342,6 +351,18 @@ on_bus_ready (GObject *source, GAsyncResult *result, gpointer user_data)
   self->name_id =
       g_bus_own_name_on_connection (self->bus, SP_DBUS_NAME, G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
                                     on_name_acquired, on_name_lost, self, NULL);
+}
+
+/* Guest balloons: the policy decides after the KSM policy, the actuator
+ * applies after the KSM knobs (sp-balloon-policy.h, sp-balloon-actuator.h). */
+static void
+add_balloon_parts (SpDaemon *self)
+{
+  g_autoptr (SpPolicy) policy = sp_balloon_policy_new ();
+  g_autoptr (SpActuator) actuator = sp_balloon_actuator_new (self->libvirt, self->options.dry_run);
+
+  sp_tuner_add_policy (self->tuner, policy);
+  sp_tuner_add_actuator (self->tuner, actuator);
 }
 
 gboolean
@@ -368,6 +389,7 @@ sp_daemon_start (SpDaemon *self, GError **error)
       sp_libvirt_new (config->connect_uri, self->options.procfs_root, SP_LIBVIRT_QEMU_PID_DIR);
   sp_libvirt_set_resync_interval (self->libvirt, config->resync_interval_sec);
   self->mem_merge = sp_mem_merge_new (self->libvirt);
+  add_balloon_parts (self);
   sp_mem_merge_set_dry_run (self->mem_merge, self->options.dry_run);
   g_signal_connect (self->libvirt, "guests-changed", G_CALLBACK (on_guests_changed), self);
   g_signal_connect (self->tuner, "tuned", G_CALLBACK (on_tuned), self);

@@ -262,12 +262,89 @@ run_set_mem_merge (const SpDbusTargets *targets, GVariant *parameters, const cha
                              on_mem_merge_changed, g_object_ref (task));
 }
 
+/* The domain of SetBalloon's arguments, in the last snapshot, and the change. */
+static const SpDomainInfo *
+balloon_domain (const SpDbusTargets *targets, GVariant *parameters, SpBalloonChange *change,
+                GError **error)
+{
+  const SpGuests *guests = sp_tuner_get_snapshot (targets->tuner)->guests;
+  const SpDomainInfo *domain;
+  g_autoptr (GVariant) settings = NULL;
+  g_autofree char *quoted = NULL;
+  const char *name;
+
+  g_variant_get (parameters, "(&s@a{sv})", &name, &settings);
+  if (*name == '\0' || !g_utf8_validate (name, -1, NULL))
+    {
+      g_set_error_literal (error, SP_ERROR, SP_ERROR_INVALID_ARGS,
+                           "The domain must be given by its name or UUID (a non-empty UTF-8 "
+                           "string)");
+      return NULL;
+    }
+  domain = sp_guests_find (guests, name);
+  if (domain == NULL)
+    {
+      quoted = sp_quote (name);
+      g_set_error (error, SP_ERROR, SP_ERROR_UNKNOWN_DOMAIN,
+                   "No domain named %s or with that UUID (%u domains known%s)", quoted,
+                   guests->domains->len, guests->connected ? "" : "; libvirt is not connected");
+      return NULL;
+    }
+  if (!sp_balloon_settings_check (domain, settings, change, error))
+    return NULL;
+  return domain;
+}
+
+static gboolean
+check_set_balloon (const SpDbusTargets *targets, GVariant *parameters, GError **error)
+{
+  SpBalloonChange change;
+
+  return balloon_domain (targets, parameters, &change, error) != NULL;
+}
+
+static void
+on_balloon_set (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = G_TASK (user_data);
+  GError *error = NULL;
+  gboolean ok = sp_balloon_settings_set_finish (SP_BALLOON_SETTINGS (source), result, &error);
+
+  task_return (task, ok, error);
+}
+
+static void
+run_set_balloon (const SpDbusTargets *targets, GVariant *parameters, const char *caller,
+                 GTask *task)
+{
+  GError *error = NULL;
+  SpBalloonChange change;
+  const SpDomainInfo *domain;
+
+  /* the domain may have changed while polkit was asked */
+  domain = balloon_domain (targets, parameters, &change, &error);
+  if (domain == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (targets->balloon_settings == NULL)
+    {
+      g_task_return_new_error (task, SP_ERROR, SP_ERROR_NOT_SUPPORTED,
+                               "SetBalloon is not supported by this samepaged");
+      return;
+    }
+  sp_balloon_settings_set_async (targets->balloon_settings, domain, &change, caller, on_balloon_set,
+                                 g_object_ref (task));
+}
+
 static const SpDbusMethod manager_methods[] = {
   { "SetTuning", check_set_tuning, run_set_tuning },
   { "SetMode", check_set_mode, run_set_mode },
   { "Retune", NULL, run_retune },
   { "Unmerge", check_unmerge, run_unmerge },
   { "SetMemMerge", check_set_mem_merge, run_set_mem_merge },
+  { "SetBalloon", check_set_balloon, run_set_balloon },
 };
 
 const SpDbusMethod *

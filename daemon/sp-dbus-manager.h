@@ -12,6 +12,7 @@
 
 #include <gio/gio.h>
 
+#include "sp-balloon-settings.h"
 #include "sp-mem-merge.h"
 #include "sp-overrides.h"
 #include "sp-tuner.h"
@@ -22,7 +23,8 @@ G_BEGIN_DECLS
 typedef struct {
   SpTuner *tuner;
   SpOverrides *overrides;
-  SpMemMerge *mem_merge; /* NULL: SetMemMerge answers NotSupported */
+  SpMemMerge *mem_merge;               /* NULL: SetMemMerge answers NotSupported */
+  SpBalloonSettings *balloon_settings; /* NULL: SetBalloon answers NotSupported */
 } SpDbusTargets;
 
 typedef struct {

@@ -42,6 +42,7 @@ sp_dbus_manager_properties (const SpSnapshot *snapshot, const SpConfig *config)
   const SpKsmState *ksm = &snapshot->ksm;
   const SpDecision *decision = &snapshot->decision;
   const SpGuests *guests = snapshot->guests;
+  const SpBalloonDecision *balloon = snapshot->balloon;
   const char *advisor = "";
   GVariantBuilder b;
 
@@ -77,6 +78,13 @@ sp_dbus_manager_properties (const SpSnapshot *snapshot, const SpConfig *config)
   add (&b, "LastReason", g_variant_new_string (decision->reason ? decision->reason : ""));
   add (&b, "LastDecisionTime", new_unsigned (snapshot->time_us));
   add (&b, "Tuning", sp_config_tuning_to_variant (config));
+  add (&b, "BalloonMode", g_variant_new_string (sp_balloon_mode_to_string (config->balloon)));
+  add (&b, "BalloonPressure", g_variant_new_boolean (balloon != NULL && balloon->pressure));
+  add (&b, "BalloonGuestsManaged", g_variant_new_uint32 (balloon != NULL ? balloon->n_managed : 0));
+  add (&b, "BalloonReclaimedKiB",
+       g_variant_new_uint64 (balloon != NULL ? balloon->reclaimed_kib : 0));
+  add (&b, "BalloonReason",
+       g_variant_new_string (balloon != NULL && balloon->reason != NULL ? balloon->reason : ""));
   return g_variant_builder_end (&b);
 }
 
@@ -108,6 +116,17 @@ sp_dbus_domain_properties (const SpDomainInfo *d)
   add (&b, "ZeroPages", g_variant_new_int64 (d->ksm_zero_pages));
   add (&b, "ProcessProfit", g_variant_new_int64 (d->ksm_process_profit));
   add (&b, "KsmMergeable", g_variant_new_string (sp_ksm_mergeable_to_string (d->ksm_mergeable)));
+  add (&b, "BalloonModel", g_variant_new_string (d->balloon.model ? d->balloon.model : ""));
+  add (&b, "BalloonManaged", g_variant_new_boolean (d->balloon.managed));
+  add (&b, "BalloonMinKiB", g_variant_new_uint64 (d->balloon.has_min ? d->balloon.min_kib : 0));
+  add (&b, "BalloonShares", g_variant_new_uint64 (d->balloon.has_shares ? d->balloon.shares : 0));
+  add (&b, "BalloonConfigKiB", g_variant_new_uint64 (d->balloon.config_current_kib));
+  add (&b, "GuestUsableKiB", g_variant_new_uint64 (d->balloon.usable_kib));
+  add (&b, "GuestUnusedKiB", g_variant_new_uint64 (d->balloon.unused_kib));
+  add (&b, "GuestStatsUpdated", g_variant_new_int64 (d->balloon.last_update_sec));
+  add (&b, "StatsPeriod", g_variant_new_uint64 (d->balloon.stats_period_sec));
+  add (&b, "FreePageReporting", g_variant_new_boolean (d->balloon.free_page_reporting));
+  add (&b, "AutoDeflate", g_variant_new_boolean (d->balloon.autodeflate));
   return g_variant_builder_end (&b);
 }
 

@@ -444,6 +444,7 @@ sp_dbus_service_dispose (GObject *object)
   g_clear_object (&self->targets.tuner);
   g_clear_object (&self->targets.overrides);
   g_clear_object (&self->targets.mem_merge);
+  g_clear_object (&self->targets.balloon_settings);
   G_OBJECT_CLASS (sp_dbus_service_parent_class)->dispose (object);
 }
 
@@ -580,4 +581,13 @@ sp_dbus_service_unexport (SpDbusService *self)
   g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->manager));
   g_dbus_object_manager_server_set_connection (self->object_manager, NULL);
   g_clear_object (&self->connection);
+}
+
+void
+sp_dbus_service_set_balloon_settings (SpDbusService *self, SpBalloonSettings *balloon_settings)
+{
+  g_return_if_fail (SP_IS_DBUS_SERVICE (self));
+  g_return_if_fail (SP_IS_BALLOON_SETTINGS (balloon_settings));
+
+  g_set_object (&self->targets.balloon_settings, balloon_settings);
 }

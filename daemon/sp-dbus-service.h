@@ -23,6 +23,7 @@
 #include <gio/gio.h>
 
 #include "sp-authority.h"
+#include "sp-balloon-settings.h"
 #include "sp-mem-merge.h"
 #include "sp-overrides.h"
 #include "sp-tuner.h"
@@ -56,5 +57,9 @@ void sp_dbus_service_unexport (SpDbusService *self);
 void sp_dbus_service_drain_async (SpDbusService *self, guint timeout_s,
                                   GAsyncReadyCallback callback, gpointer user_data);
 gboolean sp_dbus_service_drain_finish (SpDbusService *self, GAsyncResult *result, GError **error);
+
+/* What SetBalloon acts on (unset: it answers NotSupported). */
+void sp_dbus_service_set_balloon_settings (SpDbusService *self,
+                                           SpBalloonSettings *balloon_settings);
 
 G_END_DECLS

@@ -22,6 +22,7 @@ sp_domain_xml_facts_clear (SpDomainXmlFacts *facts)
   g_free (facts->uuid);
   g_free (facts->source_type);
   g_free (facts->unmergeable_part);
+  sp_balloon_xml_clear (&facts->balloon);
   memset (facts, 0, sizeof (*facts));
 }
 
@@ -183,6 +184,8 @@ sp_domain_xml_parse (const char *xml, SpDomainXmlFacts *facts, GError **error)
   if (!xpath_string (ctxt, "/domain/memoryBacking/source[1]/@type", &result.source_type, error))
     return FALSE;
   if (!xpath_boolean (ctxt, "/domain/launchSecurity", &result.launch_security, error))
+    return FALSE;
+  if (!sp_balloon_xml_read (ctxt, &result.balloon, error))
     return FALSE;
 
   sp_domain_xml_facts_clear (facts);

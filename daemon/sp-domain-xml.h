@@ -7,6 +7,7 @@
 
 #include <gio/gio.h>
 
+#include "sp-balloon-xml.h"
 #include "sp-domain-memory.h"
 
 G_BEGIN_DECLS
@@ -23,6 +24,7 @@ typedef struct {
   char *unmergeable_part;   /* which regions and why, e.g. "hugepages (NUMA cell 1)"; or NULL */
   char *source_type;        /* <memoryBacking><source type=.../>: memfd, file... or NULL */
   gboolean launch_security; /* <launchSecurity> (SEV, TDX...: encrypted memory) */
+  SpBalloonXml balloon;     /* <memballoon> and samepage's balloon metadata */
 } SpDomainXmlFacts;
 
 void sp_domain_xml_facts_clear (SpDomainXmlFacts *facts);

@@ -12,6 +12,7 @@ sp_domain_info_new (void)
   info->mem_merge_active = TRUE;
   info->mergeable = TRUE;
   info->ksm_mergeable = SP_KSM_MERGEABLE_UNKNOWN;
+  info->balloon.managed = TRUE;
   info->qemu_uid = -1;
   return info;
 }
@@ -26,6 +27,7 @@ sp_domain_info_copy (const SpDomainInfo *info)
   copy->memory_source = g_strdup (info->memory_source);
   copy->unmergeable_reason = g_strdup (info->unmergeable_reason);
   copy->unmergeable_part = g_strdup (info->unmergeable_part);
+  copy->balloon.model = g_strdup (info->balloon.model);
   return copy;
 }
 
@@ -39,6 +41,7 @@ sp_domain_info_free (SpDomainInfo *info)
   g_free (info->memory_source);
   g_free (info->unmergeable_reason);
   g_free (info->unmergeable_part);
+  g_free (info->balloon.model);
   g_free (info);
 }
 

@@ -11,6 +11,34 @@
 
 G_BEGIN_DECLS
 
+/* A domain's balloon: the guest's own statistics (from the domain stats
+ * samepaged already queries: balloon.*, in KiB), its <memballoon> and
+ * samepage's balloon metadata (sp-balloon-xml.h). */
+typedef struct {
+  char *model;                  /* <memballoon model>, live; NULL: none */
+  gboolean free_page_reporting; /* persistent config (what the next start gets) */
+  gboolean autodeflate;         /* persistent config */
+  guint64 stats_period_sec;     /* live <stats period>; 0: the guest sends none */
+  guint64 memory_kib;           /* <memory> of the persistent config (else live) */
+  guint64 config_current_kib;   /* <currentMemory> of the persistent config (else live) */
+  gboolean has_current;         /* balloon.current: current_kib of SpDomainInfo */
+  gboolean has_available;
+  guint64 available_kib; /* balloon.available: what the guest sees as its memory */
+  gboolean has_usable;
+  guint64 usable_kib; /* balloon.usable: what it could use without swapping */
+  gboolean has_unused;
+  guint64 unused_kib; /* balloon.unused: free */
+  gboolean has_disk_caches;
+  guint64 disk_caches_kib;
+  gint64 last_update_sec; /* balloon.last-update, wall clock; 0: never */
+  /* samepage metadata */
+  gboolean managed; /* FALSE: opted out */
+  gboolean has_min;
+  guint64 min_kib;
+  gboolean has_shares;
+  guint64 shares;
+} SpBalloonInfo;
+
 typedef struct {
   char *name;
   char *uuid;
@@ -37,6 +65,7 @@ typedef struct {
   gint64 ksm_process_profit;
   SpKsmMergeable ksm_mergeable;
 
+  SpBalloonInfo balloon;
   /* the uid libvirt runs this domain's QEMU as (its DAC security label), -1
    * when libvirt does not say: a process of another uid is not its QEMU */
   gint64 qemu_uid;

@@ -11,6 +11,26 @@
 #include "sp-io.h"
 #include "sp-libvirt-util.h"
 
+/* The guest's own memory statistics (a guest without the balloon driver,
+ * or with a stats period of 0, has none). */
+static void
+sp_libvirt_domain_read_guest_stats (virTypedParameterPtr params, int nparams, SpBalloonStats *b)
+{
+  unsigned long long value;
+
+  b->has_available = virTypedParamsGetULLong (params, nparams, "balloon.available", &value) == 1;
+  b->available_kib = b->has_available ? value : 0;
+  b->has_usable = virTypedParamsGetULLong (params, nparams, "balloon.usable", &value) == 1;
+  b->usable_kib = b->has_usable ? value : 0;
+  b->has_unused = virTypedParamsGetULLong (params, nparams, "balloon.unused", &value) == 1;
+  b->unused_kib = b->has_unused ? value : 0;
+  b->has_disk_caches =
+      virTypedParamsGetULLong (params, nparams, "balloon.disk_caches", &value) == 1;
+  b->disk_caches_kib = b->has_disk_caches ? value : 0;
+  if (virTypedParamsGetULLong (params, nparams, "balloon.last-update", &value) == 1)
+    b->last_update_sec = (gint64) MIN (value, (unsigned long long) G_MAXINT64);
+}
+
 GHashTable *
 sp_libvirt_domain_balloon_stats (virConnectPtr conn, virDomainPtr *doms, GError **error)
 {
@@ -59,6 +79,7 @@ sp_libvirt_domain_balloon_stats (virConnectPtr conn, virDomainPtr *doms, GError 
           b->has_maximum = TRUE;
           b->maximum_kib = value;
         }
+      sp_libvirt_domain_read_guest_stats (records[i]->params, records[i]->nparams, b);
       g_hash_table_insert (table, b->uuid, b);
     }
   virDomainStatsRecordListFree (records);
@@ -83,6 +104,39 @@ domain_facts (virDomainPtr dom, unsigned int flags, SpDomainXmlFacts *facts, GEr
       return FALSE;
     }
   return TRUE;
+}
+
+/* The balloon facts: the device as it runs, what the next start gets and
+ * samepage's metadata from the persistent config, the guest's stats. */
+static void
+balloon_info (SpDomainInfo *info, const SpBalloonStats *b, const SpDomainXmlFacts *live,
+              const SpDomainXmlFacts *config)
+{
+  SpBalloonInfo *balloon = &info->balloon;
+
+  balloon->model = g_strdup (info->active ? live->balloon.model : config->balloon.model);
+  balloon->free_page_reporting = config->balloon.free_page_reporting;
+  balloon->autodeflate = config->balloon.autodeflate;
+  balloon->stats_period_sec = info->active ? live->balloon.stats_period_sec : 0;
+  balloon->memory_kib = config->memory_kib;
+  balloon->config_current_kib = config->current_memory_kib;
+  balloon->managed = config->balloon.managed;
+  balloon->has_min = config->balloon.has_min;
+  balloon->min_kib = config->balloon.min_kib;
+  balloon->has_shares = config->balloon.has_shares;
+  balloon->shares = config->balloon.shares;
+  if (b == NULL)
+    return;
+  balloon->has_current = b->has_current;
+  balloon->has_available = b->has_available;
+  balloon->available_kib = b->available_kib;
+  balloon->has_usable = b->has_usable;
+  balloon->usable_kib = b->usable_kib;
+  balloon->has_unused = b->has_unused;
+  balloon->unused_kib = b->unused_kib;
+  balloon->has_disk_caches = b->has_disk_caches;
+  balloon->disk_caches_kib = b->disk_caches_kib;
+  balloon->last_update_sec = b->last_update_sec;
 }
 
 gint64
@@ -189,6 +243,8 @@ sp_libvirt_domain_query (virDomainPtr dom, GHashTable *balloon, GError **error)
           info->memory_source = g_strdup ("xml");
         }
     }
+
+  balloon_info (info, b, &live, info->persistent ? &config : &live);
 
   /* what the running guest can merge: its live XML; else its config (what
    * QEMU says is the caller's: sp_qemu_proc_follow_mergeable) */

@@ -19,6 +19,15 @@ typedef struct {
   guint64 current_kib; /* balloon.current */
   gboolean has_maximum;
   guint64 maximum_kib; /* balloon.maximum */
+  gboolean has_available;
+  guint64 available_kib; /* balloon.available */
+  gboolean has_usable;
+  guint64 usable_kib; /* balloon.usable */
+  gboolean has_unused;
+  guint64 unused_kib; /* balloon.unused */
+  gboolean has_disk_caches;
+  guint64 disk_caches_kib; /* balloon.disk_caches */
+  gint64 last_update_sec;  /* balloon.last-update; 0 when absent */
 } SpBalloonStats;
 
 /*

@@ -87,6 +87,40 @@ static const KsmMetric ksm_metrics[] = {
   { SP_KSM_STABLE_NODE_DUPS, "samepage_ksm_stable_node_dups", "gauge", "Duplicated KSM pages." },
 };
 
+/* The balloon policy's targets: balloon.current and the target of each
+ * managed running domain, and the memory the balloons return to the host. */
+static void
+balloon_metrics (GString *out, const SpBalloonDecision *balloon)
+{
+  if (balloon == NULL)
+    return;
+  metric (out, "samepage_balloon_reclaimed_bytes", "gauge",
+          "Memory managed guests' balloons return to the host (currentMemory less current).",
+          balloon->reclaimed_kib * KIB);
+  metric (out, "samepage_balloon_pressure", "gauge",
+          "1 while MemAvailable is below balloon_threshold.", balloon->pressure ? 1 : 0);
+  family (out, "samepage_domain_balloon_current_bytes", "gauge",
+          "balloon.current of a managed running domain.");
+  for (guint i = 0; i < balloon->targets->len; i++)
+    {
+      const SpBalloonTarget *t = g_ptr_array_index (balloon->targets, i);
+      SpDomainInfo d = { .name = t->name, .uuid = t->uuid };
+
+      if (t->managed)
+        domain_sample (out, "samepage_domain_balloon_current_bytes", &d, t->current_kib * KIB);
+    }
+  family (out, "samepage_domain_balloon_target_bytes", "gauge",
+          "Where the balloon policy wants a managed running domain's balloon.");
+  for (guint i = 0; i < balloon->targets->len; i++)
+    {
+      const SpBalloonTarget *t = g_ptr_array_index (balloon->targets, i);
+      SpDomainInfo d = { .name = t->name, .uuid = t->uuid };
+
+      if (t->managed)
+        domain_sample (out, "samepage_domain_balloon_target_bytes", &d, t->target_kib * KIB);
+    }
+}
+
 char *
 sp_metrics_format (const SpSnapshot *snapshot)
 {
@@ -165,6 +199,7 @@ sp_metrics_format (const SpSnapshot *snapshot)
             domain_sample (out, "samepage_domain_merging_pages", d, (double) d->ksm_merging_pages);
         }
     }
+  balloon_metrics (out, snapshot->balloon);
   return g_string_free (g_steal_pointer (&out), FALSE);
 }
 

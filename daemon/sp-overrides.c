@@ -275,7 +275,10 @@ sp_overrides_set_tuning (SpOverrides *self, GVariant *settings, GError **error)
   while (g_variant_iter_next (&iter, "{&sv}", &key, NULL))
     {
       const SpConfigIntKey *int_key = sp_config_find_int_key (key);
-      const char *group = int_key != NULL ? int_key->group : SP_CONFIG_GROUP_TUNING;
+      const SpConfigStringKey *string_key = sp_config_find_string_key (key);
+      const char *group = int_key != NULL      ? int_key->group
+                          : string_key != NULL ? string_key->group
+                                               : SP_CONFIG_GROUP_TUNING;
       g_autoptr (GVariant) value = g_variant_lookup_value (values, key, NULL);
 
       if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))

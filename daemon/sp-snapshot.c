@@ -9,6 +9,7 @@ sp_snapshot_clear (SpSnapshot *snapshot)
   sp_decision_clear (&snapshot->decision);
   g_clear_pointer (&snapshot->config, sp_config_free);
   g_clear_pointer (&snapshot->guests, sp_guests_unref);
+  g_clear_pointer (&snapshot->balloon, sp_balloon_decision_free);
 }
 
 SpSnapshot *

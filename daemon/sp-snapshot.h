@@ -12,6 +12,7 @@
 
 #include <glib.h>
 
+#include "sp-balloon-decision.h"
 #include "sp-config.h"
 #include "sp-domain.h"
 #include "sp-ksm-decision.h"
@@ -29,6 +30,9 @@ typedef struct {
   SpConfig *config;
   SpGuests *guests;
   gboolean dry_run;
+  /* the balloon policy's (sp-balloon-policy.h), NULL without one; the
+   * balloon actuator marks its targets' timed_out */
+  SpBalloonDecision *balloon;
 } SpSnapshot;
 
 SpSnapshot *sp_snapshot_new (void);

@@ -44,6 +44,20 @@ typedef enum {
   SP_KSM_MERGEABLE_YES = 1,
 } SpKsmMergeable;
 
+/* Whether samepaged moves guest balloons ([balloon] balloon). */
+typedef enum {
+  SP_BALLOON_MODE_OFF,  /* never sets a balloon */
+  SP_BALLOON_MODE_AUTO, /* the balloon policy sets managed guests' balloons */
+} SpBalloonMode;
+
+/* What the balloon policy decided for one domain. */
+typedef enum {
+  SP_BALLOON_ACTION_NONE,   /* not managed (off, opted out, no balloon...): never touched */
+  SP_BALLOON_ACTION_HOLD,   /* managed, left where it is */
+  SP_BALLOON_ACTION_SHRINK, /* inflate the balloon: the guest gives memory back */
+  SP_BALLOON_ACTION_GROW,   /* deflate the balloon towards <currentMemory> */
+} SpBalloonAction;
+
 const char *sp_mode_to_string (SpMode mode);
 gboolean sp_mode_from_string (const char *str, SpMode *out);
 const char *sp_scan_rate_to_string (SpScanRate rate);
@@ -54,5 +68,10 @@ const char *sp_action_to_string (SpAction action);
 gboolean sp_action_from_string (const char *str, SpAction *out);
 const char *sp_ksm_mergeable_to_string (SpKsmMergeable mergeable);
 gboolean sp_ksm_mergeable_from_string (const char *str, SpKsmMergeable *out);
+
+const char *sp_balloon_mode_to_string (SpBalloonMode mode);
+gboolean sp_balloon_mode_from_string (const char *str, SpBalloonMode *out);
+const char *sp_balloon_action_to_string (SpBalloonAction action);
+gboolean sp_balloon_action_from_string (const char *str, SpBalloonAction *out);
 
 G_END_DECLS

@@ -10,6 +10,7 @@
 
 #define SP_POLKIT_ACTION_CONFIGURE "org.samepage1.configure"
 #define SP_POLKIT_ACTION_SET_MEM_MERGE "org.samepage1.set-mem-merge"
+#define SP_POLKIT_ACTION_SET_BALLOON "org.samepage1.set-balloon"
 
 /* Version of the D-Bus API (the "1" in org.samepage1). */
 #define SP_DBUS_API_VERSION 1

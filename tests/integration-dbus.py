@@ -50,7 +50,10 @@ DEFAULT_TUNING = {
     "npages_max": 1250, "sleep_msec": 10, "thres_coef": 20, "thres_const": 2048,
     "hysteresis": 10, "advisor_max_cpu_min": 10, "advisor_max_cpu_max": 70,
     "advisor_scan_time_min": 30, "advisor_scan_time_max": 200, "scan_rate": "auto",
-    "free_source": "available", "merge_across_nodes": -1,
+    "free_source": "available", "merge_across_nodes": -1, "balloon": "off",
+    "balloon_threshold": 20, "balloon_critical": 5,
+    "guest_free_percent": 20, "max_step_percent": 5, "critical_step_percent": 10,
+    "min_percent": 50, "shares": 1000, "stats_period": 5, "target_timeout": 60,
 }
 
 # node.xml: name -> (uuid, active, current KiB, maximum KiB, mergeable, reason)
@@ -444,6 +447,8 @@ class ApiTest(DBusTestCase):
             (("org.samepage1.Manager.Unmerge",), "org.samepage1.configure"),
             (("org.samepage1.Manager.SetMemMerge", "plain", "false"),
              "org.samepage1.set-mem-merge"),
+            (("org.samepage1.Manager.SetBalloon", "plain", "{'shares': <5>}"),
+             "org.samepage1.set-balloon"),
         ]
         for args, action in calls:
             result = self.gdbus_as_nobody(*args)

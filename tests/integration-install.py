@@ -65,7 +65,8 @@ class InstallTest(unittest.TestCase):
             self.assertEqual(check.returncode, 0, relative + ": " + check.stderr)
         policy = ET.parse(self.path("usr/share/polkit-1/actions/org.samepage1.policy"))
         actions = {a.get("id"): a for a in policy.getroot().findall("action")}
-        self.assertEqual(set(actions), {"org.samepage1.configure", "org.samepage1.set-mem-merge"})
+        self.assertEqual(set(actions), {"org.samepage1.configure", "org.samepage1.set-mem-merge",
+                                        "org.samepage1.set-balloon"})
         for action in actions.values():
             for key in ("allow_any", "allow_inactive", "allow_active"):
                 self.assertEqual(action.find("defaults/" + key).text, "auth_admin_keep")

@@ -64,7 +64,15 @@ MANAGER = {
                "thres_const": 2048, "hysteresis": 10, "scan_rate": "auto",
                "free_source": "available", "advisor_max_cpu_min": 10,
                "advisor_max_cpu_max": 70, "advisor_scan_time_min": 30,
-               "advisor_scan_time_max": 200, "merge_across_nodes": -1},
+               "advisor_scan_time_max": 200, "merge_across_nodes": -1, "balloon": "off",
+               "balloon_threshold": 20, "balloon_critical": 5, "guest_free_percent": 20,
+               "max_step_percent": 5, "critical_step_percent": 10, "min_percent": 50,
+               "shares": 1000, "stats_period": 5, "target_timeout": 60},
+    "BalloonMode": "off",
+    "BalloonPressure": False,
+    "BalloonGuestsManaged": 0,
+    "BalloonReclaimedKiB": 0,
+    "BalloonReason": "balloon off",
 }
 
 
@@ -83,6 +91,10 @@ def domain(name, uuid, active, mem_merge=True, mem_merge_active=None, current_ki
         "Pid": pid, "MergingPages": merging_pages, "ZeroPages": 3,
         "ProcessProfit": -4096 if merging_pages == 0 else merging_pages * 4096,
         "KsmMergeable": "yes" if reason == "" else "no",
+        "BalloonModel": "virtio", "BalloonManaged": True, "BalloonMinKiB": 0, "BalloonShares": 0,
+        "BalloonConfigKiB": current_kib, "GuestUsableKiB": 0, "GuestUnusedKiB": 0,
+        "GuestStatsUpdated": 0, "StatsPeriod": 0, "FreePageReporting": False,
+        "AutoDeflate": False,
     }
 
 
@@ -236,6 +248,46 @@ class StatusTest(KsmctlTestCase):
                                               "time_us": DECISION_US})
         self.assertEqual(status["tuning"], m["Tuning"])
         self.assertEqual(status["ksm"]["files"], m["KsmFiles"])
+
+    def test_status_balloons(self):
+        self.start_fake(manager={"BalloonMode": "auto", "BalloonGuestsManaged": 3,
+                                 "BalloonReclaimedKiB": 1258291, "BalloonPressure": True,
+                                 "BalloonReason": "pressure: available 1.0 GiB < threshold 3.2 GiB"})
+        out = self.ksmctl("status").stdout
+        self.assertIn("Balloons:   auto, 3 guests managed, 1.2 GiB returned to the host\n", out)
+        self.assertIn("Balloon why: pressure: available 1.0 GiB < threshold 3.2 GiB\n", out)
+        status = self.ksmctl_json("status", "--json")
+        self.assertEqual(status["balloon"], {"mode": "auto", "pressure": True, "managed": 3,
+                                             "reclaimed_kib": 1258291,
+                                             "reason": "pressure: available 1.0 GiB < "
+                                                       "threshold 3.2 GiB"})
+
+    def test_status_balloons_off(self):
+        self.start_fake()
+        self.assertIn("Balloons:   off\n", self.ksmctl("status").stdout)
+
+    def test_balloon_settings(self):
+        self.start_fake()
+        result = self.ksmctl("balloon", "web", "min=512M", "shares=300", "off")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(self.calls("SetBalloon")[0]["args"],
+                         ["web", {"min": 524288, "shares": 300, "managed": False}])
+        self.assertEqual(result.stdout, "web: balloon settings saved in its domain XML.\n")
+        for args in (["balloon", "web", "min=lots"], ["balloon", "web", "sometimes"],
+                     ["balloon", "web"]):
+            self.assertEqual(self.ksmctl(*args).returncode, 2, args)
+        self.assertEqual(len(self.calls("SetBalloon")), 1)
+
+    def test_domains_balloon_keys_and_notes(self):
+        shrunk = domain("shrunk", "33333333-2222-4333-8444-555555555555", True)
+        shrunk.update({"CurrentKiB": 1048576, "BalloonConfigKiB": 2097152, "BalloonManaged": False,
+                       "FreePageReporting": True, "BalloonMinKiB": 524288})
+        self.start_fake(domains=[shrunk])
+        d = self.ksmctl_json("domains", "--json")[0]
+        self.assertEqual((d["balloon_managed"], d["balloon_min_kib"], d["free_page_reporting"],
+                          d["balloon_config_kib"]), (False, 524288, True, 2097152))
+        row = self.ksmctl("domains").stdout.splitlines()[1]
+        self.assertIn("balloon opted out; free page reporting; balloon holds 1.0 GiB", row)
 
     def test_status_json_without_a_decision_has_null_time(self):
         self.start_fake(manager={"LastAction": "none", "LastReason": "", "LastDecisionTime": 0})
@@ -607,7 +659,7 @@ class UsageTest(KsmctlTestCase):
         with open(MAN_PAGE) as f:
             man = f.read()
         commands = help_commands(self.ksmctl("--help").stdout)
-        self.assertEqual(len(commands), 10)
+        self.assertEqual(len(commands), 11)
         for name in commands:
             self.assertRegex(man, r"(?m)^\.B %s\b" % name, name)
         for option in ("json", "help", "version"):
@@ -619,7 +671,9 @@ class UsageTest(KsmctlTestCase):
                       "total_kib", "available_kib", "committed_kib", "threshold_kib", "uri",
                       "connected", "domains_active", "action", "reason", "time", "name", "uuid",
                       "active", "mem_merge", "mem_merge_active", "pending_restart",
-                      "current_kib", "mergeable", "unmergeable_reason", "merging_pages"):
+                      "current_kib", "mergeable", "unmergeable_reason", "merging_pages",
+                      "reclaimed_kib", "balloon_min_kib", "balloon_managed",
+                      "free_page_reporting", "autodeflate", "guest_usable_kib"):
             self.assertRegex(man, r"(?m)^\.B (\w+\.)?%s$" % field, field)
 
     def test_man_page_renders_without_warnings(self):

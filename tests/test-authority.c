@@ -96,6 +96,8 @@ test_table (void)
                    SP_POLKIT_ACTION_CONFIGURE);
   g_assert_cmpstr (sp_authority_lookup_action (SP_DBUS_INTERFACE_MANAGER, "SetMemMerge"), ==,
                    SP_POLKIT_ACTION_SET_MEM_MERGE);
+  g_assert_cmpstr (sp_authority_lookup_action (SP_DBUS_INTERFACE_MANAGER, "SetBalloon"), ==,
+                   SP_POLKIT_ACTION_SET_BALLOON);
 
   /* every method of the API has an action, and polkit knows it */
   for (GDBusMethodInfo **m = manager->methods; m != NULL && *m != NULL; m++, n_methods++)
@@ -108,7 +110,7 @@ test_table (void)
         g_error ("%s.%s needs %s, which org.samepage1.policy lacks", manager->name, (*m)->name,
                  action);
     }
-  g_assert_cmpuint (n_methods, ==, 5);
+  g_assert_cmpuint (n_methods, ==, 6);
   for (GDBusMethodInfo **m = domain->methods; m != NULL && *m != NULL; m++)
     g_assert_null (sp_authority_lookup_action (domain->name, (*m)->name));
 

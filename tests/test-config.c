@@ -121,6 +121,52 @@ test_equal_copy (void)
 }
 
 /* samepaged-full.conf sets every key to a value other than its default. */
+/* [balloon]: off by default (it changes guests' memory); bad values name
+ * what is allowed; the critical threshold and step are checked against
+ * the normal ones. */
+static void
+test_balloon_keys (SpTestTmpDir *tmp, gconstpointer data)
+{
+  static const struct {
+    const char *text;
+    const char *error; /* NULL: loads */
+  } cases[] = {
+    { "[balloon]\nballoon=auto\n", NULL },
+    { "[balloon]\nballoon=on\n", "'on' is not one of off|auto" },
+    { "[balloon]\nballoon_critical=30\n",
+      "balloon_critical = 30 is greater than balloon_threshold" },
+    { "[balloon]\nmax_step_percent=20\n",
+      "max_step_percent = 20 is greater than critical_step_percent" },
+    { "[balloon]\nguest_free_percent=95\n", "95 is out of range (0..90%)" },
+    { "[tuning]\nballoon=auto\n", "(it belongs in [balloon])" },
+  };
+  g_autoptr (SpConfig) defaults = sp_config_new_default ();
+
+  g_assert_cmpint (defaults->balloon, ==, SP_BALLOON_MODE_OFF);
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (SpConfig) config = sp_config_new_default ();
+      g_autoptr (GError) error = NULL;
+      g_autofree char *path = sp_test_tmp_dir_write (tmp, "balloon.conf", cases[i].text);
+      gboolean ok = sp_config_load_file (config, path, TRUE, &error);
+
+      if (cases[i].error == NULL)
+        {
+          g_assert_no_error (error);
+          g_assert_true (ok);
+          g_assert_cmpint (config->balloon, ==, SP_BALLOON_MODE_AUTO);
+        }
+      else
+        {
+          g_assert_false (ok);
+          g_assert_error (error, SP_ERROR, SP_ERROR_CONFIG);
+          if (strstr (error->message, cases[i].error) == NULL)
+            g_error ("case %" G_GSIZE_FORMAT ": %s lacks %s", i, error->message, cases[i].error);
+          g_assert_true (sp_config_equal (config, defaults));
+        }
+    }
+}
+
 static void
 test_load_full (void)
 {
@@ -150,6 +196,16 @@ test_load_full (void)
   g_assert_cmpint (config->advisor_max_cpu_max, ==, 90);
   g_assert_cmpint (config->advisor_scan_time_min, ==, 60);
   g_assert_cmpint (config->advisor_scan_time_max, ==, 600);
+  g_assert_cmpint (config->balloon, ==, SP_BALLOON_MODE_AUTO);
+  g_assert_cmpint (config->balloon_threshold_pct, ==, 30);
+  g_assert_cmpint (config->balloon_critical_pct, ==, 10);
+  g_assert_cmpint (config->guest_free_pct, ==, 15);
+  g_assert_cmpint (config->max_step_pct, ==, 8);
+  g_assert_cmpint (config->critical_step_pct, ==, 20);
+  g_assert_cmpint (config->balloon_min_pct, ==, 40);
+  g_assert_cmpint (config->balloon_shares, ==, 2000);
+  g_assert_cmpint (config->balloon_stats_period_sec, ==, 2);
+  g_assert_cmpint (config->balloon_timeout_sec, ==, 30);
 
   /* every integer key of the table differs from its default */
   for (const SpConfigIntKey *k = sp_config_int_keys (); k->key != NULL; k++)
@@ -267,6 +323,9 @@ test_load_every_range (SpTestTmpDir *tmp, gconstpointer data)
           config->advisor_max_cpu_min = config->advisor_scan_time_min = 1;
           config->advisor_max_cpu_max = 100;
           config->advisor_scan_time_max = 86400;
+          config->balloon_critical_pct = 0;
+          config->max_step_pct = 1;
+          config->balloon_threshold_pct = config->critical_step_pct = 100;
           g_assert_true (sp_config_load_file (config, path, TRUE, &error));
           g_assert_no_error (error);
           g_assert_cmpint (sp_config_get_int (config, k), ==, good[i]);
@@ -412,7 +471,7 @@ test_default_file (void)
       if (!found)
         g_error ("%s does not document “%s”", path, expect);
     }
-  g_assert_cmpuint (n_keys, ==, 21);
+  g_assert_cmpuint (n_keys, ==, 31);
 }
 
 /* defaults < ksmtuned.conf < samepaged.conf */
@@ -571,8 +630,8 @@ test_set_from_variant (void)
     }
 }
 
-/* a{sv}: the [tuning] keys, monitor_interval and resync_interval, ints as 'x', enums as 's';
- * fed back through set_from_variant it gives the same config. */
+/* a{sv}: the [tuning] and [balloon] keys, monitor_interval and resync_interval, ints as
+ * 'x', enums as 's'; fed back through set_from_variant it gives the same config. */
 static void
 test_tuning_to_variant (void)
 {
@@ -587,7 +646,7 @@ test_tuning_to_variant (void)
   g_assert_true (sp_config_load_file (config, path, TRUE, NULL));
   dict = g_variant_ref_sink (sp_config_tuning_to_variant (config));
   g_assert_cmpstr (g_variant_get_type_string (dict), ==, "a{sv}");
-  g_assert_cmpuint (g_variant_n_children (dict), ==, 17);
+  g_assert_cmpuint (g_variant_n_children (dict), ==, 27);
 
   for (const SpConfigIntKey *k = sp_config_int_keys (); k->key != NULL; k++)
     {
@@ -669,6 +728,8 @@ main (int argc, char **argv)
   g_test_add ("/config/round-trip", SpTestTmpDir, NULL, sp_test_tmp_dir_setup, test_round_trip,
               sp_test_tmp_dir_teardown);
   g_test_add_func ("/config/default-file", test_default_file);
+  g_test_add ("/config/balloon-keys", SpTestTmpDir, NULL, sp_test_tmp_dir_setup, test_balloon_keys,
+              sp_test_tmp_dir_teardown);
   g_test_add_func ("/config/precedence", test_precedence);
   g_test_add_func ("/config/set-from-string", test_set_from_string);
   g_test_add_func ("/config/set-from-variant", test_set_from_variant);

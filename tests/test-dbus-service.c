@@ -532,6 +532,10 @@ static const BadCall bad_calls[] = {
     "The domain must be given by its name or UUID (a non-empty UTF-8 string)" },
   { "SetMemMerge", "('nope', false)", "org.samepage1.Error.UnknownDomain",
     "No domain named 'nope' or with that UUID (0 domains known; libvirt is not connected)" },
+  { "SetBalloon", "('', {'min': <uint64 1>})", "org.samepage1.Error.InvalidArgs",
+    "The domain must be given by its name or UUID (a non-empty UTF-8 string)" },
+  { "SetBalloon", "('nope', {'shares': <5>})", "org.samepage1.Error.UnknownDomain",
+    "No domain named 'nope' or with that UUID (0 domains known; libvirt is not connected)" },
 };
 
 /* Checked before anybody is asked: the right error, nothing changed. */

@@ -139,6 +139,46 @@ test_metrics_format (void)
   g_assert_null (strstr (text, "samepage_ksm_pages_skipped_total"));
 }
 
+/* The balloon policy's targets: current and target of managed domains
+ * only, the reclaimed total; no balloon decision, no balloon series. */
+static void
+test_metrics_balloon (void)
+{
+  g_autoptr (SpSnapshot) s = make_snapshot ();
+  g_autofree char *without = sp_metrics_format (s);
+  g_autofree char *text = NULL;
+  SpBalloonTarget *managed = g_new0 (SpBalloonTarget, 1);
+  SpBalloonTarget *alone = g_new0 (SpBalloonTarget, 1);
+
+  g_assert_null (strstr (without, "balloon"));
+  s->balloon = sp_balloon_decision_new ();
+  s->balloon->pressure = TRUE;
+  s->balloon->reclaimed_kib = 65536;
+  managed->name = g_strdup ("g1");
+  managed->uuid = g_strdup ("u1");
+  managed->managed = TRUE;
+  managed->current_kib = 262144;
+  managed->target_kib = 235930;
+  alone->name = g_strdup ("g2");
+  alone->uuid = g_strdup ("u2");
+  alone->current_kib = 262144;
+  alone->target_kib = 262144;
+  g_ptr_array_add (s->balloon->targets, managed);
+  g_ptr_array_add (s->balloon->targets, alone);
+  text = sp_metrics_format (s);
+
+  assert_exposition_format (text);
+  g_assert_cmpfloat (series_value (text, "samepage_balloon_reclaimed_bytes"), ==, 65536.0 * 1024);
+  g_assert_cmpfloat (series_value (text, "samepage_balloon_pressure"), ==, 1);
+  g_assert_cmpfloat (
+      series_value (text, "samepage_domain_balloon_current_bytes{domain=\"g1\",uuid=\"u1\"}"), ==,
+      262144.0 * 1024);
+  g_assert_cmpfloat (
+      series_value (text, "samepage_domain_balloon_target_bytes{domain=\"g1\",uuid=\"u1\"}"), ==,
+      235930.0 * 1024);
+  g_assert_null (strstr (text, "domain=\"g2\""));
+}
+
 static void
 test_metrics_write_atomic (void)
 {
@@ -210,6 +250,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/metrics/format", test_metrics_format);
   g_test_add_func ("/metrics/write-atomic", test_metrics_write_atomic);
+  g_test_add_func ("/metrics/balloon", test_metrics_balloon);
   g_test_add_func ("/notify/datagram", test_notify);
   return g_test_run ();
 }

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ksmctl balloon DOMAIN [min=SIZE] [shares=N] [on|off]: SetBalloon. */
+#include "ksmctl.h"
+
+#include <string.h>
+
+#include "sp-str.h"
+
+/* "512M", "2G", "1048576K", "1048576" (KiB): a size in KiB. */
+static gboolean
+parse_size_kib (const char *text, guint64 *out)
+{
+  static const struct {
+    char suffix;
+    guint64 kib;
+  } units[] = {
+    { 'K', 1 },
+    { 'M', 1024 },
+    { 'G', 1024 * 1024 },
+    { 'T', 1024 * 1024 * 1024 },
+  };
+  g_autofree char *digits = g_strdup (text);
+  gsize len = strlen (digits);
+  guint64 factor = 1;
+  guint64 value;
+
+  if (len > 3 && g_str_has_suffix (digits, "iB"))
+    digits[len -= 2] = '\0';
+  else if (len > 1 && (digits[len - 1] == 'B' || digits[len - 1] == 'b'))
+    digits[--len] = '\0';
+  for (gsize i = 0; len > 0 && i < G_N_ELEMENTS (units); i++)
+    if (g_ascii_toupper (digits[len - 1]) == units[i].suffix)
+      {
+        factor = units[i].kib;
+        digits[--len] = '\0';
+        break;
+      }
+  if (!g_ascii_string_to_unsigned (digits, 10, 0, G_MAXUINT64 / factor, &value, NULL))
+    return FALSE;
+  *out = value * factor;
+  return TRUE;
+}
+
+gboolean
+ksmctl_cmd_balloon (Ksmctl *ctl, int argc, char **argv, GError **error)
+{
+  const char *domain = argv[1];
+  GVariantBuilder settings;
+  g_autoptr (GVariant) reply = NULL;
+
+  g_variant_builder_init (&settings, G_VARIANT_TYPE_VARDICT);
+  for (int i = 2; i < argc; i++)
+    {
+      const char *arg = argv[i];
+
+      if (g_str_equal (arg, "on") || g_str_equal (arg, "off"))
+        g_variant_builder_add (&settings, "{sv}", "managed",
+                               g_variant_new_boolean (g_str_equal (arg, "on")));
+      else if (g_str_has_prefix (arg, "min="))
+        {
+          guint64 kib;
+
+          if (!parse_size_kib (arg + 4, &kib))
+            {
+              g_variant_builder_clear (&settings);
+              return ksmctl_usage_error (error, "'%s' is not a size (e.g. 512M, 2G, 1048576K)",
+                                         arg + 4);
+            }
+          g_variant_builder_add (&settings, "{sv}", "min", g_variant_new_uint64 (kib));
+        }
+      else if (g_str_has_prefix (arg, "shares="))
+        {
+          guint64 shares;
+
+          if (!g_ascii_string_to_unsigned (arg + 7, 10, 0, G_MAXUINT32, &shares, NULL))
+            {
+              g_variant_builder_clear (&settings);
+              return ksmctl_usage_error (error, "'%s' is not a number of shares", arg + 7);
+            }
+          g_variant_builder_add (&settings, "{sv}", "shares", g_variant_new_uint64 (shares));
+        }
+      else if (g_str_equal (arg, "reporting") && i + 1 < argc)
+        {
+          g_variant_builder_add (&settings, "{sv}", "reporting",
+                                 g_variant_new_boolean (g_str_equal (argv[i + 1], "on")));
+          i++;
+        }
+      else
+        {
+          g_variant_builder_clear (&settings);
+          return ksmctl_usage_error (
+              error, "'%s' is none of min=SIZE, shares=N, on, off, reporting on|off", arg);
+        }
+    }
+  reply =
+      ksmctl_call_setter (ctl, "SetBalloon", g_variant_new ("(sa{sv})", domain, &settings), error);
+  if (reply == NULL)
+    return FALSE;
+  if (ctl->json)
+    {
+      g_autoptr (JsonBuilder) builder = json_builder_new ();
+      g_autoptr (JsonNode) root = NULL;
+
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "domain");
+      json_builder_add_string_value (builder, domain);
+      json_builder_set_member_name (builder, "saved");
+      json_builder_add_boolean_value (builder, TRUE);
+      json_builder_end_object (builder);
+      root = json_builder_get_root (builder);
+      ksmctl_print_json (root, TRUE);
+    }
+  else
+    g_print ("%s: balloon settings saved in its domain XML.\n", domain);
+  return TRUE;
+}
