@@ -102,9 +102,7 @@ class Client:
     """A root client on the private bus that records every signal."""
 
     def __init__(self, address):
-        self.conn = Gio.DBusConnection.new_for_address_sync(
-            address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
-            | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        self.conn = sptest.bus_connect(address)
         self.unique_name = self.conn.get_unique_name()
         self.signals = []
         self.subscription = self.conn.signal_subscribe(

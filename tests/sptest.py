@@ -276,6 +276,14 @@ OPEN_BUS_POLICY = """  <policy context="default">
 """
 
 
+def bus_connect(address):
+    """A client connection to the message bus at address (Gio, python3-gi)."""
+    from gi.repository import Gio
+    return Gio.DBusConnection.new_for_address_sync(
+        address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+        | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+
+
 class SystemBus:
     """A private dbus-daemon set up like the system bus, in directory (made
     reachable by every user: polkitd and nobody connect to it). Clients and

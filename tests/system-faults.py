@@ -123,9 +123,7 @@ class Bus:
     """A root connection to the private bus for asynchronous calls."""
 
     def __init__(self, address):
-        self.conn = Gio.DBusConnection.new_for_address_sync(
-            address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
-            | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        self.conn = sptest.bus_connect(address)
 
     def call_async(self, method, signature=None, args=None):
         """Starts a call; returns a dict filled with 'reply' or 'error'."""

@@ -326,9 +326,7 @@ class Generator:
 
 def run_calls(address, seed, n, with_setters):
     """Sends n calls (WINDOW in flight); returns counts per kind and outcome."""
-    conn = Gio.DBusConnection.new_for_address_sync(
-        address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
-        | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+    conn = sptest.bus_connect(address)
     gen = Generator(seed, with_setters)
     sender = conn.get_unique_name()
     counts = {}
@@ -404,9 +402,7 @@ def mentions(line, sender):
 def flood(address, n):
     """n calls of FLOOD_CALLS in turn on one connection (WINDOW in
     flight); returns the sender and each call's wrong answers."""
-    conn = Gio.DBusConnection.new_for_address_sync(
-        address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
-        | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+    conn = sptest.bus_connect(address)
     state = {"in_flight": 0, "done": 0, "wrong": [], "answers": {}}
     context = GLib.MainContext.default()
 
@@ -576,9 +572,7 @@ class HostileDBusTest(unittest.TestCase):
              "--ksmtuned-config", "", "--state-dir", self.state_dir, "--connect",
              "test://" + NODE_XML, "-v"], env=self.bus.env(), log_dir=self.dir)
         self.addCleanup(self.daemon.stop)
-        self.conn = Gio.DBusConnection.new_for_address_sync(
-            self.bus.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
-            | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        self.conn = sptest.bus_connect(self.bus.address)
         self.addCleanup(self.conn.close_sync, None)
 
         def ready():

@@ -89,9 +89,7 @@ class PolkitUsersTest(unittest.TestCase):
              "--ksmtuned-config", "", "--state-dir", self.state_dir, "--connect",
              "test://" + NODE_XML], env=self.bus.env(), log_dir=self.dir)
         self.addCleanup(self.daemon.stop)
-        self.conn = Gio.DBusConnection.new_for_address_sync(
-            self.bus.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
-            | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+        self.conn = sptest.bus_connect(self.bus.address)
         self.addCleanup(self.conn.close_sync, None)
 
         def ready():
