@@ -77,7 +77,9 @@ MANAGER = {
 
 
 def domain(name, uuid, active, mem_merge=True, mem_merge_active=None, current_kib=2097152,
-           reason="", merging_pages=0, pid=0, unmergeable_kib=0, unmergeable_part=""):
+           reason="", merging_pages=0, pid=0, unmergeable_kib=0, unmergeable_part="",
+           balloon_state="none", balloon_target_kib=0, balloon_floor_kib=0, balloon_reason="",
+           guest_available_kib=0):
     if mem_merge_active is None:
         mem_merge_active = mem_merge
     return {
@@ -94,7 +96,9 @@ def domain(name, uuid, active, mem_merge=True, mem_merge_active=None, current_ki
         "BalloonModel": "virtio", "BalloonManaged": True, "BalloonMinKiB": 0, "BalloonShares": 0,
         "BalloonConfigKiB": current_kib, "GuestUsableKiB": 0, "GuestUnusedKiB": 0,
         "GuestStatsUpdated": 0, "StatsPeriod": 0, "FreePageReporting": False,
-        "AutoDeflate": False,
+        "AutoDeflate": False, "GuestAvailableKiB": guest_available_kib,
+        "BalloonTargetKiB": balloon_target_kib, "BalloonFloorKiB": balloon_floor_kib,
+        "BalloonState": balloon_state, "BalloonReason": balloon_reason,
     }
 
 

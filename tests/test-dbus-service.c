@@ -497,8 +497,8 @@ test_domain_objects (Fixture *f, gconstpointer data)
                   SP_DBUS_INTERFACE_DOMAIN);
   guests = sp_guests_ref (sp_tuner_get_snapshot (f->tuner)->guests);
   {
-    g_autoptr (GVariant) expected =
-        g_variant_ref_sink (sp_dbus_domain_properties (sp_guests_find (guests, "web1")));
+    g_autoptr (GVariant) expected = g_variant_ref_sink (sp_dbus_domain_properties (
+        sp_guests_find (guests, "web1"), sp_tuner_get_snapshot (f->tuner)->balloon));
 
     assert_same_properties (web1, expected);
   }
