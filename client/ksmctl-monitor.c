@@ -58,33 +58,14 @@ on_tuned (GDBusConnection *bus, const char *sender, const char *path, const char
   print_decision (mon, action, reason, (gint64) MIN (time_us, (guint64) G_MAXINT64));
 }
 
-/* The balloon policy's view of the host changed: one "balloon" line. */
+/* A balloon line: with --json the object of builder, else text after the local time. */
 static void
-on_properties_changed (GDBusConnection *bus, const char *sender, const char *path,
-                       const char *interface, const char *signal_name, GVariant *parameters,
-                       gpointer user_data)
+print_balloon_line (Monitor *mon, JsonBuilder *builder, const char *text)
 {
-  Monitor *mon = user_data;
-  g_autoptr (GVariant) changed = NULL;
-  const char *iface;
-  const char *reason;
-
-  if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(sa{sv}as)")))
-    return;
-  g_variant_get (parameters, "(&s@a{sv}@as)", &iface, &changed, NULL);
-  if (g_strcmp0 (iface, SP_DBUS_INTERFACE_MANAGER) != 0 ||
-      !g_variant_lookup (changed, "BalloonReason", "&s", &reason))
-    return;
   if (mon->ctl->json)
     {
-      g_autoptr (JsonBuilder) builder = json_builder_new ();
-      g_autoptr (JsonNode) root = NULL;
+      g_autoptr (JsonNode) root = json_builder_get_root (builder);
 
-      json_builder_begin_object (builder);
-      json_builder_set_member_name (builder, "balloon");
-      json_builder_add_string_value (builder, reason);
-      json_builder_end_object (builder);
-      root = json_builder_get_root (builder);
       ksmctl_print_json (root, FALSE);
     }
   else
@@ -92,9 +73,26 @@ on_properties_changed (GDBusConnection *bus, const char *sender, const char *pat
       g_autoptr (GDateTime) now = g_date_time_new_now_local ();
       g_autofree char *when = g_date_time_format (now, "%Y-%m-%d %H:%M:%S");
 
-      g_print ("%s  balloon  %s\n", when, reason);
+      g_print ("%s  balloon  %s\n", when, text);
       fflush (stdout);
     }
+}
+
+/* The balloon policy's view of the host changed: one "balloon" line. */
+static void
+host_changed (Monitor *mon, GVariant *changed)
+{
+  g_autoptr (JsonBuilder) builder = NULL;
+  const char *reason;
+
+  if (!g_variant_lookup (changed, "BalloonReason", "&s", &reason))
+    return;
+  builder = json_builder_new ();
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "balloon");
+  json_builder_add_string_value (builder, reason);
+  json_builder_end_object (builder);
+  print_balloon_line (mon, builder, reason);
 }
 
 /* ---- guests' balloons --------------------------------------------------- */
@@ -130,45 +128,37 @@ balloon_moved (GVariant *before, GVariant *after)
                                                     ksmctl_dict_int (after, "BalloonTargetKiB");
 }
 
-/* "g1: balloon shrink 256.0 MiB → 230.4 MiB (pressure: shrink to 230.4 MiB)". */
+/* "g1: balloon shrink 256.0 MiB → 230.4 MiB (pressure: shrink to 230.4 MiB)"; "at SIZE"
+ * when it has no target other than its current size. */
 static void
 print_balloon_move (Monitor *mon, GVariant *props)
 {
   const char *name = ksmctl_dict_string (props, "Name");
   const char *reason = ksmctl_dict_string (props, "BalloonReason");
-  const char *state = balloon_state (props);
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+  g_autofree char *arrow = g_strdup_printf (" %s ", ksmctl_arrow ());
+  g_autofree char *move = ksmctl_balloon_move (props, arrow);
+  g_autofree char *at = NULL;
+  g_autofree char *text = NULL;
 
-  if (mon->ctl->json)
+  json_builder_begin_object (builder);
+  ksmctl_json_add_dict_member (builder, "domain", props, "Name");
+  ksmctl_json_add_dict_member (builder, "uuid", props, "Uuid");
+  ksmctl_json_add_dict_member (builder, "balloon_state", props, "BalloonState");
+  ksmctl_json_add_dict_member (builder, "current_kib", props, "CurrentKiB");
+  ksmctl_json_add_dict_member (builder, "balloon_target_kib", props, "BalloonTargetKiB");
+  ksmctl_json_add_dict_member (builder, "balloon_reason", props, "BalloonReason");
+  json_builder_end_object (builder);
+
+  if (move == NULL)
     {
-      g_autoptr (JsonBuilder) builder = json_builder_new ();
-      g_autoptr (JsonNode) root = NULL;
-
-      json_builder_begin_object (builder);
-      ksmctl_json_add_dict_member (builder, "domain", props, "Name");
-      ksmctl_json_add_dict_member (builder, "uuid", props, "Uuid");
-      ksmctl_json_add_dict_member (builder, "balloon_state", props, "BalloonState");
-      ksmctl_json_add_dict_member (builder, "current_kib", props, "CurrentKiB");
-      ksmctl_json_add_dict_member (builder, "balloon_target_kib", props, "BalloonTargetKiB");
-      ksmctl_json_add_dict_member (builder, "balloon_reason", props, "BalloonReason");
-      json_builder_end_object (builder);
-      root = json_builder_get_root (builder);
-      ksmctl_print_json (root, FALSE);
+      g_autofree char *current = sp_format_kib (ksmctl_dict_int (props, "CurrentKiB"));
+      at = g_strconcat ("at ", current, NULL);
     }
-  else
-    {
-      g_autoptr (GDateTime) now = g_date_time_new_now_local ();
-      g_autofree char *when = g_date_time_format (now, "%Y-%m-%d %H:%M:%S");
-      g_autofree char *arrow = g_strdup_printf (" %s ", ksmctl_arrow ());
-      g_autofree char *move = ksmctl_balloon_move (props, arrow);
-      g_autofree char *at = NULL;
-
-      if (move == NULL)
-        at = sp_format_kib (ksmctl_dict_int (props, "CurrentKiB"));
-      g_print ("%s  balloon  %s: balloon %s %s%s (%s)\n", when, name != NULL ? name : "?", state,
-               move != NULL ? "" : "at ", move != NULL ? move : at,
-               reason != NULL && *reason != '\0' ? reason : "no reason given");
-      fflush (stdout);
-    }
+  text = g_strdup_printf ("%s: balloon %s %s (%s)", name != NULL ? name : "?",
+                          balloon_state (props), move != NULL ? move : at,
+                          reason != NULL && *reason != '\0' ? reason : "no reason given");
+  print_balloon_line (mon, builder, text);
 }
 
 /* The changes of PropertiesChanged merged into props. */
@@ -221,22 +211,12 @@ on_domain_fetched (GObject *source, GAsyncResult *result, gpointer user_data)
 
 /* A Domain object changed: a line when its balloon moved. */
 static void
-on_domain_changed (GDBusConnection *bus, const char *sender, const char *path,
-                   const char *interface, const char *signal_name, GVariant *parameters,
-                   gpointer user_data)
+domain_changed (Monitor *mon, GDBusConnection *bus, const char *path, GVariant *changed)
 {
-  Monitor *mon = user_data;
-  g_autoptr (GVariant) changed = NULL;
   GVariant *before;
   GVariant *after;
-  const char *iface;
   Fetch *fetch;
 
-  if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(sa{sv}as)")))
-    return;
-  g_variant_get (parameters, "(&s@a{sv}@as)", &iface, &changed, NULL);
-  if (g_strcmp0 (iface, SP_DBUS_INTERFACE_DOMAIN) != 0)
-    return;
   if (!g_hash_table_lookup_extended (mon->domains, path, NULL, (gpointer *) &before))
     {
       if (!g_variant_lookup (changed, "BalloonState", "s", NULL) &&
@@ -260,6 +240,25 @@ on_domain_changed (GDBusConnection *bus, const char *sender, const char *path,
   if (balloon_moved (before, after))
     print_balloon_move (mon, after);
   g_hash_table_replace (mon->domains, g_strdup (path), after);
+}
+
+/* PropertiesChanged of the Manager (the host's balloon reason) or of a Domain. */
+static void
+on_properties_changed (GDBusConnection *bus, const char *sender, const char *path,
+                       const char *interface, const char *signal_name, GVariant *parameters,
+                       gpointer user_data)
+{
+  Monitor *mon = user_data;
+  g_autoptr (GVariant) changed = NULL;
+  const char *iface;
+
+  if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(sa{sv}as)")))
+    return;
+  g_variant_get (parameters, "(&s@a{sv}@as)", &iface, &changed, NULL);
+  if (g_strcmp0 (iface, SP_DBUS_INTERFACE_MANAGER) == 0 && g_strcmp0 (path, SP_DBUS_PATH) == 0)
+    host_changed (mon, changed);
+  else if (g_strcmp0 (iface, SP_DBUS_INTERFACE_DOMAIN) == 0)
+    domain_changed (mon, bus, path, changed);
 }
 
 /* The domains as they are now, as the changes to come are merged into. */
@@ -335,8 +334,7 @@ ksmctl_cmd_monitor (Ksmctl *ctl, int argc, char **argv, GError **error)
   Monitor mon = { ctl, loop, NULL, -1, domains, cancellable, 0 };
   GDBusConnection *bus;
   guint subscription;
-  guint balloon_subscription;
-  guint domain_subscription;
+  guint properties_subscription;
   guint watch;
   guint sigint;
   guint sigterm;
@@ -348,20 +346,17 @@ ksmctl_cmd_monitor (Ksmctl *ctl, int argc, char **argv, GError **error)
   subscription = g_dbus_connection_signal_subscribe (
       bus, SP_DBUS_NAME, SP_DBUS_INTERFACE_MANAGER, "Tuned", SP_DBUS_PATH, NULL,
       G_DBUS_SIGNAL_FLAGS_NONE, on_tuned, &mon, NULL);
-  balloon_subscription = g_dbus_connection_signal_subscribe (
-      bus, SP_DBUS_NAME, "org.freedesktop.DBus.Properties", "PropertiesChanged", SP_DBUS_PATH, NULL,
+  /* the Manager's and every Domain object's */
+  properties_subscription = g_dbus_connection_signal_subscribe (
+      bus, SP_DBUS_NAME, "org.freedesktop.DBus.Properties", "PropertiesChanged", NULL, NULL,
       G_DBUS_SIGNAL_FLAGS_NONE, on_properties_changed, &mon, NULL);
-  domain_subscription = g_dbus_connection_signal_subscribe (
-      bus, SP_DBUS_NAME, "org.freedesktop.DBus.Properties", "PropertiesChanged", NULL,
-      SP_DBUS_INTERFACE_DOMAIN, G_DBUS_SIGNAL_FLAGS_NONE, on_domain_changed, &mon, NULL);
   /* Answered after the bus has added the match rules: no decision is missed from here on,
    * and an absent samepaged is an error (exit 4) rather than a silent wait. */
   mode = ksmctl_get_manager_property (ctl, "Mode", error);
   if (mode == NULL || !load_domains (&mon, error))
     {
       g_dbus_connection_signal_unsubscribe (bus, subscription);
-      g_dbus_connection_signal_unsubscribe (bus, balloon_subscription);
-      g_dbus_connection_signal_unsubscribe (bus, domain_subscription);
+      g_dbus_connection_signal_unsubscribe (bus, properties_subscription);
       return FALSE;
     }
 
@@ -379,8 +374,7 @@ ksmctl_cmd_monitor (Ksmctl *ctl, int argc, char **argv, GError **error)
   g_bus_unwatch_name (watch);
   g_signal_handler_disconnect (bus, closed_id);
   g_dbus_connection_signal_unsubscribe (bus, subscription);
-  g_dbus_connection_signal_unsubscribe (bus, balloon_subscription);
-  g_dbus_connection_signal_unsubscribe (bus, domain_subscription);
+  g_dbus_connection_signal_unsubscribe (bus, properties_subscription);
   g_cancellable_cancel (cancellable);
   while (mon.n_fetching > 0)
     g_main_context_iteration (NULL, TRUE);
