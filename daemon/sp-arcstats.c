@@ -35,6 +35,8 @@ sp_arcstats_parse (const char *contents, guint64 *shrinkable_kib, GError **error
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   lines = g_strsplit (contents, "\n", -1);
+  if (lines[0] == NULL)
+    return invalid (error, 1, "not a kstat header", "");
   for (guint i = 0; lines[i] != NULL; i++)
     {
       g_autoptr (GPtrArray) fields = sp_str_fields (lines[i]);
