@@ -318,11 +318,14 @@ on_fd (int fd, GIOCondition condition, gpointer user_data)
       return G_SOURCE_REMOVE;
     }
   text = read_pressure (self);
-  if (text == NULL && !(condition & G_IO_PRI))
-    return G_SOURCE_CONTINUE; /* a spurious wake-up of a FIFO */
   have_stat = text != NULL && sp_psi_stat_parse (text, &stat, &error);
   if (error != NULL)
     g_debug ("%s: %s", self->path, error->message);
+  /* POLLPRI is the kernel's word: an event even when the text is odd. A
+   * FIFO's G_IO_IN is an event only with pressure text (not, say, the
+   * trigger samepaged itself wrote into it). */
+  if (!have_stat && !(condition & G_IO_PRI))
+    return G_SOURCE_CONTINUE;
 
   now = g_get_monotonic_time ();
   self->n_events++;

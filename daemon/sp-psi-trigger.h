@@ -85,9 +85,10 @@ SpPsiTrigger *sp_psi_trigger_new (const char *procfs_root);
  * configuration, and samepaged goes on without (the 5 s meminfo watch).
  *
  * The fd is watched for G_IO_PRI; a file that is not a regular file (a
- * FIFO or socket standing in for the kernel's file in tests) for G_IO_IN.
+ * FIFO standing in for the kernel's file in tests) for G_IO_IN.
  * On an event the pressure file's text is read through the same fd (pread
- * at 0; read on a FIFO) to describe it.
+ * at 0; read on a FIFO) to describe it; on a FIFO, a text that is not
+ * pressure text (the trigger itself) is no event.
  */
 void sp_psi_trigger_configure (SpPsiTrigger *self, const SpPsiSpec *spec);
 

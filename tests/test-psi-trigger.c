@@ -264,12 +264,18 @@ test_trigger_fifo (Fixture *f, gconstpointer data)
   g_assert_cmpstr (sp_psi_trigger_get_last (psi), ==,
                    "memory pressure: some >= 15 % over 1 s (avg10 42.00 %)");
 
-  /* after it: a signal again; an unreadable text still makes an event */
+  /* on a FIFO, text that is not pressure text is no event; after the
+   * hold-off, pressure text is a signal again */
   sp_psi_trigger_set_holdoff_ms (psi, 0);
-  write_pressure (f, "garbage\n");
+  write_pressure (f, "some 150000 1000000");
+  sp_test_settle (50);
+  g_assert_null (read_written (f, &len)); /* read by samepaged */
+  g_assert_cmpuint (sp_psi_trigger_get_n_events (psi), ==, 2);
+  write_pressure (f, "some avg10=3.00 avg60=0 avg300=0 total=2\n");
   wait_events (psi, 3);
   g_assert_cmpuint (f->events->len, ==, 2);
-  g_assert_cmpstr (g_ptr_array_index (f->events, 1), ==, "memory pressure: some >= 15 % over 1 s");
+  g_assert_cmpstr (g_ptr_array_index (f->events, 1), ==,
+                   "memory pressure: some >= 15 % over 1 s (avg10 3.00 %)");
 
   /* another spec replaces the trigger; off drops it */
   spec = spec_of ("full 500000 2000000");
