@@ -87,6 +87,24 @@ sp_arcstats_parse (const char *contents, guint64 *shrinkable_kib, GError **error
   return TRUE;
 }
 
+void
+sp_arcstats_add (const char *procfs_root, SpMeminfo *mem, SpLogOnce *problem)
+{
+  g_autoptr (GError) error = NULL;
+
+  mem->has_arc = sp_arcstats_read (procfs_root, &mem->arc_shrinkable_kib, &error);
+  if (!mem->has_arc)
+    {
+      mem->arc_shrinkable_kib = 0;
+      if (sp_log_once_changed (problem, error->message))
+        g_warning ("free_source = available+arc, but the ZFS ARC size is unknown (%s); counting "
+                   "MemAvailable alone",
+                   error->message);
+    }
+  else if (sp_log_once_reset (problem))
+    g_message ("ZFS ARC size readable again");
+}
+
 gboolean
 sp_arcstats_read (const char *procfs_root, guint64 *shrinkable_kib, GError **error)
 {

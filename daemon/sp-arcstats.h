@@ -8,6 +8,9 @@
 
 #include <gio/gio.h>
 
+#include "sp-log.h"
+#include "sp-meminfo.h"
+
 G_BEGIN_DECLS
 
 /*
@@ -22,5 +25,14 @@ gboolean sp_arcstats_parse (const char *contents, guint64 *shrinkable_kib, GErro
 
 /* Reads <procfs_root>/spl/kstat/zfs/arcstats (G_IO_ERROR_NOT_FOUND: no ZFS). */
 gboolean sp_arcstats_read (const char *procfs_root, guint64 *shrinkable_kib, GError **error);
+
+/*
+ * For free_source = available+arc: sets mem's has_arc and
+ * arc_shrinkable_kib from <procfs_root>. Without a readable arcstats,
+ * has_arc stays FALSE (MemAvailable alone) and a warning says why, once per
+ * problem (problem is the caller's slot); a message says when it is
+ * readable again.
+ */
+void sp_arcstats_add (const char *procfs_root, SpMeminfo *mem, SpLogOnce *problem);
 
 G_END_DECLS

@@ -431,6 +431,15 @@ sp_psi_trigger_get_last (SpPsiTrigger *self)
   return self->last;
 }
 
+const char *
+sp_psi_trigger_get_recent (SpPsiTrigger *self, gint64 within_us)
+{
+  g_return_val_if_fail (SP_IS_PSI_TRIGGER (self), NULL);
+  if (self->last_time_us == 0 || g_get_monotonic_time () - self->last_time_us >= within_us)
+    return NULL;
+  return self->last;
+}
+
 gint64
 sp_psi_trigger_get_last_time (SpPsiTrigger *self)
 {

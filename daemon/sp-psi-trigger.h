@@ -96,6 +96,8 @@ void sp_psi_trigger_configure (SpPsiTrigger *self, const SpPsiSpec *spec);
 const char *sp_psi_trigger_get_active (SpPsiTrigger *self);
 /* The description of the last event, NULL before the first. */
 const char *sp_psi_trigger_get_last (SpPsiTrigger *self);
+/* The last event's description when it is less than within_us old, else NULL. */
+const char *sp_psi_trigger_get_recent (SpPsiTrigger *self, gint64 within_us);
 /* g_get_monotonic_time() of the last event, 0 before the first. */
 gint64 sp_psi_trigger_get_last_time (SpPsiTrigger *self);
 /* Events seen, and "pressure" signals emitted (fewer: the hold-off). */

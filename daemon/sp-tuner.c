@@ -182,19 +182,10 @@ sp_tuner_add_actuator (SpTuner *self, SpActuator *actuator)
 static gboolean
 read_memory (SpTuner *self, SpMeminfo *mem, GError **error)
 {
-  g_autoptr (GError) arc_error = NULL;
-
   if (!sp_meminfo_read (self->procfs_root, mem, error))
     return FALSE;
-  if (self->config->free_source != SP_FREE_SOURCE_AVAILABLE_ARC)
-    return TRUE;
-  mem->has_arc = sp_arcstats_read (self->procfs_root, &mem->arc_shrinkable_kib, &arc_error);
-  if (!mem->has_arc && sp_log_once_changed (&self->arc_problem, arc_error->message))
-    g_warning ("free_source = available+arc, but the ZFS ARC size is unknown (%s); counting "
-               "MemAvailable alone",
-               arc_error->message);
-  else if (mem->has_arc && sp_log_once_reset (&self->arc_problem))
-    g_message ("ZFS ARC size readable again");
+  if (self->config->free_source == SP_FREE_SOURCE_AVAILABLE_ARC)
+    sp_arcstats_add (self->procfs_root, mem, &self->arc_problem);
   return TRUE;
 }
 
@@ -231,19 +222,6 @@ read_inputs (SpTuner *self, SpKsmState *ksm, SpMeminfo *mem)
   return TRUE;
 }
 
-/* The last memory pressure event while it counts: until monitor_interval
- * after it (the next tick), NULL after. */
-static const char *
-active_pressure (SpTuner *self)
-{
-  gint64 last_us = sp_psi_trigger_get_last_time (self->psi);
-
-  if (last_us == 0 || g_get_monotonic_time () - last_us >=
-                          (gint64) self->config->monitor_interval_sec * G_USEC_PER_SEC)
-    return NULL;
-  return sp_psi_trigger_get_last (self->psi);
-}
-
 /* A snapshot holding the inputs of a pass, for the policies to decide on. */
 static SpSnapshot *
 snapshot_with_inputs (SpTuner *self, const SpKsmState *ksm, const SpMeminfo *mem)
@@ -256,7 +234,9 @@ snapshot_with_inputs (SpTuner *self, const SpKsmState *ksm, const SpMeminfo *mem
   next->config = sp_config_copy (self->config);
   next->guests = sp_guests_ref (self->guests);
   next->dry_run = self->dry_run;
-  next->pressure = g_strdup (active_pressure (self));
+  /* a pressure event counts until monitor_interval after it (the next tick) */
+  next->pressure = g_strdup (sp_psi_trigger_get_recent (
+      self->psi, (gint64) self->config->monitor_interval_sec * G_USEC_PER_SEC));
   next->pressure_trigger = g_strdup (sp_psi_trigger_get_active (self->psi));
   next->pressure_last = g_strdup (sp_psi_trigger_get_last (self->psi));
   return next;
