@@ -401,8 +401,8 @@ sp_psi_trigger_configure (SpPsiTrigger *self, const SpPsiSpec *spec)
       wider.stall_us = MAX (1, spec->stall_us * wider.window_us / spec->window_us);
       if (try_register (self, &wider) == 0)
         {
-          g_info ("The kernel refused the memory pressure trigger \"%s\" (EINVAL: without "
-                  "CAP_SYS_RESOURCE the window must be a multiple of 2 s); registered \"%s\"",
+          g_info ("The kernel refused the memory pressure trigger \"%s\" (without "
+                  "CAP_SYS_RESOURCE a window must be a multiple of 2 s); registered \"%s\"",
                   text, self->active_text);
           return;
         }
