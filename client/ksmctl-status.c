@@ -52,6 +52,12 @@ static const JsonField balloon_fields[] = {
   { NULL, NULL },
 };
 
+static const JsonField pressure_fields[] = {
+  { "trigger", "PressureTrigger" },
+  { "last", "PressureLastTrigger" },
+  { NULL, NULL },
+};
+
 static void
 add_fields (JsonBuilder *builder, GVariant *props, const JsonField *fields)
 {
@@ -78,6 +84,7 @@ status_to_json (GVariant *props)
   add_section (builder, "ksm", props, ksm_fields);
   add_section (builder, "memory", props, memory_fields);
   add_section (builder, "balloon", props, balloon_fields);
+  add_section (builder, "pressure", props, pressure_fields);
   add_section (builder, "libvirt", props, libvirt_fields);
   json_builder_set_member_name (builder, "decision");
   ksmctl_json_add_decision (builder, ksmctl_dict_string (props, "LastAction"),
@@ -217,6 +224,20 @@ print_balloon (GVariant *props)
   print_line ("Balloon why", "%s", or_unknown (ksmctl_dict_string (props, "BalloonReason")));
 }
 
+/* "Pressure: trigger some 300000 2000000, last: memory pressure: ..." */
+static void
+print_pressure (GVariant *props)
+{
+  const char *trigger = ksmctl_dict_string (props, "PressureTrigger");
+  const char *last = ksmctl_dict_string (props, "PressureLastTrigger");
+
+  if (trigger == NULL) /* an older samepaged */
+    return;
+  print_line ("Pressure", "%s%s, last: %s", *trigger != '\0' ? "trigger " : "",
+              *trigger != '\0' ? trigger : "no trigger (the 5 s meminfo watch alone)",
+              last != NULL && *last != '\0' ? last : "never");
+}
+
 static void
 status_print (GVariant *props)
 {
@@ -228,6 +249,7 @@ status_print (GVariant *props)
   print_memory (props);
   print_libvirt (props);
   print_balloon (props);
+  print_pressure (props);
   print_decision (props);
 }
 

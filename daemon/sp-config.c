@@ -103,6 +103,7 @@ typedef enum {
   STRING_KEY_SCAN_RATE,
   STRING_KEY_FREE_SOURCE,
   STRING_KEY_BALLOON,
+  STRING_KEY_PRESSURE_TRIGGER,
 } StringKeyId;
 
 static const SpConfigStringKey string_keys[] = {
@@ -118,7 +119,13 @@ static const SpConfigStringKey string_keys[] = {
     "auto: the kernel's KSM advisor when it has one, else classic; advisor: only the advisor; "
     "classic: ksmtuned's pages_to_scan boost and decay." },
   { SP_CONFIG_GROUP_TUNING, "free_source", STRING_KEY_FREE_SOURCE,
-    "available: MemAvailable; ksmtuned: MemFree + Buffers + Cached, like ksmtuned." },
+    "available: MemAvailable; ksmtuned: MemFree + Buffers + Cached, like ksmtuned; "
+    "available+arc: MemAvailable + the ZFS ARC above its minimum (size - c_min in "
+    "/proc/spl/kstat/zfs/arcstats)." },
+  { SP_CONFIG_GROUP_TUNING, "pressure_trigger", STRING_KEY_PRESSURE_TRIGGER,
+    "A PSI trigger on /proc/pressure/memory, \"some|full <stall µs> <window µs>\" (window "
+    "500000..10000000): when it fires, samepaged retunes at once at the top scan rate. off: "
+    "none (the 5 s meminfo watch alone)." },
   { SP_CONFIG_GROUP_BALLOON, "balloon", STRING_KEY_BALLOON,
     "off: samepaged never sets a balloon; auto: it shrinks guests with free memory while the "
     "host is under pressure and grows them back after." },
@@ -309,6 +316,9 @@ sp_config_string_key_allowed (const SpConfigStringKey *key)
     case STRING_KEY_METRICS_TEXTFILE:
       g_string_append (str, "an absolute path");
       break;
+    case STRING_KEY_PRESSURE_TRIGGER:
+      g_string_append (str, "\"off\" or \"some|full <stall µs> <window µs>\"");
+      break;
     default:
       g_assert_not_reached ();
     }
@@ -338,6 +348,8 @@ sp_config_get_string (const SpConfig *config, const SpConfigStringKey *key)
       return g_strdup (sp_free_source_to_string (config->free_source));
     case STRING_KEY_BALLOON:
       return g_strdup (sp_balloon_mode_to_string (config->balloon));
+    case STRING_KEY_PRESSURE_TRIGGER:
+      return sp_psi_spec_to_string (&config->pressure_trigger);
     default:
       g_assert_not_reached ();
     }
@@ -362,6 +374,8 @@ sp_config_set_string (SpConfig *config, const SpConfigStringKey *key, const char
 
   switch ((StringKeyId) key->id)
     {
+    case STRING_KEY_PRESSURE_TRIGGER:
+      return sp_psi_spec_parse (value, &config->pressure_trigger, problem);
     case STRING_KEY_MODE:
       ok = sp_mode_from_string (stripped, &config->mode);
       break;
@@ -424,6 +438,8 @@ sp_config_new_default (void)
   config->restore_on_exit = TRUE;
   config->scan_rate = SP_SCAN_RATE_AUTO;
   config->free_source = SP_FREE_SOURCE_AVAILABLE;
+  config->pressure_trigger =
+      (SpPsiSpec){ TRUE, FALSE, 150000, 1000000 }; /* SP_PSI_DEFAULT_TRIGGER */
   for (const SpConfigIntKey *k = int_keys; k->key != NULL; k++)
     sp_config_set_int (config, k, k->default_value);
   return config;
@@ -476,7 +492,7 @@ sp_config_equal (const SpConfig *a, const SpConfig *b)
          g_strcmp0 (a->connect_uri, b->connect_uri) == 0 &&
          g_strcmp0 (a->metrics_textfile, b->metrics_textfile) == 0 &&
          a->scan_rate == b->scan_rate && a->free_source == b->free_source &&
-         a->balloon == b->balloon;
+         a->balloon == b->balloon && sp_psi_spec_equal (&a->pressure_trigger, &b->pressure_trigger);
 }
 
 gboolean

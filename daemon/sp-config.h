@@ -18,6 +18,7 @@
 #include <gio/gio.h>
 
 #include "sp-enums.h"
+#include "sp-psi-trigger.h"
 
 G_BEGIN_DECLS
 
@@ -53,6 +54,7 @@ struct _SpConfig {
   gint64 advisor_scan_time_min; /* advisor_target_scan_time under pressure, s */
   gint64 advisor_scan_time_max; /* advisor_target_scan_time when relaxed, s */
   gint64 merge_across_nodes;    /* -1: as found; 0 or 1: written after an unmerge */
+  SpPsiSpec pressure_trigger;   /* the PSI trigger on /proc/pressure/memory (sp-psi-trigger.h) */
 
   /* [balloon] (sp-balloon-policy.h) */
   SpBalloonMode balloon;

@@ -85,6 +85,10 @@ sp_dbus_manager_properties (const SpSnapshot *snapshot, const SpConfig *config)
        g_variant_new_uint64 (balloon != NULL ? balloon->reclaimed_kib : 0));
   add (&b, "BalloonReason",
        g_variant_new_string (balloon != NULL && balloon->reason != NULL ? balloon->reason : ""));
+  add (&b, "PressureTrigger",
+       g_variant_new_string (snapshot->pressure_trigger ? snapshot->pressure_trigger : ""));
+  add (&b, "PressureLastTrigger",
+       g_variant_new_string (snapshot->pressure_last ? snapshot->pressure_last : ""));
   return g_variant_builder_end (&b);
 }
 

@@ -127,6 +127,10 @@ decide_rate (const SpKsmPolicyInput *input, SpDecision *decision, gboolean press
   gint64 delta = pressure ? config->npages_boost : config->npages_decay;
   gint64 npages = CLAMP (base + delta, config->npages_min, config->npages_max);
 
+  /* memory pressure (PSI): the top rate for this decision */
+  if (input->pressure != NULL)
+    npages = MAX (config->npages_min, config->npages_max);
+
   decision->npages = npages;
   decision->use_advisor = use_advisor;
 
@@ -142,8 +146,10 @@ decide_rate (const SpKsmPolicyInput *input, SpDecision *decision, gboolean press
       g_string_append_printf (reason,
                               ", %s: advisor max_cpu %" G_GINT64_FORMAT
                               " %%, target scan time %" G_GINT64_FORMAT " s",
-                              pressure ? "boost" : "decay", decision->advisor_max_cpu,
-                              decision->advisor_target_scan_time);
+                              input->pressure ? "pressure boost"
+                              : pressure      ? "boost"
+                                              : "decay",
+                              decision->advisor_max_cpu, decision->advisor_target_scan_time);
       add_setting (decision, SP_KSM_ADVISOR_MODE, SP_KSM_ADVISOR_SCAN_TIME);
       add_setting (decision, SP_KSM_ADVISOR_MAX_CPU, decision->advisor_max_cpu);
       add_setting (decision, SP_KSM_ADVISOR_TARGET_SCAN_TIME, decision->advisor_target_scan_time);
@@ -159,7 +165,10 @@ decide_rate (const SpKsmPolicyInput *input, SpDecision *decision, gboolean press
   else
     {
       g_string_append_printf (reason, ", %s to %" G_GINT64_FORMAT " pages",
-                              pressure ? "boost" : "decay", npages);
+                              input->pressure ? "pressure boost"
+                              : pressure      ? "boost"
+                                              : "decay",
+                              npages);
       if (config->scan_rate == SP_SCAN_RATE_ADVISOR)
         g_string_append (reason, " (this kernel has no KSM advisor)");
       /* pages_to_scan is rejected with EINVAL while the advisor runs */
@@ -210,7 +219,9 @@ sp_ksm_policy_decide (const SpKsmPolicyInput *input, SpDecision *decision)
   free_s = sp_format_kib (decision->free_kib);
   committed_s = sp_format_kib (decision->committed_kib);
   thres_s = sp_format_kib (decision->threshold_kib);
-  free_name = config->free_source == SP_FREE_SOURCE_AVAILABLE ? "available" : "free";
+  free_name = config->free_source == SP_FREE_SOURCE_KSMTUNED ? "free"
+              : input->mem.has_arc                           ? "available+arc"
+                                                             : "available";
   pressure = decision->free_kib < decision->threshold_kib;
 
   switch (config->mode)
@@ -223,8 +234,9 @@ sp_ksm_policy_decide (const SpKsmPolicyInput *input, SpDecision *decision)
 
     case SP_MODE_ALWAYS:
       decision->action = SP_ACTION_RUN;
-      g_string_append_printf (reason, "run: mode is always, %s %s %s threshold %s", free_name,
-                              free_s, pressure ? "<" : ">=", thres_s);
+      g_string_append_printf (reason, "run: mode is always, %s%s%s %s %s threshold %s",
+                              input->pressure ? input->pressure : "", input->pressure ? ", " : "",
+                              free_name, free_s, pressure ? "<" : ">=", thres_s);
       decide_rate (input, decision, pressure, reason);
       decision->reason = g_string_free (g_steal_pointer (&reason), FALSE);
       return;
@@ -246,7 +258,8 @@ sp_ksm_policy_decide (const SpKsmPolicyInput *input, SpDecision *decision)
              decision->total_kib &&
          decision->free_kib > sp_add_saturating_u64 (decision->threshold_kib, margin_kib);
 
-  if (stop)
+  /* the kernel saw tasks stall on memory (PSI): merge, whatever the threshold says */
+  if (stop && input->pressure == NULL)
     {
       decision->action = SP_ACTION_STOP;
       decision->reason = g_strdup_printf ("stop: committed %s + threshold %s < total %s and "
@@ -257,7 +270,10 @@ sp_ksm_policy_decide (const SpKsmPolicyInput *input, SpDecision *decision)
     }
 
   decision->action = SP_ACTION_RUN;
-  if (pressure)
+  if (input->pressure != NULL)
+    g_string_append_printf (reason, "run: %s, %s %s, threshold %s", input->pressure, free_name,
+                            free_s, thres_s);
+  else if (pressure)
     g_string_append_printf (reason, "run: %s %s < threshold %s", free_name, free_s, thres_s);
   else if (sp_add_saturating_u64 (decision->committed_kib, decision->threshold_kib) >=
            decision->total_kib)
@@ -323,6 +339,7 @@ ksm_policy_decide (SpPolicy *policy, const SpSnapshot *previous, SpSnapshot *nex
     .previous_action = previous->decision.action,
     .previous_npages = previous->decision.npages,
     .page_kib = self->page_kib,
+    .pressure = next->pressure,
   };
 
   sp_decision_clear (&next->decision);

@@ -9,8 +9,8 @@
  *   sleep = max(10, sleep_msec * 16 GiB / total)
  *   stop  when committed + thres < total and free > thres
  *   else  run with npages += boost (free < thres) or += decay, clamped
- * plus hysteresis, the advisor (with its page rate capped by the guests'
- * committed memory), and mode always/never.
+ * plus memory pressure (a PSI trigger: run at npages_max), hysteresis, the advisor (with its page
+ * rate capped by the guests' committed memory), and mode always/never.
  */
 #pragma once
 
@@ -33,6 +33,11 @@ typedef struct {
   SpAction previous_action; /* the last decision (NONE at start) */
   gint64 previous_npages;   /* the last decision's npages (advisor mode) */
   guint64 page_kib;         /* the base page size KSM merges (0: 4 KiB) */
+  /* memory pressure (a PSI trigger fired, sp-psi-trigger.h): its
+   * description, or NULL. With it KSM runs (unless mode is never) at the top
+   * rate, npages_max (the advisor at its max_cpu and shortest scan time),
+   * and the reason starts with it. */
+  const char *pressure;
 } SpKsmPolicyInput;
 
 void sp_ksm_policy_decide (const SpKsmPolicyInput *input, SpDecision *decision);

@@ -183,6 +183,9 @@ sp_meminfo_free_kib (const SpMeminfo *info, SpFreeSource source)
       return info->available_kib;
     case SP_FREE_SOURCE_KSMTUNED:
       return info->free_kib + info->buffers_kib + info->cached_kib;
+    case SP_FREE_SOURCE_AVAILABLE_ARC:
+      /* both are below 2^54: no overflow */
+      return info->available_kib + (info->has_arc ? info->arc_shrinkable_kib : 0);
     default:
       g_return_val_if_reached (info->available_kib);
     }

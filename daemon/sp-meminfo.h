@@ -15,6 +15,10 @@ typedef struct {
   guint64 buffers_kib;
   guint64 cached_kib;
   gboolean available_estimated; /* kernel < 3.14: no MemAvailable line */
+  /* free_source = available+arc: the ZFS ARC above c_min (sp-arcstats.h);
+   * has_arc is FALSE when it was not asked for or could not be read */
+  gboolean has_arc;
+  guint64 arc_shrinkable_kib;
 } SpMeminfo;
 
 /* Parses the text of /proc/meminfo. MemTotal, MemFree, Buffers and Cached
@@ -24,7 +28,8 @@ gboolean sp_meminfo_parse (const char *contents, SpMeminfo *out, GError **error)
 /* Reads <procfs_root>/meminfo. */
 gboolean sp_meminfo_read (const char *procfs_root, SpMeminfo *out, GError **error);
 
-/* Free memory as the policy counts it. */
+/* Free memory as the policy counts it: available+arc without has_arc
+ * counts MemAvailable alone. */
 guint64 sp_meminfo_free_kib (const SpMeminfo *info, SpFreeSource source);
 
 G_END_DECLS

@@ -10,6 +10,9 @@ sp_snapshot_clear (SpSnapshot *snapshot)
   g_clear_pointer (&snapshot->config, sp_config_free);
   g_clear_pointer (&snapshot->guests, sp_guests_unref);
   g_clear_pointer (&snapshot->balloon, sp_balloon_decision_free);
+  g_clear_pointer (&snapshot->pressure, g_free);
+  g_clear_pointer (&snapshot->pressure_trigger, g_free);
+  g_clear_pointer (&snapshot->pressure_last, g_free);
 }
 
 SpSnapshot *

@@ -33,6 +33,12 @@ typedef struct {
   /* the balloon policy's (sp-balloon-policy.h), NULL without one; the
    * balloon actuator marks its targets' timed_out */
   SpBalloonDecision *balloon;
+  /* memory pressure (sp-psi-trigger.h), all NULL when none: the event this
+   * decision reacts to (the KSM policy's input), the trigger registered
+   * ("some 300000 2000000"), the last event's description */
+  char *pressure;
+  char *pressure_trigger;
+  char *pressure_last;
 } SpSnapshot;
 
 SpSnapshot *sp_snapshot_new (void);

@@ -5,12 +5,14 @@
 
 #include <unistd.h>
 
+#include "sp-arcstats.h"
 #include "sp-error.h"
 #include "sp-io.h"
 #include "sp-ksm-actuator.h"
 #include "sp-ksm-policy.h"
 #include "sp-ksm-unmerge.h"
 #include "sp-log.h"
+#include "sp-psi-trigger.h"
 
 struct _SpTuner {
   GObject parent_instance;
@@ -23,6 +25,7 @@ struct _SpTuner {
   GPtrArray *policies;         /* SpPolicy, in the order they decide */
   GPtrArray *actuators;        /* SpActuator, in the order they apply */
   SpKsmActuator *ksm_actuator; /* in actuators */
+  SpPsiTrigger *psi;           /* the memory pressure trigger */
   SpGuests *guests;
   SpSnapshot *snapshot;
   guint64 n_decisions;
@@ -35,6 +38,7 @@ struct _SpTuner {
   SpLogOnce ksm_problem;
   SpLogOnce mem_problem;
   SpLogOnce merge_across_nodes_problem;
+  SpLogOnce arc_problem;
 };
 
 enum {
@@ -54,6 +58,9 @@ sp_tuner_dispose (GObject *object)
   g_clear_handle_id (&self->tick_id, g_source_remove);
   g_clear_handle_id (&self->watch_id, g_source_remove);
   g_clear_handle_id (&self->queued_id, g_source_remove);
+  if (self->psi != NULL)
+    g_signal_handlers_disconnect_by_data (self->psi, self);
+  g_clear_object (&self->psi);
   g_clear_pointer (&self->policies, g_ptr_array_unref);
   g_clear_pointer (&self->actuators, g_ptr_array_unref);
   self->ksm_actuator = NULL;
@@ -73,6 +80,7 @@ sp_tuner_finalize (GObject *object)
   sp_log_once_reset (&self->ksm_problem);
   sp_log_once_reset (&self->mem_problem);
   sp_log_once_reset (&self->merge_across_nodes_problem);
+  sp_log_once_reset (&self->arc_problem);
   G_OBJECT_CLASS (sp_tuner_parent_class)->finalize (object);
 }
 
@@ -114,6 +122,21 @@ sp_tuner_init (SpTuner *self)
   self->snapshot->guests = sp_guests_ref (self->guests);
 }
 
+/* A memory pressure event: retune now (the policy boosts). The journal
+ * gets a line when pressure starts, not on every event. */
+static void
+on_pressure (SpPsiTrigger *psi, const char *description, gpointer user_data)
+{
+  SpTuner *self = SP_TUNER (user_data);
+
+  if (self->snapshot->pressure == NULL)
+    g_message ("%s: retuning now, at the top scan rate", description);
+  else
+    g_debug ("%s: retuning now", description);
+  if (self->started)
+    sp_tuner_retune (self);
+}
+
 SpTuner *
 sp_tuner_new (const SpConfig *config, const char *sysfs_root, const char *procfs_root,
               gboolean dry_run)
@@ -131,6 +154,8 @@ sp_tuner_new (const SpConfig *config, const char *sysfs_root, const char *procfs
   sp_tuner_add_policy (self, ksm_policy);
   sp_tuner_add_actuator (self, SP_ACTUATOR (ksm_actuator));
   self->ksm_actuator = ksm_actuator;
+  self->psi = sp_psi_trigger_new (procfs_root);
+  g_signal_connect (self->psi, "pressure", G_CALLBACK (on_pressure), self);
   return self;
 }
 
@@ -150,6 +175,18 @@ sp_tuner_add_actuator (SpTuner *self, SpActuator *actuator)
   g_return_if_fail (SP_IS_ACTUATOR (actuator));
 
   g_ptr_array_add (self->actuators, g_object_ref (actuator));
+}
+
+/* /proc/meminfo, and the ZFS ARC when free_source asks for it: without it
+ * (no ZFS, an odd file), a warning once and MemAvailable alone. */
+static gboolean
+read_memory (SpTuner *self, SpMeminfo *mem, GError **error)
+{
+  if (!sp_meminfo_read (self->procfs_root, mem, error))
+    return FALSE;
+  if (self->config->free_source == SP_FREE_SOURCE_AVAILABLE_ARC)
+    sp_arcstats_add (self->procfs_root, mem, &self->arc_problem);
+  return TRUE;
 }
 
 static gboolean
@@ -174,7 +211,7 @@ read_inputs (SpTuner *self, SpKsmState *ksm, SpMeminfo *mem)
   else if (sp_log_once_reset (&self->ksm_problem))
     g_message ("KSM state readable again at %s", ksm_dir);
 
-  if (!sp_meminfo_read (self->procfs_root, mem, &error))
+  if (!read_memory (self, mem, &error))
     {
       if (sp_log_once_changed (&self->mem_problem, error->message))
         g_warning ("Cannot read memory information, not tuning: %s", error->message);
@@ -197,6 +234,11 @@ snapshot_with_inputs (SpTuner *self, const SpKsmState *ksm, const SpMeminfo *mem
   next->config = sp_config_copy (self->config);
   next->guests = sp_guests_ref (self->guests);
   next->dry_run = self->dry_run;
+  /* a pressure event counts until monitor_interval after it (the next tick) */
+  next->pressure = g_strdup (sp_psi_trigger_get_recent (
+      self->psi, (gint64) self->config->monitor_interval_sec * G_USEC_PER_SEC));
+  next->pressure_trigger = g_strdup (sp_psi_trigger_get_active (self->psi));
+  next->pressure_last = g_strdup (sp_psi_trigger_get_last (self->psi));
   return next;
 }
 
@@ -283,7 +325,7 @@ on_watch (gpointer user_data)
   g_autoptr (SpSnapshot) next = NULL;
   SpMeminfo mem = { 0 };
 
-  if (!sp_meminfo_read (self->procfs_root, &mem, NULL))
+  if (!read_memory (self, &mem, NULL))
     return G_SOURCE_CONTINUE; /* the tick logs the problems */
 
   next = snapshot_with_inputs (self, &self->snapshot->ksm, &mem);
@@ -311,6 +353,7 @@ arm_tick (SpTuner *self)
   self->tick_id = g_timeout_add_seconds (self->config->monitor_interval_sec, on_tick, self);
   if (self->config->monitor_interval_sec > SP_TUNER_WATCH_INTERVAL_S)
     self->watch_id = g_timeout_add_seconds (SP_TUNER_WATCH_INTERVAL_S, on_watch, self);
+  sp_psi_trigger_configure (self->psi, &self->config->pressure_trigger);
 }
 
 static void sync_merge_across_nodes (SpTuner *self);
@@ -431,6 +474,13 @@ sp_tuner_set_state_dir (SpTuner *self, const char *state_dir)
 {
   g_return_if_fail (SP_IS_TUNER (self));
   sp_ksm_actuator_set_state_dir (self->ksm_actuator, state_dir);
+}
+
+SpPsiTrigger *
+sp_tuner_get_psi_trigger (SpTuner *self)
+{
+  g_return_val_if_fail (SP_IS_TUNER (self), NULL);
+  return self->psi;
 }
 
 SpKsmActuator *

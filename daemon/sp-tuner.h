@@ -18,12 +18,14 @@
 #include "sp-domain.h"
 #include "sp-ksm-actuator.h"
 #include "sp-policy.h"
+#include "sp-psi-trigger.h"
 #include "sp-snapshot.h"
 
 G_BEGIN_DECLS
 
 /* Seconds between two reads of /proc/meminfo by the pressure watch, which
- * retunes between ticks when KSM should start or stop. */
+ * retunes between ticks when KSM should start or stop (where a PSI trigger
+ * is registered, it wakes the tuner sooner; the watch goes on). */
 #define SP_TUNER_WATCH_INTERVAL_S 5
 
 #define SP_TYPE_TUNER (sp_tuner_get_type ())
@@ -76,6 +78,15 @@ gboolean sp_tuner_restore (SpTuner *self, GError **error);
 void sp_tuner_set_state_dir (SpTuner *self, const char *state_dir);
 
 SpKsmActuator *sp_tuner_get_ksm_actuator (SpTuner *self);
+
+/*
+ * The memory pressure trigger ([tuning] pressure_trigger, registered at
+ * start and when the config changes). Each event it emits retunes at once;
+ * until monitor_interval after the last event every decision gets it as
+ * its pressure input (the KSM policy: run at the top rate), and the
+ * snapshot shows it (pressure, pressure_trigger, pressure_last).
+ */
+SpPsiTrigger *sp_tuner_get_psi_trigger (SpTuner *self);
 
 /*
  * Unmerging every merged page (sp-ksm-unmerge.h), for Unmerge

@@ -28,6 +28,8 @@ typedef enum {
 typedef enum {
   SP_FREE_SOURCE_AVAILABLE, /* MemAvailable */
   SP_FREE_SOURCE_KSMTUNED,  /* MemFree + Buffers + Cached, like ksmtuned */
+  /* MemAvailable + the ZFS ARC's shrinkable part (size - c_min) */
+  SP_FREE_SOURCE_AVAILABLE_ARC, /*< nick=available+arc >*/
 } SpFreeSource;
 
 /* What a decision does to KSM. */

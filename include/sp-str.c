@@ -34,3 +34,15 @@ sp_format_kib (gint64 kib)
   g_ascii_formatd (number, sizeof number, "%.1f", value);
   return g_strdup_printf ("%s%s %s", kib < 0 ? "-" : "", number, units[unit]);
 }
+
+GPtrArray *
+sp_str_fields (const char *line)
+{
+  g_auto (GStrv) parts = g_strsplit_set (line, " \t", -1);
+  GPtrArray *fields = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; parts[i] != NULL; i++)
+    if (parts[i][0] != '\0')
+      g_ptr_array_add (fields, g_strdup (parts[i]));
+  return fields;
+}

@@ -23,4 +23,8 @@ char *sp_quote (const char *str);
  */
 char *sp_format_kib (gint64 kib);
 
+/* The non-empty fields of line, split at spaces and tabs (a GPtrArray of
+ * strings it owns): "some  avg10=0.00 total=0" → some, avg10=0.00, total=0. */
+GPtrArray *sp_str_fields (const char *line);
+
 G_END_DECLS

@@ -50,7 +50,8 @@ DEFAULT_TUNING = {
     "npages_max": 1250, "sleep_msec": 10, "thres_coef": 20, "thres_const": 2048,
     "hysteresis": 10, "advisor_max_cpu_min": 10, "advisor_max_cpu_max": 70,
     "advisor_scan_time_min": 30, "advisor_scan_time_max": 200, "scan_rate": "auto",
-    "free_source": "available", "merge_across_nodes": -1, "balloon": "off",
+    "free_source": "available", "pressure_trigger": "some 150000 1000000",
+    "merge_across_nodes": -1, "balloon": "off",
     "balloon_threshold": 20, "balloon_critical": 5,
     "guest_free_percent": 20, "max_step_percent": 5, "critical_step_percent": 10,
     "min_percent": 50, "shares": 1000, "stats_period": 5, "target_timeout": 60,
@@ -326,6 +327,9 @@ class ApiTest(DBusTestCase):
         self.assertGreaterEqual(props["LastDecisionTime"], self.started_us)
         self.assertLessEqual(props["LastDecisionTime"], time.time() * 1e6)
         self.assertEqual(props["Tuning"], DEFAULT_TUNING)
+        # the fake procfs has no pressure/memory: no PSI trigger, no event
+        self.assertEqual(props["PressureTrigger"], "")
+        self.assertEqual(props["PressureLastTrigger"], "")
 
     def test_introspection_is_the_api_xml(self):
         node = ET.fromstring(self.client.introspect())
@@ -474,6 +478,9 @@ class ApiTest(DBusTestCase):
             (invalid, "SetTuning", tuning(thres_coef="ten"), "expected an integer"),
             (invalid, "SetTuning", tuning(scan_rate=7), "expected a string"),
             (invalid, "SetTuning", tuning(scan_rate="fast"), "'fast'"),
+            (invalid, "SetTuning", tuning(pressure_trigger="some 150000 100000"),
+             "the window must be 500000..10000000"),
+            (invalid, "SetTuning", tuning(free_source="arc"), "available+arc"),
             (invalid, "SetTuning", tuning(mode="never"), "Unknown tuning key 'mode'"),
             # one good key and one bad: the good one is not applied either
             (invalid, "SetTuning", tuning(thres_coef=100, bogus=1), "'bogus'"),

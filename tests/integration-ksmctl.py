@@ -62,7 +62,8 @@ MANAGER = {
     "Tuning": {"monitor_interval": 60, "resync_interval": 600, "npages_boost": 300, "npages_decay": -50,
                "npages_min": 64, "npages_max": 1250, "sleep_msec": 10, "thres_coef": 20,
                "thres_const": 2048, "hysteresis": 10, "scan_rate": "auto",
-               "free_source": "available", "advisor_max_cpu_min": 10,
+               "free_source": "available", "pressure_trigger": "some 150000 1000000",
+               "advisor_max_cpu_min": 10,
                "advisor_max_cpu_max": 70, "advisor_scan_time_min": 30,
                "advisor_scan_time_max": 200, "merge_across_nodes": -1, "balloon": "off",
                "balloon_threshold": 20, "balloon_critical": 5, "guest_free_percent": 20,
@@ -73,6 +74,8 @@ MANAGER = {
     "BalloonGuestsManaged": 0,
     "BalloonReclaimedKiB": 0,
     "BalloonReason": "balloon off",
+    "PressureTrigger": "",
+    "PressureLastTrigger": "",
 }
 
 
@@ -265,6 +268,22 @@ class StatusTest(KsmctlTestCase):
                                              "reclaimed_kib": 1258291,
                                              "reason": "pressure: available 1.0 GiB < "
                                                        "threshold 3.2 GiB"})
+
+    def test_status_pressure(self):
+        last = "memory pressure: some >= 15 % over 2 s (avg10 18.00 %)"
+        self.start_fake(manager={"PressureTrigger": "some 300000 2000000",
+                                 "PressureLastTrigger": last})
+        out = self.ksmctl("status").stdout
+        self.assertIn("Pressure:   trigger some 300000 2000000, last: " + last + "\n", out)
+        status = self.ksmctl_json("status", "--json")
+        self.assertEqual(status["pressure"], {"trigger": "some 300000 2000000", "last": last})
+
+    def test_status_pressure_unavailable(self):
+        self.start_fake()
+        self.assertIn("Pressure:   no trigger (the 5 s meminfo watch alone), last: never\n",
+                      self.ksmctl("status").stdout)
+        self.assertEqual(self.ksmctl_json("status", "--json")["pressure"],
+                         {"trigger": "", "last": ""})
 
     def test_status_balloons_off(self):
         self.start_fake()

@@ -3,9 +3,12 @@
 """The built samepaged against temporary sysfs/procfs trees: it reads the
 trees, decides on every tick, writes only the knobs that change, reloads on
 SIGHUP, and restores the knobs on SIGTERM."""
+import array
+import fcntl
 import os
 import signal
 import subprocess
+import termios
 import unittest
 
 import sptest
@@ -23,6 +26,13 @@ Active:          1000000 kB
 KSM_FILES = sptest.KSM_BOOT_FILES
 EMPTY_NODE = sptest.EMPTY_NODE
 ADVISOR_FILES = [n for n in KSM_FILES if n.startswith("advisor_")]
+
+
+def fifo_bytes(fd):
+    """The bytes waiting in the FIFO fd (FIONREAD)."""
+    buf = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, buf)
+    return buf[0]
 
 
 class TickTest(unittest.TestCase):
@@ -101,6 +111,33 @@ class TickTest(unittest.TestCase):
         sptest.wait_for(lambda: self.knob("run") == "0", 8, what="run=0 from the watch")
         self.assertEqual(self.knob("pages_to_scan"), "400")
         d.wait_log("Pressure watch: stop:")
+
+    def test_psi_trigger_retunes_at_once_at_the_top_rate(self):
+        # pressure/memory is a FIFO: samepaged registers its trigger there and
+        # watches it; pressure text written into it wakes samepaged as POLLPRI
+        # does on the kernel's file. A 600 s tick and plenty of memory: only
+        # the trigger can start KSM.
+        os.makedirs(os.path.join(self.procfs, "pressure"))
+        fifo = os.path.join(self.procfs, "pressure", "memory")
+        os.mkfifo(fifo)
+        fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+        self.addCleanup(os.close, fd)
+        self.write_config("[daemon]\nmonitor_interval=600\n"
+                          "[tuning]\nscan_rate=classic\npressure_trigger=full 400000 2000000\n")
+        d = self.start()
+        d.wait_log("stop: committed 0 KiB + threshold 3.2 GiB < total 16.0 GiB")
+        d.wait_log('Memory pressure trigger "full 400000 2000000" registered on')
+        self.assertEqual(self.knob("run"), "0")
+        # samepaged reads the trigger it wrote back from the FIFO (no event)
+        sptest.wait_for(lambda: fifo_bytes(fd) == 0, 8, what="the trigger text read back")
+        os.write(fd, b"some avg10=30.00 avg60=5.00 avg300=1.00 total=999\n"
+                     b"full avg10=21.50 avg60=2.00 avg300=0.50 total=555\n")
+        sptest.wait_for(lambda: self.knob("run") == "1", 8, what="run=1 from the trigger")
+        self.assertEqual(self.knob("pages_to_scan"), "1250")
+        d.wait_log("memory pressure: full >= 20 % over 2 s (avg10 21.50 %): retuning now, at the "
+                   "top scan rate")
+        d.wait_log("run: memory pressure: full >= 20 % over 2 s (avg10 21.50 %), available "
+                   "12.0 GiB, threshold 3.2 GiB, pressure boost to 1250 pages")
 
     def test_advisor_steered_not_pages_to_scan(self):
         self.set_available(1024 * 1024)

@@ -88,8 +88,9 @@ RANGE = {
 }
 PAIRS = [("npages_min", "npages_max"), ("advisor_max_cpu_min", "advisor_max_cpu_max"),
          ("advisor_scan_time_min", "advisor_scan_time_max")]
-STRING_KEYS = {"scan_rate": ["auto", "classic", "advisor"], "free_source": ["available",
-                                                                            "ksmtuned"]}
+STRING_KEYS = {"scan_rate": ["auto", "classic", "advisor"],
+               "free_source": ["available", "ksmtuned", "available+arc"],
+               "pressure_trigger": ["some 150000 1000000", "full 500000 2000000", "off"]}
 # keys of samepaged.conf that are not runtime keys, and look-alikes
 NOT_RUNTIME = ["mode", "connect", "metrics_textfile", "restore_on_exit", "dry_run", "",
                "thres_coef ", "THRES_COEF", "tuning.thres_coef", "thres_coef\n", "../x"]

@@ -471,7 +471,7 @@ test_default_file (void)
       if (!found)
         g_error ("%s does not document “%s”", path, expect);
     }
-  g_assert_cmpuint (n_keys, ==, 31);
+  g_assert_cmpuint (n_keys, ==, 32);
 }
 
 /* defaults < ksmtuned.conf < samepaged.conf */
@@ -589,6 +589,33 @@ test_set_from_variant (void)
       "npages_max has type 'n', expected an integer" },
     { "scan_rate", g_variant_new_string ("advisor"), TRUE, "advisor" },
     { "free_source", g_variant_new_string ("ksmtuned"), TRUE, "ksmtuned" },
+    { "free_source", g_variant_new_string ("available+arc"), TRUE, "available+arc" },
+    { "free_source", g_variant_new_string ("arc"), FALSE,
+      "free_source = 'arc' is not one of available|ksmtuned|available+arc" },
+    { "pressure_trigger", g_variant_new_string ("  full\t500000   2000000 "), TRUE,
+      "full 500000 2000000" },
+    { "pressure_trigger", g_variant_new_string ("off"), TRUE, "off" },
+    { "pressure_trigger", g_variant_new_string ("some 500 10000000"), TRUE, "some 500 10000000" },
+    { "pressure_trigger", g_variant_new_string ("some 150000 499999"), FALSE,
+      "pressure_trigger = 'some 150000 499999': the window must be 500000..10000000 µs (the "
+      "kernel's limits)" },
+    { "pressure_trigger", g_variant_new_string ("some 150000 10000001"), FALSE,
+      "pressure_trigger = 'some 150000 10000001': the window must be 500000..10000000 µs (the "
+      "kernel's limits)" },
+    { "pressure_trigger", g_variant_new_string ("some 1000001 1000000"), FALSE,
+      "pressure_trigger = 'some 1000001 1000000': the stall must be 1..1000000 µs (at most the "
+      "window)" },
+    { "pressure_trigger", g_variant_new_string ("some 0 1000000"), FALSE,
+      "pressure_trigger = 'some 0 1000000': the stall must be 1..1000000 µs (at most the "
+      "window)" },
+    { "pressure_trigger", g_variant_new_string ("partial 1 1000000"), FALSE,
+      "pressure_trigger = 'partial 1 1000000' is not \"off\" or \"some|full <stall µs> <window "
+      "µs>\"" },
+    { "pressure_trigger", g_variant_new_string ("some 150000"), FALSE,
+      "pressure_trigger = 'some 150000' is not \"off\" or \"some|full <stall µs> <window µs>\"" },
+    { "pressure_trigger", g_variant_new_string ("some -1 1000000"), FALSE,
+      "pressure_trigger = 'some -1 1000000': the stall must be 1..1000000 µs (at most the "
+      "window)" },
     { "scan_rate", g_variant_new_string ("fast"), FALSE,
       "scan_rate = 'fast' is not one of auto|advisor|classic" },
     { "scan_rate", g_variant_new_int32 (1), FALSE,
@@ -646,7 +673,7 @@ test_tuning_to_variant (void)
   g_assert_true (sp_config_load_file (config, path, TRUE, NULL));
   dict = g_variant_ref_sink (sp_config_tuning_to_variant (config));
   g_assert_cmpstr (g_variant_get_type_string (dict), ==, "a{sv}");
-  g_assert_cmpuint (g_variant_n_children (dict), ==, 27);
+  g_assert_cmpuint (g_variant_n_children (dict), ==, 28);
 
   for (const SpConfigIntKey *k = sp_config_int_keys (); k->key != NULL; k++)
     {

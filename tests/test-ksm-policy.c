@@ -248,6 +248,102 @@ test_policy_free_source (void)
   sp_decision_clear (&d);
 }
 
+/* free_source = available+arc: the ARC's shrinkable part counts, and the
+ * reason names it; without it (has_arc FALSE) MemAvailable alone. */
+static void
+test_policy_free_source_arc (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  SpKsmPolicyInput in = { 0 };
+  SpDecision d = { 0 };
+
+  config->scan_rate = SP_SCAN_RATE_CLASSIC;
+  config->free_source = SP_FREE_SOURCE_AVAILABLE_ARC;
+  in.config = config;
+  mem_set (&in.mem, 16 * GIB, 1 * GIB);
+  in.mem.has_arc = TRUE;
+  in.mem.arc_shrinkable_kib = 6 * GIB;
+  in.committed_kib = 2 * GIB;
+  ksm_classic (&in.ksm, 100);
+
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_cmpint (d.action, ==, SP_ACTION_STOP);
+  g_assert_cmpuint (d.free_kib, ==, 7 * GIB);
+  sp_test_assert_contains (d.reason, "available+arc 7.0 GiB > threshold");
+  sp_decision_clear (&d);
+
+  in.mem.has_arc = FALSE;
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_cmpint (d.action, ==, SP_ACTION_RUN);
+  g_assert_cmpuint (d.free_kib, ==, 1 * GIB);
+  sp_test_assert_contains (d.reason, "run: available 1.0 GiB < threshold");
+  sp_decision_clear (&d);
+}
+
+/* Memory pressure (a PSI trigger): KSM runs at the top rate whatever the
+ * threshold says, except with mode never; the reason starts with it. */
+static void
+test_policy_pressure (void)
+{
+  static const char *const pressure = "memory pressure: some >= 15 % over 1 s (avg10 18.00 %)";
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  SpKsmPolicyInput in = { 0 };
+  SpDecision d = { 0 };
+
+  config->scan_rate = SP_SCAN_RATE_CLASSIC;
+  in.config = config;
+  /* an idle host: without pressure, KSM stops */
+  mem_set (&in.mem, 16 * GIB, 12 * GIB);
+  in.committed_kib = 2 * GIB;
+  ksm_classic (&in.ksm, 100);
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_cmpint (d.action, ==, SP_ACTION_STOP);
+  sp_decision_clear (&d);
+
+  in.pressure = pressure;
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_cmpint (d.action, ==, SP_ACTION_RUN);
+  g_assert_cmpint (d.npages, ==, 1250);
+  g_assert_cmpint (setting (&d, SP_KSM_PAGES_TO_SCAN), ==, 1250);
+  g_assert_cmpint (setting (&d, SP_KSM_RUN), ==, SP_KSM_RUN_MERGE);
+  g_assert_cmpstr (d.reason, ==,
+                   "run: memory pressure: some >= 15 % over 1 s (avg10 18.00 %), available "
+                   "12.0 GiB, threshold 3.2 GiB, pressure boost to 1250 pages");
+  sp_decision_clear (&d);
+
+  /* below the threshold too: the top rate, not one boost step */
+  mem_set (&in.mem, 16 * GIB, 1 * GIB);
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_cmpint (d.npages, ==, 1250);
+  sp_decision_clear (&d);
+
+  /* the advisor at its top: max_cpu max, shortest scan time */
+  config->scan_rate = SP_SCAN_RATE_AUTO;
+  ksm_with_advisor (&in.ksm, 100);
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_cmpint (d.action, ==, SP_ACTION_RUN);
+  g_assert_cmpint (setting (&d, SP_KSM_ADVISOR_MAX_CPU), ==, config->advisor_max_cpu_max);
+  g_assert_cmpint (setting (&d, SP_KSM_ADVISOR_TARGET_SCAN_TIME), ==,
+                   config->advisor_scan_time_min);
+  sp_test_assert_contains (d.reason, ", pressure boost: advisor max_cpu 70 %");
+  sp_decision_clear (&d);
+
+  /* mode always: runs at the top rate, and says why */
+  config->scan_rate = SP_SCAN_RATE_CLASSIC;
+  config->mode = SP_MODE_ALWAYS;
+  ksm_classic (&in.ksm, 100);
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_cmpint (d.npages, ==, 1250);
+  g_assert_true (g_str_has_prefix (d.reason, "run: mode is always, memory pressure: some"));
+  sp_decision_clear (&d);
+
+  /* mode never: stopped, pressure or not */
+  config->mode = SP_MODE_NEVER;
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_cmpint (d.action, ==, SP_ACTION_STOP);
+  sp_decision_clear (&d);
+}
+
 static void
 test_policy_modes (void)
 {
@@ -502,6 +598,8 @@ main (int argc, char **argv)
   g_test_add_func ("/ksm-policy/formulas", test_policy_formulas);
   g_test_add_func ("/ksm-policy/small-host-sleep", test_policy_small_host_sleep);
   g_test_add_func ("/ksm-policy/free-source", test_policy_free_source);
+  g_test_add_func ("/ksm-policy/free-source-arc", test_policy_free_source_arc);
+  g_test_add_func ("/ksm-policy/pressure", test_policy_pressure);
   g_test_add_func ("/ksm-policy/modes", test_policy_modes);
   g_test_add_func ("/ksm-policy/advisor", test_policy_advisor);
   g_test_add_func ("/ksm-policy/advisor-max-pages", test_policy_advisor_max_pages);
