@@ -5,6 +5,7 @@ Tests are unittest cases; run_tap() reports them as TAP so the suite's
 summary counts each case. Every process a test starts is stopped by PID and
 every KSM knob it touches is restored, even on failure.
 """
+import fcntl
 import os
 import shutil
 import signal
@@ -347,31 +348,53 @@ class Polkitd:
 
 class PlacedFile:
     """Puts a copy of source at target for a test (a polkit action file in
-    /usr/share/polkit-1/actions) and restore() puts back what was there:
-    the file is removed only if the test created it."""
+    /usr/share/polkit-1/actions) and restore() puts back what was there.
+
+    Tests run in parallel (meson test -j 2), and several of them place the
+    same action file: each holds a shared flock on a lock file in /run/lock
+    (never removed, so every test locks the same inode) while it needs the
+    file, and only the last one out (the one that gets the lock exclusively)
+    puts back what the first one in found, kept beside the lock (an empty
+    file: there was none)."""
 
     def __init__(self, source, target):
         self.target = target
+        stem = os.path.join("/run/lock", "samepage-test-" + os.path.basename(target))
+        self.saved_path = stem + ".saved"
         with open(source, "rb") as f:
             content = f.read()
-        self.saved = None
-        if os.path.exists(target):
-            with open(target, "rb") as f:
-                self.saved = f.read()
-        self.placed = self.saved != content
-        if self.placed:
+        self.lock = open(stem + ".lock", "a+b")
+        fcntl.flock(self.lock, fcntl.LOCK_EX)
+        try:
+            if not os.path.exists(self.saved_path):
+                with open(self.saved_path, "wb") as f:
+                    if os.path.exists(target):
+                        with open(target, "rb") as old:
+                            f.write(b"K" + old.read())
             with open(target, "wb") as f:
                 f.write(content)
+        finally:
+            fcntl.flock(self.lock, fcntl.LOCK_SH)
+        self.placed = True
 
     def restore(self):
         if not self.placed:
             return
-        if self.saved is None:
-            os.unlink(self.target)
-        else:
-            with open(self.target, "wb") as f:
-                f.write(self.saved)
         self.placed = False
+        try:
+            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.lock.close()  # another test still needs the file: it restores
+            return
+        with open(self.saved_path, "rb") as f:
+            saved = f.read()
+        if saved.startswith(b"K"):
+            with open(self.target, "wb") as f:
+                f.write(saved[1:])
+        elif os.path.exists(self.target):
+            os.unlink(self.target)
+        os.unlink(self.saved_path)
+        self.lock.close()
 
 
 def stop_process(proc, timeout=10.0):
