@@ -19,8 +19,10 @@ struct _SpGuestQuery {
   char *procfs_root;
   char *pid_dir; /* of qemu:///system (sp_qemu_proc_pid_dir_for_uri) */
 
-  guint refresh_id;
+  guint refresh_id; /* a held-off refresh is due */
   gboolean refresh_running;
+  gint64 last_start_us; /* monotonic, of the last refresh started; 0: none */
+  guint holdoff_ms;     /* between refresh starts; doubles in a storm */
   gboolean refresh_again;
   /* What the next refresh queries: every domain when full_refresh, else the
    * domains requests named (UUIDs) and any domain the last list lacked. */
@@ -244,6 +246,7 @@ start_refresh (SpGuestQuery *self)
   self->full_refresh = FALSE;
 
   self->refresh_running = TRUE;
+  self->last_start_us = g_get_monotonic_time ();
   task = g_task_new (self, self->cancellable, refresh_done, NULL);
   g_task_set_task_data (task, job, (GDestroyNotify) sp_guest_refresh_free);
   g_task_run_in_thread (task, sp_guest_refresh_thread);
@@ -259,9 +262,16 @@ on_refresh_timeout (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* The leading edge: a request after a quiet period refreshes at once;
+ * requests during a refresh fold into one more after it. Refresh starts
+ * are at least holdoff_ms apart: the next one waits out the rest, and the
+ * hold-off doubles while requests keep coming, so a storm of events gives
+ * a handful of refreshes. A quiet hold-off resets it. */
 static void
 schedule_refresh (SpGuestQuery *self)
 {
+  gint64 since_ms;
+
   if (self->refresh_id != 0)
     return;
   if (self->refresh_running)
@@ -269,7 +279,17 @@ schedule_refresh (SpGuestQuery *self)
       self->refresh_again = TRUE;
       return;
     }
-  self->refresh_id = g_timeout_add (SP_GUEST_QUERY_DEBOUNCE_MS, on_refresh_timeout, self);
+  since_ms = self->last_start_us == 0 ? G_MAXINT64
+                                      : (g_get_monotonic_time () - self->last_start_us) / 1000;
+  if (since_ms >= self->holdoff_ms)
+    {
+      self->holdoff_ms = SP_GUEST_QUERY_HOLDOFF_MIN_MS;
+      start_refresh (self);
+      return;
+    }
+  self->refresh_id =
+      g_timeout_add ((guint) (self->holdoff_ms - since_ms), on_refresh_timeout, self);
+  self->holdoff_ms = MIN (self->holdoff_ms * 2, SP_GUEST_QUERY_HOLDOFF_MAX_MS);
 }
 
 /* ---- QEMU's /proc facts between refreshes (worker thread) ------------- */
@@ -489,6 +509,7 @@ sp_guest_query_init (SpGuestQuery *self)
   self->dirty = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->domain_problems = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->retry_delay_ms = SP_GUEST_QUERY_RETRY_MIN_MS;
+  self->holdoff_ms = SP_GUEST_QUERY_HOLDOFF_MIN_MS;
   self->cancellable = g_cancellable_new ();
   self->proc_id = g_timeout_add_seconds (SP_GUEST_QUERY_PROC_INTERVAL_S, on_proc_timeout, self);
 }
