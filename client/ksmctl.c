@@ -270,6 +270,13 @@ ksmctl_json_add_dict_member (JsonBuilder *builder, const char *member, GVariant 
 {
   g_autoptr (GVariant) value = g_variant_lookup_value (dict, key, NULL);
 
+  ksmctl_json_add_value_member (builder, member, value);
+}
+
+/* member: value as JSON, null when value is NULL. */
+void
+ksmctl_json_add_value_member (JsonBuilder *builder, const char *member, GVariant *value)
+{
   json_builder_set_member_name (builder, member);
   if (value == NULL)
     json_builder_add_null_value (builder);
