@@ -355,6 +355,10 @@ class DomainsTest(KsmctlTestCase):
         for d in domains:
             self.assertEqual(d["unmergeable_kib"], 0)
             self.assertIsNone(d["unmergeable_part"])
+        # one ListDomains call, not GetManagedObjects nor a GetAll per domain
+        methods = [c["method"] for c in self.fake.calls()]
+        self.assertEqual(methods.count("ListDomains"), 1, methods)
+        self.assertNotIn("GetManagedObjects", methods)
 
     def test_domains_partly_mergeable(self):
         part = "hugepages (NUMA cell 1), file-backed memory module (nvdimm module of 1.0 GiB)"
