@@ -23,6 +23,7 @@ struct _SpGuestQuery {
   gboolean refresh_running;
   gint64 last_start_us; /* monotonic, of the last refresh started; 0: none */
   guint holdoff_ms;     /* between refresh starts; doubles in a storm */
+  gboolean storm;       /* more requests than the pending refresh folds */
   gboolean refresh_again;
   /* What the next refresh queries: every domain when full_refresh, else the
    * domains requests named (UUIDs) and any domain the last list lacked. */
@@ -262,20 +263,27 @@ on_refresh_timeout (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* The leading edge: a request after a quiet period refreshes at once;
+/* The leading edge: a request after a quiet hold-off refreshes at once;
  * requests during a refresh fold into one more after it. Refresh starts
- * are at least holdoff_ms apart: the next one waits out the rest, and the
- * hold-off doubles while requests keep coming, so a storm of events gives
- * a handful of refreshes. A quiet hold-off resets it. */
+ * are at least holdoff_ms apart: a request inside it waits out the rest.
+ * More requests than one refresh after another can take (a third inside
+ * one hold-off) mean a storm: the next hold-off doubles, so a storm of
+ * events gives a handful of refreshes, while a pair (Started + Resumed, or
+ * SetMemMerge's request and its Defined event) keeps the minimum. */
 static void
 schedule_refresh (SpGuestQuery *self)
 {
   gint64 since_ms;
 
   if (self->refresh_id != 0)
-    return;
+    {
+      self->storm = TRUE;
+      return;
+    }
   if (self->refresh_running)
     {
+      if (self->refresh_again)
+        self->storm = TRUE;
       self->refresh_again = TRUE;
       return;
     }
@@ -284,12 +292,15 @@ schedule_refresh (SpGuestQuery *self)
   if (since_ms >= self->holdoff_ms)
     {
       self->holdoff_ms = SP_GUEST_QUERY_HOLDOFF_MIN_MS;
+      self->storm = FALSE;
       start_refresh (self);
       return;
     }
+  if (self->storm)
+    self->holdoff_ms = MIN (self->holdoff_ms * 2, SP_GUEST_QUERY_HOLDOFF_MAX_MS);
+  self->storm = FALSE;
   self->refresh_id =
-      g_timeout_add ((guint) (self->holdoff_ms - since_ms), on_refresh_timeout, self);
-  self->holdoff_ms = MIN (self->holdoff_ms * 2, SP_GUEST_QUERY_HOLDOFF_MAX_MS);
+      g_timeout_add ((guint) MAX (self->holdoff_ms - since_ms, 0), on_refresh_timeout, self);
 }
 
 /* ---- QEMU's /proc facts between refreshes (worker thread) ------------- */

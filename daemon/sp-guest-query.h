@@ -19,9 +19,9 @@
 G_BEGIN_DECLS
 
 /* Refresh starts are at least the hold-off apart: a request inside it
- * waits out the rest (with any other meanwhile), and the hold-off doubles,
- * up to the maximum, while requests keep coming. A request after a quiet
- * hold-off refreshes at once and resets it to the minimum. */
+ * waits out the rest (with any other meanwhile). A third request inside
+ * one hold-off (a storm) doubles the next one, up to the maximum. A request
+ * after a quiet hold-off refreshes at once and resets it to the minimum. */
 #define SP_GUEST_QUERY_HOLDOFF_MIN_MS 100
 #define SP_GUEST_QUERY_HOLDOFF_MAX_MS 1000
 

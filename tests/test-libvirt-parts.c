@@ -399,6 +399,22 @@ test_query_refresh (void)
   g_assert_cmpuint (sp_guest_query_get_n_refreshes (query), ==, 3);
   g_assert_cmpuint (w.last->domains->len, ==, 6);
 
+  /* pairs of requests (SetMemMerge's and its Defined event) are no storm:
+   * the hold-off stays at its minimum, the first of each pair still
+   * refreshes at once */
+  for (guint pair = 0; pair < 4; pair++)
+    {
+      guint n = w.n_changed;
+
+      sp_test_settle (SP_GUEST_QUERY_HOLDOFF_MIN_MS + 50);
+      serial = sp_guest_query_get_next_serial (query);
+      sp_guest_query_queue_domain (query, "11111111-1111-4111-8111-111111111111");
+      g_assert_cmpuint (sp_guest_query_get_next_serial (query), ==, serial + 1);
+      sp_guest_query_queue_domain (query, "22222222-2222-4222-8222-222222222222");
+      sp_test_wait_count (&w.n_changed, n + 1);
+      g_assert_cmpuint (w.last->refresh_serial, ==, serial + 1);
+    }
+
   g_signal_handlers_disconnect_by_data (query, &w);
   g_clear_pointer (&w.last, sp_guests_unref);
   g_clear_object (&query);
