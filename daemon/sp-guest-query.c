@@ -23,7 +23,7 @@ struct _SpGuestQuery {
   gboolean refresh_running;
   gint64 last_start_us; /* monotonic, of the last refresh started; 0: none */
   guint holdoff_ms;     /* between refresh starts; doubles in a storm */
-  gboolean storm;       /* more requests than the pending refresh folds */
+  guint n_waiting;      /* requests since the last refresh started */
   gboolean refresh_again;
   /* What the next refresh queries: every domain when full_refresh, else the
    * domains requests named (UUIDs) and any domain the last list lacked. */
@@ -246,6 +246,15 @@ start_refresh (SpGuestQuery *self)
   self->dirty = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->full_refresh = FALSE;
 
+  /* a storm (SP_GUEST_QUERY_STORM_REQUESTS or more requests waited for
+   * this refresh) doubles the hold-off before the next; anything less (one
+   * request, or a pair: Started + Resumed, SetMemMerge and its Defined
+   * event) resets it */
+  if (self->n_waiting >= SP_GUEST_QUERY_STORM_REQUESTS)
+    self->holdoff_ms = MIN (self->holdoff_ms * 2, SP_GUEST_QUERY_HOLDOFF_MAX_MS);
+  else
+    self->holdoff_ms = SP_GUEST_QUERY_HOLDOFF_MIN_MS;
+  self->n_waiting = 0;
   self->refresh_running = TRUE;
   self->last_start_us = g_get_monotonic_time ();
   task = g_task_new (self, self->cancellable, refresh_done, NULL);
@@ -265,25 +274,18 @@ on_refresh_timeout (gpointer user_data)
 
 /* The leading edge: a request after a quiet hold-off refreshes at once;
  * requests during a refresh fold into one more after it. Refresh starts
- * are at least holdoff_ms apart: a request inside it waits out the rest.
- * More requests than one refresh after another can take (a third inside
- * one hold-off) mean a storm: the next hold-off doubles, so a storm of
- * events gives a handful of refreshes, while a pair (Started + Resumed, or
- * SetMemMerge's request and its Defined event) keeps the minimum. */
+ * are at least holdoff_ms apart: a request inside it waits out the rest
+ * (see start_refresh for how the hold-off follows a storm). */
 static void
 schedule_refresh (SpGuestQuery *self)
 {
   gint64 since_ms;
 
+  self->n_waiting++;
   if (self->refresh_id != 0)
-    {
-      self->storm = TRUE;
-      return;
-    }
+    return;
   if (self->refresh_running)
     {
-      if (self->refresh_again)
-        self->storm = TRUE;
       self->refresh_again = TRUE;
       return;
     }
@@ -291,14 +293,9 @@ schedule_refresh (SpGuestQuery *self)
                                       : (g_get_monotonic_time () - self->last_start_us) / 1000;
   if (since_ms >= self->holdoff_ms)
     {
-      self->holdoff_ms = SP_GUEST_QUERY_HOLDOFF_MIN_MS;
-      self->storm = FALSE;
       start_refresh (self);
       return;
     }
-  if (self->storm)
-    self->holdoff_ms = MIN (self->holdoff_ms * 2, SP_GUEST_QUERY_HOLDOFF_MAX_MS);
-  self->storm = FALSE;
   self->refresh_id =
       g_timeout_add ((guint) MAX (self->holdoff_ms - since_ms, 0), on_refresh_timeout, self);
 }

@@ -19,11 +19,12 @@
 G_BEGIN_DECLS
 
 /* Refresh starts are at least the hold-off apart: a request inside it
- * waits out the rest (with any other meanwhile). A third request inside
- * one hold-off (a storm) doubles the next one, up to the maximum. A request
- * after a quiet hold-off refreshes at once and resets it to the minimum. */
+ * waits out the rest, with any other meanwhile. When a refresh starts that
+ * SP_GUEST_QUERY_STORM_REQUESTS or more requests waited for (a storm), the
+ * hold-off doubles, up to the maximum; fewer reset it to the minimum. */
 #define SP_GUEST_QUERY_HOLDOFF_MIN_MS 100
 #define SP_GUEST_QUERY_HOLDOFF_MAX_MS 1000
+#define SP_GUEST_QUERY_STORM_REQUESTS 3
 
 /* How often QEMU's KSM facts are read again between refreshes: as often as
  * the tuner watches memory pressure (SP_TUNER_WATCH_INTERVAL_S). */
