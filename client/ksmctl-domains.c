@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* ksmctl domains: the org.samepage1.Domain objects, from GetManagedObjects. */
+/* ksmctl domains: the org.samepage1.Domain objects, from one ListDomains call. */
 #define G_LOG_DOMAIN "ksmctl"
 
 #include <string.h>
@@ -7,46 +7,103 @@
 #include "ksmctl.h"
 #include "sp-names.h"
 
-static int
-compare_domains (gconstpointer a, gconstpointer b)
-{
-  GVariant *da = *(GVariant *const *) a;
-  GVariant *db = *(GVariant *const *) b;
-  g_autoptr (GVariant) pa = g_variant_get_child_value (da, 1);
-  g_autoptr (GVariant) pb = g_variant_get_child_value (db, 1);
-  int cmp = g_strcmp0 (ksmctl_dict_string (pa, "Name"), ksmctl_dict_string (pb, "Name"));
+/* ListDomains: the Domain objects' paths, sorted by name, and the columns of
+ * their properties (name -> array, one value per path). */
+typedef struct {
+  GVariant *paths;
+  GHashTable *columns; /* property name (borrowed from properties) -> GVariant array */
+  GVariant *properties;
+} DomainColumns;
 
-  if (cmp != 0)
-    return cmp;
-  return g_strcmp0 (ksmctl_dict_string (pa, "Uuid"), ksmctl_dict_string (pb, "Uuid"));
+static void
+domain_columns_clear (DomainColumns *c)
+{
+  g_clear_pointer (&c->paths, g_variant_unref);
+  g_clear_pointer (&c->columns, g_hash_table_unref);
+  g_clear_pointer (&c->properties, g_variant_unref);
 }
 
-/* Every object of samepaged with org.samepage1.Domain, as (oa{sv}), sorted by name. */
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (DomainColumns, domain_columns_clear)
+
+static gboolean
+domain_columns_fetch (Ksmctl *ctl, DomainColumns *c, GError **error)
+{
+  g_autoptr (GVariant) reply = NULL;
+  gsize n_columns;
+
+  reply = ksmctl_call (ctl, SP_DBUS_PATH, SP_DBUS_INTERFACE_MANAGER, "ListDomains", NULL,
+                       "(aoa{sv})", error);
+  if (reply == NULL)
+    return FALSE;
+  c->paths = g_variant_get_child_value (reply, 0);
+  c->properties = g_variant_get_child_value (reply, 1);
+  c->columns =
+      g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) g_variant_unref);
+  n_columns = g_variant_n_children (c->properties);
+  for (gsize i = 0; i < n_columns; i++)
+    {
+      g_autoptr (GVariant) entry = g_variant_get_child_value (c->properties, i);
+      g_autoptr (GVariant) key = g_variant_get_child_value (entry, 0);
+      g_autoptr (GVariant) boxed = g_variant_get_child_value (entry, 1);
+      GVariant *column = g_variant_get_variant (boxed);
+
+      /* a column of another length would pair values with the wrong domain */
+      if (!g_variant_is_of_type (column, G_VARIANT_TYPE_ARRAY) ||
+          g_variant_n_children (column) != g_variant_n_children (c->paths))
+        {
+          g_variant_unref (column);
+          continue;
+        }
+      g_hash_table_replace (c->columns, (gpointer) g_variant_get_string (key, NULL), column);
+    }
+  return TRUE;
+}
+
+/* One domain of the columns, for DomainLookup. */
+typedef struct {
+  const DomainColumns *columns;
+  gsize index;
+} DomainRow;
+
+static GVariant *
+row_lookup (gconstpointer row, const char *property)
+{
+  const DomainRow *r = row;
+  GVariant *column = g_hash_table_lookup (r->columns->columns, property);
+
+  return column != NULL ? g_variant_get_child_value (column, r->index) : NULL;
+}
+
+/* Every object of samepaged with org.samepage1.Domain, as (oa{sv}), sorted by
+ * name (ListDomains sorts them). */
 GPtrArray *
 ksmctl_get_domains (Ksmctl *ctl, GError **error)
 {
-  g_autoptr (GVariant) reply = NULL;
-  g_autoptr (GVariant) objects = NULL;
+  g_auto (DomainColumns) c = { 0 };
   g_autoptr (GPtrArray) domains = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
-  GVariantIter iter;
-  const char *path;
-  GVariant *interfaces;
+  gsize n;
 
-  reply = ksmctl_call (ctl, SP_DBUS_PATH, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects",
-                       NULL, "(a{oa{sa{sv}}})", error);
-  if (reply == NULL)
+  if (!domain_columns_fetch (ctl, &c, error))
     return NULL;
-  objects = g_variant_get_child_value (reply, 0);
-  g_variant_iter_init (&iter, objects);
-  while (g_variant_iter_loop (&iter, "{&o@a{sa{sv}}}", &path, &interfaces))
+  n = g_variant_n_children (c.paths);
+  for (gsize i = 0; i < n; i++)
     {
-      g_autoptr (GVariant) props =
-          g_variant_lookup_value (interfaces, SP_DBUS_INTERFACE_DOMAIN, G_VARIANT_TYPE_VARDICT);
+      g_autoptr (GVariant) path = g_variant_get_child_value (c.paths, i);
+      GVariantBuilder props;
+      GHashTableIter iter;
+      gpointer name;
+      gpointer column;
 
-      if (props != NULL)
-        g_ptr_array_add (domains, g_variant_ref_sink (g_variant_new ("(o@a{sv})", path, props)));
+      g_variant_builder_init (&props, G_VARIANT_TYPE_VARDICT);
+      g_hash_table_iter_init (&iter, c.columns);
+      while (g_hash_table_iter_next (&iter, &name, &column))
+        {
+          g_autoptr (GVariant) value = g_variant_get_child_value (column, i);
+
+          g_variant_builder_add (&props, "{sv}", name, value);
+        }
+      g_ptr_array_add (domains, g_variant_ref_sink (g_variant_new ("(@oa{sv})", path, &props)));
     }
-  g_ptr_array_sort (domains, compare_domains);
   return g_steal_pointer (&domains);
 }
 
@@ -107,26 +164,48 @@ static const DomainField domain_fields[] = {
   { "balloon_reason", "BalloonReason" },
 };
 
-/* One domain as a JSON object; unmergeable_reason is null when KSM can merge it. */
-void
-ksmctl_json_add_domain (JsonBuilder *builder, GVariant *domain)
-{
-  g_autoptr (GVariant) props = g_variant_get_child_value (domain, 1);
-  const char *path = NULL;
-  const char *reason = ksmctl_dict_string (props, "UnmergeableReason");
+/* A property of one domain (a new reference), NULL when it has none. */
+typedef GVariant *(*DomainLookup) (gconstpointer row, const char *property);
 
-  g_variant_get_child (domain, 0, "&o", &path);
+static GVariant *
+dict_lookup (gconstpointer row, const char *property)
+{
+  return g_variant_lookup_value ((GVariant *) row, property, NULL);
+}
+
+static const char *
+string_or_null (GVariant *value)
+{
+  if (value == NULL || !g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
+    return NULL;
+  return g_variant_get_string (value, NULL);
+}
+
+/* One domain as a JSON object; unmergeable_reason is null when KSM can merge it. */
+static void
+json_add_domain_row (JsonBuilder *builder, const char *path, DomainLookup lookup, gconstpointer row)
+{
+  g_autoptr (GVariant) mergeable = lookup (row, "Mergeable");
+  g_autoptr (GVariant) reason_value = lookup (row, "UnmergeableReason");
+  g_autoptr (GVariant) part_value = lookup (row, "UnmergeablePart");
+  const char *reason = string_or_null (reason_value);
+
   json_builder_begin_object (builder);
   for (gsize i = 0; i < G_N_ELEMENTS (domain_fields); i++)
-    ksmctl_json_add_dict_member (builder, domain_fields[i].member, props,
-                                 domain_fields[i].property);
+    {
+      g_autoptr (GVariant) value = lookup (row, domain_fields[i].property);
+
+      ksmctl_json_add_value_member (builder, domain_fields[i].member, value);
+    }
   json_builder_set_member_name (builder, "unmergeable_reason");
-  if (ksmctl_dict_boolean (props, "Mergeable") || reason == NULL || *reason == '\0')
+  if ((mergeable != NULL && g_variant_is_of_type (mergeable, G_VARIANT_TYPE_BOOLEAN) &&
+       g_variant_get_boolean (mergeable)) ||
+      reason == NULL || *reason == '\0')
     json_builder_add_null_value (builder);
   else
     json_builder_add_string_value (builder, reason);
   json_builder_set_member_name (builder, "unmergeable_part");
-  reason = ksmctl_dict_string (props, "UnmergeablePart");
+  reason = string_or_null (part_value);
   if (reason == NULL || *reason == '\0')
     json_builder_add_null_value (builder);
   else
@@ -136,15 +215,32 @@ ksmctl_json_add_domain (JsonBuilder *builder, GVariant *domain)
   json_builder_end_object (builder);
 }
 
+void
+ksmctl_json_add_domain (JsonBuilder *builder, GVariant *domain)
+{
+  g_autoptr (GVariant) props = g_variant_get_child_value (domain, 1);
+  const char *path = NULL;
+
+  g_variant_get_child (domain, 0, "&o", &path);
+  json_add_domain_row (builder, path, dict_lookup, props);
+}
+
+/* Straight from the columns: no a{sv} per domain to build and search. */
 static void
-print_json (GPtrArray *domains)
+print_json (const DomainColumns *c)
 {
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   g_autoptr (JsonNode) root = NULL;
+  gsize n = g_variant_n_children (c->paths);
 
   json_builder_begin_array (builder);
-  for (guint i = 0; i < domains->len; i++)
-    ksmctl_json_add_domain (builder, domains->pdata[i]);
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr (GVariant) path = g_variant_get_child_value (c->paths, i);
+      DomainRow row = { c, i };
+
+      json_add_domain_row (builder, g_variant_get_string (path, NULL), row_lookup, &row);
+    }
   json_builder_end_array (builder);
   root = json_builder_get_root (builder);
   ksmctl_print_json (root, TRUE);
@@ -314,13 +410,20 @@ print_table (GPtrArray *domains)
 gboolean
 ksmctl_cmd_domains (Ksmctl *ctl, int argc, char **argv, GError **error)
 {
-  g_autoptr (GPtrArray) domains = ksmctl_get_domains (ctl, error);
+  g_autoptr (GPtrArray) domains = NULL;
 
+  if (ctl->json)
+    {
+      g_auto (DomainColumns) c = { 0 };
+
+      if (!domain_columns_fetch (ctl, &c, error))
+        return FALSE;
+      print_json (&c);
+      return TRUE;
+    }
+  domains = ksmctl_get_domains (ctl, error);
   if (domains == NULL)
     return FALSE;
-  if (ctl->json)
-    print_json (domains);
-  else
-    print_table (domains);
+  print_table (domains);
   return TRUE;
 }

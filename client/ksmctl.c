@@ -277,11 +277,39 @@ ksmctl_json_add_dict_member (JsonBuilder *builder, const char *member, GVariant 
 {
   g_autoptr (GVariant) value = g_variant_lookup_value (dict, key, NULL);
 
+  ksmctl_json_add_value_member (builder, member, value);
+}
+
+/* member: value as JSON, null when value is NULL. */
+void
+ksmctl_json_add_value_member (JsonBuilder *builder, const char *member, GVariant *value)
+{
   json_builder_set_member_name (builder, member);
   if (value == NULL)
-    json_builder_add_null_value (builder);
-  else
-    json_builder_add_value (builder, json_gvariant_serialize (value));
+    {
+      json_builder_add_null_value (builder);
+      return;
+    }
+  /* the daemon's types directly (as json_gvariant_serialize would give
+   * them, without its generic walk): ksmctl domains prints 30,000 */
+  switch (g_variant_classify (value))
+    {
+    case G_VARIANT_CLASS_BOOLEAN:
+      json_builder_add_boolean_value (builder, g_variant_get_boolean (value));
+      break;
+    case G_VARIANT_CLASS_INT64:
+      json_builder_add_int_value (builder, g_variant_get_int64 (value));
+      break;
+    case G_VARIANT_CLASS_UINT64:
+      json_builder_add_int_value (builder, (gint64) g_variant_get_uint64 (value));
+      break;
+    case G_VARIANT_CLASS_STRING:
+      json_builder_add_string_value (builder, g_variant_get_string (value, NULL));
+      break;
+    default:
+      json_builder_add_value (builder, json_gvariant_serialize (value));
+      break;
+    }
 }
 
 static void

@@ -50,6 +50,7 @@ char *ksmctl_format_time_iso8601 (gint64 time_us);
 const char *ksmctl_arrow (void);
 void ksmctl_json_add_dict_member (JsonBuilder *builder, const char *member, GVariant *dict,
                                   const char *key);
+void ksmctl_json_add_value_member (JsonBuilder *builder, const char *member, GVariant *value);
 void ksmctl_json_add_decision (JsonBuilder *builder, const char *action, const char *reason,
                                gint64 time_us);
 void ksmctl_print_json (JsonNode *root, gboolean pretty);

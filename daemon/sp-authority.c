@@ -35,6 +35,25 @@ static const struct {
   { SP_DBUS_INTERFACE_MANAGER, "SetBalloon", SP_POLKIT_ACTION_SET_BALLOON },
 };
 
+/* Methods that only read (what the properties and GetManagedObjects show
+ * anybody): answered without polkit. */
+static const struct {
+  const char *interface_name;
+  const char *method_name;
+} public_methods[] = {
+  { SP_DBUS_INTERFACE_MANAGER, "ListDomains" },
+};
+
+gboolean
+sp_authority_is_public (const char *interface_name, const char *method_name)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (public_methods); i++)
+    if (g_strcmp0 (public_methods[i].interface_name, interface_name) == 0 &&
+        g_strcmp0 (public_methods[i].method_name, method_name) == 0)
+      return TRUE;
+  return FALSE;
+}
+
 const char *
 sp_authority_lookup_action (const char *interface_name, const char *method_name)
 {

@@ -28,6 +28,10 @@ SpAuthority *sp_authority_new (void);
  */
 const char *sp_authority_lookup_action (const char *interface_name, const char *method_name);
 
+/* Whether a method only reads what the properties show anybody (ListDomains):
+ * it needs no action and is answered without asking polkit. */
+gboolean sp_authority_is_public (const char *interface_name, const char *method_name);
+
 /*
  * Checks whether the sender of invocation may call its method: the action
  * of the table, asked to polkit. polkit may ask the user for a password only

@@ -211,7 +211,7 @@ on_tuned (SpTuner *tuner, SpSnapshot *snapshot, gpointer user_data)
     g_debug ("sd_notify: %s", error->message);
 }
 
-/* libvirt refreshed its domains (after events, debounced): decide now. */
+/* The first decision waits this long at most for the first domain list. */
 #define FIRST_GUESTS_TIMEOUT_S 5
 
 static void
@@ -226,6 +226,8 @@ start_tuner (SpDaemon *self)
     g_debug ("sd_notify: %s", error->message);
 }
 
+/* A refresh landed: the decision and the knobs follow in this call, with
+ * no timer between (the reaction time is the refresh's). */
 static void
 on_guests_changed (SpLibvirt *libvirt, SpGuests *guests, gpointer user_data)
 {

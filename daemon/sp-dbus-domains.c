@@ -13,6 +13,7 @@ struct _SpDbusDomains {
   GDBusObjectManagerServer *object_manager;
   GHashTable *objects; /* object path → SpDbusInterface */
   SpGuests *guests;    /* what the objects show */
+  GVariant *list;      /* ListDomains' reply for guests, built on first use */
 };
 
 G_DEFINE_TYPE (SpDbusDomains, sp_dbus_domains, G_TYPE_OBJECT)
@@ -33,6 +34,7 @@ sp_dbus_domains_finalize (GObject *object)
   SpDbusDomains *self = SP_DBUS_DOMAINS (object);
 
   g_clear_pointer (&self->guests, sp_guests_unref);
+  g_clear_pointer (&self->list, g_variant_unref);
   g_clear_pointer (&self->info, g_dbus_interface_info_unref);
   G_OBJECT_CLASS (sp_dbus_domains_parent_class)->finalize (object);
 }
@@ -113,6 +115,7 @@ sp_dbus_domains_sync (SpDbusDomains *self, SpGuests *guests, const SpBalloonDeci
     }
 
   g_clear_pointer (&self->guests, sp_guests_unref);
+  g_clear_pointer (&self->list, g_variant_unref);
   self->guests = sp_guests_ref (guests);
 }
 
@@ -121,4 +124,84 @@ sp_dbus_domains_get_guests (SpDbusDomains *self)
 {
   g_return_val_if_fail (SP_IS_DBUS_DOMAINS (self), NULL);
   return self->guests;
+}
+
+/* ---- ListDomains -------------------------------------------------------- */
+
+static int
+compare_by_name (gconstpointer a, gconstpointer b)
+{
+  const SpDomainInfo *da = *(const SpDomainInfo *const *) a;
+  const SpDomainInfo *db = *(const SpDomainInfo *const *) b;
+  int cmp = g_strcmp0 (da->name, db->name);
+
+  return cmp != 0 ? cmp : g_strcmp0 (da->uuid, db->uuid);
+}
+
+GVariant *
+sp_dbus_domains_list (SpDbusDomains *self)
+{
+  g_autoptr (GPtrArray) ifaces = g_ptr_array_new (); /* SpDbusInterface *, sorted */
+  GVariantBuilder paths;
+  GVariantBuilder columns;
+
+  g_return_val_if_fail (SP_IS_DBUS_DOMAINS (self), NULL);
+
+  if (self->list != NULL)
+    return self->list;
+
+  g_variant_builder_init (&paths, G_VARIANT_TYPE_OBJECT_PATH_ARRAY);
+  if (self->guests != NULL)
+    {
+      g_autoptr (GPtrArray) sorted = g_ptr_array_new ();
+
+      for (guint i = 0; i < self->guests->domains->len; i++)
+        g_ptr_array_add (sorted, g_ptr_array_index (self->guests->domains, i));
+      g_ptr_array_sort (sorted, compare_by_name);
+      for (guint i = 0; i < sorted->len; i++)
+        {
+          const SpDomainInfo *domain = g_ptr_array_index (sorted, i);
+          g_autofree char *object_path = sp_dbus_domain_object_path (domain->uuid);
+          SpDbusInterface *iface =
+              object_path != NULL ? g_hash_table_lookup (self->objects, object_path) : NULL;
+
+          if (iface == NULL)
+            continue; /* not exported: no usable UUID */
+          g_variant_builder_add_value (&paths, g_variant_new_object_path (object_path));
+          g_ptr_array_add (ifaces, iface);
+        }
+    }
+
+  /* one array per property: the D-Bus message holds a few thousand values
+   * instead of an a{sv} per domain (four values per property) */
+  g_variant_builder_init (&columns, G_VARIANT_TYPE_VARDICT);
+  for (GDBusPropertyInfo **p = self->info->properties; p != NULL && *p != NULL; p++)
+    {
+      g_autoptr (GVariantType) element = g_variant_type_new ((*p)->signature);
+      g_autoptr (GVariantType) type = g_variant_type_new_array (element);
+      GVariantBuilder column;
+      guint i;
+
+      g_variant_builder_init (&column, type);
+      for (i = 0; i < ifaces->len; i++)
+        {
+          GVariant *value = sp_dbus_interface_get_value (ifaces->pdata[i], (*p)->name);
+
+          if (value == NULL)
+            break;
+          g_variant_builder_add_value (&column, value);
+        }
+      if (i < ifaces->len)
+        {
+          g_variant_builder_clear (&column); /* a domain lacks it: left out */
+          continue;
+        }
+      g_variant_builder_add_value (
+          &columns,
+          g_variant_new_dict_entry (g_variant_new_string ((*p)->name),
+                                    g_variant_new_variant (g_variant_builder_end (&column))));
+    }
+  self->list = g_variant_ref_sink (g_variant_new ("(@ao@a{sv})", g_variant_builder_end (&paths),
+                                                  g_variant_builder_end (&columns)));
+  return self->list;
 }

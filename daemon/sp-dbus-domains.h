@@ -29,6 +29,14 @@ SpDbusDomains *sp_dbus_domains_new (GDBusInterfaceInfo *info,
  */
 void sp_dbus_domains_sync (SpDbusDomains *self, SpGuests *guests, const SpBalloonDecision *balloon);
 
+/*
+ * ListDomains' reply, (aoa{sv}): the object paths, sorted by domain name
+ * then UUID, and for each property of org.samepage1.Domain the array of
+ * its values, one per path, in that order ("Name" -> as, "CurrentKiB" ->
+ * at...). Built once per sync, owned by self: valid until the next sync.
+ */
+GVariant *sp_dbus_domains_list (SpDbusDomains *self);
+
 /* What the objects show (NULL before the first sync). */
 SpGuests *sp_dbus_domains_get_guests (SpDbusDomains *self);
 

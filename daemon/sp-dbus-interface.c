@@ -113,13 +113,16 @@ sp_dbus_interface_get_properties (GDBusInterfaceSkeleton *skeleton)
   SpDbusInterface *self = SP_DBUS_INTERFACE (skeleton);
   GVariantBuilder builder;
 
+  /* entries built directly: no format string to parse per property */
   g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
   for (GDBusPropertyInfo **p = self->info->properties; p != NULL && *p != NULL; p++)
     {
       GVariant *value = g_hash_table_lookup (self->values, (*p)->name);
 
       if (value != NULL)
-        g_variant_builder_add (&builder, "{sv}", (*p)->name, value);
+        g_variant_builder_add_value (&builder,
+                                     g_variant_new_dict_entry (g_variant_new_string ((*p)->name),
+                                                               g_variant_new_variant (value)));
     }
   return g_variant_builder_end (&builder);
 }
@@ -255,4 +258,12 @@ sp_dbus_interface_update (SpDbusInterface *self, GVariant *properties)
       self->emit_id = g_idle_add (on_emit_idle, self);
       g_source_set_name_by_id (self->emit_id, "[samepaged] PropertiesChanged");
     }
+}
+
+/* The current value of a property (owned by self), NULL when it has none. */
+GVariant *
+sp_dbus_interface_get_value (SpDbusInterface *self, const char *name)
+{
+  g_return_val_if_fail (SP_IS_DBUS_INTERFACE (self), NULL);
+  return g_hash_table_lookup (self->values, name);
 }

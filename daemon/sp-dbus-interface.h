@@ -26,6 +26,9 @@ SpDbusInterface *sp_dbus_interface_new (GDBusInterfaceInfo *info,
  * differ from the previous values go out in one PropertiesChanged when the
  * main loop is next idle (g_dbus_interface_skeleton_flush() sends it now).
  */
+/* The current value of a property (owned by self), NULL when it has none. */
+GVariant *sp_dbus_interface_get_value (SpDbusInterface *self, const char *name);
+
 void sp_dbus_interface_update (SpDbusInterface *self, GVariant *properties);
 
 /*

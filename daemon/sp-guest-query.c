@@ -19,8 +19,11 @@ struct _SpGuestQuery {
   char *procfs_root;
   char *pid_dir; /* of qemu:///system (sp_qemu_proc_pid_dir_for_uri) */
 
-  guint refresh_id;
+  guint refresh_id; /* a held-off refresh is due */
   gboolean refresh_running;
+  gint64 last_start_us; /* monotonic, of the last refresh started; 0: none */
+  guint holdoff_ms;     /* between refresh starts; doubles in a storm */
+  guint n_waiting;      /* requests since the last refresh started */
   gboolean refresh_again;
   /* What the next refresh queries: every domain when full_refresh, else the
    * domains requests named (UUIDs) and any domain the last list lacked. */
@@ -243,7 +246,17 @@ start_refresh (SpGuestQuery *self)
   self->dirty = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->full_refresh = FALSE;
 
+  /* a storm (SP_GUEST_QUERY_STORM_REQUESTS or more requests waited for
+   * this refresh) doubles the hold-off before the next; anything less (one
+   * request, or a pair: Started + Resumed, SetMemMerge and its Defined
+   * event) resets it */
+  if (self->n_waiting >= SP_GUEST_QUERY_STORM_REQUESTS)
+    self->holdoff_ms = MIN (self->holdoff_ms * 2, SP_GUEST_QUERY_HOLDOFF_MAX_MS);
+  else
+    self->holdoff_ms = SP_GUEST_QUERY_HOLDOFF_MIN_MS;
+  self->n_waiting = 0;
   self->refresh_running = TRUE;
+  self->last_start_us = g_get_monotonic_time ();
   task = g_task_new (self, self->cancellable, refresh_done, NULL);
   g_task_set_task_data (task, job, (GDestroyNotify) sp_guest_refresh_free);
   g_task_run_in_thread (task, sp_guest_refresh_thread);
@@ -259,9 +272,16 @@ on_refresh_timeout (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* The leading edge: a request after a quiet hold-off refreshes at once;
+ * requests during a refresh fold into one more after it. Refresh starts
+ * are at least holdoff_ms apart: a request inside it waits out the rest
+ * (see start_refresh for how the hold-off follows a storm). */
 static void
 schedule_refresh (SpGuestQuery *self)
 {
+  gint64 since_ms;
+
+  self->n_waiting++;
   if (self->refresh_id != 0)
     return;
   if (self->refresh_running)
@@ -269,7 +289,15 @@ schedule_refresh (SpGuestQuery *self)
       self->refresh_again = TRUE;
       return;
     }
-  self->refresh_id = g_timeout_add (SP_GUEST_QUERY_DEBOUNCE_MS, on_refresh_timeout, self);
+  since_ms = self->last_start_us == 0 ? G_MAXINT64
+                                      : (g_get_monotonic_time () - self->last_start_us) / 1000;
+  if (since_ms >= self->holdoff_ms)
+    {
+      start_refresh (self);
+      return;
+    }
+  self->refresh_id =
+      g_timeout_add ((guint) MAX (self->holdoff_ms - since_ms, 0), on_refresh_timeout, self);
 }
 
 /* ---- QEMU's /proc facts between refreshes (worker thread) ------------- */
@@ -489,6 +517,7 @@ sp_guest_query_init (SpGuestQuery *self)
   self->dirty = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->domain_problems = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->retry_delay_ms = SP_GUEST_QUERY_RETRY_MIN_MS;
+  self->holdoff_ms = SP_GUEST_QUERY_HOLDOFF_MIN_MS;
   self->cancellable = g_cancellable_new ();
   self->proc_id = g_timeout_add_seconds (SP_GUEST_QUERY_PROC_INTERVAL_S, on_proc_timeout, self);
 }

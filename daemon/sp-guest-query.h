@@ -3,9 +3,11 @@
  * SpGuestQuery is the refresh engine: in a worker thread it lists the
  * domains of an SpLibvirtLink's connection, queries their XML and memory
  * (one GetAllDomainStats call per refresh) and their QEMU's KSM facts, and
- * emits "refreshed" with an immutable SpGuests. Requests inside the
- * debounce window fold into one refresh; a refresh queries every domain
- * (full) or only those named since the last one (incremental).
+ * emits "refreshed" with an immutable SpGuests. A request after a quiet
+ * period refreshes at once (the leading edge); requests during a refresh,
+ * or inside the hold-off after one started, fold into one more refresh; a
+ * refresh queries every domain (full) or only those named since the last
+ * one (incremental).
  */
 #pragma once
 
@@ -16,8 +18,13 @@
 
 G_BEGIN_DECLS
 
-/* Requests inside this window fold into one refresh. */
-#define SP_GUEST_QUERY_DEBOUNCE_MS 100
+/* Refresh starts are at least the hold-off apart: a request inside it
+ * waits out the rest, with any other meanwhile. When a refresh starts that
+ * SP_GUEST_QUERY_STORM_REQUESTS or more requests waited for (a storm), the
+ * hold-off doubles, up to the maximum; fewer reset it to the minimum. */
+#define SP_GUEST_QUERY_HOLDOFF_MIN_MS 100
+#define SP_GUEST_QUERY_HOLDOFF_MAX_MS 1000
+#define SP_GUEST_QUERY_STORM_REQUESTS 3
 
 /* How often QEMU's KSM facts are read again between refreshes: as often as
  * the tuner watches memory pressure (SP_TUNER_WATCH_INTERVAL_S). */
@@ -58,13 +65,13 @@ SpGuestQuery *sp_guest_query_new (SpLibvirtLink *link, const char *procfs_root,
  * tests on libvirt's test driver over a fake procfs tree. */
 void sp_guest_query_set_qemu_facts_always (SpGuestQuery *self, gboolean always);
 
-/* A refresh of every domain after the debounce window. Nothing happens
- * while the link is down. */
+/* A refresh of every domain: at once after a quiet period, else as
+ * above. Nothing happens while the link is down. */
 void sp_guest_query_queue_full (SpGuestQuery *self);
 
-/* A refresh after the debounce window that queries the domain with this
- * UUID again (and any other named meanwhile); what nothing named is kept
- * from the last refresh. */
+/* A refresh (at once after a quiet period, else as above) that queries
+ * the domain with this UUID again (and any other named meanwhile); what
+ * nothing named is kept from the last refresh. */
 void sp_guest_query_queue_domain (SpGuestQuery *self, const char *uuid);
 
 /* A full refresh every seconds (0: none), from now on. */

@@ -22,9 +22,6 @@ G_BEGIN_DECLS
 /* where libvirt's QEMU driver writes <domain>.pid */
 #define SP_LIBVIRT_QEMU_PID_DIR "/run/libvirt/qemu"
 
-/* Events inside this window fold into one refresh. */
-#define SP_LIBVIRT_DEBOUNCE_MS SP_GUEST_QUERY_DEBOUNCE_MS
-
 #define SP_TYPE_LIBVIRT (sp_libvirt_get_type ())
 G_DECLARE_FINAL_TYPE (SpLibvirt, sp_libvirt, SP, LIBVIRT, GObject)
 
@@ -42,15 +39,16 @@ void sp_libvirt_set_qemu_facts_always (SpLibvirt *self, gboolean always);
 /* Initialises libvirt-glib's event loop (once per process) and connects. */
 void sp_libvirt_start (SpLibvirt *self);
 
-/* Asks for a refresh of every domain after the debounce window. */
+/* Asks for a refresh of every domain: at once after a quiet period, else
+ * folded into the next (SP_GUEST_QUERY_HOLDOFF_*). */
 void sp_libvirt_queue_refresh (SpLibvirt *self);
 
-/* Asks for a refresh after the debounce window that queries the domain with
+/* Asks for a refresh (as above) that queries the domain with
  * this UUID again (and any other named meanwhile); what no event named is
  * kept from the last refresh. */
 void sp_libvirt_queue_refresh_domain (SpLibvirt *self, const char *uuid);
 
-/* A full refresh (a resync of the domain list) after the debounce window:
+/* A full refresh (a resync of the domain list), as above:
  * on Retune and SIGHUP; why is for the debug log. */
 void sp_libvirt_resync (SpLibvirt *self, const char *why);
 

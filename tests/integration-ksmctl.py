@@ -406,6 +406,10 @@ class DomainsTest(KsmctlTestCase):
         for d in domains:
             self.assertEqual(d["unmergeable_kib"], 0)
             self.assertIsNone(d["unmergeable_part"])
+        # one ListDomains call, not GetManagedObjects nor a GetAll per domain
+        methods = [c["method"] for c in self.fake.calls()]
+        self.assertEqual(methods.count("ListDomains"), 1, methods)
+        self.assertNotIn("GetManagedObjects", methods)
 
     def test_domains_partly_mergeable(self):
         part = "hugepages (NUMA cell 1), file-backed memory module (nvdimm module of 1.0 GiB)"
@@ -624,7 +628,7 @@ class MonitorTest(KsmctlTestCase):
         proc = self.spawn_ksmctl("monitor", *args)
         # ksmctl reads Mode and the domains after subscribing: from then on no Tuned or
         # domain change is missed
-        sptest.wait_for(lambda: self.calls("GetManagedObjects"),
+        sptest.wait_for(lambda: self.calls("ListDomains"),
                         what="ksmctl monitor to read the domains")
         return proc, LineReader(proc.stdout), LineReader(proc.stderr)
 

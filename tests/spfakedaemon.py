@@ -120,6 +120,16 @@ def serve(config_path, log_path):
                 objects[domain_path(d["Uuid"])] = {"org.samepage1.Domain": props_of(domain_info, d)}
             invocation.return_value(GLib.Variant("(a{oa{sa{sv}}})", (objects,)))
             return
+        if method == "ListDomains":
+            # as samepaged: paths sorted by name then UUID, one array per property
+            listed = sorted(domains, key=lambda d: (d["Name"], d["Uuid"]))
+            columns = {p.name: GLib.Variant("a" + p.signature,
+                                            [typed(p.signature, d[p.name]).unpack()
+                                             for d in listed])
+                       for p in domain_info.properties}
+            invocation.return_value(GLib.Variant("(aoa{sv})", (
+                [domain_path(d["Uuid"]) for d in listed], columns)))
+            return
         if method == "SetTuning":
             manager["Tuning"].update({k: v[1] for k, v in entry["settings"].items()})
         elif method == "SetMode":

@@ -5,7 +5,8 @@
  * cached values, the one error conversion point) and SpDbusService over a
  * dry-run tuner and SpOverrides (properties are the snapshot, Domain objects
  * follow the guests, bad arguments get the right org.samepage1.Error.*
- * without an authorization, setters reach SpOverrides, Retune emits Tuned,
+ * without an authorization, ListDomains is the Domain objects in one call
+ * without one, setters reach SpOverrides, Retune emits Tuned,
  * a stopping service refuses calls). Nothing owns
  * org.freedesktop.PolicyKit1 on the bus: only root is authorized.
  */
@@ -627,6 +628,68 @@ test_domain_balloon_changed (Fixture *f, gconstpointer data)
   signals_clear (&web1, f->client);
 }
 
+/* ListDomains: paths sorted by name, one column per property, each value
+ * the one GetAll gives on that path; answered without polkit (it has no
+ * action: a call that went through SpAuthority would be denied). */
+static void
+assert_list_is_the_objects (Fixture *f, const char *const *names)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = call_manager (f, "ListDomains", NULL, &error);
+  g_autoptr (GVariant) paths = NULL;
+  g_autoptr (GVariant) columns = NULL;
+  g_autoptr (GVariant) name_column = NULL;
+  gsize n = g_strv_length ((char **) names);
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (g_variant_get_type_string (reply), ==, "(aoa{sv})");
+  paths = g_variant_get_child_value (reply, 0);
+  columns = g_variant_get_child_value (reply, 1);
+  g_assert_cmpuint (g_variant_n_children (paths), ==, n);
+  name_column = g_variant_lookup_value (columns, "Name", G_VARIANT_TYPE_STRING_ARRAY);
+  g_assert_nonnull (name_column);
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr (GVariant) path = g_variant_get_child_value (paths, i);
+      g_autoptr (GVariant) props =
+          get_all (f, g_variant_get_string (path, NULL), SP_DBUS_INTERFACE_DOMAIN);
+      g_autoptr (GVariant) name = g_variant_get_child_value (name_column, i);
+      GVariantIter iter;
+      const char *property;
+      GVariant *column;
+
+      g_assert_cmpstr (g_variant_get_string (name, NULL), ==, names[i]);
+      /* every property of the object, and no other */
+      g_assert_cmpuint (g_variant_n_children (columns), ==, g_variant_n_children (props));
+      g_variant_iter_init (&iter, columns);
+      while (g_variant_iter_next (&iter, "{&sv}", &property, &column))
+        {
+          g_autoptr (GVariant) owned = column;
+          g_autoptr (GVariant) value = g_variant_get_child_value (owned, i);
+          g_autoptr (GVariant) expected = g_variant_lookup_value (props, property, NULL);
+
+          g_assert_cmpuint (g_variant_n_children (owned), ==, n);
+          if (expected == NULL || !g_variant_equal (value, expected))
+            g_error ("ListDomains' %s of %s differs from GetAll", property, names[i]);
+        }
+    }
+}
+
+static void
+test_list_domains (Fixture *f, gconstpointer data)
+{
+  const char *const none[] = { NULL };
+  const char *const two[] = { "db1", "web1", NULL };
+  const char *const one[] = { "web1", NULL };
+
+  assert_list_is_the_objects (f, none);
+  set_guests (f, 2);
+  assert_list_is_the_objects (f, two);
+  /* a new domain list: a new reply */
+  set_guests (f, 1);
+  assert_list_is_the_objects (f, one);
+}
+
 typedef struct {
   const char *method;
   const char *parameters;
@@ -931,6 +994,12 @@ test_drain_refuses_calls (Fixture *f, gconstpointer data)
                 "samepaged is stopping: SetMode was not run, try again once it is back");
   g_assert_cmpint (sp_tuner_get_config (f->tuner)->mode, !=, SP_MODE_NEVER);
   g_assert_false (g_file_test (f->overrides_path, G_FILE_TEST_EXISTS));
+
+  /* a read changes nothing: still answered */
+  g_clear_pointer (&reply, g_variant_unref);
+  g_clear_error (&error);
+  reply = call_manager (f, "ListDomains", NULL, &error);
+  g_assert_nonnull (reply);
 }
 
 int
@@ -950,6 +1019,7 @@ main (int argc, char **argv)
   ADD ("/dbus-service/properties", test_properties_are_the_snapshot);
   ADD ("/dbus-service/domains", test_domain_objects);
   ADD ("/dbus-service/domain-balloon-changed", test_domain_balloon_changed);
+  ADD ("/dbus-service/list-domains", test_list_domains);
   ADD ("/dbus-service/bad-arguments", test_bad_arguments);
   ADD ("/dbus-service/refusals-logged-once", test_refusals_logged_once);
   ADD ("/dbus-service/setters", test_setters);

@@ -345,6 +345,7 @@ test_query_refresh (void)
   SpTestWatch w = { 0 }; /* the query's "refreshed", no SpLibvirt */
   SpLibvirtLink *link = link_new (uri, &lw);
   const SpDomainInfo *d;
+  guint64 serial;
 
   query = sp_guest_query_new (link, "/proc", NULL);
   g_signal_connect (query, "refreshed", G_CALLBACK (sp_test_watch_record), &w);
@@ -352,7 +353,7 @@ test_query_refresh (void)
 
   /* nothing happens while the link is down */
   sp_guest_query_queue_full (query);
-  sp_test_settle (SP_GUEST_QUERY_DEBOUNCE_MS * 3);
+  sp_test_settle (SP_GUEST_QUERY_HOLDOFF_MAX_MS + 100);
   g_assert_cmpuint (w.n_changed, ==, 0);
   g_assert_cmpuint (sp_guest_query_get_n_refreshes (query), ==, 0);
 
@@ -375,16 +376,44 @@ test_query_refresh (void)
   g_assert_cmpint (d->pid, ==, 0);
   g_assert_false (d->ksm_stat_present);
 
-  /* one domain by UUID, in any case; requests in the window fold */
+  /* the leading edge: after a quiet hold-off, a request starts a refresh
+   * in this very call, before any timer could fire */
+  sp_test_settle (SP_GUEST_QUERY_HOLDOFF_MIN_MS + 50);
+  serial = sp_guest_query_get_next_serial (query);
   sp_guest_query_queue_domain (query, "11111111-1111-4111-8111-111111111111");
+  g_assert_cmpuint (sp_guest_query_get_next_serial (query), ==, serial + 1);
+  /* requests during that refresh fold into exactly
+   * one more, which queries their domains */
   sp_guest_query_queue_domain (query, "22222222-2222-4222-8222-222222222222");
-  sp_guest_query_queue_domain (query, "11111111-1111-4111-8111-111111111111");
+  sp_guest_query_queue_domain (query, "33333333-3333-4333-8333-333333333333");
+  sp_guest_query_queue_domain (query, "22222222-2222-4222-8222-222222222222");
+  g_assert_cmpuint (sp_guest_query_get_next_serial (query), ==, serial + 1);
   sp_test_wait_count (&w.n_changed, 1);
-  sp_test_settle (SP_GUEST_QUERY_DEBOUNCE_MS * 3);
-  g_assert_cmpuint (w.n_changed, ==, 2);
-  g_assert_cmpuint (sp_guest_query_get_n_refreshes (query), ==, 2);
+  g_assert_cmpuint (sp_guest_query_get_n_queried (query), ==, 1);
+  g_assert_cmpuint (w.last->refresh_serial, ==, serial);
+  sp_test_wait_count (&w.n_changed, 2);
+  g_assert_cmpuint (w.last->refresh_serial, ==, serial + 1);
   g_assert_cmpuint (sp_guest_query_get_n_queried (query), ==, 2);
+  sp_test_settle (SP_GUEST_QUERY_HOLDOFF_MAX_MS + 100);
+  g_assert_cmpuint (w.n_changed, ==, 3);
+  g_assert_cmpuint (sp_guest_query_get_n_refreshes (query), ==, 3);
   g_assert_cmpuint (w.last->domains->len, ==, 6);
+
+  /* pairs of requests (SetMemMerge's and its Defined event) are no storm:
+   * the hold-off stays at its minimum, the first of each pair still
+   * refreshes at once */
+  for (guint pair = 0; pair < 4; pair++)
+    {
+      guint n = w.n_changed;
+
+      sp_test_settle (SP_GUEST_QUERY_HOLDOFF_MIN_MS + 50);
+      serial = sp_guest_query_get_next_serial (query);
+      sp_guest_query_queue_domain (query, "11111111-1111-4111-8111-111111111111");
+      g_assert_cmpuint (sp_guest_query_get_next_serial (query), ==, serial + 1);
+      sp_guest_query_queue_domain (query, "22222222-2222-4222-8222-222222222222");
+      sp_test_wait_count (&w.n_changed, n + 1);
+      g_assert_cmpuint (w.last->refresh_serial, ==, serial + 1);
+    }
 
   g_signal_handlers_disconnect_by_data (query, &w);
   g_clear_pointer (&w.last, sp_guests_unref);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The libvirt watcher on libvirt's test driver (test:///<node.xml>): the
- * committed sum and its exclusions, event-driven refresh and retune, the
- * debounce of event storms, and QEMU's /proc facts followed with no event
+ * committed sum and its exclusions, event-driven refresh and retune, event
+ * storms folded into a handful of refreshes, and QEMU's /proc facts followed with no event
  * (over a fake procfs tree).
  */
 #include <glib/gstdio.h>
@@ -204,7 +204,7 @@ test_libvirt_incremental (void)
 }
 
 static void
-test_libvirt_debounce (void)
+test_libvirt_storm (void)
 {
   g_autoptr (virConnect) conn = NULL;
   g_autoptr (virDomain) dom = NULL;
@@ -218,8 +218,9 @@ test_libvirt_debounce (void)
   events_before = sp_libvirt_get_n_events (w.libvirt);
   refreshes_before = sp_libvirt_get_n_refreshes (w.libvirt);
 
-  /* a storm: 50 suspend/resume pairs, 100 lifecycle events */
-  for (int i = 0; i < 50; i++)
+  /* a storm: 500 suspend/resume pairs, 1,000 lifecycle events; the first
+   * refreshes at once, the others fold into one more after it */
+  for (int i = 0; i < 500; i++)
     {
       g_assert_cmpint (virDomainSuspend (dom), ==, 0);
       g_assert_cmpint (virDomainResume (dom), ==, 0);
@@ -230,9 +231,52 @@ test_libvirt_debounce (void)
   refreshes = sp_libvirt_get_n_refreshes (w.libvirt) - refreshes_before;
   g_test_message ("%" G_GUINT64_FORMAT " events gave %" G_GUINT64_FORMAT " refreshes", events,
                   refreshes);
-  g_assert_cmpuint (events, ==, 100);
+  g_assert_cmpuint (events, ==, 1000);
   g_assert_cmpuint (refreshes, >=, 1);
   g_assert_cmpuint (refreshes, <=, 3);
+  g_assert_true (find (&w, "plain")->active);
+  sp_test_watch_stop (&w);
+}
+
+/* A storm that lasts: events every few ms for about 1.5 s. The hold-off
+ * between refreshes doubles from 100 ms up to 1 s while they keep coming
+ * (starts at 0, 0.1, 0.3, 0.7, 1.5 s, then one a second), so the count
+ * stays near 5 + the seconds past 1.5; at a fixed 100 ms it would be 15+. */
+static void
+test_libvirt_sustained_storm (void)
+{
+  g_autoptr (virConnect) conn = NULL;
+  g_autoptr (virDomain) dom = NULL;
+  SpTestWatch w;
+  guint64 events_before, refreshes_before, events, refreshes, bound;
+  gint64 start_us;
+
+  sp_test_watch_start (&w, "node.xml");
+  sp_test_settle (SP_GUEST_QUERY_HOLDOFF_MAX_MS + 100);
+  conn = sp_libvirt_ref_connection (w.libvirt);
+  dom = virDomainLookupByName (conn, "plain");
+  events_before = sp_libvirt_get_n_events (w.libvirt);
+  refreshes_before = sp_libvirt_get_n_refreshes (w.libvirt);
+
+  start_us = g_get_monotonic_time ();
+  for (int i = 0; i < 300; i++)
+    {
+      g_assert_cmpint (virDomainSuspend (dom), ==, 0);
+      g_assert_cmpint (virDomainResume (dom), ==, 0);
+      sp_test_settle (5);
+    }
+  sp_test_settle (SP_GUEST_QUERY_HOLDOFF_MAX_MS + 200);
+
+  events = sp_libvirt_get_n_events (w.libvirt) - events_before;
+  refreshes = sp_libvirt_get_n_refreshes (w.libvirt) - refreshes_before;
+  /* however slow the machine: 5 up to 1.5 s, then at most one a second */
+  bound = 6 + (guint64) ((g_get_monotonic_time () - start_us) / G_USEC_PER_SEC);
+  g_test_message ("%" G_GUINT64_FORMAT " events gave %" G_GUINT64_FORMAT
+                  " refreshes (at most %" G_GUINT64_FORMAT ")",
+                  events, refreshes, bound);
+  g_assert_cmpuint (events, ==, 600);
+  g_assert_cmpuint (refreshes, >=, 2);
+  g_assert_cmpuint (refreshes, <=, bound);
   g_assert_true (find (&w, "plain")->active);
   sp_test_watch_stop (&w);
 }
@@ -627,7 +671,8 @@ main (int argc, char **argv)
   g_test_add_func ("/libvirt/committed-and-exclusions", test_libvirt_committed_and_exclusions);
   g_test_add_func ("/libvirt/events-refresh", test_libvirt_events_refresh);
   g_test_add_func ("/libvirt/incremental", test_libvirt_incremental);
-  g_test_add_func ("/libvirt/debounce", test_libvirt_debounce);
+  g_test_add_func ("/libvirt/storm", test_libvirt_storm);
+  g_test_add_func ("/libvirt/sustained-storm", test_libvirt_sustained_storm);
   g_test_add_func ("/libvirt/event-retunes", test_libvirt_event_retunes);
   g_test_add_func ("/libvirt/proc-facts-follow", test_libvirt_proc_facts_follow);
   g_test_add_func ("/libvirt/query-failure-keeps-facts", test_libvirt_query_failure_keeps_facts);
