@@ -305,7 +305,16 @@ class ApiTest(DBusTestCase):
         self.assertEqual(props["PagesShared"], 50)
         self.assertEqual(props["PagesSharing"], 300)
         self.assertEqual(props["GeneralProfit"], 123456)
-        self.assertEqual(props["SavedKiB"], 300 * os.sysconf("SC_PAGE_SIZE") // 1024)
+        # pages_sharing 300 and ksm_zero_pages 5 are both saved
+        page = os.sysconf("SC_PAGE_SIZE")
+        self.assertEqual(props["SavedKiB"], (300 + 5) * page // 1024)
+        self.assertEqual(props["KsmZeroPages"], 5)
+        # rmap items from general_profit = saved x page size - rmap items x 64
+        self.assertAlmostEqual(props["ProfitRatio"], (305 * page - 123456) / 64 / 305)
+        # the fake procfs has no ksmd thread, and no full scan was timed
+        self.assertEqual(props["KsmdCpuPercent"], -1)
+        self.assertEqual(props["FullScanSeconds"], -1)
+        self.assertEqual(props["SavedKiBPerCpuSecond"], -1)
         self.assertEqual(props["AdvisorMode"], "none")
         expected_files = {name: 0 if name == "advisor_mode" else int(value)
                           for name, value in tree.items() if name not in KSM_FILES_UNREAD}

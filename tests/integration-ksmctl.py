@@ -45,6 +45,11 @@ MANAGER = {
     "PagesSharing": 314573,
     "GeneralProfit": 1234567890,
     "SavedKiB": 1258292,             # 1.2 GiB
+    "KsmZeroPages": 0,
+    "KsmdCpuPercent": 4.2,
+    "FullScanSeconds": 12.5,
+    "SavedKiBPerCpuSecond": 153600.0,  # 150 MiB
+    "ProfitRatio": 3.5,
     "AdvisorMode": "none",
     "KsmFiles": {"run": 1, "pages_to_scan": 400, "advisor_mode": 0},
     "MemTotalKiB": 16777216,         # 16.0 GiB
@@ -235,7 +240,11 @@ class StatusTest(KsmctlTestCase):
         for member, prop in [("run", "Run"), ("pages_to_scan", "PagesToScan"),
                              ("sleep_millisecs", "SleepMillisecs"),
                              ("pages_shared", "PagesShared"), ("pages_sharing", "PagesSharing"),
-                             ("general_profit", "GeneralProfit"), ("saved_kib", "SavedKiB")]:
+                             ("general_profit", "GeneralProfit"), ("saved_kib", "SavedKiB"),
+                             ("zero_pages", "KsmZeroPages"), ("cpu_percent", "KsmdCpuPercent"),
+                             ("full_scan_seconds", "FullScanSeconds"),
+                             ("saved_kib_per_cpu_second", "SavedKiBPerCpuSecond"),
+                             ("profit_ratio", "ProfitRatio")]:
             self.assertEqual(status["ksm"][member], m[prop], member)
         for member, prop in [("total_kib", "MemTotalKiB"), ("available_kib", "MemAvailableKiB"),
                              ("committed_kib", "CommittedKiB"),
@@ -248,6 +257,31 @@ class StatusTest(KsmctlTestCase):
                                               "time_us": DECISION_US})
         self.assertEqual(status["tuning"], m["Tuning"])
         self.assertEqual(status["ksm"]["files"], m["KsmFiles"])
+
+    def test_status_cost(self):
+        self.start_fake()
+        out = self.ksmctl("status").stdout
+        self.assertIn("Cost:       ksmd 4 % of a core, 1.2 GiB saved, 150.0 MiB per CPU-second\n",
+                      out)
+        self.assertIn("Scans:      full scan 12.5 s, 3.5 rmap items per saved page\n", out)
+
+    def test_status_zero_pages_in_the_saving(self):
+        self.start_fake(manager={"KsmZeroPages": 2048})
+        out = self.ksmctl("status").stdout
+        self.assertIn("shared pages, 2048 empty pages merged with the zero page)\n", out)
+        self.assertEqual(self.ksmctl_json("status", "--json")["ksm"]["zero_pages"], 2048)
+
+    def test_status_cost_unknown(self):
+        self.start_fake(manager={"KsmdCpuPercent": -1.0, "SavedKiBPerCpuSecond": -1.0,
+                                 "FullScanSeconds": -1.0, "ProfitRatio": -1.0})
+        out = self.ksmctl("status").stdout
+        self.assertIn("Cost:       ksmd's CPU not measured yet, 1.2 GiB saved, per CPU-second not "
+                      "measured yet (no full scan timed)\n", out)
+        self.assertNotIn("Scans:", out)
+        self.assertNotIn("zero page", out)
+        status = self.ksmctl_json("status", "--json")
+        self.assertEqual(status["ksm"]["cpu_percent"], -1)
+        self.assertEqual(status["ksm"]["profit_ratio"], -1)
 
     def test_status_balloons(self):
         self.start_fake(manager={"BalloonMode": "auto", "BalloonGuestsManaged": 3,
