@@ -29,6 +29,7 @@ static const JsonField ksm_fields[] = {
   { "full_scan_seconds", "FullScanSeconds" },
   { "saved_kib_per_cpu_second", "SavedKiBPerCpuSecond" },
   { "profit_ratio", "ProfitRatio" },
+  { "profit_guard", "ProfitGuard" },
   { "advisor_mode", "AdvisorMode" },
   { "files", "KsmFiles" },
   { NULL, NULL },
@@ -133,6 +134,7 @@ print_cost (GVariant *props)
   double per_cpu_second = dict_double (props, "SavedKiBPerCpuSecond");
   double ratio = dict_double (props, "ProfitRatio");
   double scan = dict_double (props, "FullScanSeconds");
+  const char *guard = ksmctl_dict_string (props, "ProfitGuard");
   g_autofree char *saved = sp_format_kib (ksmctl_dict_int (props, "SavedKiB"));
   g_autofree char *cpu_s = NULL;
   g_autofree char *rate_s = NULL;
@@ -150,6 +152,10 @@ print_cost (GVariant *props)
       rate_s = g_strdup_printf ("%s per CPU-second", rate);
     }
   print_line ("Cost", "%s, %s saved, %s", cpu_s, saved, rate_s);
+  if (g_strcmp0 (guard, "slowed") == 0)
+    print_line ("Guard", "KSM did not pay: the lowest scan rate (see Why)");
+  else if (g_strcmp0 (guard, "stopped") == 0)
+    print_line ("Guard", "KSM did not pay: stopped until a retry (see Why)");
   if (scan >= 0 || ratio >= 0)
     {
       g_autofree char *scan_s =

@@ -68,6 +68,8 @@ sp_dbus_manager_properties (const SpSnapshot *snapshot, const SpConfig *config)
   add (&b, "FullScanSeconds", g_variant_new_double (snapshot->cost.full_scan_seconds));
   add (&b, "SavedKiBPerCpuSecond", g_variant_new_double (snapshot->cost.saved_kib_per_cpu_second));
   add (&b, "ProfitRatio", g_variant_new_double (snapshot->cost.profit_ratio));
+  add (&b, "ProfitGuard",
+       g_variant_new_string (sp_profit_guard_phase_to_string (decision->guard.phase)));
   add (&b, "AdvisorMode", g_variant_new_string (advisor));
   add (&b, "KsmFiles", ksm_files (ksm));
   add (&b, "MemTotalKiB", g_variant_new_uint64 (snapshot->mem.total_kib));

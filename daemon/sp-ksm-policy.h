@@ -10,7 +10,9 @@
  *   stop  when committed + thres < total and free > thres
  *   else  run with npages += boost (free < thres) or += decay, clamped
  * plus hysteresis, the advisor (with its page rate capped by the guests'
- * committed memory), and mode always/never.
+ * committed memory), mode always/never, and in mode auto the profit guard
+ * (sp-profit-guard.h): the lowest rate, then a stop, for a KSM that does
+ * not pay.
  */
 #pragma once
 
@@ -20,6 +22,7 @@
 #include "sp-enums.h"
 #include "sp-ksm-decision.h"
 #include "sp-ksm.h"
+#include "sp-ksmd-cost.h"
 #include "sp-meminfo.h"
 #include "sp-policy.h"
 
@@ -33,6 +36,12 @@ typedef struct {
   SpAction previous_action; /* the last decision (NONE at start) */
   gint64 previous_npages;   /* the last decision's npages (advisor mode) */
   guint64 page_kib;         /* the base page size KSM merges (0: 4 KiB) */
+  /* the profit guard (sp-profit-guard.h): its state after the last
+   * decision, this window's cost (NULL: unknown, the guard stays off) and
+   * the monotonic time */
+  SpProfitGuard previous_guard;
+  const SpKsmCost *cost;
+  gint64 now_us;
 } SpKsmPolicyInput;
 
 void sp_ksm_policy_decide (const SpKsmPolicyInput *input, SpDecision *decision);

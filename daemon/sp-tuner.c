@@ -256,7 +256,8 @@ sp_tuner_retune (SpTuner *self)
 
   /* the journal gets a line when the action changes, not on every tick */
   previous = &self->snapshot->decision;
-  if (previous->action != next->decision.action || self->n_decisions == 1)
+  if (previous->action != next->decision.action || self->n_decisions == 1 ||
+      previous->guard.phase != next->decision.guard.phase)
     g_message ("%s", next->decision.reason);
   else
     g_debug ("%s", next->decision.reason);

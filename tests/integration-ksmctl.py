@@ -50,6 +50,7 @@ MANAGER = {
     "FullScanSeconds": 12.5,
     "SavedKiBPerCpuSecond": 153600.0,  # 150 MiB
     "ProfitRatio": 3.5,
+    "ProfitGuard": "watching",
     "AdvisorMode": "none",
     "KsmFiles": {"run": 1, "pages_to_scan": 400, "advisor_mode": 0},
     "MemTotalKiB": 16777216,         # 16.0 GiB
@@ -69,7 +70,9 @@ MANAGER = {
                "thres_const": 2048, "hysteresis": 10, "scan_rate": "auto",
                "free_source": "available", "advisor_max_cpu_min": 10,
                "advisor_max_cpu_max": 70, "advisor_scan_time_min": 30,
-               "advisor_scan_time_max": 200, "merge_across_nodes": -1, "balloon": "off",
+               "advisor_scan_time_max": 200, "merge_across_nodes": -1, "use_zero_pages": -1, "profit_guard": "on",
+    "profit_guard_unmerge": "false", "profit_min_scans": 2, "profit_min_kib_per_cpu_second": 1024,
+    "profit_retry_interval": 1800, "profit_retry_committed_change": 20, "balloon": "off",
                "balloon_threshold": 20, "balloon_critical": 5, "guest_free_percent": 20,
                "max_step_percent": 5, "critical_step_percent": 10, "min_percent": 50,
                "shares": 1000, "stats_period": 5, "target_timeout": 60},
