@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sp-io.h"
+#include "sp-str.h"
 
 /* fields after the last ')': state ppid pgrp session tty_nr tpgid flags
  * minflt cminflt majflt cmajflt utime stime */
@@ -156,6 +157,35 @@ sp_ksm_cost_init (SpKsmCost *cost)
   cost->full_scan_seconds = -1;
   cost->cpu_seconds_per_scan = -1;
   cost->saved_kib_per_cpu_second = -1;
+}
+
+char *
+sp_ksm_cost_describe (const SpKsmCost *cost)
+{
+  g_autoptr (GString) str = g_string_new (NULL);
+  g_autofree char *saved = sp_format_kib ((gint64) MIN (cost->saved_kib, (guint64) G_MAXINT64));
+
+  if (cost->cpu_percent >= 0)
+    g_string_append_printf (str, "ksmd %.1f %% of a core", cost->cpu_percent);
+  else
+    g_string_append (str, "ksmd's CPU not measured yet");
+  if (cost->full_scan_seconds >= 0)
+    g_string_append_printf (str, ", full scan %.1f s at %.2f CPU-s", cost->full_scan_seconds,
+                            cost->cpu_seconds_per_scan);
+  g_string_append_printf (str, ", saved %s", saved);
+  if (cost->saved_kib_per_cpu_second >= 0)
+    {
+      g_autofree char *rate = sp_format_kib ((gint64) MIN (cost->saved_kib_per_cpu_second, 1e18));
+      g_string_append_printf (str, ", %s per CPU-second", rate);
+    }
+  if (cost->has_general_profit)
+    {
+      g_autofree char *profit = sp_format_kib (cost->general_profit / 1024);
+      g_string_append_printf (str, ", general profit %s", profit);
+    }
+  if (cost->profit_ratio >= 0)
+    g_string_append_printf (str, ", profit ratio %.1f", cost->profit_ratio);
+  return g_string_free (g_steal_pointer (&str), FALSE);
 }
 
 double

@@ -76,6 +76,11 @@ void sp_ksm_cost_init (SpKsmCost *cost);
  * zero_pages, general_profit, profit_ratio, full_scans. */
 void sp_ksm_cost_from_state (const SpKsmState *ksm, guint64 page_kib, SpKsmCost *cost);
 
+/* One line for the debug log: "ksmd 4.0 % of a core, full scan 1.2 s at
+ * 0.05 CPU-s, saved 590.0 MiB, 150.0 MiB per CPU-second, general profit
+ * 580.1 MiB, profit ratio 0.4" (unknown parts say so). */
+char *sp_ksm_cost_describe (const SpKsmCost *cost);
+
 /* The break-even profit ratio: page size / rmap item size. */
 double sp_ksm_cost_break_even_ratio (guint64 page_kib);
 

@@ -247,6 +247,11 @@ sp_tuner_retune (SpTuner *self)
   sp_ksmd_cost_meter_sample (&self->cost_meter, self->procfs_root, &ksm, g_get_monotonic_time (),
                              (guint64) MAX (sysconf (_SC_CLK_TCK), 1), sp_page_size_kib (),
                              &next->cost);
+  if (ksm.available)
+    {
+      g_autofree char *cost = sp_ksm_cost_describe (&next->cost);
+      g_debug ("KSM cost: %s", cost);
+    }
 
   for (guint i = 0; i < self->actuators->len; i++)
     sp_actuator_observe (g_ptr_array_index (self->actuators, i), next);

@@ -171,6 +171,12 @@ test_meter (Proc *p, gconstpointer data)
   g_assert_cmpfloat_with_epsilon (cost.full_scan_seconds, 4.0, 1e-9);
   g_assert_cmpfloat_with_epsilon (cost.cpu_seconds_per_scan, 1.0, 1e-9);
   g_assert_cmpfloat_with_epsilon (cost.saved_kib_per_cpu_second, 102400.0, 1e-6);
+  {
+    g_autofree char *line = sp_ksm_cost_describe (&cost);
+    g_assert_cmpstr (line, ==,
+                     "ksmd 25.0 % of a core, full scan 4.0 s at 1.00 CPU-s, saved 100.0 MiB, "
+                     "100.0 MiB per CPU-second");
+  }
 
   /* KSM stopped: no CPU, the last scan timing kept */
   ksm_running (&ksm, 0, 14, 25600);
