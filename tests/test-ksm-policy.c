@@ -680,29 +680,61 @@ test_policy_profit_guard (void)
   run_story ("no-full-scans", config, no_full_scans, G_N_ELEMENTS (no_full_scans));
 }
 
+/* Inputs under pressure with a KSM that does not pay: general profit
+ * -1 MiB at full_scans, the guard in phase since full scan 10. */
+static void
+unpaying_input (SpKsmPolicyInput *in, SpKsmCost *cost, const SpConfig *config, gint64 full_scans,
+                SpProfitGuardPhase phase)
+{
+  memset (in, 0, sizeof (*in));
+  sp_ksm_cost_init (cost);
+  cost->full_scans = full_scans;
+  cost->has_general_profit = TRUE;
+  cost->general_profit = -1024 * 1024;
+  in->config = config;
+  mem_set (&in->mem, 16 * GIB, PRESSED);
+  in->committed_kib = 8 * GIB;
+  ksm_classic (&in->ksm, 100);
+  in->previous_action = SP_ACTION_RUN;
+  in->previous_npages = 100;
+  in->previous_guard.phase = phase;
+  in->previous_guard.since_scans = 10;
+  in->cost = cost;
+}
+
+/* With the advisor, the lowest rate is its least CPU and longest scan time. */
+static void
+test_policy_profit_guard_advisor (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  SpKsmPolicyInput in;
+  SpKsmCost cost;
+  SpDecision d = { 0 };
+
+  unpaying_input (&in, &cost, config, 12, SP_PROFIT_GUARD_WATCHING);
+  ksm_with_advisor (&in.ksm, 100);
+  in.previous_npages = 1000;
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_cmpint (d.action, ==, SP_ACTION_RUN);
+  g_assert_cmpint (d.guard.phase, ==, SP_PROFIT_GUARD_SLOWED);
+  g_assert_cmpint (setting (&d, SP_KSM_ADVISOR_MAX_CPU), ==, config->advisor_max_cpu_min);
+  g_assert_cmpint (setting (&d, SP_KSM_ADVISOR_TARGET_SCAN_TIME), ==,
+                   config->advisor_scan_time_max);
+  sp_test_assert_contains (d.reason, "lowest rate: advisor max_cpu 10 %, target scan time 200 s");
+  sp_decision_clear (&d);
+}
+
 /* mode = always is the user's word: the guard stays out of it. */
 static void
 test_policy_profit_guard_mode_always (void)
 {
   g_autoptr (SpConfig) config = guard_config ();
-  SpKsmPolicyInput in = { 0 };
+  SpKsmPolicyInput in;
   SpKsmCost cost;
   SpDecision d = { 0 };
 
   config->mode = SP_MODE_ALWAYS;
-  sp_ksm_cost_init (&cost);
-  cost.full_scans = 50;
-  cost.has_general_profit = TRUE;
-  cost.general_profit = -1024 * 1024;
-  in.config = config;
-  mem_set (&in.mem, 16 * GIB, PRESSED);
-  in.committed_kib = 8 * GIB;
-  ksm_classic (&in.ksm, 100);
-  in.previous_action = SP_ACTION_RUN;
-  in.previous_npages = 100;
-  in.previous_guard.phase = SP_PROFIT_GUARD_SLOWED;
-  in.previous_guard.since_scans = 10;
-  in.cost = &cost;
+  unpaying_input (&in, &cost, config, 50, SP_PROFIT_GUARD_SLOWED);
   sp_ksm_policy_decide (&in, &d);
   g_assert_cmpint (d.action, ==, SP_ACTION_RUN);
   g_assert_cmpint (setting (&d, SP_KSM_PAGES_TO_SCAN), ==, 400);
@@ -726,5 +758,6 @@ main (int argc, char **argv)
   g_test_add_func ("/ksm-policy/part", test_policy_part);
   g_test_add_func ("/ksm-policy/profit-guard", test_policy_profit_guard);
   g_test_add_func ("/ksm-policy/profit-guard-mode-always", test_policy_profit_guard_mode_always);
+  g_test_add_func ("/ksm-policy/profit-guard-advisor", test_policy_profit_guard_advisor);
   return g_test_run ();
 }
