@@ -60,6 +60,24 @@ static const SpConfigIntKey int_keys[] = {
            "leaves the kernel's setting. samepaged unmerges everything first (the kernel "
            "refuses the change while pages are shared), and refuses when MemAvailable cannot "
            "hold the unmerged pages plus the threshold."),
+  INT_KEY (SP_CONFIG_GROUP_TUNING, "use_zero_pages", use_zero_pages, -1, 1, NULL, "", -1,
+           "1 merges empty pages with the kernel's zero page (counted in ksm_zero_pages and in "
+           "the saving), 0 merges them like any page, -1 leaves the kernel's setting. Put back "
+           "on exit."),
+  INT_KEY (SP_CONFIG_GROUP_TUNING, "profit_min_scans", profit_min_scans, 1, 1000, NULL,
+           "full scans", 2,
+           "The profit guard judges KSM after this many full scans, and stops it when the lowest "
+           "scan rate has not helped within as many more."),
+  INT_KEY (SP_CONFIG_GROUP_TUNING, "profit_min_kib_per_cpu_second", profit_min_kib_per_cpu_s, 0,
+           G_GINT64_CONSTANT (1) << 40, NULL, "KiB", 1024,
+           "KSM does not pay when the memory it saves per CPU-second of a full scan stays below "
+           "this (0: only general_profit <= 0 counts)."),
+  INT_KEY (SP_CONFIG_GROUP_TUNING, "profit_retry_interval", profit_retry_interval_sec, 60, 604800,
+           NULL, "s", 1800, "A KSM the profit guard stopped is tried again after this long."),
+  INT_KEY (SP_CONFIG_GROUP_TUNING, "profit_retry_committed_change", profit_retry_committed_pct, 1,
+           1000, NULL, "%", 20,
+           "... or as soon as the committed memory differs from what it was at the stop by more "
+           "than this percentage of it."),
   INT_KEY (SP_CONFIG_GROUP_BALLOON, "balloon_threshold", balloon_threshold_pct, 0, 100, NULL, "%",
            20,
            "The host is under pressure when MemAvailable is below this percentage of MemTotal."),
@@ -104,6 +122,8 @@ typedef enum {
   STRING_KEY_FREE_SOURCE,
   STRING_KEY_BALLOON,
   STRING_KEY_PRESSURE_TRIGGER,
+  STRING_KEY_PROFIT_GUARD,
+  STRING_KEY_PROFIT_GUARD_UNMERGE,
 } StringKeyId;
 
 static const SpConfigStringKey string_keys[] = {
@@ -126,6 +146,13 @@ static const SpConfigStringKey string_keys[] = {
     "A PSI trigger on /proc/pressure/memory, \"some|full <stall µs> <window µs>\" (window "
     "500000..10000000): when it fires, samepaged retunes at once at the top scan rate. off: "
     "none (the 5 s meminfo watch alone)." },
+  { SP_CONFIG_GROUP_TUNING, "profit_guard", STRING_KEY_PROFIT_GUARD,
+    "on: once KSM has run profit_min_scans full scans without paying (general_profit <= 0, or "
+    "less saved per CPU-second than profit_min_kib_per_cpu_second), samepaged lowers the scan "
+    "rate to the minimum, then stops KSM; off: KSM runs whatever it returns." },
+  { SP_CONFIG_GROUP_TUNING, "profit_guard_unmerge", STRING_KEY_PROFIT_GUARD_UNMERGE,
+    "How the profit guard stops KSM: false keeps the merged pages (run=0), true splits them "
+    "(run=2)." },
   { SP_CONFIG_GROUP_BALLOON, "balloon", STRING_KEY_BALLOON,
     "off: samepaged never sets a balloon; auto: it shrinks guests with free memory while the "
     "host is under pressure and grows them back after." },
@@ -308,7 +335,11 @@ sp_config_string_key_allowed (const SpConfigStringKey *key)
       APPEND_CHOICES (sp_balloon_mode_to_string);
       break;
     case STRING_KEY_RESTORE_ON_EXIT:
+    case STRING_KEY_PROFIT_GUARD_UNMERGE:
       g_string_append (str, "a boolean (true|false)");
+      break;
+    case STRING_KEY_PROFIT_GUARD:
+      g_string_append (str, "one of on|off");
       break;
     case STRING_KEY_CONNECT:
       g_string_append (str, "a libvirt URI such as qemu:///system");
@@ -338,6 +369,10 @@ sp_config_get_string (const SpConfig *config, const SpConfigStringKey *key)
       return g_strdup (sp_mode_to_string (config->mode));
     case STRING_KEY_RESTORE_ON_EXIT:
       return g_strdup (config->restore_on_exit ? "true" : "false");
+    case STRING_KEY_PROFIT_GUARD:
+      return g_strdup (config->profit_guard ? "on" : "off");
+    case STRING_KEY_PROFIT_GUARD_UNMERGE:
+      return g_strdup (config->profit_guard_unmerge ? "true" : "false");
     case STRING_KEY_CONNECT:
       return g_strdup (config->connect_uri);
     case STRING_KEY_METRICS_TEXTFILE:
@@ -369,6 +404,7 @@ sp_config_set_string (SpConfig *config, const SpConfigStringKey *key, const char
 {
   /* what g_key_file_get_boolean() takes */
   static const char *const booleans[] = { "true", "false", "1", "0", NULL };
+  static const char *const on_off[] = { "on", "off", NULL };
   g_autofree char *stripped = g_strstrip (g_strdup (value));
   gboolean ok = FALSE;
 
@@ -392,6 +428,16 @@ sp_config_set_string (SpConfig *config, const SpConfigStringKey *key, const char
       ok = g_strv_contains (booleans, stripped);
       if (ok)
         config->restore_on_exit = *stripped == 't' || *stripped == '1';
+      break;
+    case STRING_KEY_PROFIT_GUARD_UNMERGE:
+      ok = g_strv_contains (booleans, stripped);
+      if (ok)
+        config->profit_guard_unmerge = *stripped == 't' || *stripped == '1';
+      break;
+    case STRING_KEY_PROFIT_GUARD:
+      ok = g_strv_contains (on_off, stripped);
+      if (ok)
+        config->profit_guard = g_str_equal (stripped, "on");
       break;
     case STRING_KEY_CONNECT:
       ok = *stripped == '\0' || g_uri_is_valid (stripped, G_URI_FLAGS_NONE, NULL);
@@ -440,6 +486,7 @@ sp_config_new_default (void)
   config->free_source = SP_FREE_SOURCE_AVAILABLE;
   config->pressure_trigger =
       (SpPsiSpec){ TRUE, FALSE, 150000, 1000000 }; /* SP_PSI_DEFAULT_TRIGGER */
+  config->profit_guard = TRUE;
   for (const SpConfigIntKey *k = int_keys; k->key != NULL; k++)
     sp_config_set_int (config, k, k->default_value);
   return config;
@@ -492,7 +539,8 @@ sp_config_equal (const SpConfig *a, const SpConfig *b)
          g_strcmp0 (a->connect_uri, b->connect_uri) == 0 &&
          g_strcmp0 (a->metrics_textfile, b->metrics_textfile) == 0 &&
          a->scan_rate == b->scan_rate && a->free_source == b->free_source &&
-         a->balloon == b->balloon && sp_psi_spec_equal (&a->pressure_trigger, &b->pressure_trigger);
+         a->balloon == b->balloon && sp_psi_spec_equal (&a->pressure_trigger, &b->pressure_trigger) &&
+         !a->profit_guard == !b->profit_guard && !a->profit_guard_unmerge == !b->profit_guard_unmerge;
 }
 
 gboolean

@@ -55,6 +55,14 @@ struct _SpConfig {
   gint64 advisor_scan_time_max; /* advisor_target_scan_time when relaxed, s */
   gint64 merge_across_nodes;    /* -1: as found; 0 or 1: written after an unmerge */
   SpPsiSpec pressure_trigger;   /* the PSI trigger on /proc/pressure/memory (sp-psi-trigger.h) */
+  gint64 use_zero_pages;        /* -1: as found; 0 or 1: written while samepaged runs */
+  /* the profit guard (sp-profit-guard.h) */
+  gboolean profit_guard;
+  gboolean profit_guard_unmerge;     /* stop with run=2 instead of run=0 */
+  gint64 profit_min_scans;           /* full scans before judging, and at the lowest rate */
+  gint64 profit_min_kib_per_cpu_s;   /* saved KiB per CPU-second of a full scan */
+  gint64 profit_retry_interval_sec;  /* a stopped KSM is tried again after this */
+  gint64 profit_retry_committed_pct; /* or when committed changes by more than this % */
 
   /* [balloon] (sp-balloon-policy.h) */
   SpBalloonMode balloon;

@@ -63,6 +63,13 @@ sp_dbus_manager_properties (const SpSnapshot *snapshot, const SpConfig *config)
   add (&b, "PagesSharing", new_unsigned (sp_ksm_state_get (ksm, SP_KSM_PAGES_SHARING)));
   add (&b, "GeneralProfit", g_variant_new_int64 (sp_ksm_state_get (ksm, SP_KSM_GENERAL_PROFIT)));
   add (&b, "SavedKiB", g_variant_new_uint64 (sp_ksm_state_saved_kib (ksm)));
+  add (&b, "KsmZeroPages", new_unsigned (sp_ksm_state_get (ksm, SP_KSM_KSM_ZERO_PAGES)));
+  add (&b, "KsmdCpuPercent", g_variant_new_double (snapshot->cost.cpu_percent));
+  add (&b, "FullScanSeconds", g_variant_new_double (snapshot->cost.full_scan_seconds));
+  add (&b, "SavedKiBPerCpuSecond", g_variant_new_double (snapshot->cost.saved_kib_per_cpu_second));
+  add (&b, "ProfitRatio", g_variant_new_double (snapshot->cost.profit_ratio));
+  add (&b, "ProfitGuard",
+       g_variant_new_string (sp_profit_guard_phase_to_string (decision->guard.phase)));
   add (&b, "AdvisorMode", g_variant_new_string (advisor));
   add (&b, "KsmFiles", ksm_files (ksm));
   add (&b, "MemTotalKiB", g_variant_new_uint64 (snapshot->mem.total_kib));

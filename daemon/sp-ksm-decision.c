@@ -5,6 +5,24 @@
 
 #include <string.h>
 
+const char *
+sp_profit_guard_phase_to_string (SpProfitGuardPhase phase)
+{
+  switch (phase)
+    {
+    case SP_PROFIT_GUARD_OFF:
+      return "off";
+    case SP_PROFIT_GUARD_WATCHING:
+      return "watching";
+    case SP_PROFIT_GUARD_SLOWED:
+      return "slowed";
+    case SP_PROFIT_GUARD_STOPPED:
+      return "stopped";
+    default:
+      return "unknown";
+    }
+}
+
 void
 sp_decision_clear (SpDecision *decision)
 {

@@ -22,6 +22,26 @@ typedef struct {
 
 #define SP_DECISION_MAX_SETTINGS 8
 
+/* Where the profit guard (sp-profit-guard.h) stands. */
+typedef enum {
+  SP_PROFIT_GUARD_OFF,      /* profit_guard = off, KSM not running, or no full_scans file */
+  SP_PROFIT_GUARD_WATCHING, /* KSM runs; judged after profit_min_scans full scans */
+  SP_PROFIT_GUARD_SLOWED,   /* did not pay: the lowest scan rate for profit_min_scans scans */
+  SP_PROFIT_GUARD_STOPPED,  /* still did not pay: KSM stopped until a retry */
+} SpProfitGuardPhase;
+
+/* The profit guard's state from one decision to the next (plain values:
+ * copied with the decision). */
+typedef struct {
+  SpProfitGuardPhase phase;
+  gint64 since_scans;    /* full_scans when the phase began */
+  gint64 since_us;       /* monotonic time the phase began */
+  guint64 committed_kib; /* committed memory when KSM was stopped */
+} SpProfitGuard;
+
+/* "off", "watching", "slowed", "stopped" */
+const char *sp_profit_guard_phase_to_string (SpProfitGuardPhase phase);
+
 typedef struct {
   SpAction action;
   char *reason; /* human readable, e.g. "run: available 3.1 GiB < threshold ..." */
@@ -37,6 +57,7 @@ typedef struct {
   gint64 advisor_max_cpu;
   gint64 advisor_target_scan_time;
   gint64 advisor_max_pages; /* 0: not written (the kernel has no such file) */
+  SpProfitGuard guard;      /* the profit guard after this decision */
 
   /* what to write, in order (only values; the actuator skips unchanged knobs) */
   SpKnobSetting settings[SP_DECISION_MAX_SETTINGS];

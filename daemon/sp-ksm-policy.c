@@ -5,6 +5,7 @@
 
 #include "sp-domain.h"
 #include "sp-io.h"
+#include "sp-profit-guard.h"
 #include "sp-str.h"
 
 #define KIB_PER_16_GIB (G_GUINT64_CONSTANT (16) * 1024 * 1024)
@@ -119,17 +120,28 @@ advisor_max_pages (const SpKsmPolicyInput *input, gint64 npages, gint64 sleep_mi
 /* Fills in the rate of a running KSM and appends the knob settings. */
 static void
 decide_rate (const SpKsmPolicyInput *input, SpDecision *decision, gboolean pressure,
-             GString *reason)
+             gboolean slowest, GString *reason)
 {
   const SpConfig *config = input->config;
   gboolean use_advisor = want_advisor (input);
   gint64 base = base_npages (input, use_advisor);
   gint64 delta = pressure ? config->npages_boost : config->npages_decay;
   gint64 npages = CLAMP (base + delta, config->npages_min, config->npages_max);
+  const char *how = pressure ? "boost" : "decay";
+
+  /* the profit guard: the lowest rate, whatever the pressure */
+  if (slowest)
+    {
+      npages = config->npages_min;
+      how = "lowest rate";
+    }
 
   /* memory pressure (PSI): the top rate for this decision */
   if (input->pressure != NULL)
-    npages = MAX (config->npages_min, config->npages_max);
+    {
+      npages = MAX (config->npages_min, config->npages_max);
+      how = "pressure boost";
+    }
 
   decision->npages = npages;
   decision->use_advisor = use_advisor;
@@ -146,10 +158,7 @@ decide_rate (const SpKsmPolicyInput *input, SpDecision *decision, gboolean press
       g_string_append_printf (reason,
                               ", %s: advisor max_cpu %" G_GINT64_FORMAT
                               " %%, target scan time %" G_GINT64_FORMAT " s",
-                              input->pressure ? "pressure boost"
-                              : pressure      ? "boost"
-                                              : "decay",
-                              decision->advisor_max_cpu, decision->advisor_target_scan_time);
+                              how, decision->advisor_max_cpu, decision->advisor_target_scan_time);
       add_setting (decision, SP_KSM_ADVISOR_MODE, SP_KSM_ADVISOR_SCAN_TIME);
       add_setting (decision, SP_KSM_ADVISOR_MAX_CPU, decision->advisor_max_cpu);
       add_setting (decision, SP_KSM_ADVISOR_TARGET_SCAN_TIME, decision->advisor_target_scan_time);
@@ -164,11 +173,7 @@ decide_rate (const SpKsmPolicyInput *input, SpDecision *decision, gboolean press
     }
   else
     {
-      g_string_append_printf (reason, ", %s to %" G_GINT64_FORMAT " pages",
-                              input->pressure ? "pressure boost"
-                              : pressure      ? "boost"
-                                              : "decay",
-                              npages);
+      g_string_append_printf (reason, ", %s to %" G_GINT64_FORMAT " pages", how, npages);
       if (config->scan_rate == SP_SCAN_RATE_ADVISOR)
         g_string_append (reason, " (this kernel has no KSM advisor)");
       /* pages_to_scan is rejected with EINVAL while the advisor runs */
@@ -177,7 +182,31 @@ decide_rate (const SpKsmPolicyInput *input, SpDecision *decision, gboolean press
       add_setting (decision, SP_KSM_PAGES_TO_SCAN, npages);
     }
   add_setting (decision, SP_KSM_SLEEP_MILLISECS, decision->sleep_millisecs);
+  /* use_zero_pages = -1 leaves the kernel's setting, and so does a kernel without it */
+  if (config->use_zero_pages >= 0 && sp_ksm_state_has (&input->ksm, SP_KSM_USE_ZERO_PAGES))
+    add_setting (decision, SP_KSM_USE_ZERO_PAGES, config->use_zero_pages);
   add_setting (decision, SP_KSM_RUN, SP_KSM_RUN_MERGE);
+}
+
+/* The profit guard's verdict; its new state goes into decision->guard. */
+static SpProfitVerdict
+guard (const SpKsmPolicyInput *input, SpDecision *decision, gboolean wants_run, GString *reason)
+{
+  SpProfitGuardInput guard_input = {
+    .config = input->config,
+    .previous = input->previous_guard,
+    .wants_run = wants_run,
+    .cost = input->cost,
+    .committed_kib = input->committed_kib,
+    .now_us = input->now_us,
+  };
+
+  if (input->cost == NULL)
+    {
+      memset (&decision->guard, 0, sizeof (decision->guard));
+      return SP_PROFIT_VERDICT_RUN;
+    }
+  return sp_profit_guard_decide (&guard_input, &decision->guard, reason);
 }
 
 void
@@ -190,6 +219,8 @@ sp_ksm_policy_decide (const SpKsmPolicyInput *input, SpDecision *decision)
   g_autofree char *committed_s = NULL;
   g_autofree char *thres_s = NULL;
   const char *free_name;
+  g_autoptr (GString) guard_reason = g_string_new (NULL);
+  SpProfitVerdict verdict;
   guint64 margin_kib;
   gboolean pressure;
   gboolean stop;
@@ -237,7 +268,7 @@ sp_ksm_policy_decide (const SpKsmPolicyInput *input, SpDecision *decision)
       g_string_append_printf (reason, "run: mode is always, %s%s%s %s %s threshold %s",
                               input->pressure ? input->pressure : "", input->pressure ? ", " : "",
                               free_name, free_s, pressure ? "<" : ">=", thres_s);
-      decide_rate (input, decision, pressure, reason);
+      decide_rate (input, decision, pressure, FALSE, reason);
       decision->reason = g_string_free (g_steal_pointer (&reason), FALSE);
       return;
 
@@ -258,6 +289,23 @@ sp_ksm_policy_decide (const SpKsmPolicyInput *input, SpDecision *decision)
              decision->total_kib &&
          decision->free_kib > sp_add_saturating_u64 (decision->threshold_kib, margin_kib);
 
+  verdict = guard (input, decision, !stop || input->pressure != NULL, guard_reason);
+  /* memory pressure (PSI) is news the guard's past scans do not know: it
+   * overrides the guard's stop, and the guard starts watching afresh */
+  if (verdict == SP_PROFIT_VERDICT_STOP && input->pressure != NULL)
+    {
+      memset (&decision->guard, 0, sizeof (decision->guard));
+      g_string_truncate (guard_reason, 0);
+      verdict = SP_PROFIT_VERDICT_RUN;
+    }
+  if (verdict == SP_PROFIT_VERDICT_STOP)
+    {
+      decision->action = SP_ACTION_STOP;
+      decision->reason = g_strdup_printf ("stop: %s", guard_reason->str);
+      add_setting (decision, SP_KSM_RUN,
+                   config->profit_guard_unmerge ? SP_KSM_RUN_UNMERGE : SP_KSM_RUN_STOP);
+      return;
+    }
   /* the kernel saw tasks stall on memory (PSI): merge, whatever the threshold says */
   if (stop && input->pressure == NULL)
     {
@@ -287,7 +335,9 @@ sp_ksm_policy_decide (const SpKsmPolicyInput *input, SpDecision *decision)
                               "threshold %s), committed %s, %s %s",
                               margin_s, thres_s, committed_s, free_name, free_s);
     }
-  decide_rate (input, decision, pressure, reason);
+  if (guard_reason->len > 0)
+    g_string_append_printf (reason, ", %s", guard_reason->str);
+  decide_rate (input, decision, pressure, verdict == SP_PROFIT_VERDICT_SLOW, reason);
   decision->reason = g_string_free (g_steal_pointer (&reason), FALSE);
 }
 
@@ -340,6 +390,9 @@ ksm_policy_decide (SpPolicy *policy, const SpSnapshot *previous, SpSnapshot *nex
     .previous_npages = previous->decision.npages,
     .page_kib = self->page_kib,
     .pressure = next->pressure,
+    .previous_guard = previous->decision.guard,
+    .cost = &next->cost,
+    .now_us = next->cost.time_us,
   };
 
   sp_decision_clear (&next->decision);

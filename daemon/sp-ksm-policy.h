@@ -9,8 +9,10 @@
  *   sleep = max(10, sleep_msec * 16 GiB / total)
  *   stop  when committed + thres < total and free > thres
  *   else  run with npages += boost (free < thres) or += decay, clamped
- * plus memory pressure (a PSI trigger: run at npages_max), hysteresis, the advisor (with its page
- * rate capped by the guests' committed memory), and mode always/never.
+ * plus memory pressure (a PSI trigger: run at npages_max, and it overrides the profit guard's
+ * stop), hysteresis, the advisor (with its page rate capped by the guests' committed memory),
+ * mode always/never, and in mode auto the profit guard (sp-profit-guard.h): the lowest rate,
+ * then a stop, for a KSM that does not pay.
  */
 #pragma once
 
@@ -20,6 +22,7 @@
 #include "sp-enums.h"
 #include "sp-ksm-decision.h"
 #include "sp-ksm.h"
+#include "sp-ksmd-cost.h"
 #include "sp-meminfo.h"
 #include "sp-policy.h"
 
@@ -38,6 +41,12 @@ typedef struct {
    * rate, npages_max (the advisor at its max_cpu and shortest scan time),
    * and the reason starts with it. */
   const char *pressure;
+  /* the profit guard (sp-profit-guard.h): its state after the last
+   * decision, this window's cost (NULL: unknown, the guard stays off) and
+   * the monotonic time */
+  SpProfitGuard previous_guard;
+  const SpKsmCost *cost;
+  gint64 now_us;
 } SpKsmPolicyInput;
 
 void sp_ksm_policy_decide (const SpKsmPolicyInput *input, SpDecision *decision);

@@ -221,14 +221,14 @@ guint64
 sp_ksm_state_saved_kib (const SpKsmState *state)
 {
   gint64 pages_sharing;
+  gint64 zero_pages;
 
   g_return_val_if_fail (state != NULL, 0);
 
-  pages_sharing = sp_ksm_state_get (state, SP_KSM_PAGES_SHARING);
-  if (pages_sharing <= 0)
-    return 0;
+  pages_sharing = MAX (sp_ksm_state_get (state, SP_KSM_PAGES_SHARING), 0);
+  zero_pages = MAX (sp_ksm_state_get (state, SP_KSM_KSM_ZERO_PAGES), 0);
   /* pages are whole KiB: no overflow for any real count */
-  return (guint64) pages_sharing * sp_page_size_kib ();
+  return ((guint64) pages_sharing + (guint64) zero_pages) * sp_page_size_kib ();
 }
 
 char *

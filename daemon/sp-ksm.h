@@ -82,7 +82,8 @@ sp_ksm_state_get (const SpKsmState *state, SpKsmField field)
 /* TRUE when this kernel has the KSM advisor (Linux 6.8+). */
 gboolean sp_ksm_state_has_advisor (const SpKsmState *state);
 
-/* Memory saved by merging: pages_sharing x page size, in KiB. */
+/* Memory saved by merging: (pages_sharing + ksm_zero_pages) x page size, in
+ * KiB (empty pages merged with the zero page, use_zero_pages, count too). */
 guint64 sp_ksm_state_saved_kib (const SpKsmState *state);
 
 /* Path of the KSM directory under a sysfs root. */

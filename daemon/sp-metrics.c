@@ -121,6 +121,29 @@ balloon_metrics (GString *out, const SpBalloonDecision *balloon)
     }
 }
 
+/* What KSM costs and returns (sp-ksmd-cost.h); unknown values are left out. */
+static void
+cost_metrics (GString *out, const SpKsmCost *cost)
+{
+  if (cost->cpu_seconds >= 0)
+    metric (out, "samepage_ksmd_cpu_seconds_total", "counter",
+            "CPU time of the ksmd kernel thread (utime + stime).", cost->cpu_seconds);
+  if (cost->cpu_percent >= 0)
+    metric (out, "samepage_ksmd_cpu_ratio", "gauge",
+            "CPU ksmd used in the last decision window, in cores.", cost->cpu_percent / 100);
+  if (cost->full_scan_seconds >= 0)
+    metric (out, "samepage_ksm_full_scan_seconds", "gauge", "Duration of ksmd's last full scans.",
+            cost->full_scan_seconds);
+  if (cost->saved_kib_per_cpu_second >= 0)
+    metric (out, "samepage_ksm_saved_bytes_per_cpu_second", "gauge",
+            "Memory saved per CPU-second ksmd spends on one full scan.",
+            cost->saved_kib_per_cpu_second * KIB);
+  if (cost->profit_ratio >= 0)
+    metric (out, "samepage_ksm_profit_ratio", "gauge",
+            "rmap items per saved page; above page size / 64 merging costs more than it saves.",
+            cost->profit_ratio);
+}
+
 char *
 sp_metrics_format (const SpSnapshot *snapshot)
 {
@@ -128,7 +151,6 @@ sp_metrics_format (const SpSnapshot *snapshot)
   const SpKsmState *ksm = &snapshot->ksm;
   const SpDecision *decision = &snapshot->decision;
   const SpGuests *guests = snapshot->guests;
-  double page_size = (double) sp_page_size_bytes ();
   const SpAction actions[] = { SP_ACTION_RUN, SP_ACTION_STOP, SP_ACTION_NONE };
 
   metric (out, "samepage_ksm_available", "gauge", "1 when the kernel has /sys/kernel/mm/ksm.",
@@ -145,8 +167,10 @@ sp_metrics_format (const SpSnapshot *snapshot)
     metric (out, "samepage_ksm_general_profit_bytes", "gauge",
             "Kernel estimate of memory saved minus KSM metadata (may be negative).",
             (double) sp_ksm_state_get (ksm, SP_KSM_GENERAL_PROFIT));
-  metric (out, "samepage_ksm_saved_bytes", "gauge", "Memory saved: pages_sharing x page size.",
-          (double) sp_ksm_state_get (ksm, SP_KSM_PAGES_SHARING) * page_size);
+  metric (out, "samepage_ksm_saved_bytes", "gauge",
+          "Memory saved: (pages_sharing + ksm_zero_pages) x page size.",
+          (double) sp_ksm_state_saved_kib (ksm) * KIB);
+  cost_metrics (out, &snapshot->cost);
 
   metric (out, "samepage_memory_total_bytes", "gauge", "MemTotal of /proc/meminfo.",
           snapshot->mem.total_kib * KIB);

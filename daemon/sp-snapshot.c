@@ -18,7 +18,10 @@ sp_snapshot_clear (SpSnapshot *snapshot)
 SpSnapshot *
 sp_snapshot_new (void)
 {
-  return g_atomic_rc_box_new0 (SpSnapshot);
+  SpSnapshot *snapshot = g_atomic_rc_box_new0 (SpSnapshot);
+
+  sp_ksm_cost_init (&snapshot->cost);
+  return snapshot;
 }
 
 SpSnapshot *

@@ -17,6 +17,7 @@
 #include "sp-domain.h"
 #include "sp-ksm-decision.h"
 #include "sp-ksm.h"
+#include "sp-ksmd-cost.h"
 #include "sp-meminfo.h"
 
 G_BEGIN_DECLS
@@ -26,6 +27,7 @@ typedef struct {
   gint64 time_us; /* wall-clock time of the decision (g_get_real_time) */
   SpKsmState ksm; /* after the knobs were written */
   SpMeminfo mem;
+  SpKsmCost cost;      /* what KSM cost and returned in the window this decision ends */
   SpDecision decision; /* the KSM policy's (sp-ksm-policy.h) */
   SpConfig *config;
   SpGuests *guests;

@@ -29,6 +29,7 @@ struct _SpTuner {
   SpGuests *guests;
   SpSnapshot *snapshot;
   guint64 n_decisions;
+  SpKsmdCostMeter cost_meter; /* ksmd's CPU across decision windows */
 
   guint tick_id;
   guint watch_id;
@@ -120,6 +121,7 @@ sp_tuner_init (SpTuner *self)
   self->guests = sp_guests_new ();
   self->snapshot = sp_snapshot_new ();
   self->snapshot->guests = sp_guests_ref (self->guests);
+  sp_ksmd_cost_meter_init (&self->cost_meter);
 }
 
 /* A memory pressure event: retune now (the policy boosts). The journal
@@ -231,6 +233,7 @@ snapshot_with_inputs (SpTuner *self, const SpKsmState *ksm, const SpMeminfo *mem
   next->serial = self->snapshot->serial + 1;
   next->ksm = *ksm;
   next->mem = *mem;
+  next->cost = self->snapshot->cost;
   next->config = sp_config_copy (self->config);
   next->guests = sp_guests_ref (self->guests);
   next->dry_run = self->dry_run;
@@ -283,6 +286,14 @@ sp_tuner_retune (SpTuner *self)
   if (!read_inputs (self, &ksm, &mem))
     return;
   next = snapshot_with_inputs (self, &ksm, &mem);
+  sp_ksmd_cost_meter_sample (&self->cost_meter, self->procfs_root, &ksm, g_get_monotonic_time (),
+                             (guint64) MAX (sysconf (_SC_CLK_TCK), 1), sp_page_size_kib (),
+                             &next->cost);
+  if (ksm.available)
+    {
+      g_autofree char *cost = sp_ksm_cost_describe (&next->cost);
+      g_debug ("KSM cost: %s", cost);
+    }
 
   for (guint i = 0; i < self->actuators->len; i++)
     sp_actuator_observe (g_ptr_array_index (self->actuators, i), next);
@@ -292,7 +303,8 @@ sp_tuner_retune (SpTuner *self)
 
   /* the journal gets a line when the action changes, not on every tick */
   previous = &self->snapshot->decision;
-  if (previous->action != next->decision.action || self->n_decisions == 1)
+  if (previous->action != next->decision.action || self->n_decisions == 1 ||
+      previous->guard.phase != next->decision.guard.phase)
     g_message ("%s", next->decision.reason);
   else
     g_debug ("%s", next->decision.reason);

@@ -51,7 +51,9 @@ DEFAULT_TUNING = {
     "hysteresis": 10, "advisor_max_cpu_min": 10, "advisor_max_cpu_max": 70,
     "advisor_scan_time_min": 30, "advisor_scan_time_max": 200, "scan_rate": "auto",
     "free_source": "available", "pressure_trigger": "some 150000 1000000",
-    "merge_across_nodes": -1, "balloon": "off",
+    "merge_across_nodes": -1, "use_zero_pages": -1, "profit_guard": "on",
+    "profit_guard_unmerge": "false", "profit_min_scans": 2, "profit_min_kib_per_cpu_second": 1024,
+    "profit_retry_interval": 1800, "profit_retry_committed_change": 20, "balloon": "off",
     "balloon_threshold": 20, "balloon_critical": 5,
     "guest_free_percent": 20, "max_step_percent": 5, "critical_step_percent": 10,
     "min_percent": 50, "shares": 1000, "stats_period": 5, "target_timeout": 60,
@@ -306,7 +308,16 @@ class ApiTest(DBusTestCase):
         self.assertEqual(props["PagesShared"], 50)
         self.assertEqual(props["PagesSharing"], 300)
         self.assertEqual(props["GeneralProfit"], 123456)
-        self.assertEqual(props["SavedKiB"], 300 * os.sysconf("SC_PAGE_SIZE") // 1024)
+        # pages_sharing 300 and ksm_zero_pages 5 are both saved
+        page = os.sysconf("SC_PAGE_SIZE")
+        self.assertEqual(props["SavedKiB"], (300 + 5) * page // 1024)
+        self.assertEqual(props["KsmZeroPages"], 5)
+        # rmap items from general_profit = saved x page size - rmap items x 64
+        self.assertAlmostEqual(props["ProfitRatio"], (305 * page - 123456) / 64 / 305)
+        # the fake procfs has no ksmd thread, and no full scan was timed
+        self.assertEqual(props["KsmdCpuPercent"], -1)
+        self.assertEqual(props["FullScanSeconds"], -1)
+        self.assertEqual(props["SavedKiBPerCpuSecond"], -1)
         self.assertEqual(props["AdvisorMode"], "none")
         expected_files = {name: 0 if name == "advisor_mode" else int(value)
                           for name, value in tree.items() if name not in KSM_FILES_UNREAD}

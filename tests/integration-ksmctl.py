@@ -45,6 +45,12 @@ MANAGER = {
     "PagesSharing": 314573,
     "GeneralProfit": 1234567890,
     "SavedKiB": 1258292,             # 1.2 GiB
+    "KsmZeroPages": 0,
+    "KsmdCpuPercent": 4.2,
+    "FullScanSeconds": 12.5,
+    "SavedKiBPerCpuSecond": 153600.0,  # 150 MiB
+    "ProfitRatio": 3.5,
+    "ProfitGuard": "watching",
     "AdvisorMode": "none",
     "KsmFiles": {"run": 1, "pages_to_scan": 400, "advisor_mode": 0},
     "MemTotalKiB": 16777216,         # 16.0 GiB
@@ -65,7 +71,9 @@ MANAGER = {
                "free_source": "available", "pressure_trigger": "some 150000 1000000",
                "advisor_max_cpu_min": 10,
                "advisor_max_cpu_max": 70, "advisor_scan_time_min": 30,
-               "advisor_scan_time_max": 200, "merge_across_nodes": -1, "balloon": "off",
+               "advisor_scan_time_max": 200, "merge_across_nodes": -1, "use_zero_pages": -1, "profit_guard": "on",
+    "profit_guard_unmerge": "false", "profit_min_scans": 2, "profit_min_kib_per_cpu_second": 1024,
+    "profit_retry_interval": 1800, "profit_retry_committed_change": 20, "balloon": "off",
                "balloon_threshold": 20, "balloon_critical": 5, "guest_free_percent": 20,
                "max_step_percent": 5, "critical_step_percent": 10, "min_percent": 50,
                "shares": 1000, "stats_period": 5, "target_timeout": 60},
@@ -242,7 +250,11 @@ class StatusTest(KsmctlTestCase):
         for member, prop in [("run", "Run"), ("pages_to_scan", "PagesToScan"),
                              ("sleep_millisecs", "SleepMillisecs"),
                              ("pages_shared", "PagesShared"), ("pages_sharing", "PagesSharing"),
-                             ("general_profit", "GeneralProfit"), ("saved_kib", "SavedKiB")]:
+                             ("general_profit", "GeneralProfit"), ("saved_kib", "SavedKiB"),
+                             ("zero_pages", "KsmZeroPages"), ("cpu_percent", "KsmdCpuPercent"),
+                             ("full_scan_seconds", "FullScanSeconds"),
+                             ("saved_kib_per_cpu_second", "SavedKiBPerCpuSecond"),
+                             ("profit_ratio", "ProfitRatio")]:
             self.assertEqual(status["ksm"][member], m[prop], member)
         for member, prop in [("total_kib", "MemTotalKiB"), ("available_kib", "MemAvailableKiB"),
                              ("committed_kib", "CommittedKiB"),
@@ -255,6 +267,31 @@ class StatusTest(KsmctlTestCase):
                                               "time_us": DECISION_US})
         self.assertEqual(status["tuning"], m["Tuning"])
         self.assertEqual(status["ksm"]["files"], m["KsmFiles"])
+
+    def test_status_cost(self):
+        self.start_fake()
+        out = self.ksmctl("status").stdout
+        self.assertIn("Cost:       ksmd 4 % of a core, 1.2 GiB saved, 150.0 MiB per CPU-second\n",
+                      out)
+        self.assertIn("Scans:      full scan 12.5 s, 3.5 rmap items per saved page\n", out)
+
+    def test_status_zero_pages_in_the_saving(self):
+        self.start_fake(manager={"KsmZeroPages": 2048})
+        out = self.ksmctl("status").stdout
+        self.assertIn("shared pages, 2048 empty pages merged with the zero page)\n", out)
+        self.assertEqual(self.ksmctl_json("status", "--json")["ksm"]["zero_pages"], 2048)
+
+    def test_status_cost_unknown(self):
+        self.start_fake(manager={"KsmdCpuPercent": -1.0, "SavedKiBPerCpuSecond": -1.0,
+                                 "FullScanSeconds": -1.0, "ProfitRatio": -1.0})
+        out = self.ksmctl("status").stdout
+        self.assertIn("Cost:       ksmd's CPU not measured yet, 1.2 GiB saved, per CPU-second not "
+                      "measured yet (no full scan timed)\n", out)
+        self.assertNotIn("Scans:", out)
+        self.assertNotIn("zero page", out)
+        status = self.ksmctl_json("status", "--json")
+        self.assertEqual(status["ksm"]["cpu_percent"], -1)
+        self.assertEqual(status["ksm"]["profit_ratio"], -1)
 
     def test_status_balloons(self):
         self.start_fake(manager={"BalloonMode": "auto", "BalloonGuestsManaged": 3,

@@ -38,7 +38,7 @@ import weakref
 import sptest
 
 # Bump when the kernel choice, the module list or /init change.
-ASSETS_VERSION = "3"
+ASSETS_VERSION = "4"
 CACHE_DIR = os.environ.get("SP_TESTBED_CACHE", "/var/cache/samepage-testbed")
 READY_MARKER = "SAMEPAGE-TESTBED-READY"
 KERNEL_META_PACKAGE = "linux-image-amd64"
@@ -51,6 +51,8 @@ VIRSH = "/usr/bin/virsh"
 
 # The guest's /init. Prints its progress on the serial console; the pattern
 # lines are 16 bytes, so every 4 KiB page of the fill file is identical.
+# With sp_fill_random=1 on the kernel command line the fill comes from
+# /dev/urandom instead: no two pages alike, nothing for KSM to merge.
 INIT_SCRIPT = r"""#!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /dev /tmp /fill
 /bin/busybox --install -s /bin
@@ -62,11 +64,18 @@ for m in %(modules)s; do
   insmod /lib/modules/$m.ko || echo "samepage-testbed: cannot load $m"
 done
 fill=0
+random=0
 for arg in $(cat /proc/cmdline); do
-  case "$arg" in sp_fill=*) fill=${arg#sp_fill=} ;; esac
+  case "$arg" in
+    sp_fill=*) fill=${arg#sp_fill=} ;;
+    sp_fill_random=*) random=${arg#sp_fill_random=} ;;
+  esac
 done
 echo "samepage-testbed: modules loaded at $(cut -d' ' -f1 /proc/uptime) s"
-if [ "$fill" -gt 0 ]; then
+if [ "$fill" -gt 0 ] && [ "$random" = 1 ]; then
+  mount -t tmpfs -o size=$((fill + 1))m tmpfs /fill
+  dd if=/dev/urandom of=/fill/pattern bs=1048576 count=$fill 2>/dev/null
+elif [ "$fill" -gt 0 ]; then
   # one 64 KiB block, then whole MiBs of it: few system calls under TCG
   yes AAAAAAAAAAAAAAA | head -c 65536 > /tmp/block
   cat /tmp/block /tmp/block /tmp/block /tmp/block > /tmp/quarter
@@ -79,7 +88,7 @@ if [ "$fill" -gt 0 ]; then
 fi
 balloon=no
 [ -e /sys/bus/virtio/drivers/virtio_balloon ] && balloon=yes
-echo "%(marker)s fill=${fill}MiB balloon=${balloon} uptime=$(cut -d' ' -f1 /proc/uptime)s"
+echo "%(marker)s fill=${fill}MiB balloon=${balloon} uptime=$(cut -d' ' -f1 /proc/uptime)s random=${random}"
 while :; do sleep 3600; done
 """ % {"modules": " ".join(GUEST_MODULES), "marker": READY_MARKER}
 

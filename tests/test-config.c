@@ -120,6 +120,43 @@ test_equal_copy (void)
   }
 }
 
+/* The profit guard's keys: on by default; on|off and booleans only; both
+ * count in sp_config_equal; SetTuning takes them as strings. */
+static void
+test_profit_keys (SpTestTmpDir *tmp, gconstpointer data)
+{
+  g_autoptr (SpConfig) defaults = sp_config_new_default ();
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *bad = sp_test_tmp_dir_write (tmp, "bad.conf", "[tuning]\nprofit_guard=yes\n");
+  g_autofree char *bad_bool =
+      sp_test_tmp_dir_write (tmp, "bad-bool.conf", "[tuning]\nprofit_guard_unmerge=on\n");
+  g_autofree char *zero = sp_test_tmp_dir_write (tmp, "zero.conf", "[tuning]\nuse_zero_pages=2\n");
+
+  g_assert_true (defaults->profit_guard);
+  g_assert_false (defaults->profit_guard_unmerge);
+  g_assert_cmpint (defaults->use_zero_pages, ==, -1);
+  g_assert_false (sp_config_load_file (config, bad, TRUE, &error));
+  sp_test_assert_contains (error->message, "profit_guard = 'yes' is not one of on|off");
+  g_clear_error (&error);
+  g_assert_false (sp_config_load_file (config, bad_bool, TRUE, &error));
+  sp_test_assert_contains (error->message, "'on' is not a boolean (true|false)");
+  g_clear_error (&error);
+  g_assert_false (sp_config_load_file (config, zero, TRUE, &error));
+  sp_test_assert_contains (error->message, "use_zero_pages = 2 is out of range (-1..1)");
+  g_clear_error (&error);
+  g_assert_true (sp_config_equal (config, defaults));
+
+  g_assert_true (sp_config_set_from_string (config, "profit_guard", "off", &error));
+  g_assert_no_error (error);
+  g_assert_false (config->profit_guard);
+  g_assert_false (sp_config_equal (config, defaults));
+  config->profit_guard = TRUE;
+  g_assert_true (sp_config_set_from_string (config, "profit_guard_unmerge", "true", &error));
+  g_assert_true (config->profit_guard_unmerge);
+  g_assert_false (sp_config_equal (config, defaults));
+}
+
 /* samepaged-full.conf sets every key to a value other than its default. */
 /* [balloon]: off by default (it changes guests' memory); bad values name
  * what is allowed; the critical threshold and step are checked against
@@ -196,6 +233,13 @@ test_load_full (void)
   g_assert_cmpint (config->advisor_max_cpu_max, ==, 90);
   g_assert_cmpint (config->advisor_scan_time_min, ==, 60);
   g_assert_cmpint (config->advisor_scan_time_max, ==, 600);
+  g_assert_cmpint (config->use_zero_pages, ==, 1);
+  g_assert_false (config->profit_guard);
+  g_assert_true (config->profit_guard_unmerge);
+  g_assert_cmpint (config->profit_min_scans, ==, 5);
+  g_assert_cmpint (config->profit_min_kib_per_cpu_s, ==, 4096);
+  g_assert_cmpint (config->profit_retry_interval_sec, ==, 600);
+  g_assert_cmpint (config->profit_retry_committed_pct, ==, 50);
   g_assert_cmpint (config->balloon, ==, SP_BALLOON_MODE_AUTO);
   g_assert_cmpint (config->balloon_threshold_pct, ==, 30);
   g_assert_cmpint (config->balloon_critical_pct, ==, 10);
@@ -471,7 +515,7 @@ test_default_file (void)
       if (!found)
         g_error ("%s does not document “%s”", path, expect);
     }
-  g_assert_cmpuint (n_keys, ==, 32);
+  g_assert_cmpuint (n_keys, ==, 39);
 }
 
 /* defaults < ksmtuned.conf < samepaged.conf */
@@ -673,7 +717,7 @@ test_tuning_to_variant (void)
   g_assert_true (sp_config_load_file (config, path, TRUE, NULL));
   dict = g_variant_ref_sink (sp_config_tuning_to_variant (config));
   g_assert_cmpstr (g_variant_get_type_string (dict), ==, "a{sv}");
-  g_assert_cmpuint (g_variant_n_children (dict), ==, 28);
+  g_assert_cmpuint (g_variant_n_children (dict), ==, 35);
 
   for (const SpConfigIntKey *k = sp_config_int_keys (); k->key != NULL; k++)
     {
@@ -755,6 +799,8 @@ main (int argc, char **argv)
   g_test_add ("/config/round-trip", SpTestTmpDir, NULL, sp_test_tmp_dir_setup, test_round_trip,
               sp_test_tmp_dir_teardown);
   g_test_add_func ("/config/default-file", test_default_file);
+  g_test_add ("/config/profit-keys", SpTestTmpDir, NULL, sp_test_tmp_dir_setup, test_profit_keys,
+              sp_test_tmp_dir_teardown);
   g_test_add ("/config/balloon-keys", SpTestTmpDir, NULL, sp_test_tmp_dir_setup, test_balloon_keys,
               sp_test_tmp_dir_teardown);
   g_test_add_func ("/config/precedence", test_precedence);

@@ -589,6 +589,255 @@ test_policy_part (void)
   g_assert_null (sp_policy_urgent_reason (policy, previous, next));
 }
 
+/* ---- the profit guard ------------------------------------------------- */
+
+/* One decision of a story: what the kernel and the host say, what the
+ * policy must answer. The guard's state carries from row to row. */
+typedef struct {
+  gint64 now_s;          /* monotonic */
+  gint64 full_scans;     /* -1: the kernel has no full_scans */
+  gint64 general_profit; /* bytes */
+  double kib_per_cpu_s;  /* -1: not measured yet */
+  guint64 committed_kib;
+  guint64 available_kib; /* of 16 GiB */
+  SpAction expect_action;
+  gint64 expect_run;    /* the run setting */
+  gint64 expect_npages; /* -1: none expected (a stop) */
+  SpProfitGuardPhase expect_phase;
+  const char *expect_reason; /* a part of the reason; NULL: no "profit guard" in it */
+} GuardStep;
+
+#define PRESSED (1 * GIB) /* available: under the 3.2 GiB threshold, KSM runs */
+#define RELAXED (14 * GIB)
+#define NO_RATE (-1.0)
+#define OFF SP_PROFIT_GUARD_OFF
+#define WATCHING SP_PROFIT_GUARD_WATCHING
+#define SLOWED SP_PROFIT_GUARD_SLOWED
+#define STOPPED SP_PROFIT_GUARD_STOPPED
+#define RUN SP_ACTION_RUN
+#define STOP SP_ACTION_STOP
+
+static void
+run_story (const char *name, const SpConfig *config, const GuardStep *steps, gsize n_steps)
+{
+  SpProfitGuard guard = { 0 };
+  SpAction previous_action = SP_ACTION_NONE;
+  gint64 npages = 1000;
+
+  for (gsize i = 0; i < n_steps; i++)
+    {
+      const GuardStep *s = &steps[i];
+      SpKsmPolicyInput in = { 0 };
+      SpKsmCost cost;
+      SpDecision d = { 0 };
+
+      g_test_message ("%s, step %" G_GSIZE_FORMAT, name, i + 1);
+      sp_ksm_cost_init (&cost);
+      cost.time_us = s->now_s * G_USEC_PER_SEC;
+      cost.full_scans = s->full_scans;
+      cost.has_general_profit = TRUE;
+      cost.general_profit = s->general_profit;
+      cost.saved_kib_per_cpu_second = s->kib_per_cpu_s;
+      in.config = config;
+      mem_set (&in.mem, 16 * GIB, s->available_kib);
+      in.committed_kib = s->committed_kib;
+      ksm_classic (&in.ksm, npages);
+      in.previous_action = previous_action;
+      in.previous_npages = npages;
+      in.page_kib = 4;
+      in.previous_guard = guard;
+      in.cost = &cost;
+      in.now_us = cost.time_us;
+
+      sp_ksm_policy_decide (&in, &d);
+      g_test_message ("  %s", d.reason);
+      g_assert_cmpint (d.action, ==, s->expect_action);
+      g_assert_cmpint (setting (&d, SP_KSM_RUN), ==, s->expect_run);
+      if (s->expect_npages >= 0)
+        g_assert_cmpint (setting (&d, SP_KSM_PAGES_TO_SCAN), ==, s->expect_npages);
+      else
+        g_assert_false (find_setting (&d, SP_KSM_PAGES_TO_SCAN, NULL));
+      g_assert_cmpstr (sp_profit_guard_phase_to_string (d.guard.phase), ==,
+                       sp_profit_guard_phase_to_string (s->expect_phase));
+      if (s->expect_reason != NULL)
+        sp_test_assert_contains (d.reason, s->expect_reason);
+      else
+        g_assert_null (strstr (d.reason, "profit guard"));
+
+      guard = d.guard;
+      previous_action = d.action;
+      if (d.action == SP_ACTION_RUN)
+        npages = d.npages;
+      sp_decision_clear (&d);
+    }
+}
+
+static SpConfig *
+guard_config (void)
+{
+  SpConfig *config = sp_config_new_default ();
+
+  config->scan_rate = SP_SCAN_RATE_CLASSIC;
+  config->npages_max = 2000;
+  return config;
+}
+
+/* Random guests: nothing merges, the rmap items cost memory. Boost +300,
+ * min 64. */
+static const GuardStep unprofitable[] = {
+  /* KSM starts: the guard counts scans from here */
+  { 0, 100, 0, NO_RATE, 8 * GIB, PRESSED, RUN, 1, 1300, WATCHING, NULL },
+  /* one full scan is not enough to judge */
+  { 60, 101, -4 * 1024 * 1024, NO_RATE, 8 * GIB, PRESSED, RUN, 1, 1600, WATCHING, NULL },
+  /* two: general profit negative → the lowest rate */
+  { 120, 102, -4 * 1024 * 1024, NO_RATE, 8 * GIB, PRESSED, RUN, 1, 64, SLOWED,
+    "profit guard: general profit -4.0 MiB <= 0 after 2 full scans, lowest rate to 64 pages" },
+  /* still not paying, one scan at the lowest rate: stays there */
+  { 180, 103, -4 * 1024 * 1024, NO_RATE, 8 * GIB, PRESSED, RUN, 1, 64, SLOWED,
+    "<= 0 (1 of 2 full scans at the lowest rate), lowest rate to 64 pages" },
+  /* two scans at the lowest rate and still not paying: stopped, pages kept */
+  { 240, 104, -4 * 1024 * 1024, NO_RATE, 8 * GIB, PRESSED, STOP, 0, -1, STOPPED,
+    "stop: profit guard: general profit -4.0 MiB <= 0 after 2 more full scans at the lowest "
+    "scan rate, merged pages kept (run=0); retry when committed memory changes by more than "
+    "20 % or in 30 min" },
+  /* stays stopped while the pressure lasts */
+  { 840, 104, -4 * 1024 * 1024, NO_RATE, 8 * GIB + GIB, PRESSED, STOP, 0, -1, STOPPED,
+    "stop: profit guard: KSM did not pay; retry when committed memory changes by more than "
+    "20 % or in 20 min" },
+  /* memory plentiful: a stop anyway, and the guard keeps its verdict */
+  { 900, 104, -4 * 1024 * 1024, NO_RATE, 8 * GIB, RELAXED, STOP, 0, -1, STOPPED, NULL },
+  /* 30 min after the stop: tried again */
+  { 2040, 104, -4 * 1024 * 1024, NO_RATE, 8 * GIB, PRESSED, RUN, 1, 364, WATCHING,
+    "profit guard: trying KSM again (stopped for 30 min)" },
+};
+
+/* Identical guests: merging pays, the guard only watches. */
+static const GuardStep profitable[] = {
+  { 0, 0, 0, NO_RATE, 8 * GIB, PRESSED, RUN, 1, 1300, WATCHING, NULL },
+  { 60, 1, 100 * 1024 * 1024, NO_RATE, 8 * GIB, PRESSED, RUN, 1, 1600, WATCHING, NULL },
+  { 120, 5, 300 * 1024 * 1024, 150 * 1024, 8 * GIB, PRESSED, RUN, 1, 1900, WATCHING, NULL },
+  { 600, 50, 300 * 1024 * 1024, 150 * 1024, 8 * GIB, PRESSED, RUN, 1, 2000, WATCHING, NULL },
+  /* memory plentiful: stopped for memory, the guard resets */
+  { 660, 51, 300 * 1024 * 1024, 150 * 1024, 8 * GIB, RELAXED, STOP, 0, -1, OFF, NULL },
+};
+
+/* A positive profit, but too little for the CPU: the rate minimum, then
+ * paying again at the lowest rate. */
+static const GuardStep cpu_bound[] = {
+  { 0, 10, 0, NO_RATE, 8 * GIB, PRESSED, RUN, 1, 1300, WATCHING, NULL },
+  { 60, 12, 1024 * 1024, 100, 8 * GIB, PRESSED, RUN, 1, 64, SLOWED,
+    "saved 100 KiB per CPU-second < 1.0 MiB after 2 full scans" },
+  { 120, 13, 1024 * 1024, 4096, 8 * GIB, PRESSED, RUN, 1, 364, WATCHING,
+    "profit guard: KSM pays again" },
+};
+
+/* Retry on a committed change above the fraction, not below it; unmerge. */
+static const GuardStep committed_change[] = {
+  { 0, 0, 0, NO_RATE, 8 * GIB, PRESSED, RUN, 1, 1300, WATCHING, NULL },
+  { 60, 2, -1024 * 1024, NO_RATE, 8 * GIB, PRESSED, RUN, 1, 64, SLOWED, "lowest rate to 64" },
+  { 120, 4, -1024 * 1024, NO_RATE, 8 * GIB, PRESSED, STOP, 2, -1, STOPPED,
+    "merged pages split (run=2)" },
+  /* +10 %: not enough */
+  { 180, 4, -1024 * 1024, NO_RATE, 8 * GIB + 819 * MIB, PRESSED, STOP, 2, -1, STOPPED,
+    "KSM did not pay" },
+  /* +25 %: a new guest, tried again */
+  { 240, 4, -1024 * 1024, NO_RATE, 10 * GIB, PRESSED, RUN, 1, 364, WATCHING,
+    "profit guard: trying KSM again (committed changed from 8.0 GiB to 10.0 GiB)" },
+};
+
+/* profit_guard = off, or a kernel without full_scans: KSM runs regardless. */
+static const GuardStep guard_off[] = {
+  { 0, 0, 0, NO_RATE, 8 * GIB, PRESSED, RUN, 1, 1300, OFF, NULL },
+  { 60, 2, -1024 * 1024, 10, 8 * GIB, PRESSED, RUN, 1, 1600, OFF, NULL },
+  { 120, 4, -1024 * 1024, 10, 8 * GIB, PRESSED, RUN, 1, 1900, OFF, NULL },
+  { 180, 6, -1024 * 1024, 10, 8 * GIB, PRESSED, RUN, 1, 2000, OFF, NULL },
+};
+
+static const GuardStep no_full_scans[] = {
+  { 0, -1, 0, NO_RATE, 8 * GIB, PRESSED, RUN, 1, 1300, OFF, NULL },
+  { 60, -1, -1024 * 1024, 10, 8 * GIB, PRESSED, RUN, 1, 1600, OFF, NULL },
+  { 120, -1, -1024 * 1024, 10, 8 * GIB, PRESSED, RUN, 1, 1900, OFF, NULL },
+};
+
+static void
+test_policy_profit_guard (void)
+{
+  g_autoptr (SpConfig) config = guard_config ();
+  g_autoptr (SpConfig) unmerge = guard_config ();
+  g_autoptr (SpConfig) off = guard_config ();
+
+  unmerge->profit_guard_unmerge = TRUE;
+  off->profit_guard = FALSE;
+  run_story ("unprofitable", config, unprofitable, G_N_ELEMENTS (unprofitable));
+  run_story ("profitable", config, profitable, G_N_ELEMENTS (profitable));
+  run_story ("cpu-bound", config, cpu_bound, G_N_ELEMENTS (cpu_bound));
+  run_story ("committed-change", unmerge, committed_change, G_N_ELEMENTS (committed_change));
+  run_story ("off", off, guard_off, G_N_ELEMENTS (guard_off));
+  run_story ("no-full-scans", config, no_full_scans, G_N_ELEMENTS (no_full_scans));
+}
+
+/* Inputs under pressure with a KSM that does not pay: general profit
+ * -1 MiB at full_scans, the guard in phase since full scan 10. */
+static void
+unpaying_input (SpKsmPolicyInput *in, SpKsmCost *cost, const SpConfig *config, gint64 full_scans,
+                SpProfitGuardPhase phase)
+{
+  memset (in, 0, sizeof (*in));
+  sp_ksm_cost_init (cost);
+  cost->full_scans = full_scans;
+  cost->has_general_profit = TRUE;
+  cost->general_profit = -1024 * 1024;
+  in->config = config;
+  mem_set (&in->mem, 16 * GIB, PRESSED);
+  in->committed_kib = 8 * GIB;
+  ksm_classic (&in->ksm, 100);
+  in->previous_action = SP_ACTION_RUN;
+  in->previous_npages = 100;
+  in->previous_guard.phase = phase;
+  in->previous_guard.since_scans = 10;
+  in->cost = cost;
+}
+
+/* With the advisor, the lowest rate is its least CPU and longest scan time. */
+static void
+test_policy_profit_guard_advisor (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  SpKsmPolicyInput in;
+  SpKsmCost cost;
+  SpDecision d = { 0 };
+
+  unpaying_input (&in, &cost, config, 12, SP_PROFIT_GUARD_WATCHING);
+  ksm_with_advisor (&in.ksm, 100);
+  in.previous_npages = 1000;
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_cmpint (d.action, ==, SP_ACTION_RUN);
+  g_assert_cmpint (d.guard.phase, ==, SP_PROFIT_GUARD_SLOWED);
+  g_assert_cmpint (setting (&d, SP_KSM_ADVISOR_MAX_CPU), ==, config->advisor_max_cpu_min);
+  g_assert_cmpint (setting (&d, SP_KSM_ADVISOR_TARGET_SCAN_TIME), ==,
+                   config->advisor_scan_time_max);
+  sp_test_assert_contains (d.reason, "lowest rate: advisor max_cpu 10 %, target scan time 200 s");
+  sp_decision_clear (&d);
+}
+
+/* mode = always is the user's word: the guard stays out of it. */
+static void
+test_policy_profit_guard_mode_always (void)
+{
+  g_autoptr (SpConfig) config = guard_config ();
+  SpKsmPolicyInput in;
+  SpKsmCost cost;
+  SpDecision d = { 0 };
+
+  config->mode = SP_MODE_ALWAYS;
+  unpaying_input (&in, &cost, config, 50, SP_PROFIT_GUARD_SLOWED);
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_cmpint (d.action, ==, SP_ACTION_RUN);
+  g_assert_cmpint (setting (&d, SP_KSM_PAGES_TO_SCAN), ==, 400);
+  g_assert_cmpint (d.guard.phase, ==, SP_PROFIT_GUARD_OFF);
+  sp_decision_clear (&d);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -605,5 +854,8 @@ main (int argc, char **argv)
   g_test_add_func ("/ksm-policy/advisor-max-pages", test_policy_advisor_max_pages);
   g_test_add_func ("/ksm-policy/unavailable", test_policy_unavailable);
   g_test_add_func ("/ksm-policy/part", test_policy_part);
+  g_test_add_func ("/ksm-policy/profit-guard", test_policy_profit_guard);
+  g_test_add_func ("/ksm-policy/profit-guard-mode-always", test_policy_profit_guard_mode_always);
+  g_test_add_func ("/ksm-policy/profit-guard-advisor", test_policy_profit_guard_advisor);
   return g_test_run ();
 }

@@ -497,8 +497,11 @@ test_ksm_saved_kib (void)
 
   g_assert_true (sp_ksm_read (root, &state, &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (sp_ksm_state_saved_kib (&state), ==, 98765 * page_kib);
+  /* pages_sharing 98765 and ksm_zero_pages 42: the zero pages count too */
+  g_assert_cmpuint (sp_ksm_state_saved_kib (&state), ==, (98765 + 42) * page_kib);
 
+  state.present &= ~(G_GUINT64_CONSTANT (1) << SP_KSM_KSM_ZERO_PAGES);
+  g_assert_cmpuint (sp_ksm_state_saved_kib (&state), ==, 98765 * page_kib);
   state.present &= ~(G_GUINT64_CONSTANT (1) << SP_KSM_PAGES_SHARING);
   g_assert_cmpuint (sp_ksm_state_saved_kib (&state), ==, 0);
 

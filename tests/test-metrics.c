@@ -3,6 +3,7 @@
 #include <glib/gstdio.h>
 #include <unistd.h>
 
+#include "sp-io.h"
 #include "sp-metrics.h"
 #include "sp-notify.h"
 #include "sp-test.h"
@@ -179,6 +180,35 @@ test_metrics_balloon (void)
   g_assert_null (strstr (text, "domain=\"g2\""));
 }
 
+/* What KSM costs: known values only; the saving counts zero pages. */
+static void
+test_metrics_cost (void)
+{
+  g_autoptr (SpSnapshot) s = make_snapshot ();
+  g_autofree char *without = sp_metrics_format (s);
+  g_autofree char *text = NULL;
+  double page = (double) sp_page_size_bytes ();
+
+  g_assert_null (strstr (without, "samepage_ksmd_"));
+  g_assert_null (strstr (without, "samepage_ksm_profit_ratio"));
+  sp_test_ksm_set (&s->ksm, SP_KSM_KSM_ZERO_PAGES, 28);
+  s->cost.cpu_seconds = 12.5;
+  s->cost.cpu_percent = 4;
+  s->cost.full_scan_seconds = 3;
+  s->cost.saved_kib_per_cpu_second = 2048;
+  s->cost.profit_ratio = 80;
+  text = sp_metrics_format (s);
+
+  assert_exposition_format (text);
+  g_assert_cmpfloat (series_value (text, "samepage_ksm_saved_bytes"), ==, 128 * page);
+  g_assert_cmpfloat (series_value (text, "samepage_ksmd_cpu_seconds_total"), ==, 12.5);
+  g_assert_cmpfloat (series_value (text, "samepage_ksmd_cpu_ratio"), ==, 0.04);
+  g_assert_cmpfloat (series_value (text, "samepage_ksm_full_scan_seconds"), ==, 3);
+  g_assert_cmpfloat (series_value (text, "samepage_ksm_saved_bytes_per_cpu_second"), ==,
+                     2048.0 * 1024);
+  g_assert_cmpfloat (series_value (text, "samepage_ksm_profit_ratio"), ==, 80);
+}
+
 static void
 test_metrics_write_atomic (void)
 {
@@ -251,6 +281,7 @@ main (int argc, char **argv)
   g_test_add_func ("/metrics/format", test_metrics_format);
   g_test_add_func ("/metrics/write-atomic", test_metrics_write_atomic);
   g_test_add_func ("/metrics/balloon", test_metrics_balloon);
+  g_test_add_func ("/metrics/cost", test_metrics_cost);
   g_test_add_func ("/notify/datagram", test_notify);
   return g_test_run ();
 }

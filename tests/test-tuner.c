@@ -290,6 +290,72 @@ test_tuner_restore_error (Fixture *f, gconstpointer data)
   g_assert_cmpstr (run, ==, "0");
 }
 
+/* use_zero_pages as configured while samepaged runs, put back on exit. */
+static void
+test_tuner_use_zero_pages (Fixture *f, gconstpointer data)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  g_autoptr (SpTuner) tuner = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *written = NULL;
+  g_autofree char *restored = NULL;
+
+  config->use_zero_pages = 1;
+  sp_test_sysfs_set (&f->sysfs, "use_zero_pages", "0\n");
+  tuner = sp_tuner_new (config, f->sysfs.root, f->procfs, FALSE);
+  sp_tuner_retune (tuner);
+  written = read_knob (f, "use_zero_pages");
+  g_assert_cmpstr (written, ==, "1");
+
+  g_assert_true (sp_tuner_restore (tuner, &error));
+  g_assert_no_error (error);
+  restored = read_knob (f, "use_zero_pages");
+  g_assert_cmpstr (restored, ==, "0");
+}
+
+/* The profit guard through the whole pass: ksmd found in the fake procfs,
+ * KSM that does not pay slowed to npages_min after 2 full scans, stopped
+ * after 2 more, with the reason; the snapshot shows the cost. */
+static void
+test_tuner_profit_guard (Fixture *f, gconstpointer data)
+{
+  g_autoptr (SpTuner) tuner = new_tuner (f);
+  g_autofree char *run = NULL;
+  g_autofree char *pages = NULL;
+  g_autofree char *stopped = NULL;
+  SpSnapshot *snapshot;
+
+  sp_test_write_in (f->procfs, "37/stat",
+                    "37 (ksmd) S 2 0 0 0 -1 2097216 0 0 0 0 500 20 0 0 25 5 1 0 27 0 0\n", -1);
+  sp_test_sysfs_set (&f->sysfs, "full_scans", "10\n");
+  sp_test_sysfs_set (&f->sysfs, "general_profit", "-1048576\n");
+  sp_test_sysfs_set (&f->sysfs, "ksm_zero_pages", "0\n");
+
+  sp_tuner_retune (tuner);
+  snapshot = sp_tuner_get_snapshot (tuner);
+  g_assert_cmpint (snapshot->cost.ksmd_pid, ==, 37);
+  g_assert_cmpint (snapshot->decision.guard.phase, ==, SP_PROFIT_GUARD_WATCHING);
+  run = read_knob (f, "run");
+  g_assert_cmpstr (run, ==, "1");
+
+  sp_test_sysfs_set (&f->sysfs, "full_scans", "12\n");
+  sp_tuner_retune (tuner);
+  snapshot = sp_tuner_get_snapshot (tuner);
+  g_assert_cmpint (snapshot->decision.guard.phase, ==, SP_PROFIT_GUARD_SLOWED);
+  pages = read_knob (f, "pages_to_scan");
+  g_assert_cmpstr (pages, ==, "64");
+
+  sp_test_sysfs_set (&f->sysfs, "full_scans", "14\n");
+  sp_tuner_retune (tuner);
+  snapshot = sp_tuner_get_snapshot (tuner);
+  g_assert_cmpint (snapshot->decision.action, ==, SP_ACTION_STOP);
+  g_assert_cmpint (snapshot->decision.guard.phase, ==, SP_PROFIT_GUARD_STOPPED);
+  sp_test_assert_contains (snapshot->decision.reason,
+                           "stop: profit guard: general profit -1.0 MiB <= 0");
+  stopped = read_knob (f, "run");
+  g_assert_cmpstr (stopped, ==, "0");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -298,5 +364,7 @@ main (int argc, char **argv)
   ADD ("/tuner/ksm-parts", test_tuner_ksm_parts);
   ADD ("/tuner/second-part", test_tuner_second_part);
   ADD ("/tuner/restore-error", test_tuner_restore_error);
+  ADD ("/tuner/use-zero-pages", test_tuner_use_zero_pages);
+  ADD ("/tuner/profit-guard", test_tuner_profit_guard);
   return g_test_run ();
 }
