@@ -100,6 +100,11 @@ static const DomainField domain_fields[] = {
   { "stats_period", "StatsPeriod" },
   { "free_page_reporting", "FreePageReporting" },
   { "autodeflate", "AutoDeflate" },
+  { "guest_available_kib", "GuestAvailableKiB" },
+  { "balloon_target_kib", "BalloonTargetKiB" },
+  { "balloon_floor_kib", "BalloonFloorKiB" },
+  { "balloon_state", "BalloonState" },
+  { "balloon_reason", "BalloonReason" },
 };
 
 /* One domain as a JSON object; unmergeable_reason is null when KSM can merge it. */
@@ -145,10 +150,46 @@ print_json (GPtrArray *domains)
   ksmctl_print_json (root, TRUE);
 }
 
-enum { COL_NAME, COL_STATE, COL_MEMORY, COL_MERGE, COL_MERGED, COL_NOTE, N_COLUMNS };
+enum { COL_NAME, COL_STATE, COL_MEMORY, COL_MERGE, COL_MERGED, COL_BALLOON, COL_NOTE, N_COLUMNS };
 
-static const char *const headers[N_COLUMNS + 1] = { "NAME",   "STATE", "MEMORY", "MERGE",
-                                                    "MERGED", "NOTE",  NULL };
+static const char *const headers[N_COLUMNS + 1] = { "NAME",   "STATE",   "MEMORY", "MERGE",
+                                                    "MERGED", "BALLOON", "NOTE",   NULL };
+
+char *
+ksmctl_balloon_move (GVariant *props, const char *arrow)
+{
+  const char *state = ksmctl_dict_string (props, "BalloonState");
+  gint64 current_kib = ksmctl_dict_int (props, "CurrentKiB");
+  gint64 target_kib = ksmctl_dict_int (props, "BalloonTargetKiB");
+  g_autofree char *current = NULL;
+  g_autofree char *target = NULL;
+
+  if (g_strcmp0 (state, "shrink") != 0 && g_strcmp0 (state, "grow") != 0 &&
+      g_strcmp0 (state, "timed-out") != 0)
+    return NULL;
+  if (target_kib == current_kib || target_kib == 0)
+    return NULL;
+  current = sp_format_kib (current_kib);
+  target = sp_format_kib (target_kib);
+  return g_strconcat (current, arrow, target, NULL);
+}
+
+/* BALLOON: "-" when samepaged leaves it alone (not managed, not running, balloon off), the
+ * state when it does not move ("hold", "timed-out"), else "CURRENT→TARGET shrink" (grow,
+ * timed-out). */
+static char *
+balloon_cell (GVariant *props)
+{
+  const char *state = ksmctl_dict_string (props, "BalloonState");
+  g_autofree char *move = NULL;
+
+  if (state == NULL || *state == '\0' || g_str_equal (state, "none"))
+    return g_strdup ("-");
+  move = ksmctl_balloon_move (props, ksmctl_arrow ());
+  if (move == NULL)
+    return g_strdup (state);
+  return g_strdup_printf ("%s %s", move, state);
+}
 
 /* balloon: model, opt-out, reporting, autodeflate, shrunk by how much */
 static void
@@ -219,6 +260,7 @@ domain_row (GVariant *domain)
         sp_format_kib (ksmctl_dict_int (props, "MergingPages") * (gint64) sp_page_size_kib ());
   else
     row[COL_MERGED] = g_strdup ("-");
+  row[COL_BALLOON] = balloon_cell (props);
   row[COL_NOTE] = domain_note (props);
   return row;
 }

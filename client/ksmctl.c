@@ -254,6 +254,13 @@ ksmctl_format_time_local (gint64 time_us)
   return g_date_time_format (local, "%Y-%m-%d %H:%M:%S");
 }
 
+/* "→" where the locale's charset is UTF-8, else "->". */
+const char *
+ksmctl_arrow (void)
+{
+  return g_get_charset (NULL) ? "→" : "->";
+}
+
 /* "2025-11-23T09:11:12.345678Z"; NULL for 0. */
 char *
 ksmctl_format_time_iso8601 (gint64 time_us)

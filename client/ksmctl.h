@@ -47,6 +47,7 @@ gint64 ksmctl_variant_get_int (GVariant *value);
 /* ksmctl.c: output */
 char *ksmctl_format_time_local (gint64 time_us);
 char *ksmctl_format_time_iso8601 (gint64 time_us);
+const char *ksmctl_arrow (void);
 void ksmctl_json_add_dict_member (JsonBuilder *builder, const char *member, GVariant *dict,
                                   const char *key);
 void ksmctl_json_add_decision (JsonBuilder *builder, const char *action, const char *reason,
@@ -59,6 +60,10 @@ gboolean ksmctl_usage_error (GError **error, const char *format, ...) G_GNUC_PRI
 GPtrArray *ksmctl_get_domains (Ksmctl *ctl, GError **error);
 GVariant *ksmctl_find_domain (GPtrArray *domains, const char *name_or_uuid);
 void ksmctl_json_add_domain (JsonBuilder *builder, GVariant *domain);
+/* ksmctl-domains.c: a domain's balloon move, "256.0 MiB→230.4 MiB" (CurrentKiB to
+ * BalloonTargetKiB, joined by arrow); NULL unless BalloonState is shrink, grow or timed-out
+ * with a target other than the current size */
+char *ksmctl_balloon_move (GVariant *props, const char *arrow);
 
 /* The subcommands */
 gboolean ksmctl_cmd_status (Ksmctl *ctl, int argc, char **argv, GError **error);

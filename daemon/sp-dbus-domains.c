@@ -67,7 +67,7 @@ sp_dbus_domains_new (GDBusInterfaceInfo *info, GDBusObjectManagerServer *object_
 }
 
 void
-sp_dbus_domains_sync (SpDbusDomains *self, SpGuests *guests)
+sp_dbus_domains_sync (SpDbusDomains *self, SpGuests *guests, const SpBalloonDecision *balloon)
 {
   g_autoptr (GHashTable) present = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   GHashTableIter iter;
@@ -93,13 +93,13 @@ sp_dbus_domains_sync (SpDbusDomains *self, SpGuests *guests)
           g_autoptr (GDBusObjectSkeleton) object = g_dbus_object_skeleton_new (object_path);
 
           iface = sp_dbus_interface_new (self->info, NULL, NULL);
-          sp_dbus_interface_update (iface, sp_dbus_domain_properties (domain));
+          sp_dbus_interface_update (iface, sp_dbus_domain_properties (domain, balloon));
           g_dbus_object_skeleton_add_interface (object, G_DBUS_INTERFACE_SKELETON (iface));
           g_dbus_object_manager_server_export (self->object_manager, object);
           g_hash_table_insert (self->objects, g_strdup (object_path), iface);
         }
       else
-        sp_dbus_interface_update (iface, sp_dbus_domain_properties (domain));
+        sp_dbus_interface_update (iface, sp_dbus_domain_properties (domain, balloon));
       g_hash_table_add (present, g_steal_pointer (&object_path));
     }
 

@@ -10,6 +10,7 @@
 
 #include <gio/gio.h>
 
+#include "sp-balloon-decision.h"
 #include "sp-domain.h"
 
 G_BEGIN_DECLS
@@ -21,8 +22,12 @@ G_DECLARE_FINAL_TYPE (SpDbusDomains, sp_dbus_domains, SP, DBUS_DOMAINS, GObject)
 SpDbusDomains *sp_dbus_domains_new (GDBusInterfaceInfo *info,
                                     GDBusObjectManagerServer *object_manager);
 
-/* One object per domain of guests, from now on. */
-void sp_dbus_domains_sync (SpDbusDomains *self, SpGuests *guests);
+/*
+ * One object per domain of guests, from now on, with its target in balloon
+ * (may be NULL). Only the properties that differ go out in
+ * PropertiesChanged, so a sync with nothing new emits nothing.
+ */
+void sp_dbus_domains_sync (SpDbusDomains *self, SpGuests *guests, const SpBalloonDecision *balloon);
 
 /* What the objects show (NULL before the first sync). */
 SpGuests *sp_dbus_domains_get_guests (SpDbusDomains *self);

@@ -88,10 +88,24 @@ sp_dbus_manager_properties (const SpSnapshot *snapshot, const SpConfig *config)
   return g_variant_builder_end (&b);
 }
 
-/* Every property of org.samepage1.Domain. */
-GVariant *
-sp_dbus_domain_properties (const SpDomainInfo *d)
+/* BalloonState: the action, or "timed-out" when its target was not reached
+ * in time; "none" without a target. */
+static const char *
+balloon_state (const SpBalloonTarget *target)
 {
+  if (target == NULL)
+    return sp_balloon_action_to_string (SP_BALLOON_ACTION_NONE);
+  if (target->timed_out)
+    return "timed-out";
+  return sp_balloon_action_to_string (target->action);
+}
+
+/* Every property of org.samepage1.Domain: the domain, and its target in the
+ * balloon decision (none when balloon is NULL or has no target for it). */
+GVariant *
+sp_dbus_domain_properties (const SpDomainInfo *d, const SpBalloonDecision *balloon)
+{
+  const SpBalloonTarget *target = sp_balloon_decision_find (balloon, d->uuid);
   GVariantBuilder b;
 
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
@@ -127,6 +141,13 @@ sp_dbus_domain_properties (const SpDomainInfo *d)
   add (&b, "StatsPeriod", g_variant_new_uint64 (d->balloon.stats_period_sec));
   add (&b, "FreePageReporting", g_variant_new_boolean (d->balloon.free_page_reporting));
   add (&b, "AutoDeflate", g_variant_new_boolean (d->balloon.autodeflate));
+  add (&b, "GuestAvailableKiB",
+       g_variant_new_uint64 (d->balloon.has_available ? d->balloon.available_kib : 0));
+  add (&b, "BalloonTargetKiB", g_variant_new_uint64 (target != NULL ? target->target_kib : 0));
+  add (&b, "BalloonFloorKiB", g_variant_new_uint64 (target != NULL ? target->floor_kib : 0));
+  add (&b, "BalloonState", g_variant_new_string (balloon_state (target)));
+  add (&b, "BalloonReason",
+       g_variant_new_string (target != NULL && target->reason != NULL ? target->reason : ""));
   return g_variant_builder_end (&b);
 }
 

@@ -21,8 +21,11 @@ G_BEGIN_DECLS
  */
 GVariant *sp_dbus_manager_properties (const SpSnapshot *snapshot, const SpConfig *config);
 
-/* Every property of org.samepage1.Domain (a floating a{sv}). */
-GVariant *sp_dbus_domain_properties (const SpDomainInfo *domain);
+/*
+ * Every property of org.samepage1.Domain (a floating a{sv}): the domain, and
+ * its target in balloon (the snapshot's balloon decision, may be NULL).
+ */
+GVariant *sp_dbus_domain_properties (const SpDomainInfo *domain, const SpBalloonDecision *balloon);
 
 /*
  * Checks that properties (a floating a{sv}, consumed) are exactly

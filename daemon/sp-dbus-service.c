@@ -83,8 +83,8 @@ on_tuned (SpTuner *tuner, gpointer snapshot_ptr, gpointer user_data)
   SpSnapshot *snapshot = snapshot_ptr;
 
   update_manager (self);
-  if (snapshot->guests != sp_dbus_domains_get_guests (self->domains))
-    sp_dbus_domains_sync (self->domains, snapshot->guests);
+  /* every decision: the balloon targets change without the guests changing */
+  sp_dbus_domains_sync (self->domains, snapshot->guests, snapshot->balloon);
   emit_tuned (self, snapshot);
 }
 
@@ -541,7 +541,8 @@ sp_dbus_service_new (SpTuner *tuner, SpOverrides *overrides, SpMemMerge *mem_mer
   if (!sp_dbus_check_properties (manager_info,
                                  sp_dbus_manager_properties (snapshot, sp_tuner_get_config (tuner)),
                                  error) ||
-      !sp_dbus_check_properties (domain_info, sp_dbus_domain_properties (sample_domain), error))
+      !sp_dbus_check_properties (domain_info, sp_dbus_domain_properties (sample_domain, NULL),
+                                 error))
     return NULL;
 
   self->authority = g_object_ref (authority);
@@ -549,7 +550,7 @@ sp_dbus_service_new (SpTuner *tuner, SpOverrides *overrides, SpMemMerge *mem_mer
   self->object_manager = g_dbus_object_manager_server_new (SP_DBUS_PATH);
   self->domains = sp_dbus_domains_new (domain_info, self->object_manager);
   update_manager (self);
-  sp_dbus_domains_sync (self->domains, snapshot->guests);
+  sp_dbus_domains_sync (self->domains, snapshot->guests, snapshot->balloon);
   g_signal_connect (tuner, "tuned", G_CALLBACK (on_tuned), self);
   return g_steal_pointer (&self);
 }

@@ -77,7 +77,9 @@ MANAGER = {
 
 
 def domain(name, uuid, active, mem_merge=True, mem_merge_active=None, current_kib=2097152,
-           reason="", merging_pages=0, pid=0, unmergeable_kib=0, unmergeable_part=""):
+           reason="", merging_pages=0, pid=0, unmergeable_kib=0, unmergeable_part="",
+           balloon_state="none", balloon_target_kib=0, balloon_floor_kib=0, balloon_reason="",
+           guest_available_kib=0):
     if mem_merge_active is None:
         mem_merge_active = mem_merge
     return {
@@ -94,7 +96,9 @@ def domain(name, uuid, active, mem_merge=True, mem_merge_active=None, current_ki
         "BalloonModel": "virtio", "BalloonManaged": True, "BalloonMinKiB": 0, "BalloonShares": 0,
         "BalloonConfigKiB": current_kib, "GuestUsableKiB": 0, "GuestUnusedKiB": 0,
         "GuestStatsUpdated": 0, "StatsPeriod": 0, "FreePageReporting": False,
-        "AutoDeflate": False,
+        "AutoDeflate": False, "GuestAvailableKiB": guest_available_kib,
+        "BalloonTargetKiB": balloon_target_kib, "BalloonFloorKiB": balloon_floor_kib,
+        "BalloonState": balloon_state, "BalloonReason": balloon_reason,
     }
 
 
@@ -288,6 +292,34 @@ class StatusTest(KsmctlTestCase):
                           d["balloon_config_kib"]), (False, 524288, True, 2097152))
         row = self.ksmctl("domains").stdout.splitlines()[1]
         self.assertIn("balloon opted out; free page reporting; balloon holds 1.0 GiB", row)
+
+    def test_domains_balloon_decision(self):
+        shrinking = domain("shrinking", "44444444-2222-4333-8444-555555555555", True,
+                           current_kib=262144, balloon_state="shrink", balloon_target_kib=235930,
+                           balloon_floor_kib=131072, guest_available_kib=250000,
+                           balloon_reason="pressure: shrink to 230.4 MiB")
+        held = domain("held", "55555555-2222-4333-8444-555555555555", True, current_kib=262144,
+                      balloon_state="hold", balloon_target_kib=262144,
+                      balloon_floor_kib=262144, balloon_reason="at its floor 256.0 MiB")
+        late = domain("late", "66666666-2222-4333-8444-555555555555", True, current_kib=250000,
+                      balloon_state="timed-out", balloon_target_kib=235930,
+                      balloon_reason="pressure: shrink to 230.4 MiB")
+        off = domain("off", "77777777-2222-4333-8444-555555555555", False)
+        self.start_fake(domains=[shrinking, held, late, off])
+        got = {d["name"]: d for d in self.ksmctl_json("domains", "--json")}
+        self.assertEqual({k: got["shrinking"][k] for k in (
+            "balloon_target_kib", "balloon_floor_kib", "balloon_state", "balloon_reason",
+            "guest_available_kib")}, {
+            "balloon_target_kib": 235930, "balloon_floor_kib": 131072, "balloon_state": "shrink",
+            "balloon_reason": "pressure: shrink to 230.4 MiB", "guest_available_kib": 250000})
+        self.assertEqual(got["late"]["balloon_state"], "timed-out")
+        self.assertEqual((got["off"]["balloon_state"], got["off"]["balloon_target_kib"],
+                          got["off"]["balloon_reason"]), ("none", 0, ""))
+        lines = self.ksmctl("domains").stdout.splitlines()
+        column = lines[0].index("BALLOON")
+        cells = {line.split()[0]: line[column:].split("  ")[0] for line in lines[1:]}
+        self.assertEqual(cells, {"shrinking": "256.0 MiB→230.4 MiB shrink", "held": "hold",
+                                 "late": "244.1 MiB→230.4 MiB timed-out", "off": "-"})
 
     def test_status_json_without_a_decision_has_null_time(self):
         self.start_fake(manager={"LastAction": "none", "LastReason": "", "LastDecisionTime": 0})
@@ -571,10 +603,51 @@ class MergeTest(KsmctlTestCase):
 class MonitorTest(KsmctlTestCase):
     def start_monitor(self, *args):
         proc = self.spawn_ksmctl("monitor", *args)
-        # ksmctl reads Mode after subscribing: from then on no Tuned is missed
-        sptest.wait_for(lambda: any(c.get("property") == "Mode" for c in self.calls("Get")),
-                        what="ksmctl monitor to read Mode")
+        # ksmctl reads Mode and the domains after subscribing: from then on no Tuned or
+        # domain change is missed
+        sptest.wait_for(lambda: self.calls("GetManagedObjects"),
+                        what="ksmctl monitor to read the domains")
         return proc, LineReader(proc.stdout), LineReader(proc.stderr)
+
+    def test_monitor_prints_balloon_moves(self):
+        self.start_fake()
+        proc, out, _ = self.start_monitor()
+        web = DOMAINS[0]["Uuid"]
+        self.fake_command({"domain": [web, {
+            "BalloonState": "shrink", "BalloonTargetKiB": 1887437,
+            "BalloonReason": "pressure: shrink to 1.8 GiB"}]})
+        # the balloon moving towards its target, then the next step down
+        self.fake_command({"domain": [web, {"CurrentKiB": 1990000}]})
+        self.fake_command({"domain": [web, {"BalloonTargetKiB": 1782579,
+                                            "BalloonReason": "pressure: shrink to 1.7 GiB"}]})
+        self.fake_command({"domain": [web, {"BalloonState": "timed-out"}]})
+        # hold and none are no moves
+        self.fake_command({"domain": [web, {"BalloonState": "hold", "BalloonTargetKiB": 1990000,
+                                            "BalloonReason": "at its floor 1.9 GiB"}]})
+        self.fake_command({"domain": [web, {"BalloonState": "grow", "BalloonTargetKiB": 2097152,
+                                            "BalloonReason": "no pressure: grow to 2.0 GiB"}]})
+        self.fake_command({"emit": ["stop", "stop: memory is plentiful", DECISION_US]})
+        lines = [out.next() for _ in range(5)]
+        # each line starts with the local time
+        self.assertEqual([line[21:] for line in lines], [
+            "balloon  web: balloon shrink 2.0 GiB → 1.8 GiB (pressure: shrink to 1.8 GiB)",
+            "balloon  web: balloon shrink 1.9 GiB → 1.7 GiB (pressure: shrink to 1.7 GiB)",
+            "balloon  web: balloon timed-out 1.9 GiB → 1.7 GiB (pressure: shrink to 1.7 GiB)",
+            "balloon  web: balloon grow 1.9 GiB → 2.0 GiB (no pressure: grow to 2.0 GiB)",
+            "stop  stop: memory is plentiful"])
+        self.assertEqual(sptest.stop_process(proc), 0)
+
+    def test_monitor_json_balloon_moves(self):
+        self.start_fake()
+        proc, out, _ = self.start_monitor("--json")
+        web = DOMAINS[0]["Uuid"]
+        self.fake_command({"domain": [web, {
+            "BalloonState": "shrink", "BalloonTargetKiB": 1887437,
+            "BalloonReason": "pressure: shrink to 1.8 GiB"}]})
+        self.assertEqual(json.loads(out.next()), {
+            "domain": "web", "uuid": web, "balloon_state": "shrink", "current_kib": 2097152,
+            "balloon_target_kib": 1887437, "balloon_reason": "pressure: shrink to 1.8 GiB"})
+        self.assertEqual(sptest.stop_process(proc), 0)
 
     def test_monitor_prints_a_line_per_decision_until_sigterm(self):
         self.start_fake()
@@ -673,7 +746,9 @@ class UsageTest(KsmctlTestCase):
                       "active", "mem_merge", "mem_merge_active", "pending_restart",
                       "current_kib", "mergeable", "unmergeable_reason", "merging_pages",
                       "reclaimed_kib", "balloon_min_kib", "balloon_managed",
-                      "free_page_reporting", "autodeflate", "guest_usable_kib"):
+                      "free_page_reporting", "autodeflate", "guest_usable_kib", "balloon_target_kib",
+                      "balloon_floor_kib", "balloon_state", "balloon_reason",
+                      "guest_available_kib"):
             self.assertRegex(man, r"(?m)^\.B (\w+\.)?%s$" % field, field)
 
     def test_man_page_renders_without_warnings(self):

@@ -7,8 +7,9 @@ against the contract's signatures. It serves the values of a JSON config
 ({"manager": {...}, "domains": [{...}], "errors": {method: [name, message]},
 "retune": {...}}), records every call (with the D-Bus types of SetTuning's
 values and the interactive flag) as JSON lines, answers with errors when
-told to, and emits Tuned on request ({"emit": [action, reason, time_us]}
-on its stdin).
+told to, emits Tuned on request ({"emit": [action, reason, time_us]}
+on its stdin), and changes a domain's properties with their
+PropertiesChanged ({"domain": [uuid, {property: value}]}).
 
 FakeSamepaged runs it in a process of its own (this file run by an
 interpreter with python3-gi) and stops it by its PID.
@@ -86,6 +87,15 @@ def serve(config_path, log_path):
         bus.emit_signal(None, "/org/samepage1", "org.samepage1.Manager", "Tuned",
                         GLib.Variant("(sst)", (action, reason, time_us)))
 
+    def change_domain(uuid, changes):
+        d = find_domain(uuid)
+        d.update(changes)
+        changed = {name: typed(domain_info.lookup_property(name).signature, value)
+                   for name, value in changes.items()}
+        bus.emit_signal(None, domain_path(uuid), "org.freedesktop.DBus.Properties",
+                        "PropertiesChanged",
+                        GLib.Variant("(sa{sv}as)", ("org.samepage1.Domain", changed, [])))
+
     def manager_call(conn, sender, path, iface, method, params, invocation):
         flags = invocation.get_message().get_flags()
         entry = {"method": method,
@@ -159,6 +169,8 @@ def serve(config_path, log_path):
             command = json.loads(line)
             if "emit" in command:
                 emit_tuned(*command["emit"])
+            if "domain" in command:
+                change_domain(*command["domain"])
         bus.flush_sync(None)
         return True
 

@@ -214,7 +214,7 @@ test_domain (Fixture *f, gconstpointer data)
   d->pid = 4242;
   d->ksm_merging_pages = 77;
 
-  props = g_variant_ref_sink (sp_dbus_domain_properties (d));
+  props = g_variant_ref_sink (sp_dbus_domain_properties (d, NULL));
   assert_string (props, "Name", "web1");
   assert_string (props, "Uuid", d->uuid);
   assert_boolean (props, "Active", TRUE);
@@ -232,10 +232,112 @@ test_domain (Fixture *f, gconstpointer data)
   merging = lookup (props, "MergingPages", "x");
   g_assert_cmpint (g_variant_get_int64 (merging), ==, 77);
 
-  empty_props = g_variant_ref_sink (sp_dbus_domain_properties (empty));
+  empty_props = g_variant_ref_sink (sp_dbus_domain_properties (empty, NULL));
   assert_string (empty_props, "Name", "");
   assert_string (empty_props, "Uuid", "");
   assert_string (empty_props, "UnmergeableReason", "");
+}
+
+static SpBalloonTarget *
+balloon_target_new (const char *uuid, SpBalloonAction action, guint64 current_kib,
+                    guint64 target_kib, guint64 floor_kib, const char *reason)
+{
+  SpBalloonTarget *target = g_new0 (SpBalloonTarget, 1);
+
+  target->name = g_strdup ("whatever");
+  target->uuid = g_strdup (uuid);
+  target->action = action;
+  target->managed = action != SP_BALLOON_ACTION_NONE;
+  target->current_kib = current_kib;
+  target->target_kib = target_kib;
+  target->floor_kib = floor_kib;
+  target->reason = g_strdup (reason);
+  return target;
+}
+
+/* The domain's balloon properties of the domain with this UUID. */
+static GVariant *
+balloon_props (const char *uuid, const SpBalloonDecision *balloon)
+{
+  g_autoptr (SpDomainInfo) d = sp_domain_info_new ();
+
+  d->name = g_strdup ("g");
+  d->uuid = g_strdup (uuid);
+  d->current_kib = 262144;
+  d->balloon.has_available = TRUE;
+  d->balloon.available_kib = 250000;
+  return g_variant_ref_sink (sp_dbus_domain_properties (d, balloon));
+}
+
+/* Each Domain shows its own target of the balloon decision: found by UUID,
+ * "timed-out" over the action when the actuator marked it, nothing (0,
+ * "none", "") without a target or without a decision. */
+static void
+test_domain_balloon (Fixture *f, gconstpointer data)
+{
+  g_autoptr (SpBalloonDecision) balloon = sp_balloon_decision_new ();
+  SpBalloonTarget *late;
+  const char *shrink_uuid = "a1a1a1a1-1111-4111-8111-111111111111";
+  const char *late_uuid = "b2b2b2b2-2222-4222-8222-222222222222";
+  const char *hold_uuid = "c3c3c3c3-3333-4333-8333-333333333333";
+  const char *grow_uuid = "d4d4d4d4-4444-4444-8444-444444444444";
+  const char *absent_uuid = "e5e5e5e5-5555-4555-8555-555555555555";
+
+  g_ptr_array_add (balloon->targets, balloon_target_new (hold_uuid, SP_BALLOON_ACTION_HOLD, 300000,
+                                                         300000, 200000, "at its floor 195.3 MiB"));
+  g_ptr_array_add (balloon->targets,
+                   balloon_target_new (shrink_uuid, SP_BALLOON_ACTION_SHRINK, 262144, 235930,
+                                       131072, "pressure: shrink to 230.4 MiB"));
+  late = balloon_target_new (late_uuid, SP_BALLOON_ACTION_SHRINK, 262144, 200000, 150000,
+                             "pressure: shrink to 195.3 MiB");
+  late->timed_out = TRUE;
+  g_ptr_array_add (balloon->targets, late);
+  g_ptr_array_add (balloon->targets,
+                   balloon_target_new (grow_uuid, SP_BALLOON_ACTION_GROW, 200000, 226214, 100000,
+                                       "no pressure: grow to 220.9 MiB"));
+
+  {
+    g_autoptr (GVariant) props = balloon_props (shrink_uuid, balloon);
+
+    g_assert_cmpuint (get_u64 (props, "BalloonTargetKiB"), ==, 235930);
+    g_assert_cmpuint (get_u64 (props, "BalloonFloorKiB"), ==, 131072);
+    assert_string (props, "BalloonState", "shrink");
+    assert_string (props, "BalloonReason", "pressure: shrink to 230.4 MiB");
+    g_assert_cmpuint (get_u64 (props, "GuestAvailableKiB"), ==, 250000);
+  }
+  {
+    g_autoptr (GVariant) props = balloon_props (late_uuid, balloon);
+
+    g_assert_cmpuint (get_u64 (props, "BalloonTargetKiB"), ==, 200000);
+    g_assert_cmpuint (get_u64 (props, "BalloonFloorKiB"), ==, 150000);
+    assert_string (props, "BalloonState", "timed-out");
+    assert_string (props, "BalloonReason", "pressure: shrink to 195.3 MiB");
+  }
+  {
+    g_autoptr (GVariant) props = balloon_props (hold_uuid, balloon);
+
+    g_assert_cmpuint (get_u64 (props, "BalloonTargetKiB"), ==, 300000);
+    g_assert_cmpuint (get_u64 (props, "BalloonFloorKiB"), ==, 200000);
+    assert_string (props, "BalloonState", "hold");
+    assert_string (props, "BalloonReason", "at its floor 195.3 MiB");
+  }
+  {
+    g_autoptr (GVariant) props = balloon_props (grow_uuid, balloon);
+
+    g_assert_cmpuint (get_u64 (props, "BalloonTargetKiB"), ==, 226214);
+    assert_string (props, "BalloonState", "grow");
+  }
+  /* no target for this domain, and no decision at all */
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr (GVariant) props = balloon_props (absent_uuid, i == 0 ? balloon : NULL);
+
+      g_assert_cmpuint (get_u64 (props, "BalloonTargetKiB"), ==, 0);
+      g_assert_cmpuint (get_u64 (props, "BalloonFloorKiB"), ==, 0);
+      assert_string (props, "BalloonState", "none");
+      assert_string (props, "BalloonReason", "");
+      g_assert_cmpuint (get_u64 (props, "GuestAvailableKiB"), ==, 250000);
+    }
 }
 
 /* What the start-up check accepts: exactly the XML's properties. */
@@ -251,7 +353,7 @@ test_match_xml (Fixture *f, gconstpointer data)
       &error));
   g_assert_no_error (error);
   g_assert_true (
-      sp_dbus_check_properties (f->domain_info, sp_dbus_domain_properties (domain), &error));
+      sp_dbus_check_properties (f->domain_info, sp_dbus_domain_properties (domain, NULL), &error));
   g_assert_no_error (error);
 }
 
@@ -350,6 +452,7 @@ main (int argc, char **argv)
   ADD ("/dbus-properties/manager/snapshot", test_manager_snapshot);
   ADD ("/dbus-properties/manager/unsigned", test_manager_negative);
   ADD ("/dbus-properties/domain", test_domain);
+  ADD ("/dbus-properties/domain-balloon", test_domain_balloon);
   ADD ("/dbus-properties/match-xml", test_match_xml);
   ADD ("/dbus-properties/check-detects", test_check_detects);
 #undef ADD

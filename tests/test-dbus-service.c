@@ -25,6 +25,7 @@
 #include "sp-mem-merge.h"
 #include "sp-names.h"
 #include "sp-overrides.h"
+#include "sp-policy.h"
 #include "sp-test.h"
 
 #define PROPERTIES_INTERFACE "org.freedesktop.DBus.Properties"
@@ -497,8 +498,8 @@ test_domain_objects (Fixture *f, gconstpointer data)
                   SP_DBUS_INTERFACE_DOMAIN);
   guests = sp_guests_ref (sp_tuner_get_snapshot (f->tuner)->guests);
   {
-    g_autoptr (GVariant) expected =
-        g_variant_ref_sink (sp_dbus_domain_properties (sp_guests_find (guests, "web1")));
+    g_autoptr (GVariant) expected = g_variant_ref_sink (sp_dbus_domain_properties (
+        sp_guests_find (guests, "web1"), sp_tuner_get_snapshot (f->tuner)->balloon));
 
     assert_same_properties (web1, expected);
   }
@@ -510,6 +511,120 @@ test_domain_objects (Fixture *f, gconstpointer data)
   g_assert_cmpuint (g_hash_table_size (domains), ==, 1);
   g_assert_true (
       g_hash_table_contains (domains, SP_DBUS_DOMAIN_PATH "/a1a1a1a1_1111_4111_8111_111111111111"));
+}
+
+/* A balloon policy whose decision the test sets: one target, for web1. */
+struct _FakeBalloonPolicy {
+  GObject parent_instance;
+  SpBalloonAction action;
+  guint64 target_kib;
+  gboolean timed_out;
+  const char *reason;
+};
+
+#define FAKE_TYPE_BALLOON_POLICY (fake_balloon_policy_get_type ())
+G_DECLARE_FINAL_TYPE (FakeBalloonPolicy, fake_balloon_policy, FAKE, BALLOON_POLICY, GObject)
+
+static const char *
+fake_balloon_policy_get_name (SpPolicy *policy)
+{
+  return "fake-balloon";
+}
+
+static void
+fake_balloon_policy_decide (SpPolicy *policy, const SpSnapshot *previous, SpSnapshot *next)
+{
+  FakeBalloonPolicy *self = FAKE_BALLOON_POLICY (policy);
+  SpBalloonTarget *target = g_new0 (SpBalloonTarget, 1);
+
+  target->name = g_strdup ("web1");
+  target->uuid = g_strdup ("a1a1a1a1-1111-4111-8111-111111111111");
+  target->action = self->action;
+  target->managed = TRUE;
+  target->current_kib = 524288;
+  target->target_kib = self->target_kib;
+  target->floor_kib = 262144;
+  target->timed_out = self->timed_out;
+  target->reason = g_strdup (self->reason);
+  next->balloon = sp_balloon_decision_new ();
+  g_ptr_array_add (next->balloon->targets, target);
+}
+
+static void
+fake_balloon_policy_iface_init (SpPolicyInterface *iface)
+{
+  iface->get_name = fake_balloon_policy_get_name;
+  iface->decide = fake_balloon_policy_decide;
+}
+
+G_DEFINE_TYPE_WITH_CODE (FakeBalloonPolicy, fake_balloon_policy, G_TYPE_OBJECT,
+                         G_IMPLEMENT_INTERFACE (SP_TYPE_POLICY, fake_balloon_policy_iface_init))
+
+static void
+fake_balloon_policy_class_init (FakeBalloonPolicyClass *klass)
+{
+}
+
+static void
+fake_balloon_policy_init (FakeBalloonPolicy *self)
+{
+  self->action = SP_BALLOON_ACTION_HOLD;
+  self->target_kib = 524288;
+  self->reason = "at its floor";
+}
+
+/* The PropertiesChanged of web1's object after a decision with the same
+ * guests: the balloon properties that changed, nothing else. */
+static void
+test_domain_balloon_changed (Fixture *f, gconstpointer data)
+{
+  g_autoptr (FakeBalloonPolicy) policy = g_object_new (FAKE_TYPE_BALLOON_POLICY, NULL);
+  const char *path = SP_DBUS_DOMAIN_PATH "/a1a1a1a1_1111_4111_8111_111111111111";
+  Signals web1 = { 0 };
+  GVariant *changed;
+  const char *str;
+  guint64 kib;
+
+  set_guests (f, 1);
+  sp_tuner_add_policy (f->tuner, SP_POLICY (policy));
+  sp_tuner_retune (f->tuner);
+  signals_watch (&web1, f->client, path);
+  sync_bus (f->client);
+  sp_test_settle (200);
+  g_ptr_array_set_size (web1.changed, 0);
+
+  /* the guests stay the same; the decision shrinks the balloon */
+  policy->action = SP_BALLOON_ACTION_SHRINK;
+  policy->target_kib = 498074;
+  policy->reason = "pressure: shrink to 486.4 MiB";
+  sp_tuner_retune (f->tuner);
+  sp_test_settle (300);
+  g_assert_cmpuint (web1.changed->len, ==, 1);
+  changed = g_ptr_array_index (web1.changed, 0);
+  g_assert_true (g_variant_lookup (changed, "BalloonState", "&s", &str));
+  g_assert_cmpstr (str, ==, "shrink");
+  g_assert_true (g_variant_lookup (changed, "BalloonTargetKiB", "t", &kib));
+  g_assert_cmpuint (kib, ==, 498074);
+  g_assert_true (g_variant_lookup (changed, "BalloonReason", "&s", &str));
+  g_assert_cmpstr (str, ==, "pressure: shrink to 486.4 MiB");
+  g_assert_false (g_variant_lookup (changed, "BalloonFloorKiB", "t", &kib));
+  g_assert_false (g_variant_lookup (changed, "Name", "&s", &str));
+
+  /* the same decision again: no signal */
+  sp_tuner_retune (f->tuner);
+  sp_test_settle (300);
+  g_assert_cmpuint (web1.changed->len, ==, 1);
+
+  /* the actuator gave up: timed-out, the rest as it was */
+  policy->timed_out = TRUE;
+  sp_tuner_retune (f->tuner);
+  sp_test_settle (300);
+  g_assert_cmpuint (web1.changed->len, ==, 2);
+  changed = g_ptr_array_index (web1.changed, 1);
+  g_assert_cmpuint (g_variant_n_children (changed), ==, 1);
+  g_assert_true (g_variant_lookup (changed, "BalloonState", "&s", &str));
+  g_assert_cmpstr (str, ==, "timed-out");
+  signals_clear (&web1, f->client);
 }
 
 typedef struct {
@@ -834,6 +949,7 @@ main (int argc, char **argv)
 #define ADD(path, fn) g_test_add ((path), Fixture, NULL, fixture_setup, (fn), fixture_teardown)
   ADD ("/dbus-service/properties", test_properties_are_the_snapshot);
   ADD ("/dbus-service/domains", test_domain_objects);
+  ADD ("/dbus-service/domain-balloon-changed", test_domain_balloon_changed);
   ADD ("/dbus-service/bad-arguments", test_bad_arguments);
   ADD ("/dbus-service/refusals-logged-once", test_refusals_logged_once);
   ADD ("/dbus-service/setters", test_setters);
