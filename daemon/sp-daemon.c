@@ -474,5 +474,5 @@ sp_daemon_stop (SpDaemon *self)
   if (self->tuner == NULL)
     return;
   if (!sp_tuner_restore (self->tuner, &error))
-    g_warning ("Could not restore every KSM knob: %s", error->message);
+    g_warning ("Could not put back everything samepaged changed: %s", error->message);
 }

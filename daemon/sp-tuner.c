@@ -31,6 +31,7 @@ struct _SpTuner {
   guint watch_id;
   guint queued_id;
   gboolean started;
+  guint restore_timeout_ms; /* each actuator's, on exit */
 
   SpLogOnce ksm_problem;
   SpLogOnce mem_problem;
@@ -112,6 +113,7 @@ sp_tuner_init (SpTuner *self)
   self->guests = sp_guests_new ();
   self->snapshot = sp_snapshot_new ();
   self->snapshot->guests = sp_guests_ref (self->guests);
+  self->restore_timeout_ms = SP_TUNER_RESTORE_TIMEOUT_S * 1000;
 }
 
 SpTuner *
@@ -411,7 +413,7 @@ sp_tuner_restore (SpTuner *self, GError **error)
       SpActuator *actuator = g_ptr_array_index (self->actuators, i - 1);
       g_autoptr (GError) local_error = NULL;
 
-      if (sp_actuator_restore (actuator, &local_error))
+      if (sp_actuator_restore_within (actuator, self->restore_timeout_ms, &local_error))
         continue;
       g_debug ("Actuator %s could not restore everything: %s", sp_actuator_get_name (actuator),
                local_error->message);
@@ -424,6 +426,13 @@ sp_tuner_restore (SpTuner *self, GError **error)
       return FALSE;
     }
   return TRUE;
+}
+
+void
+sp_tuner_set_restore_timeout (SpTuner *self, guint timeout_ms)
+{
+  g_return_if_fail (SP_IS_TUNER (self));
+  self->restore_timeout_ms = timeout_ms;
 }
 
 void
