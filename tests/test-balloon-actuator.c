@@ -172,7 +172,9 @@ test_settings_metadata (Fixture *f, gconstpointer data)
   g_autoptr (SpBalloonSettings) settings = sp_balloon_settings_new (f->watch.libvirt);
   g_autoptr (virDomain) dom = virDomainLookupByUUIDString (f->conn, RUNNING_UUID);
   const SpDomainInfo *info = sp_guests_find (f->watch.last, "running");
-  SpBalloonChange change = { .managed = FALSE, .has_min = TRUE, .min_kib = 262144 };
+  SpBalloonChange change = {
+    .has_metadata = TRUE, .managed = FALSE, .has_min = TRUE, .min_kib = 262144
+  };
   g_autoptr (GError) result = NULL;
   g_autofree char *config_meta = NULL;
   g_autofree char *xml = NULL;
