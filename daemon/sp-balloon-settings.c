@@ -265,8 +265,7 @@ read_running_reporting (SetJob *job, const SpDomainDefineTarget *target)
   if (virDomainIsActive (target->dom) != 1)
     return;
   xml = sp_domain_define_read_xml (target, 0, &error);
-  if (xml != NULL && (doc = sp_xml_read_domain (xml, &error)) != NULL &&
-      (ctxt = sp_xml_xpath_context (doc, &error)) != NULL &&
+  if (xml != NULL && sp_xml_open_domain (xml, &doc, &ctxt, &error) &&
       sp_balloon_xml_read (ctxt, &live, &error))
     {
       job->reporting_pending = live.free_page_reporting != job->change.reporting;

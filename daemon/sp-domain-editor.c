@@ -292,11 +292,7 @@ sp_domain_editor_set_nosharepages (const char *xml, gboolean nosharepages, char 
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   *new_xml = NULL;
-  doc = sp_xml_read_domain (xml, error);
-  if (doc == NULL)
-    return FALSE;
-  ctxt = sp_xml_xpath_context (doc, error);
-  if (ctxt == NULL)
+  if (!sp_xml_open_domain (xml, &doc, &ctxt, error))
     return FALSE;
   backings = select_nodes (ctxt, "/domain/memoryBacking", error);
   if (backings == NULL)
@@ -389,11 +385,7 @@ sp_domain_editor_set_free_page_reporting (const char *xml, const char *name, gbo
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   *new_xml = NULL;
-  doc = sp_xml_read_domain (xml, error);
-  if (doc == NULL)
-    return FALSE;
-  ctxt = sp_xml_xpath_context (doc, error);
-  if (ctxt == NULL)
+  if (!sp_xml_open_domain (xml, &doc, &ctxt, error))
     return FALSE;
   balloons = select_nodes (ctxt, "/domain/devices/memballoon", error);
   if (balloons == NULL)
