@@ -94,7 +94,7 @@ def domain(name, uuid, active, mem_merge=True, mem_merge_active=None, current_ki
         "BalloonModel": "virtio", "BalloonManaged": True, "BalloonMinKiB": 0, "BalloonShares": 0,
         "BalloonConfigKiB": current_kib, "GuestUsableKiB": 0, "GuestUnusedKiB": 0,
         "GuestStatsUpdated": 0, "StatsPeriod": 0, "FreePageReporting": False,
-        "AutoDeflate": False,
+        "FreePageReportingActive": False, "AutoDeflate": False,
     }
 
 
