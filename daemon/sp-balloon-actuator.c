@@ -25,7 +25,8 @@ struct _SpBalloonActuator {
   GHashTable *moves;   /* uuid → Move */
   GHashTable *periods; /* uuid → name: stats periods set from 0 (restored on exit), and
                         * those a previous samepaged set (the record) */
-  char *record_path;   /* <state-dir>/balloon-periods; NULL: not kept */
+  GHashTable *setting; /* uuid → name: stats periods being set (recorded already) */
+  char *record_path;   /* <state-dir>/balloon-periods (periods and setting); NULL: not kept */
   SpLogOnce record_problem;
   GHashTable *pending; /* uuid: a stats period being set */
   guint refresh_id;    /* the next refresh of the managed guests' statistics */
@@ -73,6 +74,7 @@ sp_balloon_actuator_finalize (GObject *object)
   g_hash_table_unref (self->moves);
   g_hash_table_unref (self->periods);
   g_hash_table_unref (self->pending);
+  g_hash_table_unref (self->setting);
   g_free (self->record_path);
   sp_log_once_reset (&self->not_connected);
   sp_log_once_reset (&self->record_problem);
@@ -91,6 +93,7 @@ sp_balloon_actuator_init (SpBalloonActuator *self)
   self->moves = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->periods = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->pending = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->setting = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->refresh = g_ptr_array_new_with_free_func (g_free);
 }
 
@@ -104,17 +107,27 @@ sp_balloon_actuator_new (SpLibvirt *libvirt, gboolean dry_run)
   return SP_ACTUATOR (self);
 }
 
-/* Keeps self->periods in the record; a record that cannot be written is
- * logged (once) and the change goes on: the periods are still put back on
- * a clean exit. */
+/* Keeps the periods set and being set in the record; a record that cannot
+ * be written is logged (once) and the change goes on: the periods are
+ * still put back on a clean exit. */
 static void
 save_record (SpBalloonActuator *self)
 {
   g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) all = NULL;
+  GHashTableIter iter;
+  gpointer key, value;
 
   if (self->record_path == NULL)
     return;
-  if (!sp_balloon_periods_save (self->record_path, self->periods, &error))
+  all = g_hash_table_new (g_str_hash, g_str_equal);
+  g_hash_table_iter_init (&iter, self->periods);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    g_hash_table_insert (all, key, value);
+  g_hash_table_iter_init (&iter, self->setting);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    g_hash_table_insert (all, key, value);
+  if (!sp_balloon_periods_save (self->record_path, all, &error))
     {
       if (sp_log_once_changed (&self->record_problem, error->message))
         g_warning ("Cannot keep the domains whose memory stats period samepaged set (a crash "
@@ -226,7 +239,8 @@ job_done (GObject *source, GAsyncResult *result, gpointer user_data)
       sp_log_domain (G_LOG_LEVEL_WARNING, job->name, job->uuid, "%s", error->message);
       if (job->kind == JOB_MEMORY)
         g_hash_table_remove (self->moves, job->uuid); /* tried again at the next decision */
-      else if (job->value > 0 && g_hash_table_remove (self->periods, job->uuid))
+      else if (job->value > 0 && g_hash_table_remove (self->setting, job->uuid) &&
+               !g_hash_table_contains (self->periods, job->uuid))
         save_record (self); /* not set: nothing to put back */
       /* a period not put back stays in the record: tried again at the next decision */
       return;
@@ -242,6 +256,9 @@ job_done (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   else if (job->kind == JOB_PERIOD)
     {
+      /* in the record already */
+      g_hash_table_remove (self->setting, job->uuid);
+      g_hash_table_insert (self->periods, g_strdup (job->uuid), g_strdup (job->name));
       self->n_periods_set++;
       sp_log_domain (G_LOG_LEVEL_INFO, job->name, job->uuid,
                      "Memory stats period of %s set to %" G_GUINT64_FORMAT " s", job->name,
@@ -267,7 +284,11 @@ queue_job (SpBalloonActuator *self, JobKind kind, const char *uuid, const char *
       if (sp_log_once_changed (&self->not_connected, message))
         g_message ("%s", message);
       if (kind == JOB_PERIOD)
-        g_hash_table_remove (self->pending, uuid);
+        {
+          g_hash_table_remove (self->pending, uuid);
+          if (g_hash_table_remove (self->setting, uuid))
+            save_record (self);
+        }
       else
         g_hash_table_remove (self->moves, uuid);
       return;
@@ -302,7 +323,7 @@ apply_period (SpBalloonActuator *self, const SpSnapshot *next, const SpBalloonTa
     return;
   g_hash_table_add (self->pending, g_strdup (target->uuid));
   /* recorded before it is set: a crash right after leaves a record */
-  g_hash_table_insert (self->periods, g_strdup (target->uuid), g_strdup (target->name));
+  g_hash_table_insert (self->setting, g_strdup (target->uuid), g_strdup (target->name));
   save_record (self);
   queue_job (self, JOB_PERIOD, target->uuid, target->name,
              (guint64) next->config->balloon_stats_period_sec);
