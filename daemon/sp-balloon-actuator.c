@@ -332,16 +332,12 @@ apply_period (SpBalloonActuator *self, const SpSnapshot *next, const SpBalloonTa
 static gboolean
 is_managed (const SpSnapshot *next, const char *uuid)
 {
+  const SpBalloonTarget *target;
+
   if (next->balloon == NULL || next->balloon->mode != SP_BALLOON_MODE_AUTO)
     return FALSE;
-  for (guint i = 0; i < next->balloon->targets->len; i++)
-    {
-      const SpBalloonTarget *target = g_ptr_array_index (next->balloon->targets, i);
-
-      if (g_strcmp0 (target->uuid, uuid) == 0)
-        return target->managed;
-    }
-  return FALSE;
+  target = sp_balloon_decision_find (next->balloon, uuid);
+  return target != NULL && target->managed;
 }
 
 /*
