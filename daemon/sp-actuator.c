@@ -64,6 +64,7 @@ typedef struct {
   GMutex lock;
   GCond cond;
   SpActuator *actuator;
+  gboolean leave; /* sp_actuator_leave() instead */
   gboolean done;
   gboolean ok;
   GError *error;
@@ -91,7 +92,12 @@ restore_thread (gpointer data)
 {
   RestoreJob *job = data;
   GError *error = NULL;
-  gboolean ok = sp_actuator_restore (job->actuator, &error);
+  gboolean ok = TRUE;
+
+  if (job->leave)
+    sp_actuator_leave (job->actuator);
+  else
+    ok = sp_actuator_restore (job->actuator, &error);
 
   g_mutex_lock (&job->lock);
   job->ok = ok;
@@ -103,8 +109,8 @@ restore_thread (gpointer data)
   return NULL;
 }
 
-gboolean
-sp_actuator_restore_within (SpActuator *self, guint timeout_ms, GError **error)
+static gboolean
+run_within (SpActuator *self, gboolean leave, guint timeout_ms, GError **error)
 {
   g_autoptr (GError) thread_error = NULL;
   RestoreJob *job;
@@ -113,13 +119,11 @@ sp_actuator_restore_within (SpActuator *self, guint timeout_ms, GError **error)
   gboolean done;
   gboolean ok = FALSE;
 
-  g_return_val_if_fail (SP_IS_ACTUATOR (self), FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
   job = g_atomic_rc_box_new0 (RestoreJob);
   g_mutex_init (&job->lock);
   g_cond_init (&job->cond);
   job->actuator = g_object_ref (self);
+  job->leave = leave;
   thread =
       g_thread_try_new ("sp-restore", restore_thread, g_atomic_rc_box_acquire (job), &thread_error);
   if (thread == NULL)
@@ -129,7 +133,10 @@ sp_actuator_restore_within (SpActuator *self, guint timeout_ms, GError **error)
                thread_error->message);
       restore_job_release (job);
       restore_job_release (job);
-      return sp_actuator_restore (self, error);
+      if (!leave)
+        return sp_actuator_restore (self, error);
+      sp_actuator_leave (self);
+      return TRUE;
     }
 
   deadline_us = g_get_monotonic_time () + (gint64) timeout_ms * G_TIME_SPAN_MILLISECOND;
@@ -159,4 +166,20 @@ sp_actuator_restore_within (SpActuator *self, guint timeout_ms, GError **error)
     }
   restore_job_release (job);
   return ok;
+}
+
+gboolean
+sp_actuator_restore_within (SpActuator *self, guint timeout_ms, GError **error)
+{
+  g_return_val_if_fail (SP_IS_ACTUATOR (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  return run_within (self, FALSE, timeout_ms, error);
+}
+
+gboolean
+sp_actuator_leave_within (SpActuator *self, guint timeout_ms, GError **error)
+{
+  g_return_val_if_fail (SP_IS_ACTUATOR (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  return run_within (self, TRUE, timeout_ms, error);
 }

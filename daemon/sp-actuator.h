@@ -57,6 +57,10 @@ gboolean sp_actuator_restore (SpActuator *self, GError **error);
  * thread while this one waits.
  */
 gboolean sp_actuator_restore_within (SpActuator *self, guint timeout_ms, GError **error);
+
+/* The same for sp_actuator_leave() (restore_on_exit=false): FALSE only when
+ * it did not finish in time. */
+gboolean sp_actuator_leave_within (SpActuator *self, guint timeout_ms, GError **error);
 void sp_actuator_leave (SpActuator *self);
 
 G_END_DECLS

@@ -361,6 +361,7 @@ add_balloon_parts (SpDaemon *self)
   g_autoptr (SpPolicy) policy = sp_balloon_policy_new ();
   g_autoptr (SpActuator) actuator = sp_balloon_actuator_new (self->libvirt, self->options.dry_run);
 
+  sp_balloon_actuator_set_state_dir (SP_BALLOON_ACTUATOR (actuator), self->options.state_dir);
   sp_tuner_add_policy (self->tuner, policy);
   sp_tuner_add_actuator (self->tuner, actuator);
 }

@@ -404,7 +404,13 @@ sp_tuner_restore (SpTuner *self, GError **error)
     {
       g_message ("Leaving the KSM knobs as they are (restore_on_exit=false)");
       for (guint i = self->actuators->len; i > 0; i--)
-        sp_actuator_leave (g_ptr_array_index (self->actuators, i - 1));
+        {
+          g_autoptr (GError) local_error = NULL;
+
+          if (!sp_actuator_leave_within (g_ptr_array_index (self->actuators, i - 1),
+                                         self->restore_timeout_ms, &local_error))
+            g_warning ("%s", local_error->message);
+        }
       return TRUE;
     }
   /* the last added first; every actuator tries, the first error is returned */

@@ -205,6 +205,23 @@ test_actuator_restore (SpActuator *actuator, GError **error)
   return TRUE;
 }
 
+/* restore_on_exit=false: nothing to put back, but it may hang the same way */
+static void
+test_actuator_leave (SpActuator *actuator)
+{
+  TestActuator *self = TEST_ACTUATOR (actuator);
+
+  if (!self->hang_restore)
+    {
+      note (self->f, "leave");
+      return;
+    }
+  g_mutex_lock (&self->lock);
+  while (!self->released)
+    g_cond_wait (&self->cond, &self->lock);
+  g_mutex_unlock (&self->lock);
+}
+
 static void
 test_actuator_iface_init (SpActuatorInterface *iface)
 {
@@ -212,6 +229,7 @@ test_actuator_iface_init (SpActuatorInterface *iface)
   iface->observe = test_actuator_observe;
   iface->apply = test_actuator_apply;
   iface->restore = test_actuator_restore;
+  iface->leave = test_actuator_leave;
 }
 
 static void
@@ -315,6 +333,19 @@ test_tuner_restore_error (Fixture *f, gconstpointer data)
   g_assert_cmpstr (run, ==, "0");
 }
 
+/* Lets a hung restore or leave return, and waits for its thread to drop
+ * its reference. */
+static void
+release (TestActuator *actuator)
+{
+  g_mutex_lock (&actuator->lock);
+  actuator->released = TRUE;
+  g_cond_signal (&actuator->cond);
+  g_mutex_unlock (&actuator->lock);
+  while (g_atomic_int_get (&G_OBJECT (actuator)->ref_count) > 2) /* ours and the tuner's */
+    g_usleep (1000);
+}
+
 /* An actuator whose restore never returns (a libvirt call to a stopped
  * libvirtd) is given up after the time limit, with an error that says so:
  * sp_tuner_restore() returns, and the KSM knobs are put back all the same. */
@@ -344,12 +375,38 @@ test_tuner_restore_hangs (Fixture *f, gconstpointer data)
   g_assert_cmpstr (run, ==, "0");
 
   /* the call returns at last: the thread ends and drops its reference */
-  g_mutex_lock (&actuator->lock);
-  actuator->released = TRUE;
-  g_cond_signal (&actuator->cond);
-  g_mutex_unlock (&actuator->lock);
-  while (g_atomic_int_get (&G_OBJECT (actuator)->ref_count) > 2) /* ours and the tuner's */
-    g_usleep (1000);
+  release (actuator);
+}
+
+/* restore_on_exit=false: an actuator whose leave hangs is given up the
+ * same way, with a warning. */
+static void
+test_tuner_leave_hangs (Fixture *f, gconstpointer data)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  g_autoptr (SpTuner) tuner = NULL;
+  g_autoptr (TestActuator) actuator = g_object_new (TEST_TYPE_ACTUATOR, NULL);
+  g_autoptr (GError) error = NULL;
+
+  config->restore_on_exit = FALSE;
+  tuner = sp_tuner_new (config, f->sysfs.root, f->procfs, FALSE);
+  actuator->f = f;
+  sp_tuner_add_actuator (tuner, SP_ACTUATOR (actuator));
+  g_assert_true (sp_tuner_restore (tuner, &error));
+  g_assert_cmpstr (f->calls->str, ==, "leave");
+
+  g_string_truncate (f->calls, 0);
+  actuator->hang_restore = TRUE;
+  sp_tuner_set_restore_timeout (tuner, 200);
+  sp_test_log_capture ();
+  sp_test_log_clear ();
+  g_assert_true (sp_tuner_restore (tuner, &error));
+  g_assert_cmpuint (sp_test_log_count ("WARNING The test actuator did not finish putting back "
+                                       "what it changed within 1 s (a call it made does not "
+                                       "return): left as it is"),
+                    ==, 1);
+  g_assert_no_error (error);
+  release (actuator);
 }
 
 /* On time, the restore's own result, as without a limit. */
@@ -381,5 +438,6 @@ main (int argc, char **argv)
   ADD ("/tuner/restore-error", test_tuner_restore_error);
   ADD ("/tuner/restore-hangs", test_tuner_restore_hangs);
   ADD ("/tuner/restore-within", test_tuner_restore_within);
+  ADD ("/tuner/leave-hangs", test_tuner_leave_hangs);
   return g_test_run ();
 }
