@@ -490,9 +490,12 @@ class BalloonSystemTest(unittest.TestCase):
         samples = []
         self.wait_actual("g5", lambda kib: kib <= G5_FLOOR_KIB + 1024, "g5 at 192 MiB", 180,
                          samples)
-        self.wait_props("g5", "held at its floor", lambda p: (
+        # held there, with statistics fresh enough to decide on for a while
+        # (stale after 3 periods, 6 s): a starved guest sends them late
+        self.wait_props("g5", "held at its floor, statistics under 2 s old", lambda p: (
             p.get("BalloonState") == "hold"
-            and p.get("BalloonReason", "").startswith("at its floor")), 60)
+            and p.get("BalloonReason", "").startswith("at its floor")
+            and time.time() - p.get("GuestStatsUpdated", 0) <= 2), 120)
 
         # libvirtd frozen, then a lower floor (SIGHUP): samepaged decides a
         # shrink at once, from the statistics it has; its
