@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* ksmctl balloon DOMAIN [min=SIZE] [shares=N] [on|off]: SetBalloon. */
+/* ksmctl balloon DOMAIN [min=SIZE] [shares=N] [on|off] [reporting on|off]: SetBalloon,
+ * and for reporting (the persistent config only) when it takes effect. */
 #include "ksmctl.h"
 
 #include <string.h>
@@ -41,12 +42,47 @@ parse_size_kib (const char *text, guint64 *out)
   return TRUE;
 }
 
+static void
+print_json (const char *domain, gboolean has_reporting, gboolean reporting, GVariant *found,
+            KsmctlEffect effect)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+  g_autoptr (JsonNode) root = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "domain");
+  json_builder_add_string_value (builder, domain);
+  json_builder_set_member_name (builder, "saved");
+  json_builder_add_boolean_value (builder, TRUE);
+  if (has_reporting)
+    {
+      json_builder_set_member_name (builder, "free_page_reporting");
+      json_builder_add_boolean_value (builder, reporting);
+      json_builder_set_member_name (builder, "takes_effect");
+      json_builder_add_string_value (builder, ksmctl_effect_name (effect));
+      json_builder_set_member_name (builder, "state");
+      if (found != NULL)
+        ksmctl_json_add_domain (builder, found);
+      else
+        json_builder_add_null_value (builder);
+    }
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  ksmctl_print_json (root, TRUE);
+}
+
 gboolean
 ksmctl_cmd_balloon (Ksmctl *ctl, int argc, char **argv, GError **error)
 {
   const char *domain = argv[1];
   GVariantBuilder settings;
   g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GVariant) found = NULL;
+  g_autoptr (GVariant) props = NULL;
+  gboolean has_reporting = FALSE;
+  gboolean reporting = FALSE;
+  gboolean has_metadata = FALSE;
+  KsmctlEffect effect = KSMCTL_EFFECT_UNKNOWN;
 
   g_variant_builder_init (&settings, G_VARIANT_TYPE_VARDICT);
   for (int i = 2; i < argc; i++)
@@ -79,11 +115,20 @@ ksmctl_cmd_balloon (Ksmctl *ctl, int argc, char **argv, GError **error)
             }
           g_variant_builder_add (&settings, "{sv}", "shares", g_variant_new_uint64 (shares));
         }
-      else if (g_str_equal (arg, "reporting") && i + 1 < argc)
+      else if (g_str_equal (arg, "reporting"))
         {
-          g_variant_builder_add (&settings, "{sv}", "reporting",
-                                 g_variant_new_boolean (g_str_equal (argv[i + 1], "on")));
+          const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+
+          if (g_strcmp0 (value, "on") != 0 && g_strcmp0 (value, "off") != 0)
+            {
+              g_variant_builder_clear (&settings);
+              return ksmctl_usage_error (error, "reporting takes on or off");
+            }
+          has_reporting = TRUE;
+          reporting = g_str_equal (value, "on");
+          g_variant_builder_add (&settings, "{sv}", "reporting", g_variant_new_boolean (reporting));
           i++;
+          continue;
         }
       else
         {
@@ -91,26 +136,26 @@ ksmctl_cmd_balloon (Ksmctl *ctl, int argc, char **argv, GError **error)
           return ksmctl_usage_error (
               error, "'%s' is none of min=SIZE, shares=N, on, off, reporting on|off", arg);
         }
+      has_metadata = TRUE;
     }
   reply =
       ksmctl_call_setter (ctl, "SetBalloon", g_variant_new ("(sa{sv})", domain, &settings), error);
   if (reply == NULL)
     return FALSE;
-  if (ctl->json)
+  if (has_reporting)
     {
-      g_autoptr (JsonBuilder) builder = json_builder_new ();
-      g_autoptr (JsonNode) root = NULL;
-
-      json_builder_begin_object (builder);
-      json_builder_set_member_name (builder, "domain");
-      json_builder_add_string_value (builder, domain);
-      json_builder_set_member_name (builder, "saved");
-      json_builder_add_boolean_value (builder, TRUE);
-      json_builder_end_object (builder);
-      root = json_builder_get_root (builder);
-      ksmctl_print_json (root, TRUE);
+      /* the change is made: failing to read it back is only a warning */
+      ksmctl_read_back (ctl, domain, &found, &props);
+      effect = ksmctl_effect_of (props, NULL, "FreePageReportingActive", reporting);
     }
+  if (ctl->json)
+    print_json (domain, has_reporting, reporting, found, effect);
   else
-    g_print ("%s: balloon settings saved in its domain XML.\n", domain);
+    {
+      if (has_metadata)
+        g_print ("%s: balloon settings saved in its domain XML.\n", domain);
+      if (has_reporting)
+        ksmctl_print_effect (props, domain, "free page reporting", reporting, effect);
+    }
   return TRUE;
 }

@@ -17,15 +17,7 @@ set_mode (Ksmctl *ctl, SpMode mode, GError **error)
 
   if (ctl->json)
     {
-      g_autoptr (JsonBuilder) builder = json_builder_new ();
-      g_autoptr (JsonNode) root = NULL;
-
-      json_builder_begin_object (builder);
-      json_builder_set_member_name (builder, "mode");
-      json_builder_add_string_value (builder, name);
-      json_builder_end_object (builder);
-      root = json_builder_get_root (builder);
-      ksmctl_print_json (root, TRUE);
+      ksmctl_print_json_vardict (g_variant_new_parsed ("{'mode': <%s>}", name));
       return TRUE;
     }
   switch (mode)
@@ -113,17 +105,8 @@ ksmctl_cmd_unmerge (Ksmctl *ctl, int argc, char **argv, GError **error)
 
   if (ctl->json)
     {
-      g_autoptr (JsonBuilder) builder = json_builder_new ();
-      g_autoptr (JsonNode) root = NULL;
-
-      json_builder_begin_object (builder);
-      json_builder_set_member_name (builder, "unmerged");
-      json_builder_add_boolean_value (builder, TRUE);
-      json_builder_set_member_name (builder, "mode");
-      json_builder_add_string_value (builder, sp_mode_to_string (SP_MODE_NEVER));
-      json_builder_end_object (builder);
-      root = json_builder_get_root (builder);
-      ksmctl_print_json (root, TRUE);
+      ksmctl_print_json_vardict (g_variant_new_parsed ("{'unmerged': <true>, 'mode': <%s>}",
+                                                       sp_mode_to_string (SP_MODE_NEVER)));
       return TRUE;
     }
   g_print ("Unmerged: no page is shared any more\n"

@@ -37,8 +37,8 @@ static const KsmctlCommand commands[] = {
   { "merge", ksmctl_cmd_merge, "Let KSM merge a guest's memory (on) or not (off)", "DOMAIN on|off",
     2, 2 },
   { "balloon", ksmctl_cmd_balloon,
-    "Set a guest's balloon floor, weight, or opt it out (saved in its domain XML)",
-    "DOMAIN [min=SIZE] [shares=N] [on|off]", 2, -1 },
+    "Set a guest's balloon floor, weight, opt-out (domain XML metadata) or free page reporting",
+    "DOMAIN [min=SIZE] [shares=N] [on|off] [reporting on|off]", 2, -1 },
   { "monitor", ksmctl_cmd_monitor, "Print each decision as samepaged makes it, until Ctrl-C", NULL,
     0, 0 },
 };

@@ -56,6 +56,29 @@ void ksmctl_json_add_decision (JsonBuilder *builder, const char *action, const c
 void ksmctl_print_json (JsonNode *root, gboolean pretty);
 gboolean ksmctl_usage_error (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
+/* ksmctl-effect.c: when a change of a domain's persistent config takes effect. */
+typedef enum {
+  KSMCTL_EFFECT_UNKNOWN,    /* the domain could not be read back */
+  KSMCTL_EFFECT_NOW,        /* running, and its running config already says so */
+  KSMCTL_EFFECT_NEXT_START, /* running with the other setting: waits for a cold start */
+  KSMCTL_EFFECT_AT_START,   /* shut off: the next start uses it */
+} KsmctlEffect;
+
+/* "unknown", "now", "next-start", "at-start": the JSON takes_effect. */
+const char *ksmctl_effect_name (KsmctlEffect effect);
+/* The domain's (oa{sv}) and its properties after a change; on failure a
+ * warning (the change is made) and FALSE, *found and *props NULL or set. */
+gboolean ksmctl_read_back (Ksmctl *ctl, const char *domain, GVariant **found, GVariant **props);
+/* From the Domain properties: Active, running_key (the running config's
+ * boolean) against wanted, and pending_key (may be NULL) set. */
+KsmctlEffect ksmctl_effect_of (GVariant *props, const char *pending_key, const char *running_key,
+                               gboolean wanted);
+/* "g1: memory merging on, in effect now" and the like; what names the setting. */
+void ksmctl_print_effect (GVariant *props, const char *name_or_uuid, const char *what,
+                          gboolean wanted, KsmctlEffect effect);
+/* Prints a flat a{sv} (floating is fine) as a pretty JSON object, in its order. */
+void ksmctl_print_json_vardict (GVariant *vardict);
+
 /* ksmctl-domains.c: the Domain objects as (oa{sv}) variants (path, properties), sorted by
  * name; find by name or UUID */
 GPtrArray *ksmctl_get_domains (Ksmctl *ctl, GError **error);

@@ -44,6 +44,23 @@ const char *sp_actuator_get_name (SpActuator *self);
 void sp_actuator_observe (SpActuator *self, const SpSnapshot *next);
 void sp_actuator_apply (SpActuator *self, SpSnapshot *next);
 gboolean sp_actuator_restore (SpActuator *self, GError **error);
+
+/*
+ * sp_actuator_restore() in a thread of its own, waited for at most
+ * timeout_ms: once the main loop no longer runs, a libvirt call to a
+ * libvirtd that answers nothing (stopped, deadlocked) never returns (the
+ * keepalive that would drop the connection needs the main loop), and what
+ * the other actuators changed must still be put back before samepaged
+ * exits. On time: its result. Too late: SP_ERROR_FAILED saying so; the
+ * thread keeps its reference to the actuator and is left to end (or not)
+ * on its own. The main loop must not run meanwhile: restore runs in that
+ * thread while this one waits.
+ */
+gboolean sp_actuator_restore_within (SpActuator *self, guint timeout_ms, GError **error);
+
+/* The same for sp_actuator_leave() (restore_on_exit=false): FALSE only when
+ * it did not finish in time. */
+gboolean sp_actuator_leave_within (SpActuator *self, guint timeout_ms, GError **error);
 void sp_actuator_leave (SpActuator *self);
 
 G_END_DECLS

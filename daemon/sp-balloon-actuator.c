@@ -4,6 +4,7 @@
 #include "sp-balloon-actuator.h"
 
 #include "sp-balloon-decision.h"
+#include "sp-balloon-periods.h"
 #include "sp-error.h"
 #include "sp-libvirt-util.h"
 #include "sp-log.h"
@@ -22,7 +23,11 @@ struct _SpBalloonActuator {
   SpLibvirt *libvirt;
   gboolean dry_run;
   GHashTable *moves;   /* uuid → Move */
-  GHashTable *periods; /* uuid → name: stats periods set from 0 (restored on exit) */
+  GHashTable *periods; /* uuid → name: stats periods set from 0 (restored on exit), and
+                        * those a previous samepaged set (the record) */
+  GHashTable *setting; /* uuid → name: stats periods being set (recorded already) */
+  char *record_path;   /* <state-dir>/balloon-periods (periods and setting); NULL: not kept */
+  SpLogOnce record_problem;
   GHashTable *pending; /* uuid: a stats period being set */
   guint refresh_id;    /* the next refresh of the managed guests' statistics */
   GPtrArray *refresh;  /* their UUIDs */
@@ -69,7 +74,10 @@ sp_balloon_actuator_finalize (GObject *object)
   g_hash_table_unref (self->moves);
   g_hash_table_unref (self->periods);
   g_hash_table_unref (self->pending);
+  g_hash_table_unref (self->setting);
+  g_free (self->record_path);
   sp_log_once_reset (&self->not_connected);
+  sp_log_once_reset (&self->record_problem);
   G_OBJECT_CLASS (sp_balloon_actuator_parent_class)->finalize (object);
 }
 
@@ -85,6 +93,7 @@ sp_balloon_actuator_init (SpBalloonActuator *self)
   self->moves = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->periods = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->pending = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->setting = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->refresh = g_ptr_array_new_with_free_func (g_free);
 }
 
@@ -96,6 +105,71 @@ sp_balloon_actuator_new (SpLibvirt *libvirt, gboolean dry_run)
   self->libvirt = g_object_ref (libvirt);
   self->dry_run = dry_run;
   return SP_ACTUATOR (self);
+}
+
+/* Keeps the periods set and being set in the record; a record that cannot
+ * be written is logged (once) and the change goes on: the periods are
+ * still put back on a clean exit. */
+static void
+save_record (SpBalloonActuator *self)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) all = NULL;
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (self->record_path == NULL)
+    return;
+  all = g_hash_table_new (g_str_hash, g_str_equal);
+  g_hash_table_iter_init (&iter, self->periods);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    g_hash_table_insert (all, key, value);
+  g_hash_table_iter_init (&iter, self->setting);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    g_hash_table_insert (all, key, value);
+  if (!sp_balloon_periods_save (self->record_path, all, &error))
+    {
+      if (sp_log_once_changed (&self->record_problem, error->message))
+        g_warning ("Cannot keep the domains whose memory stats period samepaged set (a crash "
+                   "would leave those periods set): %s",
+                   error->message);
+      return;
+    }
+  if (sp_log_once_reset (&self->record_problem))
+    g_message ("The domains whose memory stats period samepaged set are kept in %s again",
+               self->record_path);
+}
+
+void
+sp_balloon_actuator_set_state_dir (SpBalloonActuator *self, const char *state_dir)
+{
+  g_autoptr (GError) error = NULL;
+  guint n_before;
+
+  g_return_if_fail (SP_IS_BALLOON_ACTUATOR (self));
+
+  g_clear_pointer (&self->record_path, g_free);
+  /* a dry run sets no period, and keeps no record */
+  if (state_dir == NULL || self->dry_run)
+    return;
+  self->record_path = g_build_filename (state_dir, SP_BALLOON_PERIODS_FILE, NULL);
+  n_before = g_hash_table_size (self->periods);
+  if (!sp_balloon_periods_load (self->record_path, self->periods, &error))
+    {
+      g_warning ("Ignoring the record of memory stats periods found at start: %s", error->message);
+      return;
+    }
+  if (g_hash_table_size (self->periods) > n_before)
+    g_message ("%s: a previous samepaged set the memory stats period of %u domain(s) and did "
+               "not put it back; each goes back to 0 unless samepaged manages it",
+               self->record_path, g_hash_table_size (self->periods) - n_before);
+}
+
+const char *
+sp_balloon_actuator_get_record_path (SpBalloonActuator *self)
+{
+  g_return_val_if_fail (SP_IS_BALLOON_ACTUATOR (self), NULL);
+  return self->record_path;
 }
 
 guint
@@ -165,10 +239,25 @@ job_done (GObject *source, GAsyncResult *result, gpointer user_data)
       sp_log_domain (G_LOG_LEVEL_WARNING, job->name, job->uuid, "%s", error->message);
       if (job->kind == JOB_MEMORY)
         g_hash_table_remove (self->moves, job->uuid); /* tried again at the next decision */
+      else if (job->value > 0 && g_hash_table_remove (self->setting, job->uuid) &&
+               !g_hash_table_contains (self->periods, job->uuid))
+        save_record (self); /* not set: nothing to put back */
+      /* a period not put back stays in the record: tried again at the next decision */
       return;
     }
-  if (job->kind == JOB_PERIOD)
+  if (job->kind == JOB_PERIOD && job->value == 0)
     {
+      g_hash_table_remove (self->periods, job->uuid);
+      save_record (self);
+      sp_log_domain (G_LOG_LEVEL_INFO, job->name, job->uuid,
+                     "Memory stats period of %s put back to 0 (samepaged does not manage its "
+                     "balloon)",
+                     job->name);
+    }
+  else if (job->kind == JOB_PERIOD)
+    {
+      /* in the record already */
+      g_hash_table_remove (self->setting, job->uuid);
       g_hash_table_insert (self->periods, g_strdup (job->uuid), g_strdup (job->name));
       self->n_periods_set++;
       sp_log_domain (G_LOG_LEVEL_INFO, job->name, job->uuid,
@@ -195,7 +284,11 @@ queue_job (SpBalloonActuator *self, JobKind kind, const char *uuid, const char *
       if (sp_log_once_changed (&self->not_connected, message))
         g_message ("%s", message);
       if (kind == JOB_PERIOD)
-        g_hash_table_remove (self->pending, uuid);
+        {
+          g_hash_table_remove (self->pending, uuid);
+          if (g_hash_table_remove (self->setting, uuid))
+            save_record (self);
+        }
       else
         g_hash_table_remove (self->moves, uuid);
       return;
@@ -229,8 +322,67 @@ apply_period (SpBalloonActuator *self, const SpSnapshot *next, const SpBalloonTa
   if (g_hash_table_contains (self->pending, target->uuid))
     return;
   g_hash_table_add (self->pending, g_strdup (target->uuid));
+  /* recorded before it is set: a crash right after leaves a record */
+  g_hash_table_insert (self->setting, g_strdup (target->uuid), g_strdup (target->name));
+  save_record (self);
   queue_job (self, JOB_PERIOD, target->uuid, target->name,
              (guint64) next->config->balloon_stats_period_sec);
+}
+
+static gboolean
+is_managed (const SpSnapshot *next, const char *uuid)
+{
+  const SpBalloonTarget *target;
+
+  if (next->balloon == NULL || next->balloon->mode != SP_BALLOON_MODE_AUTO)
+    return FALSE;
+  target = sp_balloon_decision_find (next->balloon, uuid);
+  return target != NULL && target->managed;
+}
+
+/*
+ * The periods samepaged set (this run, or a previous samepaged that crashed
+ * or could not reach libvirtd on exit) of domains it does not manage any
+ * more (balloon off, opted out, no virtio balloon): put back to 0 while
+ * they run. Forgotten: undefined domains, and shut-off ones (a new QEMU
+ * starts with the period of its config). A managed domain keeps its period
+ * and its record.
+ */
+static void
+reconcile_periods (SpBalloonActuator *self, const SpSnapshot *next)
+{
+  gboolean forgot = FALSE;
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (next->guests == NULL || !next->guests->connected)
+    return;
+  g_hash_table_iter_init (&iter, self->periods);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      const SpDomainInfo *info = sp_guests_find (next->guests, key);
+
+      if (g_hash_table_contains (self->pending, key))
+        continue; /* being set or put back */
+      if (is_managed (next, key))
+        continue; /* (first: the snapshot may predate the period just set) */
+      if (info == NULL || !info->active || info->balloon.stats_period_sec == 0)
+        {
+          sp_log_domain (G_LOG_LEVEL_DEBUG, value, key,
+                         "Memory stats period of %s: nothing to put back (%s)",
+                         (const char *) value,
+                         info == NULL    ? "undefined"
+                         : !info->active ? "not running"
+                                         : "it is 0");
+          g_hash_table_iter_remove (&iter);
+          forgot = TRUE;
+          continue;
+        }
+      g_hash_table_add (self->pending, g_strdup (key));
+      queue_job (self, JOB_PERIOD, key, value, 0);
+    }
+  if (forgot)
+    save_record (self);
 }
 
 static gboolean
@@ -279,6 +431,8 @@ balloon_actuator_apply (SpActuator *actuator, SpSnapshot *next)
   GHashTableIter iter;
   gpointer key;
 
+  if (!self->dry_run)
+    reconcile_periods (self, next);
   if (next->balloon == NULL)
     return;
   for (guint i = 0; i < next->balloon->targets->len; i++)
@@ -339,7 +493,25 @@ balloon_actuator_apply (SpActuator *actuator, SpSnapshot *next)
     arm_refresh (self, next);
 }
 
-/* Puts back the stats periods it set; never sets a balloon. */
+/* TRUE when the period is 0 now, or there is nothing to put back (the
+ * domain is gone or not running: a new QEMU starts with its config's). */
+static gboolean
+put_back_period (virConnectPtr conn, const char *uuid, const char *name, GError **error)
+{
+  g_autoptr (virDomain) dom = virDomainLookupByUUIDString (conn, uuid);
+
+  if (dom == NULL || virDomainIsActive (dom) == 0)
+    return TRUE;
+  return run_job (conn, JOB_PERIOD, uuid, name, 0, error);
+}
+
+/*
+ * Puts back the stats periods it set, whatever restore_on_exit says (leave
+ * does the same): a stats period is samepaged's own change to a guest, not
+ * a setting an operator chose (unlike the KSM knobs). What cannot be put
+ * back (libvirtd unreachable) stays in the record for the next samepaged.
+ * Never sets a balloon.
+ */
 static gboolean
 balloon_actuator_restore (SpActuator *actuator, GError **error)
 {
@@ -355,8 +527,10 @@ balloon_actuator_restore (SpActuator *actuator, GError **error)
   if (conn == NULL)
     {
       g_set_error (error, SP_ERROR, SP_ERROR_NOT_CONNECTED,
-                   "Not connected to libvirt: cannot put back %u memory stats periods",
-                   g_hash_table_size (self->periods));
+                   "Not connected to libvirt: cannot put back %u memory stats periods%s%s",
+                   g_hash_table_size (self->periods),
+                   self->record_path != NULL ? "; the next samepaged will, from " : "",
+                   self->record_path != NULL ? self->record_path : "");
       return FALSE;
     }
   g_hash_table_iter_init (&iter, self->periods);
@@ -364,7 +538,7 @@ balloon_actuator_restore (SpActuator *actuator, GError **error)
     {
       g_autoptr (GError) local_error = NULL;
 
-      if (run_job (conn, JOB_PERIOD, key, value, 0, &local_error))
+      if (put_back_period (conn, key, value, &local_error))
         {
           sp_log_domain (G_LOG_LEVEL_INFO, value, key, "Memory stats period of %s put back to 0",
                          (const char *) value);
@@ -373,6 +547,7 @@ balloon_actuator_restore (SpActuator *actuator, GError **error)
       else if (first_error == NULL)
         first_error = g_steal_pointer (&local_error);
     }
+  save_record (self);
   if (first_error != NULL)
     {
       g_propagate_error (error, g_steal_pointer (&first_error));
@@ -381,10 +556,21 @@ balloon_actuator_restore (SpActuator *actuator, GError **error)
   return TRUE;
 }
 
+/* restore_on_exit=false leaves the KSM knobs; the periods go back all the same. */
+static void
+balloon_actuator_leave (SpActuator *actuator)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!balloon_actuator_restore (actuator, &error))
+    g_warning ("%s", error->message);
+}
+
 static void
 sp_balloon_actuator_iface_init (SpActuatorInterface *iface)
 {
   iface->get_name = balloon_actuator_get_name;
   iface->apply = balloon_actuator_apply;
   iface->restore = balloon_actuator_restore;
+  iface->leave = balloon_actuator_leave;
 }

@@ -4,10 +4,13 @@
 #include "sp-balloon-settings.h"
 
 #include "sp-balloon-xml.h"
+#include "sp-domain-define.h"
+#include "sp-domain-editor.h"
 #include "sp-error.h"
 #include "sp-libvirt-util.h"
 #include "sp-log.h"
 #include "sp-str.h"
+#include "sp-xml-util.h"
 
 struct _SpBalloonSettings {
   GObject parent_instance;
@@ -70,6 +73,27 @@ get_integer (GVariant *value, gint64 *out)
   return TRUE;
 }
 
+/* The snapshot's view; the worker checks the persistent XML again. */
+static gboolean
+check_reporting_model (const SpDomainInfo *domain, GError **error)
+{
+  const char *model = domain->balloon.model;
+
+  if (sp_balloon_xml_model_has_driver (model))
+    return TRUE;
+  if (model == NULL)
+    g_set_error (error, SP_ERROR, SP_ERROR_NOT_SUPPORTED,
+                 "Domain %s has no <memballoon> device: free page reporting needs a virtio "
+                 "balloon",
+                 domain->name);
+  else
+    g_set_error (error, SP_ERROR, SP_ERROR_NOT_SUPPORTED,
+                 "Domain %s has <memballoon model='%s'>: free page reporting needs a virtio "
+                 "balloon",
+                 domain->name, model);
+  return FALSE;
+}
+
 gboolean
 sp_balloon_settings_check (const SpDomainInfo *domain, GVariant *settings, SpBalloonChange *change,
                            GError **error)
@@ -114,6 +138,7 @@ sp_balloon_settings_check (const SpDomainInfo *domain, GVariant *settings, SpBal
               return FALSE;
             }
           result.managed = g_variant_get_boolean (value);
+          result.has_metadata = TRUE;
         }
       else if (g_str_equal (key, "min"))
         {
@@ -136,6 +161,7 @@ sp_balloon_settings_check (const SpDomainInfo *domain, GVariant *settings, SpBal
             }
           result.has_min = TRUE;
           result.min_kib = (guint64) n;
+          result.has_metadata = TRUE;
         }
       else if (g_str_equal (key, "shares"))
         {
@@ -147,13 +173,20 @@ sp_balloon_settings_check (const SpDomainInfo *domain, GVariant *settings, SpBal
             }
           result.has_shares = TRUE;
           result.shares = (guint64) n;
+          result.has_metadata = TRUE;
         }
       else if (g_str_equal (key, "reporting"))
         {
-          g_set_error_literal (error, SP_ERROR, SP_ERROR_NOT_SUPPORTED,
-                               "Balloon setting 'reporting' is not supported yet; edit the "
-                               "domain with virsh edit (<memballoon freePageReporting='on'>)");
-          return FALSE;
+          if (!g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN))
+            {
+              g_set_error_literal (error, SP_ERROR, SP_ERROR_INVALID_ARGS,
+                                   "Balloon setting 'reporting' expects a boolean");
+              return FALSE;
+            }
+          if (!check_reporting_model (domain, error))
+            return FALSE;
+          result.has_reporting = TRUE;
+          result.reporting = g_variant_get_boolean (value);
         }
       else
         {
@@ -187,8 +220,9 @@ typedef struct {
   char *uuid;
   char *name;
   char *caller;
-  gboolean active;
   SpBalloonChange change;
+  gboolean reporting_changed; /* the persistent config was redefined */
+  gboolean reporting_pending; /* running with the other setting until its next cold start */
 } SetJob;
 
 static void
@@ -199,6 +233,75 @@ set_job_free (SetJob *job)
   g_free (job->name);
   g_free (job->caller);
   g_free (job);
+}
+
+static const char *
+on_off (gboolean on)
+{
+  return on ? "on" : "off";
+}
+
+/* SpDomainEditFunc: freePageReporting as the job wants it. */
+static gboolean
+edit_reporting (const SpDomainDefineTarget *target, const char *xml, char **new_xml,
+                gpointer user_data, GError **error)
+{
+  SetJob *job = user_data;
+
+  return sp_domain_editor_set_free_page_reporting (xml, target->name, job->change.reporting,
+                                                   new_xml, error);
+}
+
+/* What the running QEMU has, read after the change; only logged on error. */
+static void
+read_running_reporting (SetJob *job, const SpDomainDefineTarget *target)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (xmlDoc) doc = NULL;
+  g_autoptr (xmlXPathContext) ctxt = NULL;
+  g_autofree char *xml = NULL;
+  SpBalloonXml live = { 0 };
+
+  if (virDomainIsActive (target->dom) != 1)
+    return;
+  xml = sp_domain_define_read_xml (target, 0, &error);
+  if (xml != NULL && sp_xml_open_domain (xml, &doc, &ctxt, &error) &&
+      sp_balloon_xml_read (ctxt, &live, &error))
+    {
+      job->reporting_pending = live.free_page_reporting != job->change.reporting;
+      if (job->reporting_changed && job->reporting_pending)
+        sp_log_domain (G_LOG_LEVEL_MESSAGE, job->name, job->uuid,
+                       "Domain %s runs with free page reporting %s until its next cold start "
+                       "(a guest reboot is not enough)",
+                       job->name, on_off (live.free_page_reporting));
+    }
+  else
+    sp_log_domain (G_LOG_LEVEL_WARNING, job->name, job->uuid,
+                   "Free page reporting of domain %s: %s", job->name, error->message);
+  sp_balloon_xml_clear (&live);
+}
+
+static gboolean
+set_reporting (SetJob *job, virDomainPtr dom, GError **error)
+{
+  SpDomainDefineTarget target = {
+    .conn = job->conn,
+    .dom = dom,
+    .name = job->name,
+    .uuid = job->uuid,
+    .what = "free page reporting",
+  };
+
+  if (!sp_domain_define_check_persistent (&target, error) ||
+      !sp_domain_define_edit (&target, edit_reporting, job, NULL, &job->reporting_changed, error))
+    return FALSE;
+  if (job->reporting_changed)
+    sp_log_domain (G_LOG_LEVEL_MESSAGE, job->name, job->uuid,
+                   "Free page reporting of domain %s (persistent config): %s → %s, asked by %s",
+                   job->name, on_off (!job->change.reporting), on_off (job->change.reporting),
+                   job->caller);
+  read_running_reporting (job, &target);
+  return TRUE;
 }
 
 static void
@@ -212,8 +315,19 @@ set_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellab
 
   if (dom == NULL)
     {
-      sp_libvirt_set_error (&error, "Cannot find domain %s", job->name);
+      sp_domain_define_set_error (&error, job->name, "look up", SP_DOMAIN_DEFINE_GONE);
       g_task_return_error (task, error);
+      return;
+    }
+  /* first: a refused reporting changes nothing */
+  if (job->change.has_reporting && !set_reporting (job, dom, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (!job->change.has_metadata)
+    {
+      g_task_return_boolean (task, TRUE);
       return;
     }
   if (virDomainIsActive (dom) == 1)
@@ -244,11 +358,15 @@ set_done (GObject *source, GAsyncResult *result, gpointer user_data)
       g_task_return_error (outer, error);
       return;
     }
-  described = sp_balloon_change_describe (&job->change);
-  sp_log_domain (G_LOG_LEVEL_MESSAGE, job->name, job->uuid,
-                 "Balloon settings of domain %s: %s, asked by %s", job->name, described,
-                 job->caller);
-  sp_libvirt_queue_refresh_domain (self->libvirt, job->uuid);
+  if (job->change.has_metadata)
+    {
+      described = sp_balloon_change_describe (&job->change);
+      sp_log_domain (G_LOG_LEVEL_MESSAGE, job->name, job->uuid,
+                     "Balloon settings of domain %s: %s, asked by %s", job->name, described,
+                     job->caller);
+    }
+  if (job->change.has_metadata || job->reporting_changed)
+    sp_libvirt_queue_refresh_domain (self->libvirt, job->uuid);
   g_task_return_boolean (outer, TRUE);
 }
 

@@ -363,6 +363,7 @@ add_balloon_parts (SpDaemon *self)
   g_autoptr (SpPolicy) policy = sp_balloon_policy_new ();
   g_autoptr (SpActuator) actuator = sp_balloon_actuator_new (self->libvirt, self->options.dry_run);
 
+  sp_balloon_actuator_set_state_dir (SP_BALLOON_ACTUATOR (actuator), self->options.state_dir);
   sp_tuner_add_policy (self->tuner, policy);
   sp_tuner_add_actuator (self->tuner, actuator);
 }
@@ -476,5 +477,5 @@ sp_daemon_stop (SpDaemon *self)
   if (self->tuner == NULL)
     return;
   if (!sp_tuner_restore (self->tuner, &error))
-    g_warning ("Could not restore every KSM knob: %s", error->message);
+    g_warning ("Could not put back everything samepaged changed: %s", error->message);
 }

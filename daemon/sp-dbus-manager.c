@@ -162,13 +162,23 @@ check_unmerge (const SpDbusTargets *targets, GVariant *parameters, GError **erro
   return sp_tuner_check_unmerge (targets->tuner, -1, NULL, error);
 }
 
+/*
+ * The reply of a method whose change is another object's async call
+ * (user_data: the method's task, one reference). Each of those calls
+ * (sp_tuner_unmerge_async, sp_mem_merge_change_async,
+ * sp_balloon_settings_set_async) returns a GTask of source holding a
+ * boolean, and its _finish is g_task_propagate_boolean(): so one callback
+ * serves them all.
+ */
 static void
-on_unmerged (GObject *source, GAsyncResult *result, gpointer user_data)
+on_change_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = G_TASK (user_data);
   GError *error = NULL;
-  gboolean ok = sp_tuner_unmerge_finish (SP_TUNER (source), result, &error);
+  gboolean ok;
 
+  g_return_if_fail (g_task_is_valid (result, source));
+  ok = g_task_propagate_boolean (G_TASK (result), &error);
   task_return (task, ok, error);
 }
 
@@ -186,20 +196,17 @@ run_unmerge (const SpDbusTargets *targets, GVariant *parameters, const char *cal
       return;
     }
   g_message ("Unmerge asked by %s: mode never until changed", caller);
-  sp_tuner_unmerge_async (targets->tuner, -1, on_unmerged, g_object_ref (task));
+  sp_tuner_unmerge_async (targets->tuner, -1, on_change_done, g_object_ref (task));
 }
 
-/* The domain of SetMemMerge's arguments, in the last snapshot. */
+/* The domain a method names (its name or UUID), in the last snapshot. */
 static const SpDomainInfo *
-find_domain (const SpDbusTargets *targets, GVariant *parameters, GError **error)
+find_named_domain (const SpDbusTargets *targets, const char *name, GError **error)
 {
   const SpGuests *guests = sp_tuner_get_snapshot (targets->tuner)->guests;
   const SpDomainInfo *domain;
   g_autofree char *quoted = NULL;
-  const char *name;
-  gboolean enabled;
 
-  g_variant_get (parameters, "(&sb)", &name, &enabled);
   if (*name == '\0' || !g_utf8_validate (name, -1, NULL))
     {
       g_set_error_literal (error, SP_ERROR, SP_ERROR_INVALID_ARGS,
@@ -217,20 +224,21 @@ find_domain (const SpDbusTargets *targets, GVariant *parameters, GError **error)
   return NULL;
 }
 
+/* The domain of SetMemMerge's arguments. */
+static const SpDomainInfo *
+find_domain (const SpDbusTargets *targets, GVariant *parameters, GError **error)
+{
+  const char *name;
+  gboolean enabled;
+
+  g_variant_get (parameters, "(&sb)", &name, &enabled);
+  return find_named_domain (targets, name, error);
+}
+
 static gboolean
 check_set_mem_merge (const SpDbusTargets *targets, GVariant *parameters, GError **error)
 {
   return find_domain (targets, parameters, error) != NULL;
-}
-
-static void
-on_mem_merge_changed (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (GTask) task = G_TASK (user_data);
-  GError *error = NULL;
-  gboolean ok = sp_mem_merge_change_finish (SP_MEM_MERGE (source), result, &error);
-
-  task_return (task, ok, error);
 }
 
 static void
@@ -258,38 +266,23 @@ run_set_mem_merge (const SpDbusTargets *targets, GVariant *parameters, const cha
       return;
     }
   g_variant_get (parameters, "(&sb)", &name, &enabled);
-  sp_mem_merge_change_async (targets->mem_merge, domain->uuid, enabled, caller,
-                             on_mem_merge_changed, g_object_ref (task));
+  sp_mem_merge_change_async (targets->mem_merge, domain->uuid, enabled, caller, on_change_done,
+                             g_object_ref (task));
 }
 
-/* The domain of SetBalloon's arguments, in the last snapshot, and the change. */
+/* The domain of SetBalloon's arguments, and the change. */
 static const SpDomainInfo *
 balloon_domain (const SpDbusTargets *targets, GVariant *parameters, SpBalloonChange *change,
                 GError **error)
 {
-  const SpGuests *guests = sp_tuner_get_snapshot (targets->tuner)->guests;
   const SpDomainInfo *domain;
   g_autoptr (GVariant) settings = NULL;
-  g_autofree char *quoted = NULL;
   const char *name;
 
   g_variant_get (parameters, "(&s@a{sv})", &name, &settings);
-  if (*name == '\0' || !g_utf8_validate (name, -1, NULL))
-    {
-      g_set_error_literal (error, SP_ERROR, SP_ERROR_INVALID_ARGS,
-                           "The domain must be given by its name or UUID (a non-empty UTF-8 "
-                           "string)");
-      return NULL;
-    }
-  domain = sp_guests_find (guests, name);
+  domain = find_named_domain (targets, name, error);
   if (domain == NULL)
-    {
-      quoted = sp_quote (name);
-      g_set_error (error, SP_ERROR, SP_ERROR_UNKNOWN_DOMAIN,
-                   "No domain named %s or with that UUID (%u domains known%s)", quoted,
-                   guests->domains->len, guests->connected ? "" : "; libvirt is not connected");
-      return NULL;
-    }
+    return NULL;
   if (!sp_balloon_settings_check (domain, settings, change, error))
     return NULL;
   return domain;
@@ -301,16 +294,6 @@ check_set_balloon (const SpDbusTargets *targets, GVariant *parameters, GError **
   SpBalloonChange change;
 
   return balloon_domain (targets, parameters, &change, error) != NULL;
-}
-
-static void
-on_balloon_set (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (GTask) task = G_TASK (user_data);
-  GError *error = NULL;
-  gboolean ok = sp_balloon_settings_set_finish (SP_BALLOON_SETTINGS (source), result, &error);
-
-  task_return (task, ok, error);
 }
 
 static void
@@ -334,7 +317,7 @@ run_set_balloon (const SpDbusTargets *targets, GVariant *parameters, const char 
                                "SetBalloon is not supported by this samepaged");
       return;
     }
-  sp_balloon_settings_set_async (targets->balloon_settings, domain, &change, caller, on_balloon_set,
+  sp_balloon_settings_set_async (targets->balloon_settings, domain, &change, caller, on_change_done,
                                  g_object_ref (task));
 }
 

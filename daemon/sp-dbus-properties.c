@@ -151,6 +151,8 @@ sp_dbus_domain_properties (const SpDomainInfo *d, const SpBalloonDecision *ballo
   add (&b, "GuestStatsUpdated", g_variant_new_int64 (d->balloon.last_update_sec));
   add (&b, "StatsPeriod", g_variant_new_uint64 (d->balloon.stats_period_sec));
   add (&b, "FreePageReporting", g_variant_new_boolean (d->balloon.free_page_reporting));
+  add (&b, "FreePageReportingActive",
+       g_variant_new_boolean (d->balloon.free_page_reporting_active));
   add (&b, "AutoDeflate", g_variant_new_boolean (d->balloon.autodeflate));
   add (&b, "GuestAvailableKiB",
        g_variant_new_uint64 (d->balloon.has_available ? d->balloon.available_kib : 0));

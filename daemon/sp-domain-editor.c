@@ -7,6 +7,7 @@
 
 #include <libxml/xmlsave.h>
 
+#include "sp-balloon-xml.h"
 #include "sp-error.h"
 #include "sp-xml-util.h"
 
@@ -291,11 +292,7 @@ sp_domain_editor_set_nosharepages (const char *xml, gboolean nosharepages, char 
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   *new_xml = NULL;
-  doc = sp_xml_read_domain (xml, error);
-  if (doc == NULL)
-    return FALSE;
-  ctxt = sp_xml_xpath_context (doc, error);
-  if (ctxt == NULL)
+  if (!sp_xml_open_domain (xml, &doc, &ctxt, error))
     return FALSE;
   backings = select_nodes (ctxt, "/domain/memoryBacking", error);
   if (backings == NULL)
@@ -336,6 +333,76 @@ sp_domain_editor_set_nosharepages (const char *xml, gboolean nosharepages, char 
         }
     }
 
+  *new_xml = write_document (doc, error);
+  return *new_xml != NULL;
+}
+
+/* ---- free page reporting ---------------------------------------------- */
+
+static gboolean
+check_balloon_model (xmlNode *balloon, const char *name, GError **error)
+{
+  g_autoptr (xmlChar) model = NULL;
+
+  if (balloon == NULL)
+    {
+      g_set_error (error, SP_ERROR, SP_ERROR_NOT_SUPPORTED,
+                   "Domain %s has no <memballoon> device: free page reporting needs a virtio "
+                   "balloon (add <memballoon model='virtio'/> to its <devices>)",
+                   name);
+      return FALSE;
+    }
+  model = xmlGetProp (balloon, (const xmlChar *) "model");
+  if (model != NULL && sp_balloon_xml_model_has_driver ((const char *) model))
+    return TRUE;
+  if (model != NULL && xmlStrEqual (model, (const xmlChar *) "none"))
+    g_set_error (error, SP_ERROR, SP_ERROR_NOT_SUPPORTED,
+                 "Domain %s has <memballoon model='none'>: no balloon, so no free page "
+                 "reporting",
+                 name);
+  else
+    g_set_error (error, SP_ERROR, SP_ERROR_NOT_SUPPORTED,
+                 "Domain %s has <memballoon model='%s'>: free page reporting needs a virtio "
+                 "balloon",
+                 name, model != NULL ? (const char *) model : "");
+  return FALSE;
+}
+
+gboolean
+sp_domain_editor_set_free_page_reporting (const char *xml, const char *name, gboolean reporting,
+                                          char **new_xml, GError **error)
+{
+  g_autoptr (xmlDoc) doc = NULL;
+  g_autoptr (xmlXPathContext) ctxt = NULL;
+  g_autoptr (GPtrArray) balloons = NULL;
+  g_autoptr (xmlChar) current = NULL;
+  xmlNode *balloon;
+  const char *wanted = reporting ? "on" : "off";
+
+  g_return_val_if_fail (xml != NULL, FALSE);
+  g_return_val_if_fail (name != NULL, FALSE);
+  g_return_val_if_fail (new_xml != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  *new_xml = NULL;
+  if (!sp_xml_open_domain (xml, &doc, &ctxt, error))
+    return FALSE;
+  balloons = select_nodes (ctxt, "/domain/devices/memballoon", error);
+  if (balloons == NULL)
+    return FALSE;
+  balloon = balloons->len > 0 ? g_ptr_array_index (balloons, 0) : NULL;
+  if (!check_balloon_model (balloon, name, error))
+    return FALSE;
+
+  current = xmlGetProp (balloon, (const xmlChar *) "freePageReporting");
+  /* absent is off: libvirt's default */
+  if (g_strcmp0 (current != NULL ? (const char *) current : "off", wanted) == 0)
+    return TRUE;
+  if (xmlSetProp (balloon, (const xmlChar *) "freePageReporting", (const xmlChar *) wanted) == NULL)
+    {
+      g_set_error_literal (error, SP_ERROR, SP_ERROR_FAILED, "Cannot set an XML attribute");
+      return FALSE;
+    }
   *new_xml = write_document (doc, error);
   return *new_xml != NULL;
 }

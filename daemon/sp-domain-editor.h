@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Edits a libvirt domain XML with libxml2 (XPath on /domain/memoryBacking),
+ * Edits a libvirt domain XML with libxml2 (XPath on /domain/memoryBacking
+ * and /domain/devices/memballoon),
  * changing nothing but what it must: every other element, attribute,
  * namespace, comment, CDATA section and processing instruction, and all the
  * whitespace, stay as they were.
@@ -43,5 +44,25 @@ G_BEGIN_DECLS
  */
 gboolean sp_domain_editor_set_nosharepages (const char *xml, gboolean nosharepages, char **new_xml,
                                             GError **error);
+
+/*
+ * Sets freePageReporting='on' or 'off' on the <memballoon> of
+ * /domain/devices (the first, the one libvirt reads): the value of an
+ * existing attribute is replaced where it stands, a new one goes after the
+ * others. Nothing else changes, not even the whitespace.
+ *
+ * The value it already has (a missing attribute is off, libvirt's default):
+ * returns TRUE with *new_xml NULL (nothing to define). Otherwise *new_xml is
+ * the whole document, as for sp_domain_editor_set_nosharepages().
+ *
+ * Errors: SP_ERROR_INVALID_ARGS as for sp_domain_editor_set_nosharepages();
+ * SP_ERROR_NOT_SUPPORTED when the domain has no <memballoon>, or
+ * model='none', or a model that is not a virtio one (free page reporting is
+ * a feature of the virtio balloon): nothing is edited. The message says
+ * which; name is the domain's name for it.
+ */
+gboolean sp_domain_editor_set_free_page_reporting (const char *xml, const char *name,
+                                                   gboolean reporting, char **new_xml,
+                                                   GError **error);
 
 G_END_DECLS

@@ -150,11 +150,7 @@ sp_domain_xml_parse (const char *xml, SpDomainXmlFacts *facts, GError **error)
   g_return_val_if_fail (facts != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  doc = sp_xml_read_domain (xml, error);
-  if (doc == NULL)
-    return FALSE;
-  ctxt = sp_xml_xpath_context (doc, error);
-  if (ctxt == NULL)
+  if (!sp_xml_open_domain (xml, &doc, &ctxt, error))
     return FALSE;
 
   if (!xpath_string (ctxt, "/domain/name[1]", &result.name, error))

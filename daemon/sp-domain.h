@@ -15,13 +15,15 @@ G_BEGIN_DECLS
  * samepaged already queries: balloon.*, in KiB), its <memballoon> and
  * samepage's balloon metadata (sp-balloon-xml.h). */
 typedef struct {
-  char *model;                  /* <memballoon model>, live; NULL: none */
-  gboolean free_page_reporting; /* persistent config (what the next start gets) */
-  gboolean autodeflate;         /* persistent config */
-  guint64 stats_period_sec;     /* live <stats period>; 0: the guest sends none */
-  guint64 memory_kib;           /* <memory> of the persistent config (else live) */
-  guint64 config_current_kib;   /* <currentMemory> of the persistent config (else live) */
-  gboolean has_current;         /* balloon.current: current_kib of SpDomainInfo */
+  char *model;                         /* <memballoon model>, live; NULL: none */
+  gboolean free_page_reporting;        /* persistent config (what the next start gets) */
+  gboolean free_page_reporting_active; /* running config (== free_page_reporting when
+                                        * inactive): QEMU reads it at start only */
+  gboolean autodeflate;                /* persistent config */
+  guint64 stats_period_sec;            /* live <stats period>; 0: the guest sends none */
+  guint64 memory_kib;                  /* <memory> of the persistent config (else live) */
+  guint64 config_current_kib;          /* <currentMemory> of the persistent config (else live) */
+  gboolean has_current;                /* balloon.current: current_kib of SpDomainInfo */
   gboolean has_available;
   guint64 available_kib; /* balloon.available: what the guest sees as its memory */
   gboolean has_usable;

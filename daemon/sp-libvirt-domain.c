@@ -116,6 +116,8 @@ balloon_info (SpDomainInfo *info, const SpBalloonStats *b, const SpDomainXmlFact
 
   balloon->model = g_strdup (info->active ? live->balloon.model : config->balloon.model);
   balloon->free_page_reporting = config->balloon.free_page_reporting;
+  balloon->free_page_reporting_active =
+      info->active ? live->balloon.free_page_reporting : config->balloon.free_page_reporting;
   balloon->autodeflate = config->balloon.autodeflate;
   balloon->stats_period_sec = info->active ? live->balloon.stats_period_sec : 0;
   balloon->memory_kib = config->memory_kib;

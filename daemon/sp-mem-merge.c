@@ -3,22 +3,12 @@
 
 #include "sp-mem-merge.h"
 
+#include "sp-domain-define.h"
 #include "sp-domain-editor.h"
 #include "sp-domain-xml.h"
 #include "sp-error.h"
 #include "sp-libvirt-util.h"
 #include "sp-log.h"
-
-/* what libvirt's `virsh edit` reads: the persistent config, with secrets
- * (defining it without them would drop passwords and keys) */
-#define CONFIG_XML_FLAGS (VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE)
-
-/* how UNKNOWN_DOMAIN reads for a domain found, then undefined by someone */
-#define GONE " any more (it was undefined meanwhile)"
-
-G_LOCK_DEFINE_STATIC (test_hook);
-static SpMemMergeTestHook test_hook;
-static gpointer test_hook_data;
 
 typedef struct {
   virConnectPtr conn;
@@ -43,29 +33,6 @@ merge_job_free (MergeJob *job)
   g_free (job);
 }
 
-void
-sp_mem_merge_set_test_hook (SpMemMergeTestHook hook, gpointer user_data)
-{
-  G_LOCK (test_hook);
-  test_hook = hook;
-  test_hook_data = user_data;
-  G_UNLOCK (test_hook);
-}
-
-static void
-run_test_hook (virConnectPtr conn, virDomainPtr dom, guint attempt, SpMemMergeTestPhase phase)
-{
-  SpMemMergeTestHook hook;
-  gpointer data;
-
-  G_LOCK (test_hook);
-  hook = test_hook;
-  data = test_hook_data;
-  G_UNLOCK (test_hook);
-  if (hook != NULL)
-    hook (conn, dom, attempt, phase, data);
-}
-
 static const char *
 on_off (gboolean merging)
 {
@@ -73,75 +40,6 @@ on_off (gboolean merging)
 }
 
 /* ---- worker thread ---------------------------------------------------- */
-
-/*
- * Call right after the libvirt call that failed: nearly every libvirt API,
- * virDomainGetName() included, resets the thread's last error on entry, so
- * the domain's name must come from elsewhere (MergeJob.name).
- */
-static void
-set_domain_error (GError **error, const char *domain, const char *doing, const char *gone)
-{
-  if (virGetLastErrorCode () == VIR_ERR_NO_DOMAIN)
-    g_set_error (error, SP_ERROR, SP_ERROR_UNKNOWN_DOMAIN, "No domain “%s”%s", domain, gone);
-  else
-    sp_libvirt_set_error (error, "Cannot %s domain “%s”", doing, domain);
-}
-
-/* By UUID when it is one, else (or when no domain has that UUID) by name. */
-static virDomainPtr
-lookup_domain (virConnectPtr conn, const char *domain, GError **error)
-{
-  virDomainPtr dom;
-
-  if (g_uuid_string_is_valid (domain))
-    {
-      dom = virDomainLookupByUUIDString (conn, domain);
-      if (dom != NULL)
-        return dom;
-      if (virGetLastErrorCode () != VIR_ERR_NO_DOMAIN)
-        {
-          sp_libvirt_set_error (error, "Cannot look up domain “%s”", domain);
-          return NULL;
-        }
-    }
-  dom = virDomainLookupByName (conn, domain);
-  if (dom == NULL)
-    set_domain_error (error, domain, "look up", " (by name or UUID)");
-  return dom;
-}
-
-static gboolean
-check_persistent (MergeJob *job, virDomainPtr dom, GError **error)
-{
-  int persistent = virDomainIsPersistent (dom);
-
-  if (persistent < 0)
-    {
-      set_domain_error (error, job->name, "query", GONE);
-      return FALSE;
-    }
-  if (persistent == 0)
-    {
-      g_set_error (error, SP_ERROR, SP_ERROR_TRANSIENT,
-                   "Domain %s is transient: it has no persistent configuration to edit, and the "
-                   "memory merging of its running QEMU cannot change (define it to make it "
-                   "persistent, then try again)",
-                   job->name);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static char *
-read_xml (MergeJob *job, virDomainPtr dom, unsigned int flags, GError **error)
-{
-  char *xml = virDomainGetXMLDesc (dom, flags);
-
-  if (xml == NULL)
-    set_domain_error (error, job->name, "read the XML of", GONE);
-  return xml;
-}
 
 static gboolean
 parse_facts (MergeJob *job, const char *xml, SpDomainXmlFacts *facts, GError **error)
@@ -169,131 +67,71 @@ never_mergeable_reason (const SpDomainXmlFacts *facts)
   return sp_domain_xml_unmergeable_reason (&probe);
 }
 
+/* SpDomainEditFunc: <nosharepages/> as the job wants it. */
 static gboolean
-define_xml (MergeJob *job, const char *xml, GError **error)
+edit_nosharepages (const SpDomainDefineTarget *target, const char *xml, char **new_xml,
+                   gpointer user_data, GError **error)
 {
-  g_autoptr (virDomain) defined = NULL;
+  MergeJob *job = user_data;
+  g_auto (SpDomainXmlFacts) facts = { 0 };
+  const char *reason;
 
-  /* VALIDATE: libvirt checks the result against its RNG schema */
-  defined = virDomainDefineXMLFlags (job->conn, xml, VIR_DOMAIN_DEFINE_VALIDATE);
-  if (defined == NULL)
+  if (!parse_facts (job, xml, &facts, error))
+    return FALSE;
+  reason = never_mergeable_reason (&facts);
+  if (reason != NULL)
     {
-      sp_libvirt_set_error (error, "Cannot define domain %s", job->name);
+      g_set_error (error, SP_ERROR, SP_ERROR_UNMERGEABLE,
+                   "Merging can never happen for domain %s: %s", job->name, reason);
+      return FALSE;
+    }
+  if (!sp_domain_editor_set_nosharepages (xml, !job->enabled, new_xml, error))
+    {
+      g_prefix_error (error, "Cannot edit the XML of domain %s: ", job->name);
       return FALSE;
     }
   return TRUE;
 }
 
-/*
- * Read, edit, compare, define. libvirt has no compare-and-swap for domain
- * definitions (virDomainDefineXML() replaces the config unconditionally: no
- * generation counter, no "define only if it is still this"), so just before
- * defining, the config is read again and compared with the one edited; when
- * another client changed it, everything starts over from the new config
- * (their change is kept), at most SP_MEM_MERGE_MAX_RETRIES times. What
- * remains is the window between that last read and the define RPC: a change
- * landing there (within milliseconds) is overwritten. Only libvirt could
- * close it.
- */
 static gboolean
-set_nosharepages (MergeJob *job, virDomainPtr dom, GCancellable *cancellable,
+set_nosharepages (MergeJob *job, const SpDomainDefineTarget *target, GCancellable *cancellable,
                   SpMemMergeResult *result, GError **error)
 {
   const char *name = job->name;
-  gboolean nosharepages = !job->enabled;
-  g_autofree char *xml = read_xml (job, dom, CONFIG_XML_FLAGS, error);
 
-  if (xml == NULL)
+  if (!sp_domain_define_edit (target, edit_nosharepages, job, cancellable, &result->changed, error))
     return FALSE;
-
-  for (guint attempt = 0;; attempt++)
-    {
-      g_auto (SpDomainXmlFacts) facts = { 0 };
-      g_autofree char *new_xml = NULL;
-      g_autofree char *current = NULL;
-      const char *reason;
-
-      if (!parse_facts (job, xml, &facts, error))
-        return FALSE;
-      reason = never_mergeable_reason (&facts);
-      if (reason != NULL)
-        {
-          g_set_error (error, SP_ERROR, SP_ERROR_UNMERGEABLE,
-                       "Merging can never happen for domain %s: %s", name, reason);
-          return FALSE;
-        }
-      if (!sp_domain_editor_set_nosharepages (xml, nosharepages, &new_xml, error))
-        {
-          g_prefix_error (error, "Cannot edit the XML of domain %s: ", name);
-          return FALSE;
-        }
-      if (new_xml == NULL)
-        {
-          sp_log_domain (G_LOG_LEVEL_DEBUG, name, JOB_UUID (job),
-                         "Memory merging of domain %s is already %s: nothing to define", name,
-                         on_off (job->enabled));
-          result->changed = FALSE;
-          return TRUE;
-        }
-
-      run_test_hook (job->conn, dom, attempt, SP_MEM_MERGE_TEST_BEFORE_COMPARE);
-
-      /* compare: still the config we edited, and still persistent? */
-      current = read_xml (job, dom, CONFIG_XML_FLAGS, error);
-      if (current == NULL || !check_persistent (job, dom, error))
-        return FALSE;
-      if (g_strcmp0 (current, xml) != 0)
-        {
-          if (attempt >= SP_MEM_MERGE_MAX_RETRIES)
-            {
-              g_set_error (error, SP_ERROR, SP_ERROR_CONFLICT,
-                           "Domain %s was redefined by another client during each of %u "
-                           "attempts to change its memory merging; nothing was overwritten, "
-                           "try again",
-                           name, attempt + 1);
-              return FALSE;
-            }
-          sp_log_domain (G_LOG_LEVEL_DEBUG, name, JOB_UUID (job),
-                         "Domain %s was redefined while its memory merging was being changed: "
-                         "starting over from its new config",
-                         name);
-          g_free (xml);
-          xml = g_steal_pointer (&current);
-          continue;
-        }
-
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        return FALSE;
-      run_test_hook (job->conn, dom, attempt, SP_MEM_MERGE_TEST_BEFORE_DEFINE);
-      if (!define_xml (job, new_xml, error))
-        return FALSE;
-      sp_log_domain (G_LOG_LEVEL_MESSAGE, name, JOB_UUID (job),
-                     "Memory merging of domain %s (persistent config): %s → %s, asked by %s", name,
-                     on_off (!facts.nosharepages), on_off (job->enabled),
-                     job->caller != NULL ? job->caller : "an unknown caller");
-      result->changed = TRUE;
-      return TRUE;
-    }
+  if (!result->changed)
+    sp_log_domain (G_LOG_LEVEL_DEBUG, name, JOB_UUID (job),
+                   "Memory merging of domain %s is already %s: nothing to define", name,
+                   on_off (job->enabled));
+  else
+    sp_log_domain (G_LOG_LEVEL_MESSAGE, name, JOB_UUID (job),
+                   "Memory merging of domain %s (persistent config): %s → %s, asked by %s", name,
+                   on_off (!job->enabled), on_off (job->enabled),
+                   job->caller != NULL ? job->caller : "an unknown caller");
+  return TRUE;
 }
 
 /* Whether it runs, and then whether with the other setting. */
 static gboolean
-read_running_state (MergeJob *job, virDomainPtr dom, SpMemMergeResult *result, GError **error)
+read_running_state (MergeJob *job, const SpDomainDefineTarget *target, SpMemMergeResult *result,
+                    GError **error)
 {
   g_auto (SpDomainXmlFacts) live = { 0 };
   g_autofree char *xml = NULL;
-  int active = virDomainIsActive (dom);
+  int active = virDomainIsActive (target->dom);
 
   if (active < 0)
     {
-      set_domain_error (error, job->name, "query", GONE);
+      sp_domain_define_set_error (error, job->name, "query", SP_DOMAIN_DEFINE_GONE);
       return FALSE;
     }
   result->active = active == 1;
   result->pending_restart = FALSE;
   if (!result->active)
     return TRUE;
-  xml = read_xml (job, dom, 0, error);
+  xml = sp_domain_define_read_xml (target, 0, error);
   if (xml == NULL || !parse_facts (job, xml, &live, error))
     return FALSE;
   result->pending_restart = live.nosharepages != !job->enabled;
@@ -312,8 +150,9 @@ set_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
   g_autoptr (virDomain) dom = NULL;
   g_autoptr (GError) error = NULL;
   SpMemMergeResult result = { 0 };
+  SpDomainDefineTarget target = { .conn = job->conn, .what = "memory merging" };
 
-  dom = lookup_domain (job->conn, job->domain, &error);
+  dom = sp_domain_define_lookup (job->conn, job->domain, &error);
   if (dom == NULL)
     {
       g_task_return_error (task, g_steal_pointer (&error));
@@ -322,14 +161,17 @@ set_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
   job->name = g_strdup (virDomainGetName (dom));
   if (virDomainGetUUIDString (dom, job->uuid) < 0)
     job->uuid[0] = '\0';
-  if (!check_persistent (job, dom, &error) ||
-      !set_nosharepages (job, dom, cancellable, &result, &error))
+  target.dom = dom;
+  target.name = job->name;
+  target.uuid = JOB_UUID (job);
+  if (!sp_domain_define_check_persistent (&target, &error) ||
+      !set_nosharepages (job, &target, cancellable, &result, &error))
     {
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
   /* the change is made: a failure to read the running state is only logged */
-  if (!read_running_state (job, dom, &result, &error))
+  if (!read_running_state (job, &target, &result, &error))
     sp_log_domain (G_LOG_LEVEL_WARNING, job->name, JOB_UUID (job),
                    "Memory merging of domain %s: %s", job->name, error->message);
   g_task_return_pointer (task, g_memdup2 (&result, sizeof (result)), g_free);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Turns KSM merging of one guest on or off by editing its persistent domain
- * XML (<memoryBacking><nosharepages/>, QEMU's -machine mem-merge=off): read
- * with secure info, edited with the domain editor, compared again and
- * defined back, in a worker thread.
+ * XML (<memoryBacking><nosharepages/>, QEMU's -machine mem-merge=off) with
+ * the domain editor, read-edit-compare-define in a worker thread
+ * (sp-domain-define.h).
  */
 #pragma once
 
@@ -13,10 +13,6 @@
 #include "sp-libvirt.h"
 
 G_BEGIN_DECLS
-
-/* How often a read-edit-define starts over when another client redefined
- * the domain in between, before SP_ERROR_CONFLICT. */
-#define SP_MEM_MERGE_MAX_RETRIES 3
 
 typedef struct {
   gboolean changed;         /* the persistent config was redefined (FALSE: it had the value) */
@@ -45,7 +41,7 @@ typedef struct {
  *    and off alike, since either would claim control over nothing. The
  *    message says which reason.
  *  - CONFLICT: another client redefined the domain between our read and our
- *    define more than SP_MEM_MERGE_MAX_RETRIES times; nothing was written.
+ *    define more than SP_DOMAIN_DEFINE_MAX_RETRIES times; nothing was written.
  *  - LIBVIRT: libvirt refused (its message follows).
  * On every error the domain is left as it was.
  *
@@ -86,21 +82,5 @@ void sp_mem_merge_change_async (SpMemMerge *self, const char *domain, gboolean e
                                 const char *caller, GAsyncReadyCallback callback,
                                 gpointer user_data);
 gboolean sp_mem_merge_change_finish (SpMemMerge *self, GAsyncResult *result, GError **error);
-
-/*
- * Tests only: called in the worker thread on each attempt (counted from 0)
- * after the XML is read and edited, before it is compared again
- * (BEFORE_COMPARE), and once more after the comparison found it unchanged,
- * just before the define (BEFORE_DEFINE), so a test can act in either
- * window. NULL removes it.
- */
-typedef enum {
-  SP_MEM_MERGE_TEST_BEFORE_COMPARE,
-  SP_MEM_MERGE_TEST_BEFORE_DEFINE,
-} SpMemMergeTestPhase;
-
-typedef void (*SpMemMergeTestHook) (virConnectPtr conn, virDomainPtr dom, guint attempt,
-                                    SpMemMergeTestPhase phase, gpointer user_data);
-void sp_mem_merge_set_test_hook (SpMemMergeTestHook hook, gpointer user_data);
 
 G_END_DECLS

@@ -35,6 +35,7 @@ struct _SpTuner {
   guint watch_id;
   guint queued_id;
   gboolean started;
+  guint restore_timeout_ms; /* each actuator's, on exit */
 
   SpLogOnce ksm_problem;
   SpLogOnce mem_problem;
@@ -122,6 +123,7 @@ sp_tuner_init (SpTuner *self)
   self->snapshot = sp_snapshot_new ();
   self->snapshot->guests = sp_guests_ref (self->guests);
   sp_ksmd_cost_meter_init (&self->cost_meter);
+  self->restore_timeout_ms = SP_TUNER_RESTORE_TIMEOUT_S * 1000;
 }
 
 /* A memory pressure event: retune now (the policy boosts). The journal
@@ -457,7 +459,13 @@ sp_tuner_restore (SpTuner *self, GError **error)
     {
       g_message ("Leaving the KSM knobs as they are (restore_on_exit=false)");
       for (guint i = self->actuators->len; i > 0; i--)
-        sp_actuator_leave (g_ptr_array_index (self->actuators, i - 1));
+        {
+          g_autoptr (GError) local_error = NULL;
+
+          if (!sp_actuator_leave_within (g_ptr_array_index (self->actuators, i - 1),
+                                         self->restore_timeout_ms, &local_error))
+            g_warning ("%s", local_error->message);
+        }
       return TRUE;
     }
   /* the last added first; every actuator tries, the first error is returned */
@@ -466,7 +474,7 @@ sp_tuner_restore (SpTuner *self, GError **error)
       SpActuator *actuator = g_ptr_array_index (self->actuators, i - 1);
       g_autoptr (GError) local_error = NULL;
 
-      if (sp_actuator_restore (actuator, &local_error))
+      if (sp_actuator_restore_within (actuator, self->restore_timeout_ms, &local_error))
         continue;
       g_debug ("Actuator %s could not restore everything: %s", sp_actuator_get_name (actuator),
                local_error->message);
@@ -479,6 +487,13 @@ sp_tuner_restore (SpTuner *self, GError **error)
       return FALSE;
     }
   return TRUE;
+}
+
+void
+sp_tuner_set_restore_timeout (SpTuner *self, guint timeout_ms)
+{
+  g_return_if_fail (SP_IS_TUNER (self));
+  self->restore_timeout_ms = timeout_ms;
 }
 
 void

@@ -69,9 +69,16 @@ SpSnapshot *sp_tuner_get_snapshot (SpTuner *self);
 guint64 sp_tuner_get_n_decisions (SpTuner *self);
 
 /* Puts back the knobs samepaged changed (when restore_on_exit is set):
- * every actuator restores, the first error is returned. With
- * restore_on_exit=false every actuator leaves them, and says so. */
+ * every actuator restores, the first error is returned. Each is given
+ * SP_TUNER_RESTORE_TIMEOUT_S (sp_actuator_restore_within()): one waiting on
+ * a libvirtd that answers nothing neither keeps samepaged from exiting nor
+ * the others from restoring. With restore_on_exit=false every actuator
+ * leaves them, and says so. Not while the main loop runs. */
+#define SP_TUNER_RESTORE_TIMEOUT_S 10
 gboolean sp_tuner_restore (SpTuner *self, GError **error);
+
+/* Another limit for each actuator's restore (tests). */
+void sp_tuner_set_restore_timeout (SpTuner *self, guint timeout_ms);
 
 /* Where the KSM actuator keeps the knobs found at start
  * (<state_dir>/ksm-originals, see sp-ksm-actuator.h). Before start. */

@@ -88,12 +88,21 @@ sp_xml_read_domain (const char *xml, GError **error)
   return g_steal_pointer (&doc);
 }
 
-xmlXPathContext *
-sp_xml_xpath_context (xmlDoc *doc, GError **error)
+gboolean
+sp_xml_open_domain (const char *xml, xmlDoc **doc, xmlXPathContext **ctxt, GError **error)
 {
-  xmlXPathContext *ctxt = xmlXPathNewContext (doc);
+  g_autoptr (xmlDoc) parsed = sp_xml_read_domain (xml, error);
+  xmlXPathContext *context;
 
-  if (ctxt == NULL)
-    g_set_error_literal (error, SP_ERROR, SP_ERROR_FAILED, "Cannot create an XPath context");
-  return ctxt;
+  if (parsed == NULL)
+    return FALSE;
+  context = xmlXPathNewContext (parsed);
+  if (context == NULL)
+    {
+      g_set_error_literal (error, SP_ERROR, SP_ERROR_FAILED, "Cannot create an XPath context");
+      return FALSE;
+    }
+  *doc = g_steal_pointer (&parsed);
+  *ctxt = context;
+  return TRUE;
 }

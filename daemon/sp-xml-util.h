@@ -33,7 +33,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlXPathObject, xmlXPathFreeObject)
  */
 xmlDoc *sp_xml_read_domain (const char *xml, GError **error);
 
-/* An XPath context on doc, or NULL with SP_ERROR_FAILED (out of memory). */
-xmlXPathContext *sp_xml_xpath_context (xmlDoc *doc, GError **error);
+/* sp_xml_read_domain() and an XPath context on the document (out of
+ * memory: SP_ERROR_FAILED); *doc and *ctxt are set only on success. */
+gboolean sp_xml_open_domain (const char *xml, xmlDoc **doc, xmlXPathContext **ctxt, GError **error);
 
 G_END_DECLS

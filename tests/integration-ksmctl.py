@@ -107,6 +107,7 @@ def domain(name, uuid, active, mem_merge=True, mem_merge_active=None, current_ki
         "BalloonModel": "virtio", "BalloonManaged": True, "BalloonMinKiB": 0, "BalloonShares": 0,
         "BalloonConfigKiB": current_kib, "GuestUsableKiB": 0, "GuestUnusedKiB": 0,
         "GuestStatsUpdated": 0, "StatsPeriod": 0, "FreePageReporting": False,
+        "FreePageReportingActive": False,
         "AutoDeflate": False, "GuestAvailableKiB": guest_available_kib,
         "BalloonTargetKiB": balloon_target_kib, "BalloonFloorKiB": balloon_floor_kib,
         "BalloonState": balloon_state, "BalloonReason": balloon_reason,
@@ -337,6 +338,32 @@ class StatusTest(KsmctlTestCase):
                      ["balloon", "web"]):
             self.assertEqual(self.ksmctl(*args).returncode, 2, args)
         self.assertEqual(len(self.calls("SetBalloon")), 1)
+
+    def test_balloon_reporting_says_when_it_takes_effect(self):
+        running = domain("web", "44444444-2222-4333-8444-555555555555", True)
+        stopped = domain("db", "55555555-2222-4333-8444-555555555555", False)
+        self.start_fake(domains=[running, stopped])
+        result = self.ksmctl("balloon", "web", "reporting", "on")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(self.calls("SetBalloon")[0]["args"], ["web", {"reporting": True}])
+        # the running QEMU has it off (FreePageReportingActive): pending until a cold start
+        self.assertEqual(result.stdout,
+                         "web: free page reporting on in the persistent config.\n"
+                         "The guest is running: this takes effect when the guest is next "
+                         "started; a guest reboot is not enough\n")
+        # off is what it runs with: now; metadata and reporting in one call
+        result = self.ksmctl("balloon", "web", "shares=5", "reporting", "off")
+        self.assertEqual(self.calls("SetBalloon")[1]["args"],
+                         ["web", {"shares": 5, "reporting": False}])
+        self.assertEqual(result.stdout, "web: balloon settings saved in its domain XML.\n"
+                         "web: free page reporting off, in effect now\n")
+        result = self.ksmctl_json("--json", "balloon", "db", "reporting", "on")
+        self.assertEqual((result["domain"], result["free_page_reporting"],
+                          result["takes_effect"], result["state"]["name"]),
+                         ("db", True, "at-start", "db"))
+        for args in (["balloon", "web", "reporting"], ["balloon", "web", "reporting", "yes"]):
+            self.assertEqual(self.ksmctl(*args).returncode, 2, args)
+        self.assertEqual(len(self.calls("SetBalloon")), 3)
 
     def test_domains_balloon_keys_and_notes(self):
         shrunk = domain("shrunk", "33333333-2222-4333-8444-555555555555", True)

@@ -3,8 +3,10 @@
 
 - ensure_guest_assets(): a guest kernel (Debian's linux-image-*-amd64,
   downloaded, never installed) and a busybox initramfs whose /init loads the
-  virtio balloon, fills N MiB of identical pages (kernel parameter sp_fill=N)
-  and prints READY_MARKER on the serial console. Built once and cached in
+  virtio balloon (unless the kernel is told to refuse it:
+  define_guest(balloon_driver=False)), fills N MiB of identical pages
+  (kernel parameter sp_fill=N) and prints READY_MARKER on the serial
+  console. Built once and cached in
   CACHE_DIR/<ASSETS_VERSION>.
 - PrivateLibvirtd: a libvirtd of its own, started without systemd in a
   private mount namespace, so its qemu.conf, domain definitions and state
@@ -48,6 +50,9 @@ BUSYBOX = "/bin/busybox"
 QEMU = "/usr/bin/qemu-system-x86_64"
 LIBVIRTD = "/usr/sbin/libvirtd"
 VIRSH = "/usr/bin/virsh"
+# A guest kernel parameter: the kernel refuses to load the module (insmod
+# fails with EPERM), so /init goes on without the balloon driver.
+NO_BALLOON_CMDLINE = "module_blacklist=virtio_balloon"
 
 # The guest's /init. Prints its progress on the serial console; the pattern
 # lines are 16 bytes, so every 4 KiB page of the fill file is identical.
@@ -322,7 +327,7 @@ DOMAIN_XML = """<domain type='qemu'>
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>{kernel}</kernel>
     <initrd>{initrd}</initrd>
-    <cmdline>console=ttyS0 quiet sp_fill={fill}</cmdline>
+    <cmdline>console=ttyS0 quiet sp_fill={fill}{cmdline}</cmdline>
   </os>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>destroy</on_reboot>
@@ -582,11 +587,19 @@ class PrivateLibvirtd:
     def serial_path(self, name):
         return os.path.join(self.state, "serial-%s.log" % name)
 
-    def define_guest(self, name, memory_mib=256, fill_mib=128, nosharepages=False):
-        """Defines (does not start) a TCG guest; returns its UUID."""
+    def define_guest(self, name, memory_mib=256, fill_mib=128, nosharepages=False,
+                     balloon_driver=True):
+        """Defines (does not start) a TCG guest; returns its UUID.
+
+        balloon_driver=False: the guest kernel refuses to load virtio_balloon
+        (module_blacklist= on its command line, the same assets serve), so
+        the guest sends no statistics and never moves its balloon, while the
+        domain keeps <memballoon model='virtio'><stats period='2'/>; its
+        ready line says balloon=no."""
         uuid = str(uuidlib.uuid4())
         xml = DOMAIN_XML.format(
             name=name, uuid=uuid, memory=memory_mib, fill=fill_mib, qemu=QEMU,
+            cmdline="" if balloon_driver else " " + NO_BALLOON_CMDLINE,
             kernel=self.assets.kernel, initrd=self.assets.initrd, serial=self.serial_path(name),
             backing="\n  <memoryBacking><nosharepages/></memoryBacking>" if nosharepages else "")
         path = os.path.join(self.state, "%s.xml" % name)

@@ -403,7 +403,8 @@ test_settings (void)
     { "{'shares': <0>}", 0, SP_ERROR_INVALID_ARGS, "1..50000" },
     { "{'shares': <50001>}", 0, SP_ERROR_INVALID_ARGS, "1..50000" },
     { "{'managed': <1>}", 0, SP_ERROR_INVALID_ARGS, "expects a boolean" },
-    { "{'reporting': <true>}", 0, SP_ERROR_NOT_SUPPORTED, "not supported" },
+    { "{'reporting': <true>}", 0, -1, NULL },
+    { "{'reporting': <1>}", 0, SP_ERROR_INVALID_ARGS, "'reporting' expects a boolean" },
     { "{'bogus': <1>}", 0, SP_ERROR_INVALID_ARGS, "Unknown balloon setting 'bogus'" },
     { "@a{sv} {}", 0, SP_ERROR_INVALID_ARGS, "No balloon setting" },
   };
@@ -446,6 +447,51 @@ test_settings (void)
     g_assert_cmpuint (change.shares, ==, 300);
     described = sp_balloon_change_describe (&change);
     g_assert_cmpstr (described, ==, "opted out, min 128.0 MiB, shares 300");
+  }
+
+  /* reporting alone writes no metadata; merged with it, it does */
+  {
+    g_autoptr (GVariant) alone =
+        g_variant_ref_sink (g_variant_new_parsed ("{'reporting': <true>}"));
+    g_autoptr (GVariant) both =
+        g_variant_ref_sink (g_variant_new_parsed ("{'reporting': <false>, 'shares': <7>}"));
+    SpBalloonChange change = { 0 };
+
+    g_assert_true (sp_balloon_settings_check (info, alone, &change, NULL));
+    g_assert_true (change.has_reporting);
+    g_assert_true (change.reporting);
+    g_assert_false (change.has_metadata);
+    g_assert_true (sp_balloon_settings_check (info, both, &change, NULL));
+    g_assert_true (change.has_reporting);
+    g_assert_false (change.reporting);
+    g_assert_true (change.has_metadata);
+    g_assert_cmpuint (change.shares, ==, 7);
+  }
+
+  /* reporting needs a virtio balloon: none, model='none' or another model are refused */
+  {
+    const struct {
+      const char *model;
+      const char *message;
+    } refused[] = {
+      { "-", "has no <memballoon> device" },
+      { "none", "has <memballoon model='none'>" },
+      { "xen", "has <memballoon model='xen'>" },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS (refused); i++)
+      {
+        DomainCase r = { "r", GUEST_KIB, 1000 * MIB, 1, .model = refused[i].model };
+        g_autoptr (SpDomainInfo) other = make_domain (&r);
+        g_autoptr (GVariant) settings =
+            g_variant_ref_sink (g_variant_new_parsed ("{'reporting': <true>, 'shares': <5>}"));
+        g_autoptr (GError) error = NULL;
+        SpBalloonChange change = { 0 };
+
+        g_assert_false (sp_balloon_settings_check (other, settings, &change, &error));
+        g_assert_error (error, SP_ERROR, SP_ERROR_NOT_SUPPORTED);
+        g_assert_nonnull (strstr (error->message, refused[i].message));
+      }
   }
 
   /* a transient domain has no persistent XML to keep them */

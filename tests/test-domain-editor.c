@@ -6,6 +6,10 @@
  * exactly the added nodes, every result validates with virt-xml-validate,
  * and setting the value a domain already has is a no-op. Plus the exact
  * layout of what is added, look-alikes in metadata, and bad input.
+ *
+ * Free page reporting over the same corpus: on then off gives back the
+ * original but for the attribute, every result validates, a domain without
+ * a virtio balloon is refused, and the exact bytes of a small document.
  */
 #define G_LOG_DOMAIN "test-domain-editor"
 
@@ -496,6 +500,191 @@ test_bad_input (void)
       }
 }
 
+/* ---- free page reporting ---------------------------------------------- */
+
+static char *
+set_reporting (const char *xml, gboolean reporting)
+{
+  g_autoptr (GError) error = NULL;
+  char *out = (char *) 0x1; /* must be reset */
+
+  g_assert_true (sp_domain_editor_set_free_page_reporting (xml, "g", reporting, &out, &error));
+  g_assert_no_error (error);
+  return out;
+}
+
+/* The freePageReporting of the first memballoon, NULL when absent. */
+static char *
+reporting_of (const char *xml)
+{
+  g_autoptr (xmlDoc) doc = parse (xml);
+  g_autoptr (xmlXPathContext) ctxt = xmlXPathNewContext (doc);
+  g_autoptr (xmlXPathObject) obj =
+      xmlXPathEvalExpression ((const xmlChar *) "string(/domain/devices/memballoon[1]/"
+                                                "@freePageReporting)",
+                              ctxt);
+
+  g_assert_nonnull (obj);
+  if (count_in (xml, "/domain/devices/memballoon[1]/@freePageReporting") == 0)
+    return NULL;
+  return g_strdup ((const char *) obj->stringval);
+}
+
+/* xml with the first memballoon's freePageReporting as value (NULL:
+ * removed), canonical. */
+static char *
+c14n_with_reporting (const char *xml, const char *value)
+{
+  g_autoptr (xmlDoc) doc = parse (xml);
+  g_autoptr (xmlXPathContext) ctxt = xmlXPathNewContext (doc);
+  g_autoptr (xmlXPathObject) obj =
+      xmlXPathEvalExpression ((const xmlChar *) "/domain/devices/memballoon[1]", ctxt);
+  xmlNode *balloon;
+
+  g_assert_nonnull (obj);
+  g_assert_cmpint (obj->nodesetval->nodeNr, >=, 1);
+  balloon = obj->nodesetval->nodeTab[0];
+  if (value == NULL)
+    xmlUnsetProp (balloon, (const xmlChar *) "freePageReporting");
+  else
+    xmlSetProp (balloon, (const xmlChar *) "freePageReporting", (const xmlChar *) value);
+  return c14n_doc (doc);
+}
+
+static gboolean
+has_virtio_balloon (const char *xml)
+{
+  return count_in (xml, "/domain/devices/memballoon[1][starts-with(@model, 'virtio')]") == 1;
+}
+
+/*
+ * A virtio balloon: on and off each change the attribute and nothing else
+ * (canonical XML with comments and whitespace), the value it has is a
+ * no-op, and the results validate. Any other: refused, nothing returned.
+ */
+static void
+test_corpus_reporting (gconstpointer data)
+{
+  const char *name = data;
+  g_autofree char *original = sp_test_load_data ("editor", name, NULL);
+  g_autofree char *was = reporting_of (original);
+  g_autofree char *original_c14n = c14n (original);
+  gboolean was_on = g_strcmp0 (was, "on") == 0;
+  g_autofree char *flipped = NULL;
+  g_autofree char *back = NULL;
+  g_autofree char *flipped_c14n = NULL;
+  g_autofree char *back_c14n = NULL;
+  g_autofree char *flipped_value = NULL;
+  g_autofree char *back_value = NULL;
+
+  if (!has_virtio_balloon (original))
+    {
+      g_autoptr (GError) error = NULL;
+      char *out = NULL;
+
+      g_assert_false (
+          sp_domain_editor_set_free_page_reporting (original, name, TRUE, &out, &error));
+      g_assert_error (error, SP_ERROR, SP_ERROR_NOT_SUPPORTED);
+      g_assert_null (out);
+      g_assert_nonnull (strstr (error->message, name));
+      return;
+    }
+
+  /* the value it has (absent is off): nothing to define */
+  g_assert_null (set_reporting (original, was_on));
+
+  flipped = set_reporting (original, !was_on);
+  g_assert_nonnull (flipped);
+  flipped_value = reporting_of (flipped);
+  g_assert_cmpstr (flipped_value, ==, was_on ? "off" : "on");
+  g_assert_null (set_reporting (flipped, !was_on));
+  /* everything but the attribute as it was */
+  flipped_c14n = c14n_with_reporting (flipped, was);
+  g_assert_cmpstr (flipped_c14n, ==, original_c14n);
+
+  back = set_reporting (flipped, was_on);
+  g_assert_nonnull (back);
+  back_value = reporting_of (back);
+  g_assert_cmpstr (back_value, ==, was_on ? "on" : "off");
+  back_c14n = c14n_with_reporting (back, was);
+  g_assert_cmpstr (back_c14n, ==, original_c14n);
+  g_assert_false (g_str_has_prefix (flipped, "<?xml "));
+
+  g_assert_true (g_file_test (VIRT_XML_VALIDATE, G_FILE_TEST_IS_EXECUTABLE));
+  assert_validates ("reporting flipped", flipped);
+  assert_validates ("reporting back", back);
+}
+
+/* The bytes: the attribute after the others, then replaced where it stands. */
+static void
+test_reporting_bytes (void)
+{
+  const char *original = "<domain type=\"qemu\">\n"
+                         "  <!-- kept -->\n"
+                         "  <name>g</name>\n"
+                         "  <devices>\n"
+                         "    <memballoon model=\"virtio\" autodeflate=\"on\">\n"
+                         "      <stats period=\"5\"/>\n"
+                         "    </memballoon>\n"
+                         "    <memballoon model=\"virtio\"/>\n"
+                         "  </devices>\n"
+                         "</domain>\n";
+  g_autofree char *on = set_reporting (original, TRUE);
+  g_autofree char *off = NULL;
+  g_autoptr (GString) expected = g_string_new (original);
+
+  g_string_replace (expected, "autodeflate=\"on\">", "autodeflate=\"on\" freePageReporting=\"on\">",
+                    1);
+  g_assert_cmpstr (on, ==, expected->str);
+  off = set_reporting (on, FALSE);
+  g_string_replace (expected, "freePageReporting=\"on\"", "freePageReporting=\"off\"", 1);
+  g_assert_cmpstr (off, ==, expected->str);
+}
+
+static void
+test_reporting_refused (void)
+{
+  const struct {
+    const char *xml;
+    const char *message;
+  } refused[] = {
+    { "<domain><name>g</name><devices/></domain>", "Domain g has no <memballoon> device" },
+    { "<domain><name>g</name></domain>", "Domain g has no <memballoon> device" },
+    { "<domain><devices><memballoon model='none'/></devices></domain>",
+      "Domain g has <memballoon model='none'>" },
+    { "<domain><devices><memballoon model='xen'/></devices></domain>",
+      "Domain g has <memballoon model='xen'>" },
+    /* libvirt reads the first */
+    { "<domain><devices><memballoon model='none'/><memballoon model='virtio'/></devices>"
+      "</domain>",
+      "model='none'" },
+    /* a look-alike elsewhere is no balloon */
+    { "<domain><metadata><memballoon model='virtio'/></metadata></domain>", "no <memballoon>" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (refused); i++)
+    for (int on = 0; on <= 1; on++)
+      {
+        g_autoptr (GError) error = NULL;
+        char *out = NULL;
+
+        g_assert_false (
+            sp_domain_editor_set_free_page_reporting (refused[i].xml, "g", on, &out, &error));
+        g_assert_error (error, SP_ERROR, SP_ERROR_NOT_SUPPORTED);
+        g_assert_null (out);
+        if (strstr (error->message, refused[i].message) == NULL)
+          g_error ("'%s' lacks '%s'", error->message, refused[i].message);
+      }
+  /* not a domain: as for nosharepages */
+  {
+    g_autoptr (GError) error = NULL;
+    char *out = NULL;
+
+    g_assert_false (sp_domain_editor_set_free_page_reporting ("<pool/>", "g", TRUE, &out, &error));
+    g_assert_error (error, SP_ERROR, SP_ERROR_INVALID_ARGS);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -514,6 +703,15 @@ main (int argc, char **argv)
       g_test_add_data_func (round_trip, name, test_corpus_round_trip);
       g_test_add_data_func (validate, name, test_corpus_validates);
     }
+  for (guint i = 0; i < names->len; i++)
+    {
+      const char *name = g_ptr_array_index (names, i);
+      g_autofree char *path = g_strdup_printf ("/domain-editor/reporting/%s", name);
+
+      g_test_add_data_func (path, name, test_corpus_reporting);
+    }
+  g_test_add_func ("/domain-editor/reporting-bytes", test_reporting_bytes);
+  g_test_add_func ("/domain-editor/reporting-refused", test_reporting_refused);
   for (gsize i = 0; i < G_N_ELEMENTS (layout_cases); i++)
     {
       g_autofree char *path = g_strdup_printf ("/domain-editor/layout/%s", layout_cases[i].name);

@@ -12,6 +12,7 @@
 
 #include <libxml/c14n.h>
 
+#include "sp-domain-define.h"
 #include "sp-domain-editor.h"
 #include "sp-domain-xml.h"
 #include "sp-error.h"
@@ -98,7 +99,7 @@ fixture_setup (Fixture *f, gconstpointer data)
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  sp_mem_merge_set_test_hook (NULL, NULL);
+  sp_domain_define_set_test_hook (NULL, NULL);
   virConnectDomainEventDeregisterAny (f->conn, f->callback_id);
   g_clear_pointer (&f->conn, virConnectClose);
   /* a refresh still running holds the watcher: it publishes after this
@@ -502,13 +503,13 @@ redefine_with_description (virConnectPtr conn, virDomainPtr dom, const char *tex
 }
 
 static void
-concurrent_hook (virConnectPtr conn, virDomainPtr dom, guint attempt, SpMemMergeTestPhase phase,
+concurrent_hook (virConnectPtr conn, virDomainPtr dom, guint attempt, SpDomainDefineTestPhase phase,
                  gpointer user_data)
 {
   Concurrent *c = user_data;
   g_autofree char *text = g_strdup_printf ("changed by another client, attempt %u", attempt);
 
-  if (phase != SP_MEM_MERGE_TEST_BEFORE_COMPARE)
+  if (phase != SP_DOMAIN_DEFINE_TEST_BEFORE_COMPARE)
     return;
   g_assert_cmpuint (attempt, ==, c->n_calls);
   c->n_calls++;
@@ -526,9 +527,9 @@ test_concurrent_retry (Fixture *f, gconstpointer data)
   Concurrent c = { 0, 1 };
   SpMemMergeResult result = { 0 };
 
-  sp_mem_merge_set_test_hook (concurrent_hook, &c);
+  sp_domain_define_set_test_hook (concurrent_hook, &c);
   g_assert_true (mem_merge_set (f->watch.libvirt, "stopped", FALSE, &result, &error));
-  sp_mem_merge_set_test_hook (NULL, NULL);
+  sp_domain_define_set_test_hook (NULL, NULL);
   g_assert_no_error (error);
   g_assert_true (result.changed);
   g_assert_cmpuint (c.n_calls, ==, 2);
@@ -545,28 +546,28 @@ test_concurrent_conflict (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
   g_autofree char *config = NULL;
   g_autofree char *last =
-      g_strdup_printf ("changed by another client, attempt %u", SP_MEM_MERGE_MAX_RETRIES);
+      g_strdup_printf ("changed by another client, attempt %u", SP_DOMAIN_DEFINE_MAX_RETRIES);
   Concurrent c = { 0, G_MAXUINT };
   SpMemMergeResult result = { 0 };
 
-  sp_mem_merge_set_test_hook (concurrent_hook, &c);
+  sp_domain_define_set_test_hook (concurrent_hook, &c);
   g_assert_false (mem_merge_set (f->watch.libvirt, "running", FALSE, &result, &error));
-  sp_mem_merge_set_test_hook (NULL, NULL);
+  sp_domain_define_set_test_hook (NULL, NULL);
   g_assert_error (error, SP_ERROR, SP_ERROR_CONFLICT);
   g_test_message ("%s", error->message);
-  g_assert_cmpuint (c.n_calls, ==, SP_MEM_MERGE_MAX_RETRIES + 1);
+  g_assert_cmpuint (c.n_calls, ==, SP_DOMAIN_DEFINE_MAX_RETRIES + 1);
   config = config_xml (f, "running");
   g_assert_false (has_nosharepages (config));
   g_assert_nonnull (strstr (config, last));
 }
 
 static void
-undefine_hook (virConnectPtr conn, virDomainPtr dom, guint attempt, SpMemMergeTestPhase phase,
+undefine_hook (virConnectPtr conn, virDomainPtr dom, guint attempt, SpDomainDefineTestPhase phase,
                gpointer user_data)
 {
   guint *n_calls = user_data;
 
-  if (phase != SP_MEM_MERGE_TEST_BEFORE_COMPARE)
+  if (phase != SP_DOMAIN_DEFINE_TEST_BEFORE_COMPARE)
     return;
   (*n_calls)++;
   g_assert_cmpint (virDomainUndefine (dom), ==, 0);
@@ -583,7 +584,7 @@ test_concurrent_undefine (Fixture *f, gconstpointer data)
   SpMemMergeResult result = { 0 };
   guint n_calls = 0;
 
-  sp_mem_merge_set_test_hook (undefine_hook, &n_calls);
+  sp_domain_define_set_test_hook (undefine_hook, &n_calls);
   g_assert_false (mem_merge_set (f->watch.libvirt, "stopped", FALSE, &result, &error));
   g_assert_error (error, SP_ERROR, SP_ERROR_UNKNOWN_DOMAIN);
   g_test_message ("%s", error->message);
@@ -592,7 +593,7 @@ test_concurrent_undefine (Fixture *f, gconstpointer data)
   g_assert_null (stopped);
 
   g_assert_false (mem_merge_set (f->watch.libvirt, "running", FALSE, &result, &error));
-  sp_mem_merge_set_test_hook (NULL, NULL);
+  sp_domain_define_set_test_hook (NULL, NULL);
   g_assert_error (error, SP_ERROR, SP_ERROR_TRANSIENT);
   g_assert_cmpuint (n_calls, ==, 2);
   g_assert_cmpint (virDomainIsActive (running), ==, 1);
@@ -602,13 +603,13 @@ test_concurrent_undefine (Fixture *f, gconstpointer data)
 /* Between the last comparison and the define, another client replaced the
  * domain with one of the same name and another UUID. */
 static void
-impostor_hook (virConnectPtr conn, virDomainPtr dom, guint attempt, SpMemMergeTestPhase phase,
+impostor_hook (virConnectPtr conn, virDomainPtr dom, guint attempt, SpDomainDefineTestPhase phase,
                gpointer user_data)
 {
   guint *n_calls = user_data;
   g_autoptr (virDomain) impostor = NULL;
 
-  if (phase != SP_MEM_MERGE_TEST_BEFORE_DEFINE)
+  if (phase != SP_DOMAIN_DEFINE_TEST_BEFORE_DEFINE)
     return;
   (*n_calls)++;
   g_assert_cmpint (virDomainUndefine (dom), ==, 0);
@@ -633,9 +634,9 @@ test_define_fails (Fixture *f, gconstpointer data)
   guint logged_before = n_logged ();
   guint n_calls = 0;
 
-  sp_mem_merge_set_test_hook (impostor_hook, &n_calls);
+  sp_domain_define_set_test_hook (impostor_hook, &n_calls);
   g_assert_false (mem_merge_set (f->watch.libvirt, "stopped", FALSE, &result, &error));
-  sp_mem_merge_set_test_hook (NULL, NULL);
+  sp_domain_define_set_test_hook (NULL, NULL);
   g_assert_error (error, SP_ERROR, SP_ERROR_LIBVIRT);
   g_test_message ("%s", error->message);
   g_assert_true (g_str_has_prefix (error->message, "Cannot define domain stopped: "));

@@ -121,6 +121,10 @@ struct _TestActuator {
   Fixture *f;
   const SpSnapshot *applied; /* the snapshot apply() was given */
   gboolean fail_restore;
+  gboolean hang_restore; /* restore waits until released (a hung libvirtd) */
+  GMutex lock;
+  GCond cond;
+  gboolean released;
 };
 
 static void test_actuator_iface_init (SpActuatorInterface *iface);
@@ -128,13 +132,26 @@ G_DEFINE_TYPE_WITH_CODE (TestActuator, test_actuator, G_TYPE_OBJECT,
                          G_IMPLEMENT_INTERFACE (SP_TYPE_ACTUATOR, test_actuator_iface_init))
 
 static void
+test_actuator_finalize (GObject *object)
+{
+  TestActuator *self = TEST_ACTUATOR (object);
+
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+  G_OBJECT_CLASS (test_actuator_parent_class)->finalize (object);
+}
+
+static void
 test_actuator_class_init (TestActuatorClass *klass)
 {
+  G_OBJECT_CLASS (klass)->finalize = test_actuator_finalize;
 }
 
 static void
 test_actuator_init (TestActuator *self)
 {
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
 }
 
 static const char *
@@ -169,15 +186,40 @@ test_actuator_restore (SpActuator *actuator, GError **error)
   TestActuator *self = TEST_ACTUATOR (actuator);
   g_autofree char *run = read_knob (self->f, "run");
 
-  note (self->f, "restore");
   /* the KSM actuator, added first, restores after this one */
   g_assert_cmpstr (run, ==, "1");
+  if (self->hang_restore)
+    {
+      g_mutex_lock (&self->lock);
+      while (!self->released)
+        g_cond_wait (&self->cond, &self->lock);
+      g_mutex_unlock (&self->lock);
+      return TRUE;
+    }
+  note (self->f, "restore");
   if (self->fail_restore)
     {
       g_set_error_literal (error, SP_ERROR, SP_ERROR_FAILED, "test actuator cannot restore");
       return FALSE;
     }
   return TRUE;
+}
+
+/* restore_on_exit=false: nothing to put back, but it may hang the same way */
+static void
+test_actuator_leave (SpActuator *actuator)
+{
+  TestActuator *self = TEST_ACTUATOR (actuator);
+
+  if (!self->hang_restore)
+    {
+      note (self->f, "leave");
+      return;
+    }
+  g_mutex_lock (&self->lock);
+  while (!self->released)
+    g_cond_wait (&self->cond, &self->lock);
+  g_mutex_unlock (&self->lock);
 }
 
 static void
@@ -187,6 +229,7 @@ test_actuator_iface_init (SpActuatorInterface *iface)
   iface->observe = test_actuator_observe;
   iface->apply = test_actuator_apply;
   iface->restore = test_actuator_restore;
+  iface->leave = test_actuator_leave;
 }
 
 static void
@@ -356,6 +399,101 @@ test_tuner_profit_guard (Fixture *f, gconstpointer data)
   g_assert_cmpstr (stopped, ==, "0");
 }
 
+/* Lets a hung restore or leave return, and waits for its thread to drop
+ * its reference. */
+static void
+release (TestActuator *actuator)
+{
+  g_mutex_lock (&actuator->lock);
+  actuator->released = TRUE;
+  g_cond_signal (&actuator->cond);
+  g_mutex_unlock (&actuator->lock);
+  while (g_atomic_int_get (&G_OBJECT (actuator)->ref_count) > 2) /* ours and the tuner's */
+    g_usleep (1000);
+}
+
+/* An actuator whose restore never returns (a libvirt call to a stopped
+ * libvirtd) is given up after the time limit, with an error that says so:
+ * sp_tuner_restore() returns, and the KSM knobs are put back all the same. */
+static void
+test_tuner_restore_hangs (Fixture *f, gconstpointer data)
+{
+  g_autoptr (SpTuner) tuner = new_tuner (f);
+  g_autoptr (TestActuator) actuator = g_object_new (TEST_TYPE_ACTUATOR, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *run = NULL;
+
+  actuator->f = f;
+  actuator->hang_restore = TRUE;
+  sp_tuner_add_actuator (tuner, SP_ACTUATOR (actuator));
+  sp_tuner_retune (tuner);
+  run = read_knob (f, "run");
+  g_assert_cmpstr (run, ==, "1");
+  g_clear_pointer (&run, g_free);
+
+  sp_tuner_set_restore_timeout (tuner, 200);
+  g_assert_false (sp_tuner_restore (tuner, &error));
+  g_assert_error (error, SP_ERROR, SP_ERROR_FAILED);
+  g_assert_cmpstr (error->message, ==,
+                   "The test actuator did not finish putting back what it changed within 1 s "
+                   "(a call it made does not return): left as it is");
+  run = read_knob (f, "run");
+  g_assert_cmpstr (run, ==, "0");
+
+  /* the call returns at last: the thread ends and drops its reference */
+  release (actuator);
+}
+
+/* restore_on_exit=false: an actuator whose leave hangs is given up the
+ * same way, with a warning. */
+static void
+test_tuner_leave_hangs (Fixture *f, gconstpointer data)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  g_autoptr (SpTuner) tuner = NULL;
+  g_autoptr (TestActuator) actuator = g_object_new (TEST_TYPE_ACTUATOR, NULL);
+  g_autoptr (GError) error = NULL;
+
+  config->restore_on_exit = FALSE;
+  tuner = sp_tuner_new (config, f->sysfs.root, f->procfs, FALSE);
+  actuator->f = f;
+  sp_tuner_add_actuator (tuner, SP_ACTUATOR (actuator));
+  g_assert_true (sp_tuner_restore (tuner, &error));
+  g_assert_cmpstr (f->calls->str, ==, "leave");
+
+  g_string_truncate (f->calls, 0);
+  actuator->hang_restore = TRUE;
+  sp_tuner_set_restore_timeout (tuner, 200);
+  sp_test_log_capture ();
+  sp_test_log_clear ();
+  g_assert_true (sp_tuner_restore (tuner, &error));
+  g_assert_cmpuint (sp_test_log_count ("WARNING The test actuator did not finish putting back "
+                                       "what it changed within 1 s (a call it made does not "
+                                       "return): left as it is"),
+                    ==, 1);
+  g_assert_no_error (error);
+  release (actuator);
+}
+
+/* On time, the restore's own result, as without a limit. */
+static void
+test_tuner_restore_within (Fixture *f, gconstpointer data)
+{
+  g_autoptr (TestActuator) actuator = g_object_new (TEST_TYPE_ACTUATOR, NULL);
+  g_autoptr (GError) error = NULL;
+
+  actuator->f = f;
+  sp_test_sysfs_set (&f->sysfs, "run", "1\n");
+  g_assert_true (sp_actuator_restore_within (SP_ACTUATOR (actuator), 60000, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (f->calls->str, ==, "restore");
+  actuator->fail_restore = TRUE;
+  g_assert_false (sp_actuator_restore_within (SP_ACTUATOR (actuator), 60000, &error));
+  g_assert_error (error, SP_ERROR, SP_ERROR_FAILED);
+  g_assert_cmpstr (error->message, ==, "test actuator cannot restore");
+  g_assert_cmpint (G_OBJECT (actuator)->ref_count, ==, 1);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -366,5 +504,8 @@ main (int argc, char **argv)
   ADD ("/tuner/restore-error", test_tuner_restore_error);
   ADD ("/tuner/use-zero-pages", test_tuner_use_zero_pages);
   ADD ("/tuner/profit-guard", test_tuner_profit_guard);
+  ADD ("/tuner/restore-hangs", test_tuner_restore_hangs);
+  ADD ("/tuner/restore-within", test_tuner_restore_within);
+  ADD ("/tuner/leave-hangs", test_tuner_leave_hangs);
   return g_test_run ();
 }
