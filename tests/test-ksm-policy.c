@@ -838,6 +838,35 @@ test_policy_profit_guard_mode_always (void)
   sp_decision_clear (&d);
 }
 
+/* Memory pressure (PSI) is news the guard's past scans do not know: the
+ * stop the guard would give yields to the top rate, and the guard starts
+ * afresh; without pressure the same inputs stop KSM. */
+static void
+test_policy_profit_guard_pressure (void)
+{
+  g_autoptr (SpConfig) config = guard_config ();
+  SpKsmPolicyInput in;
+  SpKsmCost cost;
+  SpDecision d = { 0 };
+
+  unpaying_input (&in, &cost, config, 12, SP_PROFIT_GUARD_SLOWED);
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_cmpint (d.action, ==, SP_ACTION_STOP);
+  g_assert_cmpint (d.guard.phase, ==, SP_PROFIT_GUARD_STOPPED);
+  sp_decision_clear (&d);
+
+  in.pressure = "memory pressure: some >= 15 % over 1 s (avg10 18.00 %)";
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_cmpint (d.action, ==, SP_ACTION_RUN);
+  g_assert_cmpint (setting (&d, SP_KSM_RUN), ==, 1);
+  g_assert_cmpint (setting (&d, SP_KSM_PAGES_TO_SCAN), ==, config->npages_max);
+  g_assert_cmpint (d.guard.phase, ==, SP_PROFIT_GUARD_OFF);
+  g_assert_true (g_str_has_prefix (d.reason, "run: memory pressure: some"));
+  sp_test_assert_contains (d.reason, "pressure boost to 2000 pages");
+  g_assert_null (strstr (d.reason, "profit guard"));
+  sp_decision_clear (&d);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -857,5 +886,6 @@ main (int argc, char **argv)
   g_test_add_func ("/ksm-policy/profit-guard", test_policy_profit_guard);
   g_test_add_func ("/ksm-policy/profit-guard-mode-always", test_policy_profit_guard_mode_always);
   g_test_add_func ("/ksm-policy/profit-guard-advisor", test_policy_profit_guard_advisor);
+  g_test_add_func ("/ksm-policy/profit-guard-pressure", test_policy_profit_guard_pressure);
   return g_test_run ();
 }
