@@ -193,6 +193,7 @@ class DeployedHost(unittest.TestCase):
                      "/usr/share/man/man8/samepaged.8.gz", "/usr/share/man/man5/samepaged.conf.5.gz",
                      "/usr/share/man/man1/ksmctl.1.gz",
                      "/usr/share/bash-completion/completions/ksmctl",
+                     "/usr/share/samepage/prometheus/samepage.rules.yml",
                      "/usr/share/doc/samepage/NEWS.Debian.gz"]:
             self.assertIn(path, listed)
         self.assertFalse([p for p in listed if "/build" in p or "obj-" in p], listed)
