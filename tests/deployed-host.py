@@ -193,6 +193,7 @@ class DeployedHost(unittest.TestCase):
                      "/usr/share/man/man8/samepaged.8.gz", "/usr/share/man/man5/samepaged.conf.5.gz",
                      "/usr/share/man/man1/ksmctl.1.gz",
                      "/usr/share/bash-completion/completions/ksmctl",
+                     "/usr/share/samepage/prometheus/samepage.rules.yml",
                      "/usr/share/doc/samepage/NEWS.Debian.gz"]:
             self.assertIn(path, listed)
         self.assertFalse([p for p in listed if "/build" in p or "obj-" in p], listed)
@@ -438,6 +439,14 @@ class DeployedHost(unittest.TestCase):
                       % (METRICS_FILE, text[-1500:], self.journal("-u", "samepaged", "-n", "20")))
         self.assertIn("samepage_ksm_saved_bytes", text)
         self.assertNotIn("Read-only file system", self.journal("-u", "samepaged"))
+        # every samepage_ metric the installed Prometheus rules read is in
+        # the file the deployed samepaged wrote (recording rules' names,
+        # instance:samepage_...:ratio, are not metrics it writes)
+        rules = self.c.run(["cat", "/usr/share/samepage/prometheus/samepage.rules.yml"]).stdout
+        used = set(re.findall(r"(?<![\w:])samepage_[a-z0-9_]+(?![\w:])", rules))
+        self.assertIn("samepage_libvirt_connected", used)
+        written = set(re.findall(r"^# TYPE (samepage_\w+) ", text, re.MULTILINE))
+        self.assertEqual(used - written, set())
 
     # -- reload --
 

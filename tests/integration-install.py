@@ -26,6 +26,7 @@ EXPECTED = {
     "usr/share/man/man8/samepaged.8", "usr/share/man/man5/samepaged.conf.5",
     "usr/share/man/man1/ksmctl.1",
     "usr/share/bash-completion/completions/ksmctl",
+    "usr/share/samepage/prometheus/samepage.rules.yml",
 }
 
 
@@ -74,6 +75,15 @@ class InstallTest(unittest.TestCase):
         owners = [(p.attrib, a.attrib) for p in bus.findall("policy")
                   for a in p.findall("allow") if a.get("own") == "org.samepage1"]
         self.assertEqual(owners, [({"user": "root"}, {"own": "org.samepage1"})])
+
+    @unittest.skipUnless(shutil.which("promtool"), "promtool not installed (Debian: prometheus)")
+    def test_prometheus_rules(self):
+        # the installed copy is one Prometheus loads
+        check = subprocess.run(["promtool", "check", "rules",
+                                self.path("usr/share/samepage/prometheus/samepage.rules.yml")],
+                               capture_output=True, text=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        self.assertRegex(check.stdout, r"SUCCESS: \d+ rules found")
 
     def test_systemd_and_dbus_activation(self):
         unit = configparser.ConfigParser(strict=False, interpolation=None)
