@@ -20,20 +20,14 @@ samepaged are stopped by PID, even on failure.
 """
 import json
 import os
-import subprocess
 import time
-import unittest
 import xml.etree.ElementTree as ET
 
+import spguestcase
 import sptest
 import sptestbed
 
-CONFIG = """[daemon]
-monitor_interval=600
-"""
-
 PENDING_MESSAGE = "takes effect when the guest is next started; a guest reboot is not enough"
-SETTLE_S = 20.0
 
 
 def balloon_of(xml):
@@ -74,20 +68,9 @@ def balloon_device(pid):
     raise AssertionError("QEMU %d has no virtio-balloon device: %r" % (pid, args))
 
 
-class BusGuard:
-    """The private bus (and the test's directory) as sptestbed's SIGTERM
-    handler stops things."""
+class BalloonReportingSystemTest(spguestcase.GuestDaemonCase):
+    TEMP_PREFIX = "sp-reporting-"
 
-    def __init__(self, bus, directory):
-        self.bus = bus
-        self.dir = directory
-
-    def kill_now(self):
-        sptest.stop_process(self.bus.proc)
-        sptest.remove_tree(self.dir)
-
-
-class BalloonReportingSystemTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         began = time.monotonic()
@@ -109,86 +92,6 @@ class BalloonReportingSystemTest(unittest.TestCase):
             f.write(ET.tostring(root, encoding="unicode"))
         cls.lv.virsh("define", path)
         sptestbed.log("assets and libvirtd ready after %.1f s" % (time.monotonic() - began))
-
-    def setUp(self):
-        self.dir = sptest.make_temp_dir("sp-reporting-")
-        self.addCleanup(sptest.remove_tree, self.dir)
-        self.sysfs = os.path.join(self.dir, "sys")
-        sptest.make_ksm_tree(self.sysfs, sptest.KSM_BOOT_FILES)
-        self.meminfo = os.path.join(self.dir, "meminfo")
-        total = 16 * 1024 * 1024
-        with open(self.meminfo, "w") as f:
-            f.write(sptest.FIXED_MEMINFO.format(total=total, avail=total * 9 // 10))
-        self.config = os.path.join(self.dir, "samepaged.conf")
-        with open(self.config, "w") as f:
-            f.write(CONFIG)
-
-        # cleanups run last-in first-out: samepaged, then the bus, then the guests
-        self.addCleanup(self.lv.destroy_running, start=False)
-        self.bus = sptest.SystemBus(self.dir)
-        self.addCleanup(self.bus.stop)
-        self.bus_guard = BusGuard(self.bus, self.dir)
-        sptestbed._live.add(self.bus_guard)
-        self.addCleanup(sptestbed._live.discard, self.bus_guard)
-        self.env = dict(os.environ)
-        self.env.update(self.bus.env())
-        binds = [(self.meminfo, "/proc/meminfo"), (self.lv.pid_dir(), "/run/libvirt")]
-        self.daemon = sptestbed.NamespacedDaemon(
-            ["--sysfs-root", self.sysfs, "--config", self.config, "--ksmtuned-config", "",
-             "--state-dir", os.path.join(self.dir, "state"), "--connect", self.lv.uri, "-v"],
-            binds, env=self.bus.env(), log_dir=self.dir)
-        self.addCleanup(self.daemon.stop)
-        self.daemon.wait_log("Connected to libvirt at %s" % self.lv.uri, timeout=20)
-        self.bus.wait_for_name("org.samepage1")
-
-    # -- helpers --
-
-    def run_ksmctl(self, *args):
-        return subprocess.run([sptest.KSMCTL] + list(args), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env,
-                              text=True, timeout=60)
-
-    def ksmctl(self, *args):
-        r = self.run_ksmctl(*args)
-        self.assertEqual(r.returncode, 0, "ksmctl %s exited with %d:\n%s%s\nsamepaged:\n%s"
-                         % (" ".join(args), r.returncode, r.stdout, r.stderr,
-                            self.daemon.output()[-3000:]))
-        return r.stdout
-
-    def domain(self, name):
-        domains = json.loads(self.ksmctl("domains", "--json"))
-        for d in domains:
-            if d["name"] == name:
-                return d
-        raise AssertionError("ksmctl domains --json has no %s (only %s)"
-                             % (name, [d["name"] for d in domains]))
-
-    def wait_domain(self, name, **expected):
-        last = {}
-
-        def matches():
-            last.update(self.domain(name))
-            return all(last.get(k) == v for k, v in expected.items()) and dict(last)
-        try:
-            return sptest.wait_for(matches, SETTLE_S, 0.2, "%s with %r" % (name, expected))
-        except AssertionError as e:
-            raise AssertionError("%s; ksmctl domains --json shows %s:\n%s\nsamepaged:\n%s"
-                                 % (e, name, json.dumps(last, indent=1),
-                                    self.daemon.output()[-3000:]))
-
-    def inactive_xml(self, name):
-        return self.lv.virsh("dumpxml", "--inactive", "--security-info", name)
-
-    def live_xml(self, name):
-        return self.lv.virsh("dumpxml", name)
-
-    def cold_restart(self, name):
-        old = self.lv.qemu_pid(name)
-        self.lv.destroy(name)
-        self.lv.start(name)
-        return sptest.wait_for(lambda: (self.lv.qemu_pid(name) not in (None, old)
-                                        and self.lv.qemu_pid(name)), 10, 0.1,
-                               "a new QEMU pid for %s" % name)
 
     # -- the test --
 
