@@ -29,6 +29,19 @@ class GuestDaemonCase(unittest.TestCase):
     KSM_FILES = sptest.KSM_BOOT_FILES
     TEMP_PREFIX = "sp-guests-"
 
+    @classmethod
+    def start_libvirtd(cls, *guests):
+        """The class's private libvirtd (cls.lv), stopped with the class,
+        with guests defined: (name, fill MiB) pairs of 256 MiB guests."""
+        began = time.monotonic()
+        cls.assets = sptestbed.ensure_guest_assets()
+        cls.lv = sptestbed.PrivateLibvirtd(cls.assets)
+        cls.addClassCleanup(cls.lv.stop)
+        cls.lv.start_daemon()
+        for name, fill_mib in guests:
+            cls.lv.define_guest(name, memory_mib=256, fill_mib=fill_mib)
+        sptestbed.log("assets and libvirtd ready after %.1f s" % (time.monotonic() - began))
+
     def setUp(self):
         self.dir = sptest.make_temp_dir(self.TEMP_PREFIX)
         self.addCleanup(sptest.remove_tree, self.dir)

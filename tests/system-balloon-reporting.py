@@ -73,14 +73,8 @@ class BalloonReportingSystemTest(spguestcase.GuestDaemonCase):
 
     @classmethod
     def setUpClass(cls):
-        began = time.monotonic()
-        cls.assets = sptestbed.ensure_guest_assets()
-        cls.lv = sptestbed.PrivateLibvirtd(cls.assets)
-        cls.addClassCleanup(cls.lv.stop)
-        cls.lv.start_daemon()
-        cls.lv.define_guest("g1", memory_mib=256, fill_mib=0)
+        cls.start_libvirtd(("g1", 0), ("g3", 0))
         # g3: the same guest with <memballoon model='none'>
-        cls.lv.define_guest("g3", memory_mib=256, fill_mib=0)
         root = ET.fromstring(cls.lv.virsh("dumpxml", "--inactive", "g3"))
         balloon = root.find("./devices/memballoon")
         for child in list(balloon):
@@ -91,7 +85,6 @@ class BalloonReportingSystemTest(spguestcase.GuestDaemonCase):
         with open(path, "w") as f:
             f.write(ET.tostring(root, encoding="unicode"))
         cls.lv.virsh("define", path)
-        sptestbed.log("assets and libvirtd ready after %.1f s" % (time.monotonic() - began))
 
     # -- the test --
 

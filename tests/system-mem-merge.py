@@ -70,14 +70,7 @@ class MemMergeSystemTest(spguestcase.GuestDaemonCase):
 
     @classmethod
     def setUpClass(cls):
-        began = time.monotonic()
-        cls.assets = sptestbed.ensure_guest_assets()
-        cls.lv = sptestbed.PrivateLibvirtd(cls.assets)
-        cls.addClassCleanup(cls.lv.stop)
-        cls.lv.start_daemon()
-        cls.lv.define_guest("g1", memory_mib=256, fill_mib=G1_FILL_MIB)
-        cls.lv.define_guest("g2", memory_mib=256, fill_mib=0)
-        sptestbed.log("assets and libvirtd ready after %.1f s" % (time.monotonic() - began))
+        cls.start_libvirtd(("g1", G1_FILL_MIB), ("g2", 0))
 
     # -- helpers (and those of GuestDaemonCase) --
 
