@@ -58,13 +58,7 @@ print_json (const char *domain, gboolean has_reporting, gboolean reporting, GVar
     {
       json_builder_set_member_name (builder, "free_page_reporting");
       json_builder_add_boolean_value (builder, reporting);
-      json_builder_set_member_name (builder, "takes_effect");
-      json_builder_add_string_value (builder, ksmctl_effect_name (effect));
-      json_builder_set_member_name (builder, "state");
-      if (found != NULL)
-        ksmctl_json_add_domain (builder, found);
-      else
-        json_builder_add_null_value (builder);
+      ksmctl_json_add_effect (builder, effect, found);
     }
   json_builder_end_object (builder);
   root = json_builder_get_root (builder);

@@ -14,10 +14,16 @@
 
 static const char *const effect_names[] = { "unknown", "now", "next-start", "at-start" };
 
-const char *
-ksmctl_effect_name (KsmctlEffect effect)
+void
+ksmctl_json_add_effect (JsonBuilder *builder, KsmctlEffect effect, GVariant *found)
 {
-  return effect_names[effect];
+  json_builder_set_member_name (builder, "takes_effect");
+  json_builder_add_string_value (builder, effect_names[effect]);
+  json_builder_set_member_name (builder, "state");
+  if (found != NULL)
+    ksmctl_json_add_domain (builder, found);
+  else
+    json_builder_add_null_value (builder);
 }
 
 gboolean

@@ -15,13 +15,7 @@ print_json (GVariant *domain, const char *name_or_uuid, gboolean enabled, Ksmctl
   json_builder_add_string_value (builder, name_or_uuid);
   json_builder_set_member_name (builder, "mem_merge");
   json_builder_add_boolean_value (builder, enabled);
-  json_builder_set_member_name (builder, "takes_effect");
-  json_builder_add_string_value (builder, ksmctl_effect_name (effect));
-  json_builder_set_member_name (builder, "state");
-  if (domain != NULL)
-    ksmctl_json_add_domain (builder, domain);
-  else
-    json_builder_add_null_value (builder);
+  ksmctl_json_add_effect (builder, effect, domain);
   json_builder_end_object (builder);
   root = json_builder_get_root (builder);
   ksmctl_print_json (root, TRUE);

@@ -64,8 +64,9 @@ typedef enum {
   KSMCTL_EFFECT_AT_START,   /* shut off: the next start uses it */
 } KsmctlEffect;
 
-/* "unknown", "now", "next-start", "at-start": the JSON takes_effect. */
-const char *ksmctl_effect_name (KsmctlEffect effect);
+/* Adds the members "takes_effect" ("unknown", "now", "next-start",
+ * "at-start") and "state" (found as in ksmctl domains --json, or null). */
+void ksmctl_json_add_effect (JsonBuilder *builder, KsmctlEffect effect, GVariant *found);
 /* The domain's (oa{sv}) and its properties after a change; on failure a
  * warning (the change is made) and FALSE, *found and *props NULL or set. */
 gboolean ksmctl_read_back (Ksmctl *ctl, const char *domain, GVariant **found, GVariant **props);

@@ -3,9 +3,6 @@
 
 #include "sp-balloon-periods.h"
 
-#include <errno.h>
-#include <glib/gstdio.h>
-
 #include "sp-io.h"
 
 #define GROUP "periods"
@@ -15,72 +12,44 @@
   " It puts them back to 0 on exit and then removes this file; a samepaged\n"     \
   " started after a crash puts back those it no longer manages."
 
-static gboolean
-remove_record (const char *path, GError **error)
-{
-  if (g_unlink (path) < 0 && errno != ENOENT)
-    {
-      int saved_errno = errno;
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), "Cannot remove %s: %s",
-                   path, g_strerror (saved_errno));
-      return FALSE;
-    }
-  return TRUE;
-}
-
 gboolean
 sp_balloon_periods_save (const char *path, GHashTable *periods, GError **error)
 {
   g_autoptr (GKeyFile) keyfile = g_key_file_new ();
   g_autoptr (GList) uuids = NULL;
-  g_autofree char *dir = NULL;
   g_autofree char *data = NULL;
 
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (periods != NULL, FALSE);
 
   if (g_hash_table_size (periods) == 0)
-    return remove_record (path, error);
+    return sp_record_remove (path, error);
   /* sorted: the same table gives the same file */
   uuids = g_list_sort (g_hash_table_get_keys (periods), (GCompareFunc) g_strcmp0);
   for (const GList *l = uuids; l != NULL; l = l->next)
     g_key_file_set_string (keyfile, GROUP, l->data, g_hash_table_lookup (periods, l->data));
   g_key_file_set_comment (keyfile, NULL, NULL, HEADER, NULL);
   data = g_key_file_to_data (keyfile, NULL, NULL);
-  dir = g_path_get_dirname (path);
-  if (g_mkdir_with_parents (dir, 0755) < 0)
-    {
-      int saved_errno = errno;
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), "Cannot create %s: %s",
-                   dir, g_strerror (saved_errno));
-      return FALSE;
-    }
-  return sp_file_replace (path, data, error);
+  return sp_record_replace (path, data, error);
 }
 
 gboolean
 sp_balloon_periods_load (const char *path, GHashTable *periods, GError **error)
 {
   g_autoptr (GKeyFile) keyfile = g_key_file_new ();
-  g_autoptr (GError) local_error = NULL;
   g_autoptr (GHashTable) loaded = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_auto (GStrv) keys = NULL;
   GHashTableIter iter;
   gpointer key, value;
+  gboolean found;
 
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (periods != NULL, FALSE);
 
-  if (!g_key_file_load_from_file (keyfile, path, G_KEY_FILE_NONE, &local_error))
-    {
-      if (g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-        return TRUE;
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: %s", path,
-                   local_error->message);
-      return FALSE;
-    }
+  if (!sp_record_load (keyfile, path, &found, error))
+    return FALSE;
+  if (!found)
+    return TRUE;
   keys = g_key_file_get_keys (keyfile, GROUP, NULL, NULL);
   for (guint i = 0; keys != NULL && keys[i] != NULL; i++)
     {

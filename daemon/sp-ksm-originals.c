@@ -3,9 +3,6 @@
 
 #include "sp-ksm-originals.h"
 
-#include <errno.h>
-#include <glib/gstdio.h>
-
 #include "sp-io.h"
 
 #define GROUP "originals"
@@ -47,7 +44,6 @@ sp_ksm_originals_save (const char *path, const char *ksm_dir, const GArray *orig
                        GError **error)
 {
   g_autoptr (GKeyFile) keyfile = g_key_file_new ();
-  g_autofree char *dir = g_path_get_dirname (path);
   g_autofree char *data = NULL;
 
   g_return_val_if_fail (path != NULL, FALSE);
@@ -63,15 +59,7 @@ sp_ksm_originals_save (const char *path, const char *ksm_dir, const GArray *orig
       g_key_file_set_string (keyfile, GROUP, sp_ksm_field_name (o->field), value);
     }
   data = g_key_file_to_data (keyfile, NULL, NULL);
-  if (g_mkdir_with_parents (dir, 0755) < 0)
-    {
-      int saved_errno = errno;
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), "Cannot create %s: %s",
-                   dir, g_strerror (saved_errno));
-      return FALSE;
-    }
-  return sp_file_replace (path, data, error);
+  return sp_record_replace (path, data, error);
 }
 
 static gboolean
@@ -98,22 +86,18 @@ gboolean
 sp_ksm_originals_load (const char *path, const char *ksm_dir, GArray *originals, GError **error)
 {
   g_autoptr (GKeyFile) keyfile = g_key_file_new ();
-  g_autoptr (GError) local_error = NULL;
   g_autoptr (GArray) loaded = g_array_new (FALSE, FALSE, sizeof (SpKnobOriginal));
   g_autofree char *recorded_dir = NULL;
   g_auto (GStrv) keys = NULL;
+  gboolean found;
 
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (ksm_dir != NULL, FALSE);
 
-  if (!g_key_file_load_from_file (keyfile, path, G_KEY_FILE_NONE, &local_error))
-    {
-      if (g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-        return TRUE;
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: %s", path,
-                   local_error->message);
-      return FALSE;
-    }
+  if (!sp_record_load (keyfile, path, &found, error))
+    return FALSE;
+  if (!found)
+    return TRUE;
   recorded_dir = g_key_file_get_string (keyfile, GROUP, KEY_KSM_DIR, NULL);
   if (g_strcmp0 (recorded_dir, ksm_dir) != 0)
     {
@@ -148,13 +132,5 @@ sp_ksm_originals_load (const char *path, const char *ksm_dir, GArray *originals,
 gboolean
 sp_ksm_originals_remove (const char *path, GError **error)
 {
-  if (g_unlink (path) < 0 && errno != ENOENT)
-    {
-      int saved_errno = errno;
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), "Cannot remove %s: %s",
-                   path, g_strerror (saved_errno));
-      return FALSE;
-    }
-  return TRUE;
+  return sp_record_remove (path, error);
 }

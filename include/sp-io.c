@@ -303,6 +303,54 @@ sp_file_replace (const char *path, const char *contents, GError **error)
   return TRUE;
 }
 
+gboolean
+sp_record_replace (const char *path, const char *contents, GError **error)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+
+  if (g_mkdir_with_parents (dir, 0755) < 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), "Cannot create %s: %s",
+                   dir, g_strerror (saved_errno));
+      return FALSE;
+    }
+  return sp_file_replace (path, contents, error);
+}
+
+gboolean
+sp_record_remove (const char *path, GError **error)
+{
+  if (unlink (path) < 0 && errno != ENOENT)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), "Cannot remove %s: %s",
+                   path, g_strerror (saved_errno));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+sp_record_load (GKeyFile *keyfile, const char *path, gboolean *found, GError **error)
+{
+  g_autoptr (GError) local_error = NULL;
+
+  *found = FALSE;
+  if (!g_key_file_load_from_file (keyfile, path, G_KEY_FILE_NONE, &local_error))
+    {
+      if (g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        return TRUE;
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: %s", path,
+                   local_error->message);
+      return FALSE;
+    }
+  *found = TRUE;
+  return TRUE;
+}
+
 guint64
 sp_page_size_bytes (void)
 {

@@ -43,6 +43,15 @@ gboolean sp_file_write_string (const char *path, const char *value, GError **err
  */
 gboolean sp_file_replace (const char *path, const char *contents, GError **error);
 
+/* The state records (<state-dir>/ksm-originals, balloon-periods): replaced
+ * like sp_file_replace() after creating their directory; removed (a
+ * missing file is no error); loaded into keyfile, where a missing file is
+ * no record (TRUE, *found FALSE) and one that does not parse is
+ * G_IO_ERROR_INVALID_DATA naming the path. */
+gboolean sp_record_replace (const char *path, const char *contents, GError **error);
+gboolean sp_record_remove (const char *path, GError **error);
+gboolean sp_record_load (GKeyFile *keyfile, const char *path, gboolean *found, GError **error);
+
 /*
  * The base page size KSM merges, in bytes and in KiB (sysconf, read once;
  * 4 KiB if sysconf gives nothing sensible).

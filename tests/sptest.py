@@ -324,6 +324,19 @@ class SystemBus:
         return code
 
 
+class BusGuard:
+    """A SystemBus (and the test's directory) for sptestbed's SIGTERM
+    handler, which calls kill_now() on what its registry holds."""
+
+    def __init__(self, bus, directory):
+        self.bus = bus
+        self.dir = directory
+
+    def kill_now(self):
+        stop_process(self.bus.proc)
+        remove_tree(self.dir)
+
+
 class Polkitd:
     """The real polkitd on bus, logging to a file in log_dir."""
 

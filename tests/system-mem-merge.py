@@ -20,29 +20,18 @@ private mount namespace, while /proc/<pid> stays real. The real
 samepaged are stopped by PID, even on failure.
 """
 import json
-import os
-import subprocess
 import time
-import unittest
 import xml.etree.ElementTree as ET
 
+import spguestcase
 import sptest
 import sptestbed
 
 GUEST_KIB = 256 * 1024  # each guest's memory (balloon.current)
 G1_FILL_MIB = 64
 
-MEMINFO = sptest.FIXED_MEMINFO
-MEM_TOTAL_KIB = 16 * 1024 * 1024
-
-KSM_FILES = sptest.KSM_BOOT_FILES
-
-CONFIG = """[daemon]
-monitor_interval=600
-"""
-
 PENDING_MESSAGE = "takes effect when the guest is next started; a guest reboot is not enough"
-SETTLE_S = 20.0  # for samepaged to see a libvirt event (it reacts within a second)
+SETTLE_S = spguestcase.SETTLE_S
 
 
 def nosharepages(xml):
@@ -76,97 +65,17 @@ def ksm_mergeable(pid):
     return ksm_stat(pid).get("ksm_mergeable", "").strip()
 
 
-class BusGuard:
-    """The private bus (and the test's directory) as sptestbed's SIGTERM
-    handler stops things."""
+class MemMergeSystemTest(spguestcase.GuestDaemonCase):
+    TEMP_PREFIX = "sp-memmerge-"
 
-    def __init__(self, bus, directory):
-        self.bus = bus
-        self.dir = directory
-
-    def kill_now(self):
-        sptest.stop_process(self.bus.proc)
-        sptest.remove_tree(self.dir)
-
-
-class MemMergeSystemTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        began = time.monotonic()
-        cls.assets = sptestbed.ensure_guest_assets()
-        cls.lv = sptestbed.PrivateLibvirtd(cls.assets)
-        cls.addClassCleanup(cls.lv.stop)
-        cls.lv.start_daemon()
-        cls.lv.define_guest("g1", memory_mib=256, fill_mib=G1_FILL_MIB)
-        cls.lv.define_guest("g2", memory_mib=256, fill_mib=0)
-        sptestbed.log("assets and libvirtd ready after %.1f s" % (time.monotonic() - began))
+        cls.start_libvirtd(("g1", G1_FILL_MIB), ("g2", 0))
 
-    def setUp(self):
-        self.dir = sptest.make_temp_dir("sp-memmerge-")
-        self.addCleanup(sptest.remove_tree, self.dir)
-        self.sysfs = os.path.join(self.dir, "sys")
-        self.ksm = sptest.make_ksm_tree(self.sysfs, KSM_FILES)
-        self.meminfo = os.path.join(self.dir, "meminfo")
-        with open(self.meminfo, "w") as f:
-            f.write(MEMINFO.format(total=MEM_TOTAL_KIB, avail=MEM_TOTAL_KIB * 9 // 10))
-        self.config = os.path.join(self.dir, "samepaged.conf")
-        with open(self.config, "w") as f:
-            f.write(CONFIG)
-        self.state_dir = os.path.join(self.dir, "state")
-
-        # cleanups run last-in first-out: samepaged, then the bus, then the guests
-        self.addCleanup(self.lv.destroy_running, start=False)
-        self.bus = sptest.SystemBus(self.dir)
-        self.addCleanup(self.bus.stop)
-        # a SIGTERM (meson's timeout) skips the cleanups: sptestbed's handler
-        # stops what is in its registry, the bus included then
-        self.bus_guard = BusGuard(self.bus, self.dir)
-        sptestbed._live.add(self.bus_guard)
-        self.addCleanup(sptestbed._live.discard, self.bus_guard)
-        self.env = dict(os.environ)
-        self.env.update(self.bus.env())
-        binds = [(self.meminfo, "/proc/meminfo"), (self.lv.pid_dir(), "/run/libvirt")]
-        self.daemon = sptestbed.NamespacedDaemon(
-            ["--sysfs-root", self.sysfs, "--config", self.config, "--ksmtuned-config", "",
-             "--state-dir", self.state_dir, "--connect", self.lv.uri, "-v"],
-            binds, env=self.bus.env(), log_dir=self.dir)
-        self.addCleanup(self.daemon.stop)
-        self.daemon.wait_log("Connected to libvirt at %s" % self.lv.uri, timeout=20)
-        self.bus.wait_for_name("org.samepage1")
-
-    # -- helpers --
-
-    def ksmctl(self, *args):
-        r = subprocess.run([sptest.KSMCTL] + list(args), stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env,
-                           text=True, timeout=60)
-        self.assertEqual(r.returncode, 0, "ksmctl %s exited with %d:\n%s%s\nsamepaged:\n%s"
-                         % (" ".join(args), r.returncode, r.stdout, r.stderr,
-                            self.daemon.output()[-3000:]))
-        return r.stdout
-
-    def domain(self, name):
-        for d in json.loads(self.ksmctl("domains", "--json")):
-            if d["name"] == name:
-                return d
-        raise AssertionError("ksmctl domains --json has no %s" % name)
+    # -- helpers (and those of GuestDaemonCase) --
 
     def committed_kib(self):
         return json.loads(self.ksmctl("status", "--json"))["memory"]["committed_kib"]
-
-    def wait_domain(self, name, timeout=SETTLE_S, **expected):
-        """ksmctl domains --json shows name with these members; returns it."""
-        last = {}
-
-        def matches():
-            last.update(self.domain(name))
-            return all(last.get(k) == v for k, v in expected.items()) and dict(last)
-        try:
-            return sptest.wait_for(matches, timeout, 0.2, "%s with %r" % (name, expected))
-        except AssertionError as e:
-            raise AssertionError("%s; ksmctl domains --json shows %s:\n%s\nsamepaged:\n%s"
-                                 % (e, name, json.dumps(last, indent=1),
-                                    self.daemon.output()[-3000:]))
 
     def wait_committed(self, kib, timeout=SETTLE_S):
         seen = []
@@ -179,25 +88,6 @@ class MemMergeSystemTest(unittest.TestCase):
         except AssertionError as e:
             raise AssertionError("%s (last seen %s)\nsamepaged:\n%s"
                                  % (e, seen[-1:], self.daemon.output()[-3000:]))
-
-    def inactive_xml(self, name):
-        return self.lv.virsh("dumpxml", "--inactive", "--security-info", name)
-
-    def live_xml(self, name):
-        return self.lv.virsh("dumpxml", name)
-
-    def cold_restart(self, name):
-        """virsh destroy + start; returns the new QEMU's PID."""
-        old = self.lv.qemu_pid(name)
-        began = time.monotonic()
-        self.lv.destroy(name)
-        self.lv.start(name)
-        pid = sptest.wait_for(lambda: (self.lv.qemu_pid(name) not in (None, old)
-                                       and self.lv.qemu_pid(name)), 10, 0.1,
-                              "a new QEMU pid for %s" % name)
-        sptestbed.log("%s destroyed and started again in %.2f s: QEMU %d (was %s)"
-                      % (name, time.monotonic() - began, pid, old))
-        return pid
 
     def wait_ksm_mergeable(self, pid, value, timeout=30.0):
         seen = []

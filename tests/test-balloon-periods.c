@@ -95,6 +95,21 @@ seen_with (gpointer data)
   return info != NULL && info->balloon.stats_period_sec == want->period;
 }
 
+static gboolean
+record_gone (gpointer data)
+{
+  const Fixture *f = data;
+
+  return !g_file_test (f->record, G_FILE_TEST_EXISTS);
+}
+
+/* The actuator took note of the period it set (its callback ran). */
+static gboolean
+noted (gpointer data)
+{
+  return sp_balloon_actuator_get_n_periods_set (data) >= 1;
+}
+
 static void
 iterate_until (gboolean (*done) (gpointer data), gpointer data)
 {
@@ -164,14 +179,13 @@ set_then_crash (Fixture *f)
 {
   g_autoptr (SpBalloonActuator) a = actuator_new (f);
   g_autoptr (SpSnapshot) s = NULL;
-  Want five = { f, 5 };
 
   wait_seen (f, 0);
   s = snapshot_for (f, SP_BALLOON_MODE_AUTO, TRUE);
   sp_actuator_apply (SP_ACTUATOR (a), s);
   /* recorded before it is set: the file is there as the job runs */
   g_assert_true (record_has (f, REP_UUID));
-  iterate_until (period_is, &five);
+  iterate_until (noted, a);
   g_assert_cmpuint (sp_balloon_actuator_get_n_periods_set (a), ==, 1);
   g_assert_cmpuint (live_period (f), ==, 5);
 }
@@ -204,7 +218,7 @@ test_record_survives_and_restores (Fixture *f, gconstpointer data)
   sp_actuator_apply (SP_ACTUATOR (next), off);
   iterate_until (period_is, &zero);
   g_assert_cmpuint (live_period (f), ==, 0);
-  sp_test_settle (100);
+  iterate_until (record_gone, f);
   g_assert_false (g_file_test (f->record, G_FILE_TEST_EXISTS));
   g_assert_cmpuint (sp_test_log_count ("INFO rep Memory stats period of rep put back to 0*"), ==,
                     1);
@@ -226,7 +240,7 @@ test_opted_out_put_back (Fixture *f, gconstpointer data)
   opted_out = snapshot_for (f, SP_BALLOON_MODE_AUTO, FALSE);
   sp_actuator_apply (SP_ACTUATOR (next), opted_out);
   iterate_until (period_is, &zero);
-  sp_test_settle (100);
+  iterate_until (record_gone, f);
   g_assert_false (g_file_test (f->record, G_FILE_TEST_EXISTS));
 }
 
@@ -259,13 +273,12 @@ test_leave_puts_back (Fixture *f, gconstpointer data)
 {
   g_autoptr (SpBalloonActuator) a = actuator_new (f);
   g_autoptr (SpSnapshot) s = NULL;
-  Want five = { f, 5 };
 
   wait_seen (f, 0);
   s = snapshot_for (f, SP_BALLOON_MODE_AUTO, TRUE);
   sp_actuator_apply (SP_ACTUATOR (a), s);
-  iterate_until (period_is, &five);
-  sp_test_settle (100);
+  iterate_until (noted, a);
+  g_assert_cmpuint (live_period (f), ==, 5);
   /* restore_on_exit=false leaves the KSM knobs, not the periods */
   sp_actuator_leave (SP_ACTUATOR (a));
   g_assert_cmpuint (live_period (f), ==, 0);
