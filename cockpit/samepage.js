@@ -116,9 +116,9 @@
     }
 
     function facts(rows) {
-        return el("dl", { class: "pf-c-description-list pf-m-horizontal sp-facts" },
+        return el("dl", { class: "pf-c-description-list pf-m-compact sp-facts" },
                   rows.filter(Boolean).map(([term, ...description]) =>
-                      el("div", { class: "pf-c-description-list__group" },
+                      el("div", { class: "pf-c-description-list__group" + (term === _("Decision") || term === _("libvirt") ? " sp-fact-wide" : "") },
                          el("dt", { class: "pf-c-description-list__term" },
                             el("span", { class: "pf-c-description-list__text" }, term)),
                          el("dd", { class: "pf-c-description-list__description" },
@@ -190,8 +190,8 @@
     ];
 
     function renderChart() {
-        const W = 800;
-        const H = 200;
+        const W = 1000;
+        const H = 180;
         const left = 78;
         const right = 10;
         const top = 10;
@@ -254,34 +254,35 @@
         const ksmRows = m.KsmAvailable
             ? [
                 [_("KSM"), value("ksm-run", m.Run, ksmState(m.Run)),
-                    " · " + cockpit.format(_("$0 pages every $1 ms"), m.PagesToScan, m.SleepMillisecs)],
+                    el("div", { class: "sp-muted" }, cockpit.format(_("$0 pages every $1 ms"), m.PagesToScan, m.SleepMillisecs))],
                 [_("Memory saved"), value("saved-kib", m.SavedKiB, formatKib(m.SavedKiB)),
-                    " · " + cockpit.format(_("$0 pages sharing, $1 shared"), m.PagesSharing, m.PagesShared)],
+                    el("div", { class: "sp-muted" }, cockpit.format(_("$0 pages sharing, $1 shared"), m.PagesSharing, m.PagesShared))],
                 ("general_profit" in (m.KsmFiles || {}))
                     ? [_("KSM profit"), value("general-profit", m.GeneralProfit, formatKib(Math.trunc(m.GeneralProfit / 1024))),
-                        " " + _("(saved less ksmd's metadata)")]
+                        el("div", { class: "sp-muted" }, _("saved less ksmd's metadata"))]
                     : null,
             ]
             : [];
 
         const body = [
             facts([
-                [_("Mode"), value("mode", m.Mode), m.DryRun ? " " + _("(dry run: decides, writes nothing)") : ""],
                 [_("Decision"),
                     el("span", { class: "pf-c-label pf-m-compact sp-action-" + m.LastAction },
                        el("span", { class: "pf-c-label__content" }, value("last-action", m.LastAction))),
                     " ", value("last-reason", m.LastReason, m.LastReason.replace(/^(run|stop|none): /, "")),
                     el("div", { class: "sp-muted" }, formatTime(m.LastDecisionTime))],
+                [_("Mode"), value("mode", m.Mode), m.DryRun ? " " + _("(dry run: decides, writes nothing)") : ""],
                 ...ksmRows,
                 [_("Committed"), value("committed-kib", m.CommittedKiB, formatKib(m.CommittedKiB)),
-                    " · " + cockpit.format(_("$0 guests running"), m.DomainsActive)],
+                    el("div", { class: "sp-muted" }, cockpit.format(_("$0 guests running"), m.DomainsActive))],
                 [_("Available"), value("available-kib", m.MemAvailableKiB, formatKib(m.MemAvailableKiB)),
-                    " " + cockpit.format(_("of $0"), formatKib(m.MemTotalKiB))],
-                [_("Threshold"), value("threshold-kib", m.ThresholdKiB, formatKib(m.ThresholdKiB))],
+                    el("div", { class: "sp-muted" }, cockpit.format(_("of $0"), formatKib(m.MemTotalKiB)))],
+                [_("Threshold"), value("threshold-kib", m.ThresholdKiB, formatKib(m.ThresholdKiB)),
+                    el("div", { class: "sp-muted" }, _("KSM runs when available falls below"))],
+                [_("Balloons"), value("balloon-mode", m.BalloonMode),
+                    m.BalloonMode !== "off" ? el("div", { class: "sp-muted" }, value("balloon-reason", m.BalloonReason)) : ""],
                 [_("libvirt"), value("libvirt-status", m.LibvirtStatus || _("not connected")),
                     m.LibvirtUri ? el("div", { class: "sp-muted sp-wrap" }, m.LibvirtUri) : ""],
-                [_("Balloons"), value("balloon-mode", m.BalloonMode),
-                    m.BalloonMode !== "off" ? [" · ", value("balloon-reason", m.BalloonReason)] : ""],
             ]),
         ];
         if (!m.KsmAvailable) {
@@ -459,9 +460,8 @@
             main.push(el("p", { class: "sp-loading" }, _("Connecting to samepaged…")));
             return main;
         }
-        main.push(el("div", { class: "sp-grid-top" },
-                     renderHost(),
-                     card("sp-chart", _("Last hour"), renderChart())));
+        main.push(renderHost());
+        main.push(card("sp-chart", _("Last hour"), renderChart()));
         main.push(renderGuests());
         return main;
     }

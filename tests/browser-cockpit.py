@@ -54,6 +54,7 @@ from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import TimeoutException, WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 COCKPIT_WS = "/usr/lib/cockpit/cockpit-ws"
@@ -231,6 +232,7 @@ class CockpitPageTest(unittest.TestCase):
         self.browser = Browser(self.dir)
         self.addCleanup(self.browser.quit)
         self.driver = self.browser.driver
+        self.viewport(1280, 800)
 
     # -- samepaged --
 
@@ -281,6 +283,11 @@ class CockpitPageTest(unittest.TestCase):
                                     self.browser.logs(),
                                     self.daemon.output()[-3000:] if self.daemon else "stopped"))
 
+    def viewport(self, width, height):
+        """The page's viewport exactly (the window also holds the browser's own bars)."""
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+
     def page_text(self):
         try:
             return self.driver.find_element(By.ID, "samepage").text
@@ -314,6 +321,10 @@ class CockpitPageTest(unittest.TestCase):
                 out[row.dataset.domain] = cells;
             }
             return out;""")
+
+    def row_order(self):
+        return self.js("return Array.from(document.querySelectorAll('#sp-guests tr[data-domain]'),"
+                       " row => row.dataset.domain)")
 
     def shot(self, name):
         path = os.path.join(ARTIFACTS, "cockpit-%s.png" % name)
@@ -410,14 +421,36 @@ class CockpitPageTest(unittest.TestCase):
         marks = self.js("return document.querySelectorAll('[data-sp-mark]').length")
         self.assertGreaterEqual(marks, 1, "the chart marks samepaged's decision")
         self.wait(lambda: self.lv.wait_ready("g2", timeout=90) is not None, "g2 booted", 120)
-        main = self.shot("main")
-        shutil.copyfile(main, README_SHOT)
+        self.shot("main")
+        # the README's picture: the whole page at 1280 px
+        self.viewport(1280, self.js("return document.documentElement.scrollHeight"))
+        shutil.copyfile(self.shot("main-full"), README_SHOT)
+        self.viewport(1280, 800)
+
+        # sortable from the keyboard: Enter on a column header, focus kept
+        def press_enter(button_id):
+            self.js("document.getElementById(arguments[0]).focus()", button_id)
+            self.driver.switch_to.active_element.send_keys(Keys.ENTER)
+
+        def sort_of(button_id):
+            return self.js("return document.getElementById(arguments[0])"
+                           ".closest('th').getAttribute('aria-sort')", button_id)
+        press_enter("sp-sort-memory")
+        self.wait(lambda: sort_of("sp-sort-memory") == "ascending", "the table sorted by memory")
+        self.assertEqual(self.js("return document.activeElement.id"), "sp-sort-memory",
+                         "the focus stays on the header after the table is drawn again")
+        press_enter("sp-sort-name")
+        self.wait(lambda: sort_of("sp-sort-name") == "ascending"
+                  and self.row_order() == ["g1", "g2"], "rows sorted by name")
+        press_enter("sp-sort-name")
+        self.wait(lambda: sort_of("sp-sort-name") == "descending", "the table sorted by name, descending")
+        self.wait(lambda: self.row_order() == ["g2", "g1"], "rows sorted by name, descending")
         # narrow: the table turns into labelled rows, nothing runs off
-        self.driver.set_window_size(420, 800)
+        self.viewport(420, 800)
         self.wait(lambda: self.js("return document.documentElement.scrollWidth") <= 420,
                   "no horizontal scrolling at 420 px")
         self.shot("narrow")
-        self.driver.set_window_size(1280, 800)
+        self.viewport(1280, 800)
 
         # the merge switch, as root: nosharepages in the persistent XML
         self.assertFalse(nosharepages(self.lv.virsh("dumpxml", "--inactive", "g1")))
