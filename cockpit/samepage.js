@@ -370,10 +370,12 @@
     function balloonCell(d) {
         if (!d.BalloonModel || d.BalloonModel === "none")
             return value("balloon-state", "", _("no balloon"));
+        if (manager.BalloonMode === "off")
+            return value("balloon-state", d.BalloonState || "none", _("off"));
         if (!d.BalloonManaged)
             return value("balloon-state", d.BalloonState || "none", _("opted out"));
         const parts = [value("balloon-state", d.BalloonState || "none")];
-        if (d.BalloonTargetKiB)
+        if (d.BalloonState && d.BalloonState !== "none" && d.BalloonTargetKiB)
             parts.push(" → ", value("balloon-target-kib", d.BalloonTargetKiB, formatKib(d.BalloonTargetKiB)));
         if (d.BalloonReason)
             parts.push(el("div", { class: "sp-muted" }, d.BalloonReason));
