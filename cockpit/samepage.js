@@ -35,9 +35,10 @@
         nextAlertId: 1,
     };
 
-    const client = cockpit.dbus(BUS_NAME, { bus: "system", superuser: "try" });
-    const manager = client.proxy(MANAGER_IFACE, MANAGER_PATH);
-    const domains = client.proxies(DOMAIN_IFACE, MANAGER_PATH);
+    /* the connection and its proxies: made again when samepaged comes back */
+    let client = null;
+    let manager = { valid: false };
+    let domains = {};
 
     /* ---- formatting ---------------------------------------------------- */
 
@@ -493,32 +494,54 @@
 
     /* ---- wiring ---------------------------------------------------------- */
 
-    client.addEventListener("owner", (event, owner) => {
-        view.owner = owner;
-        if (owner === null)
-            view.samples = [];
-        scheduleRender();
-    });
-    client.addEventListener("close", (event, options) => {
-        view.closed = options || { problem: "disconnected" };
-        scheduleRender();
-    });
-    manager.addEventListener("changed", () => {
-        if (manager.valid) {
-            noteDecision(manager.LastAction, manager.LastReason, manager.LastDecisionTime);
-            sample();
-        }
-        scheduleRender();
-    });
-    manager.addEventListener("Tuned", (event, action, reason, time) => {
-        noteDecision(action, reason, time);
-        scheduleRender();
-    });
-    manager.wait().catch(() => {}).finally(scheduleRender);
-    domains.addEventListener("added", scheduleRender);
-    domains.addEventListener("changed", scheduleRender);
-    domains.addEventListener("removed", scheduleRender);
-    domains.wait().catch(() => {}).finally(scheduleRender);
+    function connect() {
+        const me = cockpit.dbus(BUS_NAME, { bus: "system", superuser: "try" });
+        const proxy = me.proxy(MANAGER_IFACE, MANAGER_PATH);
+        const objects = me.proxies(DOMAIN_IFACE, MANAGER_PATH);
+        client = me;
+        manager = proxy;
+        domains = objects;
+
+        me.addEventListener("owner", (event, owner) => {
+            if (me !== client)
+                return;
+            const back = view.owner === null && owner;
+            view.owner = owner;
+            if (owner === null)
+                view.samples = [];
+            if (back) {
+                /* a new samepaged: fresh proxies, read from it afresh */
+                client = null;
+                me.close();
+                connect();
+            }
+            scheduleRender();
+        });
+        me.addEventListener("close", (event, options) => {
+            if (me !== client)
+                return;
+            view.closed = options || { problem: "disconnected" };
+            scheduleRender();
+        });
+        proxy.addEventListener("changed", () => {
+            if (proxy.valid && proxy === manager) {
+                noteDecision(proxy.LastAction, proxy.LastReason, proxy.LastDecisionTime);
+                sample();
+            }
+            scheduleRender();
+        });
+        proxy.addEventListener("Tuned", (event, action, reason, time) => {
+            noteDecision(action, reason, time);
+            scheduleRender();
+        });
+        proxy.wait().catch(() => {}).finally(scheduleRender);
+        objects.addEventListener("added", scheduleRender);
+        objects.addEventListener("changed", scheduleRender);
+        objects.addEventListener("removed", scheduleRender);
+        objects.wait().catch(() => {}).finally(scheduleRender);
+    }
+
+    connect();
 
     window.setInterval(() => {
         sample();
