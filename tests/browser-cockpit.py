@@ -194,6 +194,9 @@ class CockpitPageTest(unittest.TestCase):
     def setUpClass(cls):
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
         os.makedirs(ARTIFACTS, exist_ok=True)
+        for name in os.listdir(ARTIFACTS):  # this run's pictures only
+            if name.startswith("cockpit-") and name.endswith(".png"):
+                os.unlink(os.path.join(ARTIFACTS, name))
         cls.assets = sptestbed.ensure_guest_assets()
         cls.lv = sptestbed.PrivateLibvirtd(cls.assets)
         cls.addClassCleanup(cls.lv.stop)
