@@ -27,6 +27,9 @@ EXPECTED = {
     "usr/share/man/man1/ksmctl.1",
     "usr/share/bash-completion/completions/ksmctl",
     "usr/share/samepage/prometheus/samepage.rules.yml",
+    # the Cockpit page (meson option cockpit, on by default)
+    "usr/share/cockpit/samepage/manifest.json", "usr/share/cockpit/samepage/index.html",
+    "usr/share/cockpit/samepage/samepage.js", "usr/share/cockpit/samepage/samepage.css",
 }
 
 
@@ -44,6 +47,17 @@ class InstallTest(unittest.TestCase):
 
     def path(self, relative):
         return os.path.join(self.dest, relative)
+
+    def test_cockpit_page(self):
+        """Cockpit finds the page by its manifest; it loads Cockpit's own
+        cockpit.js and its own script, nothing else (no bundle)."""
+        import json
+        with open(self.path("usr/share/cockpit/samepage/manifest.json")) as f:
+            manifest = json.load(f)
+        self.assertIn("index", manifest["menu"])
+        with open(self.path("usr/share/cockpit/samepage/index.html")) as f:
+            scripts = re.findall(r'<script src="([^"]+)"', f.read())
+        self.assertEqual(scripts, ["../base1/cockpit.js", "samepage.js"])
 
     def test_tree(self):
         installed = set()
