@@ -262,6 +262,13 @@
                     ? [_("KSM profit"), value("general-profit", m.GeneralProfit, formatKib(Math.trunc(m.GeneralProfit / 1024))),
                         el("div", { class: "sp-muted" }, _("saved less ksmd's metadata"))]
                     : null,
+                /* what KSM costs (ksmd's CPU, from the daemon's decision windows) */
+                [_("KSM cost"),
+                    value("ksmd-cpu", m.KsmdCpuPercent,
+                          m.KsmdCpuPercent < 0 ? _("not measured yet") : cockpit.format(_("ksmd $0 % of a core"), m.KsmdCpuPercent.toFixed(1))),
+                    el("div", { class: "sp-muted" },
+                       m.SavedKiBPerCpuSecond >= 0 ? cockpit.format(_("$0 saved per CPU-second, "), formatKib(Math.round(m.SavedKiBPerCpuSecond))) : "",
+                       cockpit.format(_("profit guard $0"), ""), value("profit-guard", m.ProfitGuard))],
             ]
             : [];
 

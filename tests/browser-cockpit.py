@@ -367,6 +367,7 @@ class CockpitPageTest(unittest.TestCase):
             "last-action": status["decision"]["action"],
             "ksm-run": str(status["ksm"]["run"]),
             "saved-kib": str(status["ksm"]["saved_kib"]),
+            "profit-guard": status["ksm"]["profit_guard"],
             "committed-kib": str(status["memory"]["committed_kib"]),
             "available-kib": str(status["memory"]["available_kib"]),
             "threshold-kib": str(status["memory"]["threshold_kib"]),
