@@ -103,13 +103,14 @@ class Samepaged:
         with open(self.config, "w") as f:
             f.write(CONFIG.format(interval=interval, scan_rate=scan_rate))
 
-    def start(self, names):
+    def start(self, names, active=0):
         self.daemon = sptestbed.NamespacedDaemon(
             ["--config", self.config, "--ksmtuned-config", "", "--state-dir",
              os.path.join(self.dir, "state"), "--connect", self.lv.uri, "-v"],
             [(self.meminfo, "/proc/meminfo"), (self.lv.pid_dir(), "/run/libvirt")],
             log_dir=self.dir)
-        self.daemon.wait_log("Refreshed %d domain(s), 0 active" % len(names), timeout=30)
+        self.daemon.wait_log("Refreshed %d domain(s), %d active" % (len(names), active),
+                             timeout=30)
 
     def decisions(self):
         return len([l for l in bl.log_lines(self.daemon.output()) if bl.is_decision(l)])
@@ -128,7 +129,7 @@ class Ksmtuned:
         self.script = kt.fetch_ksmtuned(directory)
         self.proc = None
 
-    def start(self, names):
+    def start(self, names, active=0):
         pattern = "^/usr/bin/qemu-system.*-uuid (%s)" % "|".join(self.lv.guests[n] for n in names)
         self.proc = kt.Ksmtuned(self.script, self.directory, "ksmtuned", REAL, self.meminfo,
                                 pattern=pattern, interval=self.interval)
