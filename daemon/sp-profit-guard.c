@@ -52,26 +52,36 @@ enter (SpProfitGuard *next, SpProfitGuardPhase phase, const SpProfitGuardInput *
   next->committed_kib = input->committed_kib;
 }
 
+/* "committed changed from X to Y" when the committed memory moved by more
+ * than profit_retry_committed_change % from base, else NULL. */
+static char *
+committed_change (const SpProfitGuardInput *input, guint64 base)
+{
+  guint64 now = input->committed_kib;
+  guint64 change = now > base ? now - base : base - now;
+  g_autofree char *from = NULL;
+  g_autofree char *to = NULL;
+
+  /* change * 100 > pct * base, without overflow for any real size */
+  if (change == 0 || (base != 0 && (double) change * 100.0 <=
+                                       (double) input->config->profit_retry_committed_pct *
+                                           (double) base))
+    return NULL;
+  from = sp_format_kib ((gint64) MIN (base, (guint64) G_MAXINT64));
+  to = sp_format_kib ((gint64) MIN (now, (guint64) G_MAXINT64));
+  return g_strdup_printf ("committed changed from %s to %s", from, to);
+}
+
 /* Why a stopped KSM is tried again, or NULL. */
 static char *
 retry_reason (const SpProfitGuardInput *input)
 {
   const SpProfitGuard *previous = &input->previous;
-  guint64 base = previous->committed_kib;
-  guint64 now = input->committed_kib;
-  guint64 change = now > base ? now - base : base - now;
   gint64 elapsed_s = (input->now_us - previous->since_us) / G_USEC_PER_SEC;
+  char *change = committed_change (input, previous->committed_kib);
 
-  /* change * 100 > pct * base, without overflow for any real size */
-  if (change > 0 &&
-      (base == 0 || (double) change * 100.0 >
-                        (double) input->config->profit_retry_committed_pct * (double) base))
-    {
-      g_autofree char *from = sp_format_kib ((gint64) MIN (base, (guint64) G_MAXINT64));
-      g_autofree char *to = sp_format_kib ((gint64) MIN (now, (guint64) G_MAXINT64));
-
-      return g_strdup_printf ("committed changed from %s to %s", from, to);
-    }
+  if (change != NULL)
+    return change;
   if (elapsed_s >= input->config->profit_retry_interval_sec)
     {
       g_autofree char *interval = format_seconds (input->config->profit_retry_interval_sec);
@@ -120,6 +130,21 @@ sp_profit_guard_decide (const SpProfitGuardInput *input, SpProfitGuard *next, GS
     {
       enter (next, SP_PROFIT_GUARD_WATCHING, input);
       return SP_PROFIT_VERDICT_RUN;
+    }
+
+  /* guests starting, stopping or filling their memory: the scans so far
+   * judged another host; watch afresh from here */
+  if (previous->phase == SP_PROFIT_GUARD_WATCHING || previous->phase == SP_PROFIT_GUARD_SLOWED)
+    {
+      g_autofree char *change = committed_change (input, previous->committed_kib);
+
+      if (change != NULL)
+        {
+          enter (next, SP_PROFIT_GUARD_WATCHING, input);
+          if (previous->phase == SP_PROFIT_GUARD_SLOWED)
+            g_string_append_printf (reason, "profit guard: watching afresh (%s)", change);
+          return SP_PROFIT_VERDICT_RUN;
+        }
     }
 
   switch (previous->phase)

@@ -9,6 +9,8 @@
  *   slowed ──profit_min_scans more scans at the lowest rate, still not paying──► stopped
  *   stopped ──committed changed by more than profit_retry_committed_change %,
  *             or profit_retry_interval passed──► watching
+ *   watching, slowed ──committed changed by more than profit_retry_committed_change %
+ *             (guests starting, stopping, filling their memory)──► watching afresh
  *
  * "Not paying": general_profit <= 0 (the kernel's estimate: saved memory
  * less KSM's rmap items), or the memory saved per CPU-second ksmd spends

@@ -711,6 +711,21 @@ static const GuardStep unprofitable[] = {
     "profit guard: trying KSM again (stopped for 30 min)" },
 };
 
+/* Guests booting: the committed memory grows while the guard watches, so
+ * the scans of the emptier host are not held against the full one. */
+static const GuardStep booting[] = {
+  { 0, 100, 0, NO_RATE, 1 * GIB, PRESSED, RUN, 1, 1300, WATCHING, NULL },
+  /* two scans without profit, but committed went from 1 to 8 GiB: watched afresh */
+  { 60, 102, -4 * 1024 * 1024, NO_RATE, 8 * GIB, PRESSED, RUN, 1, 1600, WATCHING, NULL },
+  { 120, 103, -4 * 1024 * 1024, NO_RATE, 8 * GIB, PRESSED, RUN, 1, 1900, WATCHING, NULL },
+  /* two scans of the full host without profit: slowed */
+  { 180, 104, -4 * 1024 * 1024, NO_RATE, 8 * GIB, PRESSED, RUN, 1, 64, SLOWED,
+    "profit guard: general profit -4.0 MiB <= 0 after 2 full scans" },
+  /* a guest starts while slowed: watched afresh at the policy's rate */
+  { 240, 105, -4 * 1024 * 1024, NO_RATE, 10 * GIB, PRESSED, RUN, 1, 364, WATCHING,
+    "profit guard: watching afresh (committed changed from 8.0 GiB to 10.0 GiB)" },
+};
+
 /* Identical guests: merging pays, the guard only watches. */
 static const GuardStep profitable[] = {
   { 0, 0, 0, NO_RATE, 8 * GIB, PRESSED, RUN, 1, 1300, WATCHING, NULL },
@@ -770,6 +785,7 @@ test_policy_profit_guard (void)
   off->profit_guard = FALSE;
   run_story ("unprofitable", config, unprofitable, G_N_ELEMENTS (unprofitable));
   run_story ("profitable", config, profitable, G_N_ELEMENTS (profitable));
+  run_story ("booting", config, booting, G_N_ELEMENTS (booting));
   run_story ("cpu-bound", config, cpu_bound, G_N_ELEMENTS (cpu_bound));
   run_story ("committed-change", unmerge, committed_change, G_N_ELEMENTS (committed_change));
   run_story ("off", off, guard_off, G_N_ELEMENTS (guard_off));
@@ -795,6 +811,7 @@ unpaying_input (SpKsmPolicyInput *in, SpKsmCost *cost, const SpConfig *config, g
   in->previous_npages = 100;
   in->previous_guard.phase = phase;
   in->previous_guard.since_scans = 10;
+  in->previous_guard.committed_kib = in->committed_kib; /* as the phase began */
   in->cost = cost;
 }
 
