@@ -378,8 +378,9 @@ sp_tuner_start (SpTuner *self)
   g_return_if_fail (SP_IS_TUNER (self));
 
   self->started = TRUE;
-  sp_tuner_retune (self);
+  /* the pressure trigger first: the first snapshot shows it (PressureTrigger) */
   arm_tick (self);
+  sp_tuner_retune (self);
   sync_merge_across_nodes (self);
 }
 

@@ -324,6 +324,8 @@ test_tuner_boost (Fixture *f, gconstpointer data)
   g_assert_cmpint (snapshot->decision.action, ==, SP_ACTION_STOP);
   g_assert_null (snapshot->pressure);
   g_assert_null (snapshot->pressure_last);
+  /* the first decision already shows the trigger registered at start */
+  g_assert_cmpstr (snapshot->pressure_trigger, ==, SP_PSI_DEFAULT_TRIGGER);
   written = read_written (f, &len);
   g_assert_cmpstr (written, ==, SP_PSI_DEFAULT_TRIGGER);
 
