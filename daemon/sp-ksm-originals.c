@@ -71,7 +71,12 @@ sp_ksm_originals_save (const char *path, const char *ksm_dir, const GArray *orig
                    dir, g_strerror (saved_errno));
       return FALSE;
     }
-  return sp_file_replace (path, data, error);
+  /* A new record is not fsynced: it guards against samepaged's death,
+   * which the page cache survives; a machine that crashes boots with the
+   * kernel's default knobs, so a lost record loses nothing. The fsync
+   * would cost the first reaction of a daemon's life tens of ms. A record
+   * already there (left by a crash) is replaced with an fsync first. */
+  return sp_file_replace_full (path, data, SP_FILE_REPLACE_SYNC_ONLY_EXISTING, error);
 }
 
 static gboolean

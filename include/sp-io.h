@@ -43,6 +43,18 @@ gboolean sp_file_write_string (const char *path, const char *value, GError **err
  */
 gboolean sp_file_replace (const char *path, const char *contents, GError **error);
 
+typedef enum {
+  SP_FILE_REPLACE_NONE = 0,
+  /* no fsync when path does not exist yet: nothing old can be lost, and
+   * a crash of the process (not of the machine) still finds the whole new
+   * file; the rename alone costs well under a millisecond, an fsync tens */
+  SP_FILE_REPLACE_SYNC_ONLY_EXISTING = 1 << 0,
+} SpFileReplaceFlags;
+
+/* sp_file_replace() with flags. */
+gboolean sp_file_replace_full (const char *path, const char *contents, SpFileReplaceFlags flags,
+                               GError **error);
+
 /*
  * The base page size KSM merges, in bytes and in KiB (sysconf, read once;
  * 4 KiB if sysconf gives nothing sensible).
