@@ -212,48 +212,55 @@ ksmctl_json_add_domain (JsonBuilder *builder, GVariant *domain)
   json_add_domain_row (builder, path, dict_lookup, props);
 }
 
-/* One column of ListDomains as JSON, read in place: no GVariant per value
- * for the daemon's types (ab, ax, at, as). */
+/* One column of ListDomains as JSON, its values read once into C arrays for
+ * the daemon's types (ab, ax, at, as): no GVariant per value. */
 typedef struct {
-  GVariant *column; /* borrowed; NULL: the daemon has no such property */
-  char type;        /* the element type, 0: another one (through json-glib) */
-  gconstpointer fixed;
-  const char **strings; /* as: the container is owned */
+  GVariant *column;     /* borrowed; NULL: the daemon has no such property */
+  char type;            /* the element type, 0: another one (through json-glib) */
+  gint64 *ints;         /* ab (0 or 1), ax, at (as the int64 json-glib printed) */
+  const char **strings; /* as: into the reply */
 } JsonColumn;
 
 static void
 json_column_init (JsonColumn *jc, const DomainColumns *c, const char *property)
 {
   const char *type;
+  gconstpointer fixed;
   gsize n;
 
   *jc = (JsonColumn){ g_hash_table_lookup (c->columns, property), 0, NULL, NULL };
   if (jc->column == NULL)
     return;
   type = g_variant_get_type_string (jc->column);
-  if (type[1] == '\0' || type[2] != '\0')
+  if (type[1] == '\0' || type[2] != '\0' || strchr ("bxts", type[1]) == NULL)
     return;
-  switch (type[1])
+  jc->type = type[1];
+  n = g_variant_n_children (jc->column);
+  if (jc->type == 's')
     {
-    case 'b':
-      jc->fixed = g_variant_get_fixed_array (jc->column, &n, sizeof (guchar));
-      break;
-    case 'x':
-    case 't':
-      jc->fixed = g_variant_get_fixed_array (jc->column, &n, sizeof (gint64));
-      break;
-    case 's':
-      jc->strings = g_variant_get_strv (jc->column, &n);
-      break;
-    default:
+      /* GDBus gives the column in tree form: a child is a reference, and
+       * its string stays in the column (g_variant_get_strv() would
+       * serialise the column first and then copy each child) */
+      jc->strings = g_new (const char *, n);
+      for (gsize i = 0; i < n; i++)
+        {
+          g_autoptr (GVariant) value = g_variant_get_child_value (jc->column, i);
+
+          jc->strings[i] = g_variant_get_string (value, NULL);
+        }
       return;
     }
-  jc->type = type[1];
+  /* one pass over the serialised numbers, faster than a child per value */
+  jc->ints = g_new (gint64, n);
+  fixed = g_variant_get_fixed_array (jc->column, &n, jc->type == 'b' ? 1 : sizeof (gint64));
+  for (gsize i = 0; i < n; i++)
+    jc->ints[i] = jc->type == 'b' ? ((const guchar *) fixed)[i] != 0 : ((const gint64 *) fixed)[i];
 }
 
 static void
 json_column_clear (JsonColumn *jc)
 {
+  g_clear_pointer (&jc->ints, g_free);
   g_clear_pointer (&jc->strings, g_free);
 }
 
@@ -270,13 +277,11 @@ json_column_write (KsmctlJsonWriter *w, const JsonColumn *jc, gsize i)
   switch (jc->type)
     {
     case 'b':
-      ksmctl_json_writer_boolean (w, ((const guchar *) jc->fixed)[i] != 0);
+      ksmctl_json_writer_boolean (w, jc->ints[i] != 0);
       return;
     case 'x':
-      ksmctl_json_writer_int (w, ((const gint64 *) jc->fixed)[i]);
-      return;
     case 't':
-      ksmctl_json_writer_int (w, (gint64) ((const guint64 *) jc->fixed)[i]);
+      ksmctl_json_writer_int (w, jc->ints[i]);
       return;
     case 's':
       ksmctl_json_writer_string (w, jc->strings[i]);
@@ -320,8 +325,7 @@ print_json (const DomainColumns *c)
     {
       const char *reason = json_column_string (&columns[REASON], i);
       const char *part = json_column_string (&columns[PART], i);
-      gboolean mergeable =
-          columns[MERGEABLE].type == 'b' && ((const guchar *) columns[MERGEABLE].fixed)[i] != 0;
+      gboolean mergeable = columns[MERGEABLE].type == 'b' && columns[MERGEABLE].ints[i] != 0;
 
       ksmctl_json_writer_begin_object (&w);
       for (gsize f = 0; f < G_N_ELEMENTS (domain_fields); f++)

@@ -153,8 +153,18 @@ ksmctl_json_writer_boolean (KsmctlJsonWriter *w, gboolean value)
 void
 ksmctl_json_writer_int (KsmctlJsonWriter *w, gint64 value)
 {
+  char digits[24];
+  char *p = digits + sizeof digits;
+  /* as "%" G_GINT64_FORMAT, without printf's cost for 36,000 numbers */
+  guint64 magnitude = value < 0 ? -(guint64) value : (guint64) value;
+
   element_start (w);
-  g_string_append_printf (w->out, "%" G_GINT64_FORMAT, value);
+  do
+    *--p = (char) ('0' + magnitude % 10);
+  while ((magnitude /= 10) > 0);
+  if (value < 0)
+    *--p = '-';
+  g_string_append_len (w->out, p, digits + sizeof digits - p);
 }
 
 void
