@@ -75,7 +75,8 @@ sp_ksm_originals_save (const char *path, const char *ksm_dir, const GArray *orig
    * which the page cache survives; a machine that crashes boots with the
    * kernel's default knobs, so a lost record loses nothing. The fsync
    * would cost the first reaction of a daemon's life tens of ms. A record
-   * already there (left by a crash) is replaced with an fsync first. */
+   * that exists (a knob first written later, or one left by a crash) is
+   * replaced with an fsync, so that no crash leaves neither. */
   return sp_file_replace_full (path, data, SP_FILE_REPLACE_SYNC_ONLY_EXISTING, error);
 }
 
