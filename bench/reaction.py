@@ -106,6 +106,11 @@ def main():
             sptest.wait_for(lambda: knob() == "0", 10, 0.005, "run=0 after destroy")
             time.sleep(0.2)
         print("# reaction median %.0f ms" % (bl.med(from_return) * 1000), file=sys.stderr)
+        worst = sorted(range(len(from_return)), key=lambda i: -from_return[i])[:5]
+        print("# first start %.1f ms; slowest: %s" % (
+            from_return[0] * 1000,
+            ", ".join("start %d %.1f ms" % (i + 1, from_return[i] * 1000) for i in worst)),
+            file=sys.stderr)
 
         # -- committed vs truth, all guests running --
         for name in names:

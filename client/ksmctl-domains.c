@@ -2,8 +2,10 @@
 /* ksmctl domains: the org.samepage1.Domain objects, from one ListDomains call. */
 #define G_LOG_DOMAIN "ksmctl"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "ksmctl-json-writer.h"
 #include "ksmctl.h"
 #include "sp-names.h"
 
@@ -57,21 +59,6 @@ domain_columns_fetch (Ksmctl *ctl, DomainColumns *c, GError **error)
       g_hash_table_replace (c->columns, (gpointer) g_variant_get_string (key, NULL), column);
     }
   return TRUE;
-}
-
-/* One domain of the columns, for DomainLookup. */
-typedef struct {
-  const DomainColumns *columns;
-  gsize index;
-} DomainRow;
-
-static GVariant *
-row_lookup (gconstpointer row, const char *property)
-{
-  const DomainRow *r = row;
-  GVariant *column = g_hash_table_lookup (r->columns->columns, property);
-
-  return column != NULL ? g_variant_get_child_value (column, r->index) : NULL;
 }
 
 /* Every object of samepaged with org.samepage1.Domain, as (oa{sv}), sorted by
@@ -225,25 +212,142 @@ ksmctl_json_add_domain (JsonBuilder *builder, GVariant *domain)
   json_add_domain_row (builder, path, dict_lookup, props);
 }
 
-/* Straight from the columns: no a{sv} per domain to build and search. */
+/* One column of ListDomains as JSON, its values read once into C arrays for
+ * the daemon's types (ab, ax, at, as): no GVariant per value. */
+typedef struct {
+  GVariant *column;     /* borrowed; NULL: the daemon has no such property */
+  char type;            /* the element type, 0: another one (through json-glib) */
+  gint64 *ints;         /* ab (0 or 1), ax, at (as the int64 json-glib printed) */
+  const char **strings; /* as: into the reply */
+} JsonColumn;
+
+static void
+json_column_init (JsonColumn *jc, const DomainColumns *c, const char *property)
+{
+  const char *type;
+  gconstpointer fixed;
+  gsize n;
+
+  *jc = (JsonColumn){ g_hash_table_lookup (c->columns, property), 0, NULL, NULL };
+  if (jc->column == NULL)
+    return;
+  type = g_variant_get_type_string (jc->column);
+  if (type[1] == '\0' || type[2] != '\0' || strchr ("bxts", type[1]) == NULL)
+    return;
+  jc->type = type[1];
+  n = g_variant_n_children (jc->column);
+  if (jc->type == 's')
+    {
+      /* GDBus gives the column in tree form: a child is a reference, and
+       * its string stays in the column (g_variant_get_strv() would
+       * serialise the column first and then copy each child) */
+      jc->strings = g_new (const char *, n);
+      for (gsize i = 0; i < n; i++)
+        {
+          g_autoptr (GVariant) value = g_variant_get_child_value (jc->column, i);
+
+          jc->strings[i] = g_variant_get_string (value, NULL);
+        }
+      return;
+    }
+  /* one pass over the serialised numbers, faster than a child per value */
+  jc->ints = g_new (gint64, n);
+  fixed = g_variant_get_fixed_array (jc->column, &n, jc->type == 'b' ? 1 : sizeof (gint64));
+  for (gsize i = 0; i < n; i++)
+    jc->ints[i] = jc->type == 'b' ? ((const guchar *) fixed)[i] != 0 : ((const gint64 *) fixed)[i];
+}
+
+static void
+json_column_clear (JsonColumn *jc)
+{
+  g_clear_pointer (&jc->ints, g_free);
+  g_clear_pointer (&jc->strings, g_free);
+}
+
+/* The string of row i, NULL when the column is missing or of another type. */
+static const char *
+json_column_string (const JsonColumn *jc, gsize i)
+{
+  return jc->type == 's' ? jc->strings[i] : NULL;
+}
+
+static void
+json_column_write (KsmctlJsonWriter *w, const JsonColumn *jc, gsize i)
+{
+  switch (jc->type)
+    {
+    case 'b':
+      ksmctl_json_writer_boolean (w, jc->ints[i] != 0);
+      return;
+    case 'x':
+    case 't':
+      ksmctl_json_writer_int (w, jc->ints[i]);
+      return;
+    case 's':
+      ksmctl_json_writer_string (w, jc->strings[i]);
+      return;
+    default:
+      break;
+    }
+  if (jc->column == NULL)
+    ksmctl_json_writer_null (w);
+  else
+    {
+      g_autoptr (GVariant) value = g_variant_get_child_value (jc->column, i);
+      g_autoptr (JsonNode) node = json_gvariant_serialize (value);
+
+      ksmctl_json_writer_node (w, node);
+    }
+}
+
+/* The members json_add_domain_row() gives, straight from the columns into
+ * one string: at 1,000 domains a JsonNode tree of 36,000 members cost more
+ * than the D-Bus call. bench/list-domains.py checks the bytes are the same. */
 static void
 print_json (const DomainColumns *c)
 {
-  g_autoptr (JsonBuilder) builder = json_builder_new ();
-  g_autoptr (JsonNode) root = NULL;
+  enum { MERGEABLE = G_N_ELEMENTS (domain_fields), REASON, PART, N_JSON_COLUMNS };
   gsize n = g_variant_n_children (c->paths);
+  g_autoptr (GString) out = g_string_sized_new (1024 + n * 1024);
+  g_autofree const char **paths = g_variant_get_objv (c->paths, NULL);
+  JsonColumn columns[N_JSON_COLUMNS];
+  KsmctlJsonWriter w;
 
-  json_builder_begin_array (builder);
+  for (gsize f = 0; f < G_N_ELEMENTS (domain_fields); f++)
+    json_column_init (&columns[f], c, domain_fields[f].property);
+  json_column_init (&columns[MERGEABLE], c, "Mergeable");
+  json_column_init (&columns[REASON], c, "UnmergeableReason");
+  json_column_init (&columns[PART], c, "UnmergeablePart");
+
+  ksmctl_json_writer_init (&w, out);
+  ksmctl_json_writer_begin_array (&w);
   for (gsize i = 0; i < n; i++)
     {
-      g_autoptr (GVariant) path = g_variant_get_child_value (c->paths, i);
-      DomainRow row = { c, i };
+      const char *reason = json_column_string (&columns[REASON], i);
+      const char *part = json_column_string (&columns[PART], i);
+      gboolean mergeable = columns[MERGEABLE].type == 'b' && columns[MERGEABLE].ints[i] != 0;
 
-      json_add_domain_row (builder, g_variant_get_string (path, NULL), row_lookup, &row);
+      ksmctl_json_writer_begin_object (&w);
+      for (gsize f = 0; f < G_N_ELEMENTS (domain_fields); f++)
+        {
+          ksmctl_json_writer_member (&w, domain_fields[f].member);
+          json_column_write (&w, &columns[f], i);
+        }
+      ksmctl_json_writer_member (&w, "unmergeable_reason");
+      ksmctl_json_writer_string (&w,
+                                 mergeable || reason == NULL || *reason == '\0' ? NULL : reason);
+      ksmctl_json_writer_member (&w, "unmergeable_part");
+      ksmctl_json_writer_string (&w, part == NULL || *part == '\0' ? NULL : part);
+      ksmctl_json_writer_member (&w, "path");
+      ksmctl_json_writer_string (&w, paths[i]);
+      ksmctl_json_writer_end_object (&w);
     }
-  json_builder_end_array (builder);
-  root = json_builder_get_root (builder);
-  ksmctl_print_json (root, TRUE);
+  ksmctl_json_writer_end_array (&w);
+  g_string_append_c (out, '\n');
+  fwrite (out->str, 1, out->len, stdout);
+  fflush (stdout);
+  for (gsize f = 0; f < N_JSON_COLUMNS; f++)
+    json_column_clear (&columns[f]);
 }
 
 enum { COL_NAME, COL_STATE, COL_MEMORY, COL_MERGE, COL_MERGED, COL_BALLOON, COL_NOTE, N_COLUMNS };

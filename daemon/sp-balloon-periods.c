@@ -30,7 +30,7 @@ sp_balloon_periods_save (const char *path, GHashTable *periods, GError **error)
     g_key_file_set_string (keyfile, GROUP, l->data, g_hash_table_lookup (periods, l->data));
   g_key_file_set_comment (keyfile, NULL, NULL, HEADER, NULL);
   data = g_key_file_to_data (keyfile, NULL, NULL);
-  return sp_record_replace (path, data, error);
+  return sp_record_replace (path, data, SP_FILE_REPLACE_NONE, error);
 }
 
 gboolean

@@ -180,21 +180,49 @@ add_original (SpKsmActuator *self, const SpKsmState *current, SpKsmField field)
 }
 
 /*
- * Records what writing value to field changes: the field itself and the
+ * Remembers what writing value to field changes: the field itself and the
  * knobs the kernel resets as a side effect (writing advisor_mode sets
  * pages_to_scan: 100 for none, advisor_min_pages_to_scan for scan-time).
- * The record is replaced before the write. TRUE when something was new.
+ * TRUE when something was new; the caller saves the record before writing.
  */
 static gboolean
-record_before_write (SpKsmActuator *self, const SpKsmState *current, SpKsmField field, gint64 value)
+add_originals_of (SpKsmActuator *self, const SpKsmState *current, SpKsmField field, gint64 value)
 {
   gboolean added = add_original (self, current, field);
 
   if (field == SP_KSM_ADVISOR_MODE && sp_ksm_state_get (current, field) != value)
     added |= add_original (self, current, SP_KSM_PAGES_TO_SCAN);
+  return added;
+}
+
+/* The record is replaced before the write. TRUE when something was new. */
+static gboolean
+record_before_write (SpKsmActuator *self, const SpKsmState *current, SpKsmField field, gint64 value)
+{
+  gboolean added = add_originals_of (self, current, field, value);
+
   if (added)
     save_record (self);
   return added;
+}
+
+/* Every knob the decision changes, in one record before the first write:
+ * one file replaced for the first decision of a daemon's life, not one per
+ * knob. */
+static void
+record_decision (SpKsmActuator *self, const SpKsmState *current, const SpDecision *decision)
+{
+  gboolean added = FALSE;
+
+  for (guint i = 0; i < decision->n_settings; i++)
+    {
+      const SpKnobSetting *s = &decision->settings[i];
+
+      if (sp_ksm_state_has (current, s->field) && sp_ksm_state_get (current, s->field) != s->value)
+        added |= add_originals_of (self, current, s->field, s->value);
+    }
+  if (added)
+    save_record (self);
 }
 
 gboolean
@@ -233,6 +261,8 @@ sp_ksm_actuator_write (SpKsmActuator *self, const SpKsmState *current, const SpD
 
   if (n_written != NULL)
     *n_written = 0;
+  if (!self->dry_run)
+    record_decision (self, current, decision);
 
   for (guint i = 0; i < decision->n_settings; i++)
     {

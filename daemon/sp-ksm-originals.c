@@ -59,7 +59,13 @@ sp_ksm_originals_save (const char *path, const char *ksm_dir, const GArray *orig
       g_key_file_set_string (keyfile, GROUP, sp_ksm_field_name (o->field), value);
     }
   data = g_key_file_to_data (keyfile, NULL, NULL);
-  return sp_record_replace (path, data, error);
+  /* A new record is not fsynced: it guards against samepaged's death,
+   * which the page cache survives; a machine that crashes boots with the
+   * kernel's default knobs, so a lost record loses nothing. The fsync
+   * would cost the first reaction of a daemon's life tens of ms. A record
+   * that exists (a knob first written later, or one left by a crash) is
+   * replaced with an fsync, so that no crash leaves neither. */
+  return sp_record_replace (path, data, SP_FILE_REPLACE_SYNC_ONLY_EXISTING, error);
 }
 
 static gboolean

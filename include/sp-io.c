@@ -283,17 +283,21 @@ sp_file_write_string (const char *path, const char *value, GError **error)
 }
 
 gboolean
-sp_file_replace (const char *path, const char *contents, GError **error)
+sp_file_replace_full (const char *path, const char *contents, SpFileReplaceFlags flags,
+                      GError **error)
 {
   g_autoptr (GError) local_error = NULL;
+  GFileSetContentsFlags set_flags = G_FILE_SET_CONTENTS_CONSISTENT;
 
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (contents != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  /* temporary file in the same directory, fsync, rename */
-  if (!g_file_set_contents_full (path, contents, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644,
-                                 &local_error))
+  /* temporary file in the same directory, fsync, rename; with
+   * ONLY_EXISTING GLib skips the fsync when there is no file to lose */
+  if (flags & SP_FILE_REPLACE_SYNC_ONLY_EXISTING)
+    set_flags |= G_FILE_SET_CONTENTS_ONLY_EXISTING;
+  if (!g_file_set_contents_full (path, contents, -1, set_flags, 0644, &local_error))
     {
       /* the message already names the path; keep one error domain */
       g_set_error_literal (error, G_IO_ERROR, g_io_error_from_file_error (local_error->code),
@@ -304,7 +308,14 @@ sp_file_replace (const char *path, const char *contents, GError **error)
 }
 
 gboolean
-sp_record_replace (const char *path, const char *contents, GError **error)
+sp_file_replace (const char *path, const char *contents, GError **error)
+{
+  return sp_file_replace_full (path, contents, SP_FILE_REPLACE_NONE, error);
+}
+
+gboolean
+sp_record_replace (const char *path, const char *contents, SpFileReplaceFlags flags,
+                   GError **error)
 {
   g_autofree char *dir = g_path_get_dirname (path);
 
@@ -316,7 +327,7 @@ sp_record_replace (const char *path, const char *contents, GError **error)
                    dir, g_strerror (saved_errno));
       return FALSE;
     }
-  return sp_file_replace (path, contents, error);
+  return sp_file_replace_full (path, contents, flags, error);
 }
 
 gboolean

@@ -43,12 +43,25 @@ gboolean sp_file_write_string (const char *path, const char *value, GError **err
  */
 gboolean sp_file_replace (const char *path, const char *contents, GError **error);
 
+typedef enum {
+  SP_FILE_REPLACE_NONE = 0,
+  /* no fsync when path does not exist yet: nothing old can be lost, and
+   * a crash of the process (not of the machine) still finds the whole new
+   * file; the rename alone costs well under a millisecond, an fsync tens */
+  SP_FILE_REPLACE_SYNC_ONLY_EXISTING = 1 << 0,
+} SpFileReplaceFlags;
+
+/* sp_file_replace() with flags. */
+gboolean sp_file_replace_full (const char *path, const char *contents, SpFileReplaceFlags flags,
+                               GError **error);
+
 /* The state records (<state-dir>/ksm-originals, balloon-periods): replaced
- * like sp_file_replace() after creating their directory; removed (a
+ * like sp_file_replace_full() after creating their directory; removed (a
  * missing file is no error); loaded into keyfile, where a missing file is
  * no record (TRUE, *found FALSE) and one that does not parse is
  * G_IO_ERROR_INVALID_DATA naming the path. */
-gboolean sp_record_replace (const char *path, const char *contents, GError **error);
+gboolean sp_record_replace (const char *path, const char *contents, SpFileReplaceFlags flags,
+                            GError **error);
 gboolean sp_record_remove (const char *path, GError **error);
 gboolean sp_record_load (GKeyFile *keyfile, const char *path, gboolean *found, GError **error);
 

@@ -606,6 +606,12 @@ fake_kernel_write (const char *sysfs_root, SpKsmField field, gint64 value, gpoin
       if (!g_file_get_contents (k->record_path, &record, NULL, NULL) ||
           strstr (record, key) == NULL)
         g_atomic_int_inc (&k->n_unrecorded_writes);
+      if (record != NULL && g_strcmp0 (record, k->last_record) != 0)
+        {
+          k->n_record_versions++;
+          g_free (k->last_record);
+          k->last_record = g_steal_pointer (&record);
+        }
     }
   switch (field)
     {
@@ -657,4 +663,5 @@ void
 sp_test_fake_kernel_stop (SpTestFakeKernel *k)
 {
   sp_ksm_set_write_hook (NULL, NULL);
+  g_clear_pointer (&k->last_record, g_free);
 }

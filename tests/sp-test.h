@@ -206,7 +206,9 @@ gboolean sp_test_spin_until (const gboolean *flag, guint timeout_ms);
  * - run=2 drops pages_shared and pages_sharing to 0 unmerge_delay_ms later
  *   (on the main loop); -1: never.
  * With record_path set, each write of a knob that is not in that file yet
- * (the ksm-originals record) counts in n_unrecorded_writes.
+ * (the ksm-originals record) counts in n_unrecorded_writes, and each write
+ * that finds the record's contents changed since the write before counts
+ * in n_record_versions (how often it was replaced between writes).
  */
 typedef struct {
   SpTestSysfs *sysfs;
@@ -215,6 +217,8 @@ typedef struct {
   const char *record_path;
   guint n_unrecorded_writes; /* atomic */
   guint n_writes;            /* atomic */
+  guint n_record_versions;
+  char *last_record; /* what the last write found in record_path */
 } SpTestFakeKernel;
 
 void sp_test_fake_kernel_start (SpTestFakeKernel *k, SpTestSysfs *sysfs);

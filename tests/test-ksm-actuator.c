@@ -327,6 +327,8 @@ test_record_before_first_write (Host *h, gconstpointer data)
   g_assert_cmpuint (h->kernel.n_writes, ==, 4);
   /* every knob was in the record before it was written */
   g_assert_cmpuint (h->kernel.n_unrecorded_writes, ==, 0);
+  /* one record for the whole decision, written before its first knob */
+  g_assert_cmpuint (h->kernel.n_record_versions, ==, 1);
   record = sp_test_read_file (h->record, NULL);
   g_assert_nonnull (strstr (record, "\npages_to_scan=1000\n"));
   g_assert_nonnull (strstr (record, "\nadvisor_mode=none\n"));
