@@ -5,9 +5,9 @@
  * domains). It writes exactly what JsonGenerator writes with pretty=TRUE and
  * indent=2 (ksmctl_print_json()): the same spacing, " : " after a member
  * name, "[]" when empty, and json-glib 1.6's "{" + indent + "}" for an empty
- * object (tests/test-ksmctl-json-writer.c compares with the generator). Strings of printable ASCII are copied as
- * they are; any other string is escaped by json-glib itself, so the bytes
- * stay the generator's.
+ * object (tests/test-ksmctl-json-writer.c compares with the generator). Strings of printable ASCII
+ * are copied as they are; any other string is escaped by json-glib itself, so the bytes stay the
+ * generator's.
  */
 #pragma once
 

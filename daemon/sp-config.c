@@ -539,8 +539,10 @@ sp_config_equal (const SpConfig *a, const SpConfig *b)
          g_strcmp0 (a->connect_uri, b->connect_uri) == 0 &&
          g_strcmp0 (a->metrics_textfile, b->metrics_textfile) == 0 &&
          a->scan_rate == b->scan_rate && a->free_source == b->free_source &&
-         a->balloon == b->balloon && sp_psi_spec_equal (&a->pressure_trigger, &b->pressure_trigger) &&
-         !a->profit_guard == !b->profit_guard && !a->profit_guard_unmerge == !b->profit_guard_unmerge;
+         a->balloon == b->balloon &&
+         sp_psi_spec_equal (&a->pressure_trigger, &b->pressure_trigger) &&
+         !a->profit_guard == !b->profit_guard &&
+         !a->profit_guard_unmerge == !b->profit_guard_unmerge;
 }
 
 gboolean

@@ -63,9 +63,9 @@ committed_change (const SpProfitGuardInput *input, guint64 base)
   g_autofree char *to = NULL;
 
   /* change * 100 > pct * base, without overflow for any real size */
-  if (change == 0 || (base != 0 && (double) change * 100.0 <=
-                                       (double) input->config->profit_retry_committed_pct *
-                                           (double) base))
+  if (change == 0 ||
+      (base != 0 && (double) change * 100.0 <=
+                        (double) input->config->profit_retry_committed_pct * (double) base))
     return NULL;
   from = sp_format_kib ((gint64) MIN (base, (guint64) G_MAXINT64));
   to = sp_format_kib ((gint64) MIN (now, (guint64) G_MAXINT64));

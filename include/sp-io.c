@@ -314,8 +314,7 @@ sp_file_replace (const char *path, const char *contents, GError **error)
 }
 
 gboolean
-sp_record_replace (const char *path, const char *contents, SpFileReplaceFlags flags,
-                   GError **error)
+sp_record_replace (const char *path, const char *contents, SpFileReplaceFlags flags, GError **error)
 {
   g_autofree char *dir = g_path_get_dirname (path);
 
