@@ -87,8 +87,7 @@ def make_tuner(key, lv, directory, meminfo, interval):
 
 def define_guests(lv, names, fill, random):
     for name in names:
-        lv.define_guest(name, memory_mib=256,
-                        fill_mib="%d sp_fill_random=1" % fill if random else fill)
+        lv.define_guest(name, memory_mib=256, fill_mib=fill, random_fill=random)
 
 
 def start_guests(lv, names, sampler, tuner):

@@ -40,9 +40,9 @@ struct _SpDbusInterface {
   GDBusInterfaceSkeleton parent_instance;
 
   GDBusInterfaceInfo *info;
-  GHashTable *values;  /* property name → GVariant */
-  GHashTable *changed; /* property names waiting for PropertiesChanged */
-  guint emit_id;
+  GHashTable *values;   /* property name → GVariant */
+  GHashTable *changed;  /* property names waiting for PropertiesChanged */
+  GSource *emit_source; /* the pending PropertiesChanged (a reference) */
 
   GDBusInterfaceMethodCallFunc method_call; /* NULL: the interface has no methods */
   gpointer method_data;
@@ -127,6 +127,18 @@ sp_dbus_interface_get_properties (GDBusInterfaceSkeleton *skeleton)
   return g_variant_builder_end (&builder);
 }
 
+/* Drops the pending PropertiesChanged source. By the GSource, not its ID:
+ * destroying a source that already ran or went away is harmless, where
+ * g_source_remove() of a stale ID is a critical. */
+static void
+cancel_emit (SpDbusInterface *self)
+{
+  if (self->emit_source == NULL)
+    return;
+  g_source_destroy (self->emit_source);
+  g_clear_pointer (&self->emit_source, g_source_unref);
+}
+
 /* One PropertiesChanged with every property that changed. */
 static void
 sp_dbus_interface_flush (GDBusInterfaceSkeleton *skeleton)
@@ -138,7 +150,7 @@ sp_dbus_interface_flush (GDBusInterfaceSkeleton *skeleton)
   GList *connections;
   const char *path;
 
-  g_clear_handle_id (&self->emit_id, g_source_remove);
+  cancel_emit (self);
   if (g_hash_table_size (self->changed) == 0)
     return;
 
@@ -169,7 +181,7 @@ on_emit_idle (gpointer user_data)
 {
   SpDbusInterface *self = SP_DBUS_INTERFACE (user_data);
 
-  self->emit_id = 0;
+  g_clear_pointer (&self->emit_source, g_source_unref);
   sp_dbus_interface_flush (G_DBUS_INTERFACE_SKELETON (self));
   return G_SOURCE_REMOVE;
 }
@@ -179,7 +191,7 @@ sp_dbus_interface_dispose (GObject *object)
 {
   SpDbusInterface *self = SP_DBUS_INTERFACE (object);
 
-  g_clear_handle_id (&self->emit_id, g_source_remove);
+  cancel_emit (self);
   G_OBJECT_CLASS (sp_dbus_interface_parent_class)->dispose (object);
 }
 
@@ -253,10 +265,12 @@ sp_dbus_interface_update (SpDbusInterface *self, GVariant *properties)
       g_hash_table_replace (self->values, g_strdup (name), value);
     }
 
-  if (g_hash_table_size (self->changed) > 0 && self->emit_id == 0)
+  if (g_hash_table_size (self->changed) > 0 && self->emit_source == NULL)
     {
-      self->emit_id = g_idle_add (on_emit_idle, self);
-      g_source_set_name_by_id (self->emit_id, "[samepaged] PropertiesChanged");
+      self->emit_source = g_idle_source_new ();
+      g_source_set_callback (self->emit_source, on_emit_idle, self, NULL);
+      g_source_set_name (self->emit_source, "[samepaged] PropertiesChanged");
+      g_source_attach (self->emit_source, NULL);
     }
 }
 

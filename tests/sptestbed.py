@@ -588,18 +588,20 @@ class PrivateLibvirtd:
         return os.path.join(self.state, "serial-%s.log" % name)
 
     def define_guest(self, name, memory_mib=256, fill_mib=128, nosharepages=False,
-                     balloon_driver=True):
+                     balloon_driver=True, random_fill=False):
         """Defines (does not start) a TCG guest; returns its UUID.
 
         balloon_driver=False: the guest kernel refuses to load virtio_balloon
         (module_blacklist= on its command line, the same assets serve), so
         the guest sends no statistics and never moves its balloon, while the
         domain keeps <memballoon model='virtio'><stats period='2'/>; its
-        ready line says balloon=no."""
+        ready line says balloon=no. random_fill=True: the fill is random
+        pages (sp_fill_random=1), which KSM cannot merge."""
         uuid = str(uuidlib.uuid4())
         xml = DOMAIN_XML.format(
             name=name, uuid=uuid, memory=memory_mib, fill=fill_mib, qemu=QEMU,
-            cmdline="" if balloon_driver else " " + NO_BALLOON_CMDLINE,
+            cmdline=("" if balloon_driver else " " + NO_BALLOON_CMDLINE)
+            + (" sp_fill_random=1" if random_fill else ""),
             kernel=self.assets.kernel, initrd=self.assets.initrd, serial=self.serial_path(name),
             backing="\n  <memoryBacking><nosharepages/></memoryBacking>" if nosharepages else "")
         path = os.path.join(self.state, "%s.xml" % name)

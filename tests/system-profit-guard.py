@@ -22,7 +22,6 @@ import os
 import re
 import time
 import unittest
-import uuid as uuidlib
 
 import sptest
 import sptestbed
@@ -61,18 +60,7 @@ class ProfitGuardTest(unittest.TestCase):
     def define(cls, name, random):
         """A 256 MiB guest like sptestbed's, whose /init fills FILL_MIB with
         random pages (sp_fill_random=1 on its command line) or identical ones."""
-        lv = cls.lv
-        uuid = str(uuidlib.uuid4())
-        fill = "%d sp_fill_random=1" % FILL_MIB if random else str(FILL_MIB)
-        xml = sptestbed.DOMAIN_XML.format(
-            name=name, uuid=uuid, memory=256, fill=fill, qemu=sptestbed.QEMU,
-            kernel=lv.assets.kernel, initrd=lv.assets.initrd, serial=lv.serial_path(name),
-            backing="")
-        path = os.path.join(lv.state, "%s.xml" % name)
-        with open(path, "w") as f:
-            f.write(xml)
-        lv.guests[name] = uuid
-        lv.virsh("define", path)
+        cls.lv.define_guest(name, fill_mib=FILL_MIB, random_fill=random)
 
     def setUp(self):
         self.saved = sptest.save_real_knobs()
