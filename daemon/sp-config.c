@@ -597,33 +597,6 @@ set_unknown_key_error (GError **error, const char *path, const char *group, cons
   return FALSE;
 }
 
-/* The escapes a key file value may hold (\s \n \t \r \\), each
- * complete; else *problem says which is not. */
-static gboolean
-check_escapes (GKeyFile *keyfile, const char *group, const char *key, char **problem)
-{
-  g_autofree char *raw = g_key_file_get_value (keyfile, group, key, NULL);
-
-  for (const char *p = raw; p != NULL && *p != '\0'; p++)
-    {
-      if (*p != '\\')
-        continue;
-      p++;
-      if (*p == '\0')
-        {
-          *problem = g_strdup ("the value ends with a backslash (an escape with no character)");
-          return FALSE;
-        }
-      if (strchr ("sntr\\", *p) == NULL)
-        {
-          *problem = g_strdup_printf ("invalid escape \"\\%c\" (known: \\s \\n \\t \\r \\\\)",
-                                      g_ascii_isprint (*p) ? *p : '?');
-          return FALSE;
-        }
-    }
-  return TRUE;
-}
-
 static gboolean
 load_key (SpConfig *config, GKeyFile *keyfile, const char *path, const char *group, const char *key,
           GError **error)
@@ -633,13 +606,15 @@ load_key (SpConfig *config, GKeyFile *keyfile, const char *path, const char *gro
   g_autoptr (GError) local_error = NULL;
   g_autofree char *value = NULL;
   g_autofree char *problem = NULL;
+  g_autofree char *raw = NULL;
 
   if (int_key == NULL && string_key == NULL)
     return set_unknown_key_error (error, path, group, key);
   /* GLib 2.74's g_key_file_get_string() sets its GError twice on a value
    * with a bad escape and a backslash at its end (a GLib warning, found by
    * fuzz-config): escapes are checked here first */
-  if (!check_escapes (keyfile, group, key, &problem))
+  raw = g_key_file_get_value (keyfile, group, key, NULL);
+  if (raw != NULL && !sp_str_check_key_file_escapes (raw, &problem))
     {
       g_set_error (error, SP_ERROR, SP_ERROR_CONFIG, "%s: [%s] %s: %s", path, group, key, problem);
       return FALSE;

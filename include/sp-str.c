@@ -46,3 +46,26 @@ sp_str_fields (const char *line)
       g_ptr_array_add (fields, g_strdup (parts[i]));
   return fields;
 }
+
+gboolean
+sp_str_check_key_file_escapes (const char *raw, char **problem)
+{
+  for (const char *p = raw; *p != '\0'; p++)
+    {
+      if (*p != '\\')
+        continue;
+      p++;
+      if (*p == '\0')
+        {
+          *problem = g_strdup ("the value ends with a backslash (an escape with no character)");
+          return FALSE;
+        }
+      if (strchr ("sntr\\", *p) == NULL)
+        {
+          *problem = g_strdup_printf ("invalid escape \"\\%c\" (known: \\s \\n \\t \\r \\\\)",
+                                      g_ascii_isprint (*p) ? *p : '?');
+          return FALSE;
+        }
+    }
+  return TRUE;
+}

@@ -27,4 +27,9 @@ char *sp_format_kib (gint64 kib);
  * strings it owns): "some  avg10=0.00 total=0" → some, avg10=0.00, total=0. */
 GPtrArray *sp_str_fields (const char *line);
 
+/* Whether a raw key file value (g_key_file_get_value) holds only complete
+ * escapes (\s \n \t \r \\); else *problem says which is not. GLib
+ * 2.74's g_key_file_get_string() sets its GError twice on some bad ones. */
+gboolean sp_str_check_key_file_escapes (const char *raw, char **problem);
+
 G_END_DECLS
