@@ -119,13 +119,6 @@ sp_dbus_domains_sync (SpDbusDomains *self, SpGuests *guests, const SpBalloonDeci
   self->guests = sp_guests_ref (guests);
 }
 
-SpGuests *
-sp_dbus_domains_get_guests (SpDbusDomains *self)
-{
-  g_return_val_if_fail (SP_IS_DBUS_DOMAINS (self), NULL);
-  return self->guests;
-}
-
 /* ---- ListDomains -------------------------------------------------------- */
 
 static int

@@ -37,7 +37,4 @@ void sp_dbus_domains_sync (SpDbusDomains *self, SpGuests *guests, const SpBalloo
  */
 GVariant *sp_dbus_domains_list (SpDbusDomains *self);
 
-/* What the objects show (NULL before the first sync). */
-SpGuests *sp_dbus_domains_get_guests (SpDbusDomains *self);
-
 G_END_DECLS

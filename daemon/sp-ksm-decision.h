@@ -42,6 +42,13 @@ typedef struct {
 /* "off", "watching", "slowed", "stopped" */
 const char *sp_profit_guard_phase_to_string (SpProfitGuardPhase phase);
 
+/* The advisor's warm-up (sp-ksm-policy.c): classic steering from the
+ * start of a KSM run until it has done SP_ADVISOR_WARMUP_SCANS full scans. */
+typedef struct {
+  gboolean active;
+  gint64 since_scans; /* full_scans when the run began */
+} SpAdvisorWarmup;
+
 typedef struct {
   SpAction action;
   char *reason; /* human readable, e.g. "run: available 3.1 GiB < threshold ..." */
@@ -58,6 +65,7 @@ typedef struct {
   gint64 advisor_target_scan_time;
   gint64 advisor_max_pages; /* 0: not written (the kernel has no such file) */
   SpProfitGuard guard;      /* the profit guard after this decision */
+  SpAdvisorWarmup warmup;   /* the advisor's warm-up after this decision */
 
   /* what to write, in order (only values; the actuator skips unchanged knobs) */
   SpKnobSetting settings[SP_DECISION_MAX_SETTINGS];

@@ -16,6 +16,9 @@
 #define SP_ADVISOR_MAX_PAGES_CEILING 30000
 #define SP_ADVISOR_MIN_PAGES_DEFAULT 500
 #define SP_ADVISOR_PAGES_HEADROOM 4
+/* full scans of classic steering before the advisor takes over (KSM merges
+ * a page on the second full scan that sees it unchanged) */
+#define SP_ADVISOR_WARMUP_SCANS 2
 
 guint64
 sp_ksm_policy_threshold_kib (const SpConfig *config, guint64 total_kib)
@@ -77,6 +80,59 @@ lerp (gint64 from, gint64 to, gint64 num, gint64 den)
   return from + ((to - from) * num + (to > from ? den / 2 : -den / 2)) / den;
 }
 
+/* The pages per wake-up that scan the guests' committed memory once in
+ * scan_time seconds, with ksmd sleeping sleep_millisecs between wake-ups. */
+static guint64
+pages_per_wakeup (const SpKsmPolicyInput *input, gint64 sleep_millisecs, gint64 scan_time)
+{
+  guint64 page_kib = input->page_kib != 0 ? input->page_kib : 4;
+  /* scan_time is at most 86400 s; a sleep longer than it still wakes ksmd once */
+  guint64 wakeups =
+      MAX ((guint64) MAX (scan_time, 1) * 1000 / (guint64) MAX (sleep_millisecs, 1), 1);
+
+  return (input->committed_kib / page_kib + wakeups - 1) / wakeups;
+}
+
+/*
+ * The advisor's warm-up. The kernel's scan-time advisor starts a run at
+ * advisor_min_pages_to_scan and, after each full scan, sets pages_to_scan so
+ * that the next one lasts advisor_target_scan_time. KSM merges a page only
+ * on the second full scan that finds it unchanged, so with guests already
+ * running when KSM starts (samepaged started on a busy host, or KSM resumed
+ * after a stop), their memory waits for a second scan as long as the target
+ * (up to 200 s) at a rate the advisor lowered after one quick first scan:
+ * 6 MiB of 545 merged in 90 s where classic steering merged 90 % in 14 s
+ * (docs/benchmarks.md, "the advisor's slow start").
+ *
+ * So a run starts with classic steering, at least at the rate that scans the
+ * committed memory once in the target scan time (within the advisor's page
+ * cap), and the advisor takes over once KSM has done SP_ADVISOR_WARMUP_SCANS
+ * full scans since: what was there at the start has been seen twice, and
+ * the advisor only keeps up with changes. A run begins when the previous
+ * decision did not run KSM. Without a full_scans file the advisor starts at
+ * once (nothing would end the warm-up).
+ */
+static gboolean
+advisor_warming_up (const SpKsmPolicyInput *input, SpDecision *decision)
+{
+  gint64 scans;
+
+  memset (&decision->warmup, 0, sizeof (decision->warmup));
+  if (!sp_ksm_state_has (&input->ksm, SP_KSM_FULL_SCANS))
+    return FALSE;
+  scans = sp_ksm_state_get (&input->ksm, SP_KSM_FULL_SCANS);
+  if (input->previous_action != SP_ACTION_RUN)
+    decision->warmup.since_scans = scans;
+  else if (input->previous_warmup.active)
+    decision->warmup.since_scans = input->previous_warmup.since_scans;
+  else
+    return FALSE;
+  /* full_scans only grows: a smaller count ends the warm-up too */
+  decision->warmup.active = scans >= decision->warmup.since_scans &&
+                            scans - decision->warmup.since_scans < SP_ADVISOR_WARMUP_SCANS;
+  return decision->warmup.active;
+}
+
 /*
  * The advisor has a blind spot on small hosts (measured in
  * docs/benchmarks.md, section 4): it times full scans in whole seconds, so a
@@ -96,9 +152,7 @@ static gint64
 advisor_max_pages (const SpKsmPolicyInput *input, gint64 npages, gint64 sleep_millisecs,
                    gint64 target_scan_time)
 {
-  guint64 page_kib = input->page_kib != 0 ? input->page_kib : 4;
   gint64 floor = SP_ADVISOR_MIN_PAGES_DEFAULT;
-  guint64 wakeups;
   guint64 needed;
 
   if (sp_ksm_state_has (&input->ksm, SP_KSM_ADVISOR_MIN_PAGES_TO_SCAN))
@@ -106,11 +160,7 @@ advisor_max_pages (const SpKsmPolicyInput *input, gint64 npages, gint64 sleep_mi
   floor = CLAMP (floor, 1, SP_ADVISOR_MAX_PAGES_CEILING);
   if (input->committed_kib == 0)
     return SP_ADVISOR_MAX_PAGES_CEILING;
-  /* target_scan_time is at most 86400 s; a sleep longer than the target
-   * still wakes ksmd once */
-  wakeups =
-      MAX ((guint64) MAX (target_scan_time, 1) * 1000 / (guint64) MAX (sleep_millisecs, 1), 1);
-  needed = (input->committed_kib / page_kib + wakeups - 1) / wakeups;
+  needed = pages_per_wakeup (input, sleep_millisecs, target_scan_time);
   if (needed >= SP_ADVISOR_MAX_PAGES_CEILING / SP_ADVISOR_PAGES_HEADROOM)
     return SP_ADVISOR_MAX_PAGES_CEILING;
   return CLAMP (MAX ((gint64) needed * SP_ADVISOR_PAGES_HEADROOM, npages), floor,
@@ -123,11 +173,13 @@ decide_rate (const SpKsmPolicyInput *input, SpDecision *decision, gboolean press
              gboolean slowest, GString *reason)
 {
   const SpConfig *config = input->config;
-  gboolean use_advisor = want_advisor (input);
+  gboolean warming = want_advisor (input) && advisor_warming_up (input, decision);
+  gboolean use_advisor = want_advisor (input) && !warming;
   gint64 base = base_npages (input, use_advisor);
   gint64 delta = pressure ? config->npages_boost : config->npages_decay;
   gint64 npages = CLAMP (base + delta, config->npages_min, config->npages_max);
   const char *how = pressure ? "boost" : "decay";
+  gint64 span = config->npages_max - config->npages_min;
 
   /* the profit guard: the lowest rate, whatever the pressure */
   if (slowest)
@@ -143,18 +195,32 @@ decide_rate (const SpKsmPolicyInput *input, SpDecision *decision, gboolean press
       how = "pressure boost";
     }
 
-  decision->npages = npages;
-  decision->use_advisor = use_advisor;
-
-  if (use_advisor)
+  if (use_advisor || warming)
     {
-      gint64 span = config->npages_max - config->npages_min;
       gint64 pos = npages - config->npages_min;
 
       decision->advisor_max_cpu =
           lerp (config->advisor_max_cpu_min, config->advisor_max_cpu_max, pos, span);
       decision->advisor_target_scan_time =
           lerp (config->advisor_scan_time_max, config->advisor_scan_time_min, pos, span);
+    }
+  /* the warm-up scans the committed memory once in the target scan time,
+   * at least, and no faster than the advisor's cap would let it */
+  if (warming && !slowest)
+    {
+      gint64 cap = advisor_max_pages (input, npages, decision->sleep_millisecs,
+                                      decision->advisor_target_scan_time);
+      guint64 needed =
+          pages_per_wakeup (input, decision->sleep_millisecs, decision->advisor_target_scan_time);
+
+      npages = MAX (npages, (gint64) MIN (needed, (guint64) cap));
+    }
+
+  decision->npages = npages;
+  decision->use_advisor = use_advisor;
+
+  if (use_advisor)
+    {
       g_string_append_printf (reason,
                               ", %s: advisor max_cpu %" G_GINT64_FORMAT
                               " %%, target scan time %" G_GINT64_FORMAT " s",
@@ -173,8 +239,13 @@ decide_rate (const SpKsmPolicyInput *input, SpDecision *decision, gboolean press
     }
   else
     {
+      if (warming)
+        g_string_append_printf (
+            reason, ", advisor warm-up (%" G_GINT64_FORMAT " of %d full scans done)",
+            sp_ksm_state_get (&input->ksm, SP_KSM_FULL_SCANS) - decision->warmup.since_scans,
+            SP_ADVISOR_WARMUP_SCANS);
       g_string_append_printf (reason, ", %s to %" G_GINT64_FORMAT " pages", how, npages);
-      if (config->scan_rate == SP_SCAN_RATE_ADVISOR)
+      if (config->scan_rate == SP_SCAN_RATE_ADVISOR && !warming)
         g_string_append (reason, " (this kernel has no KSM advisor)");
       /* pages_to_scan is rejected with EINVAL while the advisor runs */
       if (sp_ksm_state_has_advisor (&input->ksm))
@@ -391,6 +462,7 @@ ksm_policy_decide (SpPolicy *policy, const SpSnapshot *previous, SpSnapshot *nex
     .page_kib = self->page_kib,
     .pressure = next->pressure,
     .previous_guard = previous->decision.guard,
+    .previous_warmup = previous->decision.warmup,
     .cost = &next->cost,
     .now_us = next->cost.time_us,
   };

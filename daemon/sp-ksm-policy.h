@@ -45,6 +45,8 @@ typedef struct {
    * decision, this window's cost (NULL: unknown, the guard stays off) and
    * the monotonic time */
   SpProfitGuard previous_guard;
+  /* the advisor's warm-up after the last decision */
+  SpAdvisorWarmup previous_warmup;
   const SpKsmCost *cost;
   gint64 now_us;
 } SpKsmPolicyInput;

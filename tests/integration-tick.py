@@ -6,6 +6,7 @@ SIGHUP, and restores the knobs on SIGTERM."""
 import array
 import fcntl
 import os
+import re
 import signal
 import subprocess
 import termios
@@ -141,12 +142,35 @@ class TickTest(unittest.TestCase):
 
     def test_advisor_steered_not_pages_to_scan(self):
         self.set_available(1024 * 1024)
+        self.write_knob("full_scans", "7")
+        self.write_knob("general_profit", str(512 << 20))  # KSM pays: no profit guard
         d = self.start()
         sptest.wait_for(lambda: self.knob("run") == "1", 5, what="run=1")
-        self.assertEqual(self.knob("advisor_mode"), "scan-time")
-        self.assertEqual(self.knob("advisor_max_cpu"), "22")
-        self.assertEqual(self.knob("advisor_target_scan_time"), "166")
-        self.assertEqual(self.knob("pages_to_scan"), "100")  # never written
+        # the warm-up: classic steering until KSM has done 2 full scans
+        self.assertEqual(self.knob("advisor_mode"), "none")
+        self.assertEqual(self.knob("pages_to_scan"), "400")
+        self.assertIn("advisor warm-up (0 of 2 full scans done), boost to 400 pages",
+                      d.output())
+        self.write_knob("full_scans", "8")
+        d.wait_log("advisor warm-up (1 of 2 full scans done)")
+        self.assertEqual(self.knob("advisor_mode"), "none")
+        # the second full scan: the advisor takes over, at the warm-up's intensity
+        self.write_knob("full_scans", "9")
+        sptest.wait_for(lambda: self.knob("advisor_mode") == "scan-time", 5,
+                        what="the advisor after the warm-up")
+        d.wait_log("advisor max_cpu")
+        # the knobs the decision's reason names (its intensity is where the
+        # warm-up's boosts left it)
+        found = re.findall(r"advisor max_cpu (\d+) %, target scan time (\d+) s", d.output())
+        self.assertEqual((self.knob("advisor_max_cpu"), self.knob("advisor_target_scan_time")),
+                         found[-1])
+        self.assertGreater(int(found[0][0]), 22, d.output()[-3000:])
+        # pages_to_scan is not written once the advisor runs (a real kernel
+        # resets it on the switch; this fake sysfs keeps the warm-up's last)
+        last = self.knob("pages_to_scan")
+        sptest.wait_for(lambda: d.output().count("advisor max_cpu") >= len(found) + 1, 5,
+                        what="one more decision")
+        self.assertEqual(self.knob("pages_to_scan"), last)
         self.assertEqual(d.stop(), 0)
         self.daemon = None
         self.assertEqual(self.knob("advisor_mode"), "none")

@@ -577,8 +577,20 @@ class PrivateLibvirtd:
     # -- guests --
 
     def virsh(self, *args, timeout=60, check=True):
-        r = subprocess.run([VIRSH, "-c", self.uri] + list(args), stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout)
+        """virsh on this libvirtd. A connection refused while libvirtd runs
+        (seen once in CI, right after a SIGSTOP/SIGCONT of libvirtd) is
+        retried for up to 10 s and logged: the tests are about samepaged,
+        and virsh is only their way of looking."""
+        deadline = time.monotonic() + 10
+        while True:
+            r = subprocess.run([VIRSH, "-c", self.uri] + list(args), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout)
+            if (r.returncode == 0 or "failed to connect to the hypervisor" not in r.stderr
+                    or not self.running() or time.monotonic() > deadline):
+                break
+            log("virsh %s: %s (libvirtd %d runs): again" % (" ".join(args), r.stderr.strip(),
+                                                             self.pid))
+            time.sleep(0.5)
         if check and r.returncode != 0:
             raise RuntimeError("virsh %s failed (%d): %s\n%s"
                                % (" ".join(args), r.returncode, r.stderr.strip(), self.tail()))

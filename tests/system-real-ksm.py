@@ -94,17 +94,31 @@ class RealKsmTest(unittest.TestCase):
                             ("advisor_max_pages_to_scan", "25000")):
             with open(os.path.join(sptest.REAL_KSM, name), "w") as f:
                 f.write(value)
+        # something for ksmd to scan: full scans end the advisor's warm-up
+        self.start_mergeable()
+        scans_before = int(self.knob("full_scans"))
         d = self.start("[daemon]\nmonitor_interval=1\n[tuning]\nthres_coef=100\n")
         sptest.wait_for(lambda: self.knob("run") == "1", 10, what="real run=1")
-        self.assertEqual(self.knob("advisor_mode"), "scan-time")
-        self.assertEqual(self.knob("advisor_max_cpu"), "22")
-        # the cap the decision logged (sized by the embedded driver's
-        # domain) is what the kernel has
-        d.wait_log(" pages")
-        cap = re.search(r"advisor max_cpu 22 %, target scan time \d+ s, at most (\d+) pages",
-                        d.output())
-        self.assertIsNotNone(cap, d.output()[-2000:])
-        self.assertEqual(self.knob("advisor_max_pages_to_scan"), cap.group(1))
+        # the warm-up: classic steering, the advisor off
+        d.wait_log("advisor warm-up (0 of 2 full scans done), boost to ")
+        warmup = re.search(r"advisor warm-up \(0 of 2 full scans done\), boost to (\d+) pages",
+                           d.output())
+        self.assertGreaterEqual(int(warmup.group(1)), 400)
+        # then the advisor, once the real KSM has done 2 full scans
+        sptest.wait_for(lambda: self.knob("advisor_mode") == "scan-time", 60,
+                        what="the advisor after the warm-up")
+        self.assertGreaterEqual(int(self.knob("full_scans")) - scans_before, 2)
+        # the knobs the decision logged, the cap sized by the embedded
+        # driver's domain, are what the kernel has
+        sptest.wait_for(lambda: re.search(r"target scan time \d+ s, at most \d+ pages",
+                                          d.output()), 5, what="the advisor's decision logged")
+        cap = re.findall(r"advisor max_cpu (\d+) %, target scan time (\d+) s, at most (\d+) "
+                         r"pages", d.output())
+        self.assertTrue(cap, d.output()[-2000:])
+        sptest.wait_for(lambda: self.knob("advisor_max_pages_to_scan") == cap[-1][2], 5,
+                        what="advisor_max_pages_to_scan as decided")
+        self.assertEqual(self.knob("advisor_max_cpu"), cap[-1][0])
+        self.assertEqual(self.knob("advisor_target_scan_time"), cap[-1][1])
         self.assertNotIn("EINVAL", d.output())
         self.assertEqual(d.stop(), 0)
         self.daemon = None
@@ -126,8 +140,10 @@ class RealKsmTest(unittest.TestCase):
                                                "--state-dir", state_dir])
 
     def wait_running_with_advisor(self, d):
+        """run=1, and the advisor on after its warm-up (the caller started
+        a mergeable process: without one, ksmd does no full scan)."""
         sptest.wait_for(lambda: self.knob("run") == "1", 15, what="real run=1")
-        sptest.wait_for(lambda: self.knob("advisor_mode") == "scan-time", 5,
+        sptest.wait_for(lambda: self.knob("advisor_mode") == "scan-time", 60,
                         what="the advisor on")
         d.wait_log("run: available 64.0 MiB < threshold")
 
@@ -137,6 +153,7 @@ class RealKsmTest(unittest.TestCase):
         self.set_knobs(*self.OPERATOR_KNOBS)
         state_dir = os.path.join(self.dir, "state")
         record = os.path.join(state_dir, "ksm-originals")
+        self.start_mergeable()
         self.daemon = d = self.start_under_pressure(state_dir)
         self.wait_running_with_advisor(d)
         # the kernel reset pages_to_scan when the advisor was written
@@ -156,6 +173,7 @@ class RealKsmTest(unittest.TestCase):
         before = sptest.save_real_knobs()
         state_dir = os.path.join(self.dir, "state")
         record = os.path.join(state_dir, "ksm-originals")
+        self.start_mergeable()
         self.daemon = first = self.start_under_pressure(state_dir)
         self.wait_running_with_advisor(first)
         first.signal(signal.SIGKILL)

@@ -518,6 +518,139 @@ test_policy_advisor_max_pages (void)
   sp_decision_clear (&d);
 }
 
+/* The advisor's warm-up: a run starts with classic steering, at least at
+ * the rate that scans the committed memory once in the target scan time,
+ * and the advisor takes over after 2 full scans. */
+static void
+test_policy_advisor_warmup (void)
+{
+  g_autoptr (SpConfig) config = sp_config_new_default ();
+  SpKsmPolicyInput in = { 0 };
+  SpDecision d = { 0 };
+  SpDecision prev = { 0 };
+
+  in.config = config; /* scan_rate=auto */
+  in.page_kib = 4;
+  /* no pressure, run by committed 15 + threshold 3.2 >= 16 GiB: decay */
+  mem_set (&in.mem, 16 * GIB, 10 * GIB);
+  in.committed_kib = 15 * GIB;
+  ksm_with_advisor (&in.ksm, 100);
+  sp_test_ksm_set (&in.ksm, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN, 30000);
+  sp_test_ksm_set (&in.ksm, SP_KSM_FULL_SCANS, 10);
+  in.previous_action = SP_ACTION_NONE; /* samepaged's first decision */
+
+  /* classic, decayed to 64, raised to 3932160 pages / 20000 wake-ups of
+   * 10 ms in the 200 s target = 197 */
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_cmpint (d.action, ==, SP_ACTION_RUN);
+  g_assert_false (d.use_advisor);
+  g_assert_true (d.warmup.active);
+  g_assert_cmpint (d.warmup.since_scans, ==, 10);
+  g_assert_cmpint (d.npages, ==, 197);
+  g_assert_cmpint (d.settings[0].field, ==, SP_KSM_ADVISOR_MODE);
+  g_assert_cmpint (d.settings[0].value, ==, SP_KSM_ADVISOR_NONE);
+  g_assert_cmpint (setting (&d, SP_KSM_PAGES_TO_SCAN), ==, 197);
+  g_assert_false (find_setting (&d, SP_KSM_ADVISOR_TARGET_SCAN_TIME, NULL));
+  sp_test_assert_contains (d.reason,
+                           ", advisor warm-up (0 of 2 full scans done), decay to 197 pages");
+  g_assert_null (strstr (d.reason, "no KSM advisor"));
+
+  /* one full scan later: still classic, from pages_to_scan as written:
+   * 197 - 50 = 147 gives a 188 s target, 18800 wake-ups: 210 pages */
+  sp_decision_copy (&prev, &d);
+  sp_decision_clear (&d);
+  in.previous_action = prev.action;
+  in.previous_npages = prev.npages;
+  in.previous_warmup = prev.warmup;
+  sp_test_ksm_set (&in.ksm, SP_KSM_PAGES_TO_SCAN, prev.npages);
+  sp_test_ksm_set (&in.ksm, SP_KSM_FULL_SCANS, 11);
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_false (d.use_advisor);
+  g_assert_true (d.warmup.active);
+  g_assert_cmpint (d.warmup.since_scans, ==, 10);
+  g_assert_cmpint (setting (&d, SP_KSM_PAGES_TO_SCAN), ==, 210);
+  sp_test_assert_contains (d.reason,
+                           "advisor warm-up (1 of 2 full scans done), decay to 210 pages");
+
+  /* the second full scan done: the advisor, from the warm-up's rate */
+  sp_decision_clear (&prev);
+  sp_decision_copy (&prev, &d);
+  sp_decision_clear (&d);
+  in.previous_warmup = prev.warmup;
+  in.previous_npages = prev.npages;
+  sp_test_ksm_set (&in.ksm, SP_KSM_FULL_SCANS, 12);
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_true (d.use_advisor);
+  g_assert_false (d.warmup.active);
+  g_assert_cmpint (setting (&d, SP_KSM_ADVISOR_MODE), ==, SP_KSM_ADVISOR_SCAN_TIME);
+  g_assert_false (find_setting (&d, SP_KSM_PAGES_TO_SCAN, NULL));
+  g_assert_cmpint (d.npages, ==, 210 - 50);
+  g_assert_null (strstr (d.reason, "warm-up"));
+
+  /* and it keeps the advisor while KSM runs */
+  in.previous_warmup = d.warmup;
+  sp_decision_clear (&d);
+  sp_test_ksm_set (&in.ksm, SP_KSM_FULL_SCANS, 40);
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_true (d.use_advisor);
+  sp_decision_clear (&d);
+
+  /* KSM resumed after a stop: a new warm-up */
+  in.previous_action = SP_ACTION_STOP;
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_false (d.use_advisor);
+  g_assert_true (d.warmup.active);
+  g_assert_cmpint (d.warmup.since_scans, ==, 40);
+  sp_decision_clear (&d);
+
+  /* a full_scans count that went down ends the warm-up */
+  in.previous_action = SP_ACTION_RUN;
+  in.previous_warmup.active = TRUE;
+  in.previous_warmup.since_scans = 50;
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_true (d.use_advisor);
+  g_assert_false (d.warmup.active);
+  sp_decision_clear (&d);
+
+  /* a large host: above npages_max, as far as the advisor's cap. 1 TiB is
+   * 268435456 pages; under pressure the boost 100 + 300 = 400 gives a
+   * 152 s target, 15200 wake-ups: 17661 pages */
+  mem_set (&in.mem, 1100 * GIB, 10 * GIB);
+  in.committed_kib = 1024 * GIB;
+  in.previous_action = SP_ACTION_NONE;
+  memset (&in.previous_warmup, 0, sizeof (in.previous_warmup));
+  ksm_with_advisor (&in.ksm, 100);
+  sp_test_ksm_set (&in.ksm, SP_KSM_ADVISOR_MAX_PAGES_TO_SCAN, 30000);
+  sp_test_ksm_set (&in.ksm, SP_KSM_FULL_SCANS, 10);
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_cmpint (d.sleep_millisecs, ==, 10);
+  g_assert_true (d.warmup.active);
+  g_assert_cmpint (d.npages, ==, 17661);
+  sp_test_assert_contains (d.reason,
+                           "advisor warm-up (0 of 2 full scans done), boost to 17661 pages");
+  sp_decision_clear (&d);
+
+  /* the profit guard's lowest rate is not raised */
+  /* (covered by /ksm-policy/profit-guard-advisor: a run already going) */
+
+  /* a kernel without full_scans: the advisor at once */
+  ksm_with_advisor (&in.ksm, 100);
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_true (d.use_advisor);
+  g_assert_false (d.warmup.active);
+  sp_decision_clear (&d);
+
+  /* classic asked for: no warm-up, classic's own rate */
+  config->scan_rate = SP_SCAN_RATE_CLASSIC;
+  sp_test_ksm_set (&in.ksm, SP_KSM_FULL_SCANS, 10);
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_false (d.warmup.active);
+  g_assert_cmpint (d.npages, ==, 400);
+  g_assert_null (strstr (d.reason, "warm-up"));
+  sp_decision_clear (&d);
+  sp_decision_clear (&prev);
+}
+
 static void
 test_policy_unavailable (void)
 {
@@ -898,6 +1031,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ksm-policy/modes", test_policy_modes);
   g_test_add_func ("/ksm-policy/advisor", test_policy_advisor);
   g_test_add_func ("/ksm-policy/advisor-max-pages", test_policy_advisor_max_pages);
+  g_test_add_func ("/ksm-policy/advisor-warmup", test_policy_advisor_warmup);
   g_test_add_func ("/ksm-policy/unavailable", test_policy_unavailable);
   g_test_add_func ("/ksm-policy/part", test_policy_part);
   g_test_add_func ("/ksm-policy/profit-guard", test_policy_profit_guard);
