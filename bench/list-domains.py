@@ -15,7 +15,6 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 
 import benchlib as bl
 from benchlib import sptest

@@ -46,7 +46,6 @@ Usage: python3 bench/race.py --race identical|random [--tuners ...]
 import argparse
 import os
 import re
-import signal
 import sys
 import threading
 import time
@@ -196,28 +195,8 @@ def main():
         if t not in NAMES:
             sys.exit("unknown tuner %r" % t)
 
-    if saving.real("run") != 0 or saving.real("pages_sharing") != 0:
-        sys.exit("the real KSM is in use (run=%d, pages_sharing=%d): not benchmarking on it"
-                 % (saving.real("run"), saving.real("pages_sharing")))
-    ksmd = saving.ksmd_pid()
-    saved_knobs = sptest.save_real_knobs()
-
-    # sptestbed's SIGINT/SIGTERM handler stops its daemons and exits without
-    # unwinding: the real knobs go back first
-    def on_signal(signum, frame, previous={}):
-        sptest.restore_real_knobs(saved_knobs)
-        previous[signum](signum, frame)
-    assets = sptestbed.ensure_guest_assets()
-    lv = sptestbed.PrivateLibvirtd(assets)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        on_signal.__defaults__[0][sig] = signal.getsignal(sig)
-        signal.signal(sig, on_signal)
-    directory = sptest.make_temp_dir("sp-race-")
     results = []
-    try:
-        with open("/proc/meminfo") as f:
-            total = int(f.readline().split()[1])
-        lv.start_daemon()
+    with saving.claimed_real_ksm("sp-race-") as (lv, directory, total, ksmd):
         names = ["g%d" % (i + 1) for i in range(args.guests)]
         define_guests(lv, names, args.fill, args.race == "random")
         meminfo = os.path.join(directory, "meminfo")
@@ -225,11 +204,6 @@ def main():
         for t in tuners:
             tuner = make_tuner(t, lv, directory, meminfo, args.interval)
             results.append(run_one(tuner, lv, names, meminfo, total, ksmd, args))
-    finally:
-        lv.stop()
-        sptest.restore_real_knobs(saved_knobs)
-        if not os.environ.get("SP_BENCH_KEEP"):
-            sptest.remove_tree(directory)
     print_table(args, results)
 
 

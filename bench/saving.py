@@ -39,6 +39,7 @@ Usage: python3 bench/saving.py [--tuners samepaged,ksmtuned] [--guests 3]
                                [--fill 160] [--settle 30] [--interval 60]
 """
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -80,6 +81,39 @@ def ksmd_pid():
 
 def real(name):
     return int(sptest.read_knob(REAL, name).split()[0])
+
+@contextlib.contextmanager
+def claimed_real_ksm(prefix):
+    """The real KSM for one benchmark: refused (exit) when something uses it;
+    its knobs saved and put back at the end, also on SIGINT/SIGTERM
+    (sptestbed's handler stops its daemons and exits without unwinding: the
+    knobs go back first); a private libvirtd started and a work directory.
+    Yields (libvirtd, directory, MemTotal KiB, ksmd's PID)."""
+    if real("run") != 0 or real("pages_sharing") != 0:
+        sys.exit("the real KSM is in use (run=%d, pages_sharing=%d): not benchmarking on it"
+                 % (real("run"), real("pages_sharing")))
+    ksmd = ksmd_pid()
+    saved_knobs = sptest.save_real_knobs()
+
+    def on_signal(signum, frame, previous={}):
+        sptest.restore_real_knobs(saved_knobs)
+        previous[signum](signum, frame)
+    lv = sptestbed.PrivateLibvirtd(sptestbed.ensure_guest_assets())
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        on_signal.__defaults__[0][sig] = signal.getsignal(sig)
+        signal.signal(sig, on_signal)
+    directory = sptest.make_temp_dir(prefix)
+    try:
+        with open("/proc/meminfo") as f:
+            total = int(f.readline().split()[1])
+        lv.start_daemon()
+        yield lv, directory, total, ksmd
+    finally:
+        lv.stop()
+        sptest.restore_real_knobs(saved_knobs)
+        if not os.environ.get("SP_BENCH_KEEP"):
+            sptest.remove_tree(directory)
+
 
 
 def write_meminfo(path, total, avail):
@@ -266,28 +300,8 @@ def main():
         if t not in ("samepaged", "samepaged-classic", "ksmtuned"):
             sys.exit("unknown tuner %r" % t)
 
-    if real("run") != 0 or real("pages_sharing") != 0:
-        sys.exit("the real KSM is in use (run=%d, pages_sharing=%d): not benchmarking on it"
-                 % (real("run"), real("pages_sharing")))
-    ksmd = ksmd_pid()
-    saved_knobs = sptest.save_real_knobs()
-
-    # sptestbed's SIGINT/SIGTERM handler stops its daemons and exits without
-    # unwinding: the real knobs go back first
-    def on_signal(signum, frame, previous={}):
-        sptest.restore_real_knobs(saved_knobs)
-        previous[signum](signum, frame)
-    assets = sptestbed.ensure_guest_assets()
-    lv = sptestbed.PrivateLibvirtd(assets)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        on_signal.__defaults__[0][sig] = signal.getsignal(sig)
-        signal.signal(sig, on_signal)
-    directory = sptest.make_temp_dir("sp-saving-")
     results = []
-    try:
-        with open("/proc/meminfo") as f:
-            total = int(f.readline().split()[1])
-        lv.start_daemon()
+    with claimed_real_ksm("sp-saving-") as (lv, directory, total, ksmd):
         names = ["g%d" % (i + 1) for i in range(args.guests)]
         for name in names:
             lv.define_guest(name, memory_mib=256, fill_mib=args.fill)
@@ -300,11 +314,6 @@ def main():
                 tuner = Samepaged(lv, directory, meminfo, args.interval,
                                   "classic" if t.endswith("classic") else "auto")
             results.append(run_one(tuner, lv, names, meminfo, total, ksmd, args))
-    finally:
-        lv.stop()
-        sptest.restore_real_knobs(saved_knobs)
-        if not os.environ.get("SP_BENCH_KEEP"):
-            sptest.remove_tree(directory)
 
     if os.environ.get("SP_BENCH_JSON"):
         with open(os.environ["SP_BENCH_JSON"], "w") as f:

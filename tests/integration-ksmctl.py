@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import threading
-import time
 import unittest
 
 import sptest

@@ -20,7 +20,6 @@ knob is saved first and restored at the end, even on failure. Run under
 flock /tmp/sp-system.lock (meson test does not take it)."""
 import os
 import re
-import time
 import unittest
 
 import sptest
