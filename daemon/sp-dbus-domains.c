@@ -74,6 +74,7 @@ sp_dbus_domains_sync (SpDbusDomains *self, SpGuests *guests, const SpBalloonDeci
   g_autoptr (GHashTable) present = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   GHashTableIter iter;
   gpointer path;
+  gboolean changed = FALSE; /* an object or a value: ListDomains' reply is stale */
 
   g_return_if_fail (SP_IS_DBUS_DOMAINS (self));
   g_return_if_fail (guests != NULL);
@@ -96,12 +97,13 @@ sp_dbus_domains_sync (SpDbusDomains *self, SpGuests *guests, const SpBalloonDeci
 
           iface = sp_dbus_interface_new (self->info, NULL, NULL);
           sp_dbus_interface_update (iface, sp_dbus_domain_properties (domain, balloon));
+          changed = TRUE;
           g_dbus_object_skeleton_add_interface (object, G_DBUS_INTERFACE_SKELETON (iface));
           g_dbus_object_manager_server_export (self->object_manager, object);
           g_hash_table_insert (self->objects, g_strdup (object_path), iface);
         }
-      else
-        sp_dbus_interface_update (iface, sp_dbus_domain_properties (domain, balloon));
+      else if (sp_dbus_interface_update (iface, sp_dbus_domain_properties (domain, balloon)))
+        changed = TRUE;
       g_hash_table_add (present, g_steal_pointer (&object_path));
     }
 
@@ -112,11 +114,16 @@ sp_dbus_domains_sync (SpDbusDomains *self, SpGuests *guests, const SpBalloonDeci
         continue;
       g_dbus_object_manager_server_unexport (self->object_manager, path);
       g_hash_table_iter_remove (&iter);
+      changed = TRUE;
     }
 
-  g_clear_pointer (&self->guests, sp_guests_unref);
-  g_clear_pointer (&self->list, g_variant_unref);
-  self->guests = sp_guests_ref (guests);
+  /* the list's order comes from the guests: kept with the reply it built */
+  if (changed)
+    {
+      g_clear_pointer (&self->guests, sp_guests_unref);
+      g_clear_pointer (&self->list, g_variant_unref);
+      self->guests = sp_guests_ref (guests);
+    }
 }
 
 /* ---- ListDomains -------------------------------------------------------- */

@@ -241,14 +241,16 @@ sp_dbus_interface_new (GDBusInterfaceInfo *info, GDBusInterfaceMethodCallFunc me
 }
 
 /* Takes the current values (a floating a{sv}); those that changed go out
- * in one PropertiesChanged when the main loop is next idle. */
-void
+ * in one PropertiesChanged when the main loop is next idle. TRUE when a
+ * value was new or changed. */
+gboolean
 sp_dbus_interface_update (SpDbusInterface *self, GVariant *properties)
 {
   g_autoptr (GVariant) values = g_variant_ref_sink (properties);
   GVariantIter iter;
   const char *name;
   GVariant *value;
+  gboolean changed = FALSE;
 
   g_variant_iter_init (&iter, values);
   while (g_variant_iter_next (&iter, "{&sv}", &name, &value))
@@ -263,6 +265,7 @@ sp_dbus_interface_update (SpDbusInterface *self, GVariant *properties)
       if (old != NULL)
         g_hash_table_add (self->changed, g_strdup (name));
       g_hash_table_replace (self->values, g_strdup (name), value);
+      changed = TRUE;
     }
 
   if (g_hash_table_size (self->changed) > 0 && self->emit_source == NULL)
@@ -272,6 +275,7 @@ sp_dbus_interface_update (SpDbusInterface *self, GVariant *properties)
       g_source_set_name (self->emit_source, "[samepaged] PropertiesChanged");
       g_source_attach (self->emit_source, NULL);
     }
+  return changed;
 }
 
 /* The current value of a property (owned by self), NULL when it has none. */

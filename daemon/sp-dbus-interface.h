@@ -29,7 +29,8 @@ SpDbusInterface *sp_dbus_interface_new (GDBusInterfaceInfo *info,
 /* The current value of a property (owned by self), NULL when it has none. */
 GVariant *sp_dbus_interface_get_value (SpDbusInterface *self, const char *name);
 
-void sp_dbus_interface_update (SpDbusInterface *self, GVariant *properties);
+/* TRUE when a value was new or changed. */
+gboolean sp_dbus_interface_update (SpDbusInterface *self, GVariant *properties);
 
 /*
  * The one place an error leaves samepaged over D-Bus: an SP_ERROR as it is

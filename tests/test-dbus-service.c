@@ -514,6 +514,8 @@ test_domain_objects (Fixture *f, gconstpointer data)
       g_hash_table_contains (domains, SP_DBUS_DOMAIN_PATH "/a1a1a1a1_1111_4111_8111_111111111111"));
 }
 
+static void assert_list_is_the_objects (Fixture *f, const char *const *names);
+
 /* A balloon policy whose decision the test sets: one target, for web1. */
 struct _FakeBalloonPolicy {
   GObject parent_instance;
@@ -581,6 +583,7 @@ test_domain_balloon_changed (Fixture *f, gconstpointer data)
 {
   g_autoptr (FakeBalloonPolicy) policy = g_object_new (FAKE_TYPE_BALLOON_POLICY, NULL);
   const char *path = SP_DBUS_DOMAIN_PATH "/a1a1a1a1_1111_4111_8111_111111111111";
+  const char *const one[] = { "web1", NULL };
   Signals web1 = { 0 };
   GVariant *changed;
   const char *str;
@@ -593,6 +596,8 @@ test_domain_balloon_changed (Fixture *f, gconstpointer data)
   sync_bus (f->client);
   sp_test_settle (200);
   g_ptr_array_set_size (web1.changed, 0);
+  /* ListDomains' reply, cached until an object or a value changes */
+  assert_list_is_the_objects (f, one);
 
   /* the guests stay the same; the decision shrinks the balloon */
   policy->action = SP_BALLOON_ACTION_SHRINK;
@@ -610,6 +615,8 @@ test_domain_balloon_changed (Fixture *f, gconstpointer data)
   g_assert_cmpstr (str, ==, "pressure: shrink to 486.4 MiB");
   g_assert_false (g_variant_lookup (changed, "BalloonFloorKiB", "t", &kib));
   g_assert_false (g_variant_lookup (changed, "Name", "&s", &str));
+  /* the same guests, new values: a new ListDomains reply */
+  assert_list_is_the_objects (f, one);
 
   /* the same decision again: no signal */
   sp_tuner_retune (f->tuner);
@@ -625,6 +632,7 @@ test_domain_balloon_changed (Fixture *f, gconstpointer data)
   g_assert_cmpuint (g_variant_n_children (changed), ==, 1);
   g_assert_true (g_variant_lookup (changed, "BalloonState", "&s", &str));
   g_assert_cmpstr (str, ==, "timed-out");
+  assert_list_is_the_objects (f, one);
   signals_clear (&web1, f->client);
 }
 
