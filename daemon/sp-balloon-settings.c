@@ -345,6 +345,15 @@ set_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellab
 }
 
 static void
+on_set_refreshed (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) outer = G_TASK (user_data);
+
+  sp_libvirt_wait_refreshed_finish (SP_LIBVIRT (source), result);
+  g_task_return_boolean (outer, TRUE);
+}
+
+static void
 set_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   SpBalloonSettings *self = SP_BALLOON_SETTINGS (source);
@@ -352,6 +361,7 @@ set_done (GObject *source, GAsyncResult *result, gpointer user_data)
   SetJob *job = g_task_get_task_data (G_TASK (result));
   GError *error = NULL;
   g_autofree char *described = NULL;
+  guint64 serial;
 
   if (!g_task_propagate_boolean (G_TASK (result), &error))
     {
@@ -365,9 +375,17 @@ set_done (GObject *source, GAsyncResult *result, gpointer user_data)
                      "Balloon settings of domain %s: %s, asked by %s", job->name, described,
                      job->caller);
     }
-  if (job->change.has_metadata || job->reporting_changed)
-    sp_libvirt_queue_refresh_domain (self->libvirt, job->uuid);
-  g_task_return_boolean (outer, TRUE);
+  if (!job->change.has_metadata && !job->reporting_changed)
+    {
+      g_task_return_boolean (outer, TRUE);
+      return;
+    }
+  /* the reply waits for a refresh that starts after the change, so the
+   * Domain object a client reads next shows it */
+  serial = sp_libvirt_get_next_refresh_serial (self->libvirt);
+  sp_libvirt_queue_refresh_domain (self->libvirt, job->uuid);
+  sp_libvirt_wait_refreshed_async (self->libvirt, serial, SP_BALLOON_SETTINGS_REFRESH_TIMEOUT_S,
+                                   "SetBalloon", on_set_refreshed, g_steal_pointer (&outer));
 }
 
 void

@@ -50,6 +50,10 @@ gboolean sp_balloon_settings_check (const SpDomainInfo *domain, GVariant *settin
  * part only). */
 char *sp_balloon_change_describe (const SpBalloonChange *change);
 
+/* SetBalloon's reply waits at most this long for a refresh of the domain
+ * that shows the change (sp_libvirt_wait_refreshed_async). */
+#define SP_BALLOON_SETTINGS_REFRESH_TIMEOUT_S 5
+
 #define SP_TYPE_BALLOON_SETTINGS (sp_balloon_settings_get_type ())
 G_DECLARE_FINAL_TYPE (SpBalloonSettings, sp_balloon_settings, SP, BALLOON_SETTINGS, GObject)
 

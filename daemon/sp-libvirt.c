@@ -224,6 +224,92 @@ sp_libvirt_get_next_refresh_serial (SpLibvirt *self)
   return sp_guest_query_get_next_serial (self->query);
 }
 
+/* ---- waiting for a refresh ------------------------------------------- */
+
+typedef struct {
+  guint64 serial; /* the first refresh_serial that counts */
+  gulong handler_id;
+  guint timeout_id;
+  guint timeout_s;
+  char *what;
+} RefreshWait;
+
+static void
+refresh_wait_stop (RefreshWait *wait, SpLibvirt *libvirt)
+{
+  g_clear_signal_handler (&wait->handler_id, libvirt);
+  g_clear_handle_id (&wait->timeout_id, g_source_remove);
+}
+
+static void
+refresh_wait_free (RefreshWait *wait)
+{
+  g_assert (wait->handler_id == 0 && wait->timeout_id == 0);
+  g_free (wait->what);
+  g_free (wait);
+}
+
+/* Ends the wait: the handler and the timeout held the task's reference. */
+static void
+refresh_wait_done (GTask *task)
+{
+  refresh_wait_stop (g_task_get_task_data (task), g_task_get_source_object (task));
+  g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
+static void
+on_wait_guests_changed (SpLibvirt *libvirt, SpGuests *guests, gpointer user_data)
+{
+  RefreshWait *wait = g_task_get_task_data (G_TASK (user_data));
+
+  /* a refresh that started before the change, a /proc update or a change
+   * of the connection: not yet */
+  if (guests->refresh_serial < wait->serial)
+    return;
+  refresh_wait_done (G_TASK (user_data));
+}
+
+static gboolean
+on_wait_timeout (gpointer user_data)
+{
+  RefreshWait *wait = g_task_get_task_data (G_TASK (user_data));
+
+  wait->timeout_id = 0;
+  g_debug ("No domain refresh within %u s after %s; replying anyway", wait->timeout_s, wait->what);
+  refresh_wait_done (G_TASK (user_data));
+  return G_SOURCE_REMOVE;
+}
+
+void
+sp_libvirt_wait_refreshed_async (SpLibvirt *self, guint64 serial, guint timeout_s, const char *what,
+                                 GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task;
+  RefreshWait *wait;
+
+  g_return_if_fail (SP_IS_LIBVIRT (self));
+
+  task = g_task_new (self, NULL, callback, user_data);
+  g_task_set_source_tag (task, sp_libvirt_wait_refreshed_async);
+  wait = g_new0 (RefreshWait, 1);
+  wait->serial = serial;
+  wait->timeout_s = timeout_s;
+  wait->what = g_strdup (what);
+  g_task_set_task_data (task, wait, (GDestroyNotify) refresh_wait_free);
+  /* the reference of task goes to whichever comes first */
+  wait->handler_id =
+      g_signal_connect (self, "guests-changed", G_CALLBACK (on_wait_guests_changed), task);
+  wait->timeout_id = g_timeout_add_seconds (timeout_s, on_wait_timeout, task);
+}
+
+void
+sp_libvirt_wait_refreshed_finish (SpLibvirt *self, GAsyncResult *result)
+{
+  g_return_if_fail (g_task_is_valid (result, self));
+  g_task_propagate_boolean (G_TASK (result), NULL);
+}
+
 SpGuests *
 sp_libvirt_get_guests (SpLibvirt *self)
 {

@@ -10,7 +10,7 @@
  */
 #pragma once
 
-#include <glib-object.h>
+#include <gio/gio.h>
 #include <libvirt/libvirt.h>
 
 #include "sp-domain.h"
@@ -60,6 +60,19 @@ void sp_libvirt_set_resync_interval (SpLibvirt *self, guint seconds);
  * published with at least this serial come from a refresh that started
  * after this call. */
 guint64 sp_libvirt_get_next_refresh_serial (SpLibvirt *self);
+
+/*
+ * Waits for the first guests published with a refresh_serial of at least
+ * serial (sp_libvirt_get_next_refresh_serial() taken before a change to a
+ * domain, and a refresh queued after it), at most timeout_s seconds; then
+ * the callback. It never fails: after the timeout (logged at debug, with
+ * what), the caller answers with what is published. So a D-Bus method that
+ * changed a domain replies once its Domain object shows the change.
+ */
+void sp_libvirt_wait_refreshed_async (SpLibvirt *self, guint64 serial, guint timeout_s,
+                                      const char *what, GAsyncReadyCallback callback,
+                                      gpointer user_data);
+void sp_libvirt_wait_refreshed_finish (SpLibvirt *self, GAsyncResult *result);
 
 SpGuests *sp_libvirt_get_guests (SpLibvirt *self);
 

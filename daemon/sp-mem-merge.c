@@ -315,85 +315,40 @@ sp_mem_merge_set_dry_run (SpMemMerge *self, gboolean dry_run)
   self->dry_run = dry_run;
 }
 
-/* One change in progress, the task data. */
-typedef struct {
-  SpLibvirt *libvirt;     /* whose refresh is awaited */
-  guint64 refresh_serial; /* the first that shows the change */
-  gulong handler_id;
-  guint timeout_id;
-} Change;
-
 static void
-change_free (Change *change)
-{
-  if (change->handler_id != 0)
-    g_signal_handler_disconnect (change->libvirt, change->handler_id);
-  g_clear_handle_id (&change->timeout_id, g_source_remove);
-  g_object_unref (change->libvirt);
-  g_free (change);
-}
-
-/* Answers the change: the task data goes with the last reference. */
-static void
-change_reply (GTask *task, GError *error)
-{
-  Change *change = g_task_get_task_data (task);
-
-  if (change->handler_id != 0)
-    g_signal_handler_disconnect (change->libvirt, change->handler_id);
-  change->handler_id = 0;
-  g_clear_handle_id (&change->timeout_id, g_source_remove);
-  if (error != NULL)
-    g_task_return_error (task, error);
-  else
-    g_task_return_boolean (task, TRUE);
-  g_object_unref (task);
-}
-
-static void
-on_change_refreshed (SpLibvirt *libvirt, SpGuests *guests, gpointer user_data)
-{
-  Change *change = g_task_get_task_data (G_TASK (user_data));
-
-  /* a refresh that started before the define, a /proc update or a change
-   * of the connection: not yet */
-  if (guests->refresh_serial < change->refresh_serial)
-    return;
-  change_reply (G_TASK (user_data), NULL);
-}
-
-static gboolean
-on_change_refresh_timeout (gpointer user_data)
+on_change_refreshed (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   GTask *task = G_TASK (user_data);
-  Change *change = g_task_get_task_data (task);
 
-  change->timeout_id = 0;
-  g_debug ("No domain refresh within %d s after SetMemMerge; replying anyway",
-           SP_MEM_MERGE_REFRESH_TIMEOUT_S);
-  change_reply (task, NULL);
-  return G_SOURCE_REMOVE;
+  sp_libvirt_wait_refreshed_finish (SP_LIBVIRT (source), result);
+  g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
 }
 
 static void
 on_change_set (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   GTask *task = G_TASK (user_data);
-  Change *change = g_task_get_task_data (task);
+  SpMemMerge *self = g_task_get_source_object (task);
   GError *error = NULL;
   SpMemMergeResult outcome = { 0 };
 
-  if (!sp_mem_merge_set_finish (result, &outcome, &error) || !outcome.changed)
+  if (!sp_mem_merge_set_finish (result, &outcome, &error))
     {
-      change_reply (task, error);
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+  if (!outcome.changed)
+    {
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
       return;
     }
   /* sp_mem_merge_set queued a refresh before this callback: wait for it */
-  change->refresh_serial = outcome.refresh_serial;
-  change->handler_id =
-      g_signal_connect (change->libvirt, "guests-changed", G_CALLBACK (on_change_refreshed), task);
-  change->timeout_id =
-      g_timeout_add_seconds (SP_MEM_MERGE_REFRESH_TIMEOUT_S, on_change_refresh_timeout, task);
+  sp_libvirt_wait_refreshed_async (self->libvirt, outcome.refresh_serial,
+                                   SP_MEM_MERGE_REFRESH_TIMEOUT_S, "SetMemMerge",
+                                   on_change_refreshed, task);
 }
 
 void
@@ -401,23 +356,19 @@ sp_mem_merge_change_async (SpMemMerge *self, const char *domain, gboolean enable
                            const char *caller, GAsyncReadyCallback callback, gpointer user_data)
 {
   GTask *task;
-  Change *change;
 
   g_return_if_fail (SP_IS_MEM_MERGE (self));
   g_return_if_fail (domain != NULL);
 
   task = g_task_new (self, NULL, callback, user_data);
   g_task_set_source_tag (task, sp_mem_merge_change_async);
-  change = g_new0 (Change, 1);
-  change->libvirt = g_object_ref (self->libvirt);
-  g_task_set_task_data (task, change, (GDestroyNotify) change_free);
   if (self->dry_run)
     {
-      change_reply (
-          task, g_error_new_literal (SP_ERROR, SP_ERROR_FAILED, "samepaged runs with --dry-run"));
+      g_task_return_new_error (task, SP_ERROR, SP_ERROR_FAILED, "samepaged runs with --dry-run");
+      g_object_unref (task);
       return;
     }
-  /* the reference of task goes to on_change_set, then to change_reply */
+  /* the reference of task goes to on_change_set, then to the refresh wait */
   sp_mem_merge_set_async (self->libvirt, domain, enabled, caller, NULL, on_change_set, task);
 }
 

@@ -186,6 +186,11 @@ test_settings_metadata (Fixture *f, gconstpointer data)
   sp_balloon_settings_set_async (settings, info, &change, "uid 0 (:1.1)", on_set, &result);
   iterate_until (set_done, f, &result);
   g_assert_error (result, G_IO_ERROR, G_IO_ERROR_EXISTS); /* completed without error */
+  /* answered once the published guests show it (what D-Bus reads next) */
+  info = sp_guests_find (sp_libvirt_get_guests (f->watch.libvirt), "running");
+  g_assert_false (info->balloon.managed);
+  g_assert_true (info->balloon.has_min);
+  g_assert_cmpuint (info->balloon.min_kib, ==, 262144);
   config_meta = virDomainGetMetadata (dom, VIR_DOMAIN_METADATA_ELEMENT, SP_BALLOON_METADATA_URI,
                                       VIR_DOMAIN_AFFECT_CONFIG);
   g_assert_nonnull (config_meta);
