@@ -296,6 +296,33 @@ class DeployedHost(unittest.TestCase):
             self.assertEqual(doms[g]["ksm_mergeable"], "yes", doms[g])
             self.assertEqual(doms[g]["pid"], self.qemu_pid(g), doms[g])
 
+    def test_06b_advisor_warmup(self):
+        """scan_rate=auto, the default, under the shipped unit: a KSM run
+        starts with the advisor's warm-up (classic steering, advisor_mode
+        none), and the advisor takes over once the real KSM has done 2 full
+        scans of the guests Debian's libvirt runs as libvirt-qemu (samepaged
+        reads full_scans through the unit's sandbox)."""
+        self.require_guests()
+        self.assertEqual(self.status()["tuning"]["scan_rate"], "auto")
+        scans_before = int(self.knob("full_scans"))
+        self.ksmctl("mode", "always")
+        sptest.wait_for(lambda: self.knob("run") == "1", 15, 0.2, "run=1")
+        reason = sptest.wait_for(
+            lambda: (lambda r: r if "advisor warm-up (" in r else None)(
+                self.status()["decision"]["reason"] or ""), 15, 0.2, "the warm-up's reason")
+        note("warm-up: %s" % reason)
+        # classic steering while it lasts: the advisor off (unless the 2 full scans already
+        # went by, about 40 s at this rate)
+        if int(self.knob("full_scans")) - scans_before < 2:
+            self.assertEqual(self.knob("advisor_mode"), "none")
+        sptest.wait_for(lambda: self.knob("advisor_mode") == "scan-time", 180, 0.5,
+                        "the advisor after the warm-up")
+        self.assertGreaterEqual(int(self.knob("full_scans")) - scans_before, 2)
+        reason = sptest.wait_for(
+            lambda: (lambda r: r if "advisor max_cpu" in r else None)(
+                self.status()["decision"]["reason"] or ""), 15, 0.2, "the advisor's reason")
+        note("after %d full scans: %s" % (int(self.knob("full_scans")) - scans_before, reason))
+
     def assert_daemon_agrees(self, context):
         """ksmctl domains' merging_pages of each guest, above 0, matches
         /proc/<pid>/ksm_merging_pages (5 %) within three watch periods."""
