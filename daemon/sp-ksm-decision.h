@@ -43,10 +43,12 @@ typedef struct {
 const char *sp_profit_guard_phase_to_string (SpProfitGuardPhase phase);
 
 /* The advisor's warm-up (sp-ksm-policy.c): classic steering from the
- * start of a KSM run until it has done SP_ADVISOR_WARMUP_SCANS full scans. */
+ * start of a KSM run, or a growth of the committed memory, until KSM has
+ * done SP_ADVISOR_WARMUP_SCANS full scans. */
 typedef struct {
   gboolean active;
-  gint64 since_scans; /* full_scans when the run began */
+  gint64 since_scans;    /* full_scans when the warm-up began */
+  guint64 committed_kib; /* while the advisor runs: the least committed memory since */
 } SpAdvisorWarmup;
 
 typedef struct {

@@ -19,6 +19,8 @@
 /* full scans of classic steering before the advisor takes over (KSM merges
  * a page on the second full scan that sees it unchanged) */
 #define SP_ADVISOR_WARMUP_SCANS 2
+/* a growth of the committed memory (percent) that starts a warm-up again */
+#define SP_ADVISOR_WARMUP_GROWTH_PCT 20
 
 guint64
 sp_ksm_policy_threshold_kib (const SpConfig *config, guint64 total_kib)
@@ -111,26 +113,46 @@ pages_per_wakeup (const SpKsmPolicyInput *input, gint64 sleep_millisecs, gint64 
  * the advisor only keeps up with changes. A run begins when the previous
  * decision did not run KSM. Without a full_scans file the advisor starts at
  * once (nothing would end the warm-up).
+ *
+ * The same holds for guests started while the advisor runs: it adapts its
+ * rate only at the end of a full scan, so a guest several times the size of
+ * those it was sized for waits for a scan at the old rate (an 8 GiB guest
+ * on a host tuned to scan 1 GiB in 200 s: about half an hour). So the
+ * warm-up starts again when the committed memory grows by more than
+ * SP_ADVISOR_WARMUP_GROWTH_PCT over the least it has been since the advisor
+ * took over (a guest stopped and started again counts as new memory).
  */
 static gboolean
 advisor_warming_up (const SpKsmPolicyInput *input, SpDecision *decision)
 {
+  const SpAdvisorWarmup *previous = &input->previous_warmup;
+  SpAdvisorWarmup *warmup = &decision->warmup;
+  guint64 least = MIN (previous->committed_kib, input->committed_kib);
   gint64 scans;
 
-  memset (&decision->warmup, 0, sizeof (decision->warmup));
+  memset (warmup, 0, sizeof (*warmup));
   if (!sp_ksm_state_has (&input->ksm, SP_KSM_FULL_SCANS))
     return FALSE;
   scans = sp_ksm_state_get (&input->ksm, SP_KSM_FULL_SCANS);
   if (input->previous_action != SP_ACTION_RUN)
-    decision->warmup.since_scans = scans;
-  else if (input->previous_warmup.active)
-    decision->warmup.since_scans = input->previous_warmup.since_scans;
+    warmup->since_scans = scans;
+  else if (previous->active)
+    warmup->since_scans = previous->since_scans;
+  else if (input->committed_kib >
+           sp_add_saturating_u64 (least, least / 100 * SP_ADVISOR_WARMUP_GROWTH_PCT))
+    warmup->since_scans = scans;
   else
-    return FALSE;
+    {
+      /* the advisor keeps running */
+      warmup->committed_kib = least;
+      return FALSE;
+    }
   /* full_scans only grows: a smaller count ends the warm-up too */
-  decision->warmup.active = scans >= decision->warmup.since_scans &&
-                            scans - decision->warmup.since_scans < SP_ADVISOR_WARMUP_SCANS;
-  return decision->warmup.active;
+  warmup->active =
+      scans >= warmup->since_scans && scans - warmup->since_scans < SP_ADVISOR_WARMUP_SCANS;
+  if (!warmup->active)
+    warmup->committed_kib = input->committed_kib; /* the advisor takes over from here */
+  return warmup->active;
 }
 
 /*

@@ -587,13 +587,59 @@ test_policy_advisor_warmup (void)
   g_assert_cmpint (d.npages, ==, 210 - 50);
   g_assert_null (strstr (d.reason, "warm-up"));
 
+  g_assert_cmpuint (d.warmup.committed_kib, ==, 15 * GIB); /* where the advisor took over */
+
   /* and it keeps the advisor while KSM runs */
   in.previous_warmup = d.warmup;
   sp_decision_clear (&d);
   sp_test_ksm_set (&in.ksm, SP_KSM_FULL_SCANS, 40);
   sp_ksm_policy_decide (&in, &d);
   g_assert_true (d.use_advisor);
+
+  /* a guest started: 17 GiB is 13 % more, the advisor goes on */
+  in.previous_warmup = d.warmup;
   sp_decision_clear (&d);
+  in.committed_kib = 17 * GIB;
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_true (d.use_advisor);
+  g_assert_cmpuint (d.warmup.committed_kib, ==, 15 * GIB);
+
+  /* another: 19 GiB is 27 % more than 15, a warm-up again from here */
+  in.previous_warmup = d.warmup;
+  sp_decision_clear (&d);
+  in.committed_kib = 19 * GIB;
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_false (d.use_advisor);
+  g_assert_true (d.warmup.active);
+  g_assert_cmpint (d.warmup.since_scans, ==, 40);
+  sp_test_assert_contains (d.reason, "advisor warm-up (0 of 2 full scans done)");
+
+  /* over, at 19 GiB; guests stop (10 GiB, the least since) and one
+   * starts again (13 GiB, 30 % more than the least): a warm-up */
+  in.previous_warmup = d.warmup;
+  sp_decision_clear (&d);
+  sp_test_ksm_set (&in.ksm, SP_KSM_FULL_SCANS, 42);
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_true (d.use_advisor);
+  g_assert_cmpuint (d.warmup.committed_kib, ==, 19 * GIB);
+  in.previous_warmup = d.warmup;
+  sp_decision_clear (&d);
+  in.committed_kib = 10 * GIB;
+  mem_set (&in.mem, 16 * GIB, 1 * GIB); /* still running: pressure */
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_true (d.use_advisor);
+  g_assert_cmpuint (d.warmup.committed_kib, ==, 10 * GIB);
+  in.previous_warmup = d.warmup;
+  sp_decision_clear (&d);
+  in.committed_kib = 13 * GIB;
+  sp_ksm_policy_decide (&in, &d);
+  g_assert_false (d.use_advisor);
+  g_assert_true (d.warmup.active);
+  g_assert_cmpint (d.warmup.since_scans, ==, 42);
+  sp_decision_clear (&d);
+  in.committed_kib = 15 * GIB;
+  mem_set (&in.mem, 16 * GIB, 10 * GIB);
+  sp_test_ksm_set (&in.ksm, SP_KSM_FULL_SCANS, 40);
 
   /* KSM resumed after a stop: a new warm-up */
   in.previous_action = SP_ACTION_STOP;
