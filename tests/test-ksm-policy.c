@@ -518,6 +518,17 @@ test_policy_advisor_max_pages (void)
   sp_decision_clear (&d);
 }
 
+/* The next decision of a running KSM, the warm-up's state carried over as
+ * the tuner does, with this committed memory. */
+static void
+warmup_next (SpKsmPolicyInput *in, SpDecision *d, guint64 committed_kib)
+{
+  in->previous_warmup = d->warmup;
+  sp_decision_clear (d);
+  in->committed_kib = committed_kib;
+  sp_ksm_policy_decide (in, d);
+}
+
 /* The advisor's warm-up: a run starts with classic steering, at least at
  * the rate that scans the committed memory once in the target scan time,
  * and the advisor takes over after 2 full scans. */
@@ -590,25 +601,17 @@ test_policy_advisor_warmup (void)
   g_assert_cmpuint (d.warmup.committed_kib, ==, 15 * GIB); /* where the advisor took over */
 
   /* and it keeps the advisor while KSM runs */
-  in.previous_warmup = d.warmup;
-  sp_decision_clear (&d);
   sp_test_ksm_set (&in.ksm, SP_KSM_FULL_SCANS, 40);
-  sp_ksm_policy_decide (&in, &d);
+  warmup_next (&in, &d, 15 * GIB);
   g_assert_true (d.use_advisor);
 
   /* a guest started: 17 GiB is 13 % more, the advisor goes on */
-  in.previous_warmup = d.warmup;
-  sp_decision_clear (&d);
-  in.committed_kib = 17 * GIB;
-  sp_ksm_policy_decide (&in, &d);
+  warmup_next (&in, &d, 17 * GIB);
   g_assert_true (d.use_advisor);
   g_assert_cmpuint (d.warmup.committed_kib, ==, 15 * GIB);
 
   /* another: 19 GiB is 27 % more than 15, a warm-up again from here */
-  in.previous_warmup = d.warmup;
-  sp_decision_clear (&d);
-  in.committed_kib = 19 * GIB;
-  sp_ksm_policy_decide (&in, &d);
+  warmup_next (&in, &d, 19 * GIB);
   g_assert_false (d.use_advisor);
   g_assert_true (d.warmup.active);
   g_assert_cmpint (d.warmup.since_scans, ==, 40);
@@ -616,23 +619,15 @@ test_policy_advisor_warmup (void)
 
   /* over, at 19 GiB; guests stop (10 GiB, the least since) and one
    * starts again (13 GiB, 30 % more than the least): a warm-up */
-  in.previous_warmup = d.warmup;
-  sp_decision_clear (&d);
   sp_test_ksm_set (&in.ksm, SP_KSM_FULL_SCANS, 42);
-  sp_ksm_policy_decide (&in, &d);
+  warmup_next (&in, &d, 19 * GIB);
   g_assert_true (d.use_advisor);
   g_assert_cmpuint (d.warmup.committed_kib, ==, 19 * GIB);
-  in.previous_warmup = d.warmup;
-  sp_decision_clear (&d);
-  in.committed_kib = 10 * GIB;
   mem_set (&in.mem, 16 * GIB, 1 * GIB); /* still running: pressure */
-  sp_ksm_policy_decide (&in, &d);
+  warmup_next (&in, &d, 10 * GIB);
   g_assert_true (d.use_advisor);
   g_assert_cmpuint (d.warmup.committed_kib, ==, 10 * GIB);
-  in.previous_warmup = d.warmup;
-  sp_decision_clear (&d);
-  in.committed_kib = 13 * GIB;
-  sp_ksm_policy_decide (&in, &d);
+  warmup_next (&in, &d, 13 * GIB);
   g_assert_false (d.use_advisor);
   g_assert_true (d.warmup.active);
   g_assert_cmpint (d.warmup.since_scans, ==, 42);
