@@ -20,6 +20,13 @@ KSM unmerged (run=2, every knob back) before the next tuner.
 --guests-first: the guests boot and fill their memory before the tuner
   starts (KSM off); the clock starts with the tuner. Without it a profit
   guard judges the KSM of a host whose guests are still booting.
+--late N: the first GUESTS - N guests boot before the tuner starts; once
+  they are merged (the saving steady for 5 s, and for scan_rate=auto the
+  advisor in charge, advisor_mode=scan-time, for 3 full scans), the clock
+  starts and the N
+  others are started. The times and the saving count what the late guests
+  add (the saving above the one at their start): how fast a tuner whose
+  rate was sized for the first guests merges new ones.
 --race random (the guests fill --fill MiB with random pages,
   sp_fill_random=1 on their kernel command line): ksmd CPU-seconds burnt
   before KSM stops (run=0), or over the whole window when it never stops,
@@ -41,7 +48,7 @@ ksmtuned's KSM_MONITOR_INTERVAL).
 
 Usage: python3 bench/race.py --race identical|random [--tuners ...]
                              [--guests 3] [--fill 160] [--interval 20]
-                             [--window 120] [--guests-first]
+                             [--window 120] [--guests-first | --late N]
 """
 import argparse
 import os
@@ -111,6 +118,37 @@ def start_guests(lv, names, sampler, tuner):
     return t_ready
 
 
+ADVISOR_SCANS = 3
+
+
+def wait_settled(tuner, sampler, timeout=240):
+    """Until the saving is steady for 5 s and, for a samepaged on the
+    advisor, the advisor has been in charge (advisor_mode=scan-time) for
+    ADVISOR_SCANS full scans, long enough to size its rate for the first
+    guests; returns what was seen."""
+    advisor = isinstance(tuner, saving.Samepaged) and tuner.scan_rate == "auto"
+    since = None  # full_scans when the advisor was first seen in charge
+    scans = 0
+    while True:
+        t = sampler.tick()[0]
+        recent = [s[1] for s in sampler.samples if s[0] >= t - 5]
+        steady = t >= 5 and recent[0] > 0 and max(recent) - min(recent) <= 64 * saving.PAGE
+        mode = sptest.read_knob(saving.REAL, "advisor_mode")
+        if mode == "scan-time" and since is None:
+            since = saving.real("full_scans")
+        scans = saving.real("full_scans") - since if since is not None else 0
+        if steady and (not advisor or scans >= ADVISOR_SCANS):
+            break
+        if t > timeout:
+            raise AssertionError("not settled in %d s (advisor_mode %s)" % (timeout, mode))
+    note = "%.0f s, %.1f MiB, advisor_mode %s" % (t, sampler.samples[-1][1] / 2**20, mode)
+    if advisor:
+        note += " for %d full scans, pages_to_scan %s" % (
+            scans, sptest.read_knob(saving.REAL, "pages_to_scan"))
+    print("# %s: first guests settled after %s" % (tuner.name, note), file=sys.stderr)
+    return note
+
+
 def first(samples, pred):
     return next((s for s in samples if pred(s)), None)
 
@@ -120,7 +158,15 @@ def run_one(tuner, lv, names, meminfo, total, ksmd, args):
     saved_knobs = sptest.save_real_knobs()
     r = {"name": tuner.name}
     try:
-        if args.guests_first:
+        if args.late:
+            early, late = names[:-args.late], names[-args.late:]
+            start_guests(lv, early, saving.Sampler(ksmd), tuner)
+            tuner.start(names, active=len(early))
+            r["handover"] = wait_settled(tuner, saving.Sampler(ksmd))
+            sampler = saving.Sampler(ksmd)
+            sampler.sample()
+            r["ready"] = start_guests(lv, late, sampler, tuner)
+        elif args.guests_first:
             # the guests boot and fill their memory with KSM off; the clock
             # starts with the tuner
             start_guests(lv, names, saving.Sampler(ksmd), tuner)
@@ -136,6 +182,10 @@ def run_one(tuner, lv, names, meminfo, total, ksmd, args):
         while sampler.tick()[0] < args.window:
             pass
         ss = sampler.samples
+        if args.late:
+            # what the late guests add: the saving above the one at their start
+            base = ss[0][1]
+            ss = [(s[0], s[1] - base) + s[2:] for s in ss]
         t0, cpu0 = ss[0][0], ss[0][2]
         end = ss[-1]
         r["final"] = max(s[1] for s in ss if s[0] >= end[0] - 10)
@@ -186,10 +236,14 @@ def main():
                     help="seconds from each tuner's start")
     ap.add_argument("--guests-first", action="store_true",
                     help="start the guests (and wait for their fill) before each tuner")
+    ap.add_argument("--late", type=int, default=0,
+                    help="start this many guests only once the others are merged")
     args = ap.parse_args()
     if args.tuners is None:
         args.tuners = ("classic,advisor,guard,ksmtuned" if args.race == "identical"
                        else "guard,guard-1g,classic-guard-1g,ksmtuned")
+    if args.late and (args.guests_first or not 0 < args.late < args.guests):
+        sys.exit("--late N: 0 < N < --guests, and not with --guests-first")
     tuners = args.tuners.split(",")
     for t in tuners:
         if t not in NAMES:
@@ -213,7 +267,11 @@ def print_table(args, results):
     gib = lambda r: r["final"] / 1073741824.0
     after = lambda t, r: "-" if t is None else "%.1f / %.1f" % (t, t - r["ready"])
     per_gib = lambda cpu, r: "-" if cpu is None or r["final"] == 0 else "%.2f" % (cpu / gib(r))
-    rows = [
+    rows = [] if not args.late else [
+        ["first %d guest(s) merged, before the clock" % (args.guests - args.late)]
+        + [r["handover"] for r in results],
+    ]
+    rows += [
         ["all guests ready (s)"] + [f1(r["ready"]) for r in results],
         ["run=1 first seen (s)"] + [f1(r["first_run"]) for r in results],
     ]
@@ -247,8 +305,9 @@ def print_table(args, results):
     ]
     print(bl.banner(sys.argv))
     print()
-    print(bl.table(["REAL KSM, %d x 256 MiB, fill %d MiB %s, interval %d s, window %d s"
-                    % (args.guests, args.fill, args.race, args.interval, args.window)]
+    print(bl.table(["REAL KSM, %d x 256 MiB, fill %d MiB %s, interval %d s, window %d s%s"
+                    % (args.guests, args.fill, args.race, args.interval, args.window,
+                       ", the last %d late (saving they add)" % args.late if args.late else "")]
                    + [r["name"] for r in results], rows))
     for r in results:
         if r["guard"]:

@@ -82,6 +82,7 @@ def ksmd_pid():
 def real(name):
     return int(sptest.read_knob(REAL, name).split()[0])
 
+
 @contextlib.contextmanager
 def claimed_real_ksm(prefix):
     """The real KSM for one benchmark: refused (exit) when something uses it;
@@ -129,7 +130,7 @@ def mib(b):
 
 class Samepaged:
     def __init__(self, lv, directory, meminfo, interval, scan_rate):
-        self.lv, self.meminfo, self.daemon = lv, meminfo, None
+        self.lv, self.meminfo, self.daemon, self.scan_rate = lv, meminfo, None, scan_rate
         self.name = "samepaged" if scan_rate == "auto" else "samepaged, classic"
         self.dir = os.path.join(directory, "samepaged-" + scan_rate)
         os.makedirs(os.path.join(self.dir, "state"))
