@@ -8,7 +8,7 @@
 #pragma once
 
 #include <errno.h>
-#include <glib.h>
+#include <gio/gio.h> /* G_IO_ERROR: the parsers' refusals */
 #include <glib/gstdio.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +30,16 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
       }                                                                               \
   }                                                                                   \
   G_STMT_END
+
+/* A parser's refusal: an INVALID_DATA error with a message, and its output
+ * (size bytes at result) as it was before the call (a copy at untouched). */
+static inline void
+fuzz_check_refused (const GError *error, const void *result, const void *untouched, size_t size)
+{
+  FUZZ_CHECK (error != NULL && error->message != NULL);
+  FUZZ_CHECK (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA));
+  FUZZ_CHECK (memcmp (result, untouched, size) == 0);
+}
 
 /* A copy of the input with a NUL after it (the input itself has none). */
 static inline char *
