@@ -195,8 +195,9 @@ decide_rate (const SpKsmPolicyInput *input, SpDecision *decision, gboolean press
              gboolean slowest, GString *reason)
 {
   const SpConfig *config = input->config;
-  gboolean warming = want_advisor (input) && advisor_warming_up (input, decision);
-  gboolean use_advisor = want_advisor (input) && !warming;
+  gboolean advisor = want_advisor (input);
+  gboolean warming = advisor && advisor_warming_up (input, decision);
+  gboolean use_advisor = advisor && !warming;
   gint64 base = base_npages (input, use_advisor);
   gint64 delta = pressure ? config->npages_boost : config->npages_decay;
   gint64 npages = CLAMP (base + delta, config->npages_min, config->npages_max);
