@@ -54,13 +54,10 @@ import argparse
 import os
 import re
 import sys
-import threading
-import time
 
 import benchlib as bl
 from benchlib import sptest
 import saving
-import sptestbed
 
 TUNERS = {
     "classic": ("classic", "profit_guard=off\n"),
@@ -94,28 +91,6 @@ def make_tuner(key, lv, directory, meminfo, interval):
 def define_guests(lv, names, fill, random):
     for name in names:
         lv.define_guest(name, memory_mib=256, fill_mib=fill, random_fill=random)
-
-
-def start_guests(lv, names, sampler, tuner):
-    # the serial logs keep an earlier run's boot: empty them first
-    for n in names:
-        if os.path.exists(lv.serial_path(n)):
-            os.truncate(lv.serial_path(n), 0)
-    starter = threading.Thread(target=lambda: [lv.start(n) for n in names])
-    starter.start()
-    ready = set()
-    while len(ready) < len(names):
-        for name in names:
-            if name not in ready and sptestbed.READY_MARKER in lv.serial(name):
-                ready.add(name)
-        if time.monotonic() - sampler.t0 > 180:
-            raise AssertionError("guests not ready in 180 s")
-        sampler.tick()
-    starter.join()
-    t_ready = sampler.sample()[0]
-    print("# %s: all %d guests ready after %.1f s" % (tuner.name, len(names), t_ready),
-          file=sys.stderr)
-    return t_ready
 
 
 ADVISOR_SCANS = 3
@@ -160,16 +135,16 @@ def run_one(tuner, lv, names, meminfo, total, ksmd, args):
     try:
         if args.late:
             early, late = names[:-args.late], names[-args.late:]
-            start_guests(lv, early, saving.Sampler(ksmd), tuner)
+            saving.start_guests(lv, early, saving.Sampler(ksmd), tuner)
             tuner.start(names, active=len(early))
             r["handover"] = wait_settled(tuner, saving.Sampler(ksmd))
             sampler = saving.Sampler(ksmd)
             sampler.sample()
-            r["ready"] = start_guests(lv, late, sampler, tuner)
+            r["ready"] = saving.start_guests(lv, late, sampler, tuner)
         elif args.guests_first:
             # the guests boot and fill their memory with KSM off; the clock
             # starts with the tuner
-            start_guests(lv, names, saving.Sampler(ksmd), tuner)
+            saving.start_guests(lv, names, saving.Sampler(ksmd), tuner)
             tuner.start(names, active=len(names))
             sampler = saving.Sampler(ksmd)
             sampler.sample()
@@ -178,7 +153,7 @@ def run_one(tuner, lv, names, meminfo, total, ksmd, args):
             tuner.start(names)
             sampler = saving.Sampler(ksmd)
             sampler.sample()
-            r["ready"] = start_guests(lv, names, sampler, tuner)
+            r["ready"] = saving.start_guests(lv, names, sampler, tuner)
         while sampler.tick()[0] < args.window:
             pass
         ss = sampler.samples

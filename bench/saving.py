@@ -197,6 +197,31 @@ class Sampler:
         return self.sample()
 
 
+def start_guests(lv, names, sampler, tuner):
+    """Starts the guests (in a thread) and samples until each has booted and
+    filled its memory; returns the sampler's time then."""
+    # the serial logs keep an earlier run's boot (QEMU truncates them
+    # when it opens them, perhaps after the first poll): empty them first
+    for n in names:
+        if os.path.exists(lv.serial_path(n)):
+            os.truncate(lv.serial_path(n), 0)
+    starter = threading.Thread(target=lambda: [lv.start(n) for n in names])
+    starter.start()
+    ready = set()
+    while len(ready) < len(names):
+        for name in names:
+            if name not in ready and sptestbed.READY_MARKER in lv.serial(name):
+                ready.add(name)
+        if time.monotonic() - sampler.t0 > 180:
+            raise AssertionError("guests not ready in 180 s")
+        sampler.tick()
+    starter.join()
+    t_ready = sampler.sample()[0]
+    print("# %s: all %d guests ready after %.1f s" % (tuner.name, len(names), t_ready),
+          file=sys.stderr)
+    return t_ready
+
+
 def run_one(tuner, lv, names, meminfo, total, ksmd, args):
     """One tuner from start to the end of its pressure; returns a result dict."""
     write_meminfo(meminfo, total, 1024 * 1024)
@@ -206,25 +231,7 @@ def run_one(tuner, lv, names, meminfo, total, ksmd, args):
         tuner.start(names)
         sampler = Sampler(ksmd)
         sampler.sample()
-        # the serial logs keep an earlier run's boot (QEMU truncates them
-        # when it opens them, perhaps after the first poll): empty them first
-        for n in names:
-            if os.path.exists(lv.serial_path(n)):
-                os.truncate(lv.serial_path(n), 0)
-        starter = threading.Thread(target=lambda: [lv.start(n) for n in names])
-        starter.start()
-        ready = set()
-        while len(ready) < len(names):
-            for name in names:
-                if name not in ready and sptestbed.READY_MARKER in lv.serial(name):
-                    ready.add(name)
-            if time.monotonic() - sampler.t0 > 180:
-                raise AssertionError("guests not ready in 180 s")
-            sampler.tick()
-        starter.join()
-        t_ready = sampler.sample()[0]
-        print("# %s: all %d guests ready after %.1f s" % (tuner.name, len(names), t_ready),
-              file=sys.stderr)
+        t_ready = start_guests(lv, names, sampler, tuner)
 
         # until the saving grew < 1 % over the last --settle seconds
         while True:
