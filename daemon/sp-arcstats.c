@@ -6,8 +6,6 @@
 #include "sp-io.h"
 #include "sp-str.h"
 
-/* as sp-meminfo.c: a KiB count whose byte count fits 64 bits */
-#define SP_ARC_MAX_KIB (G_MAXUINT64 / 1024)
 /* KSTAT_DATA_UINT64 */
 #define SP_KSTAT_TYPE_UINT64 "4"
 
@@ -83,7 +81,7 @@ sp_arcstats_parse (const char *contents, guint64 *shrinkable_kib, GError **error
   size_bytes = values[0];
   c_min_bytes = values[1];
   *shrinkable_kib =
-      size_bytes > c_min_bytes ? MIN ((size_bytes - c_min_bytes) / 1024, SP_ARC_MAX_KIB) : 0;
+      size_bytes > c_min_bytes ? MIN ((size_bytes - c_min_bytes) / 1024, SP_MEMINFO_MAX_KIB) : 0;
   return TRUE;
 }
 

@@ -7,10 +7,6 @@
 
 #include "sp-io.h"
 
-/* Largest KiB count whose byte count still fits 64 bits (16 EiB), so that
- * callers may add a few values or convert to bytes without overflow. */
-#define SP_MEMINFO_MAX_KIB (G_MAXUINT64 / 1024)
-
 typedef enum {
   KEY_MEM_TOTAL,
   KEY_MEM_FREE,

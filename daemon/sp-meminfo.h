@@ -8,6 +8,11 @@
 
 G_BEGIN_DECLS
 
+/* Largest KiB count whose byte count still fits 64 bits (16 EiB): every
+ * value the readers return (meminfo, the ZFS ARC) is at most this, so that
+ * callers may add a few values or convert to bytes without overflow. */
+#define SP_MEMINFO_MAX_KIB (G_MAXUINT64 / 1024)
+
 typedef struct {
   guint64 total_kib;
   guint64 available_kib; /* MemAvailable; estimated when the kernel lacks it */
