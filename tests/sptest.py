@@ -90,7 +90,9 @@ def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
+            # what may be a callable: a message made at the timeout (a log's tail then)
+            raise AssertionError("timed out after %.1f s waiting for %s"
+                                 % (timeout, what() if callable(what) else what))
         time.sleep(interval)
 
 
@@ -200,13 +202,13 @@ class Daemon:
 
     def wait_log(self, text, timeout=10.0, count=1):
         return wait_for(lambda: self.output().count(text) >= count, timeout,
-                        what="%r in samepaged's log:\n%s" % (text, self.output()[-3000:]))
+                        what=lambda: "%r in samepaged's log:\n%s" % (text, self.output()[-3000:]))
 
     def wait_log_from(self, offset, text, timeout=10.0, interval=0.05):
         """text in the log after its first offset characters (a mark taken
         with len(output()) before what should log it)."""
         return wait_for(lambda: text in self.output()[offset:], timeout, interval,
-                        what="%r in samepaged's log:\n%s" % (text, self.output()[-3000:]))
+                        what=lambda: "%r in samepaged's log:\n%s" % (text, self.output()[-3000:]))
 
     def signal(self, sig):
         os.kill(self.pid, sig)
